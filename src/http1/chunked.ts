@@ -1,0 +1,177 @@
+/**
+ * Chunked transfer coding (RFC 9112 §7.1): an incremental decoder over a byte range and the
+ * encoder's framing bytes.
+ *
+ * Decoder grammar, strictly: chunk-size is 1*HEXDIG; optional extensions after BWS ";" (content
+ * free of control characters); every line ends in CRLF; chunk data is followed by CRLF; the last
+ * chunk is followed by a trailer section of field lines and an empty line.
+ */
+
+import type { ProtocolErrorCode } from './errors.js';
+import { parseFieldLine } from './field-line.js';
+import { HeaderMap } from './header-map.js';
+
+export interface ChunkedLimits {
+  /** Longest chunk-size line, extensions included (bytes before CRLF). */
+  maxChunkLineBytes: number;
+  /** Total size of the trailer section, and its field count. */
+  maxTrailerBytes: number;
+  maxTrailerCount: number;
+}
+
+type DecoderState =
+  | { kind: 'size' }
+  | { kind: 'data'; remaining: number }
+  | { kind: 'data-crlf' }
+  | { kind: 'trailers'; fields: HeaderMap | null; bytes: number }
+  | { kind: 'done' };
+
+export type ChunkStep =
+  | { kind: 'data'; start: number; end: number }
+  | { kind: 'need-data' }
+  | { kind: 'end'; trailers: HeaderMap | null }
+  | { kind: 'error'; code: ProtocolErrorCode };
+
+const NEED_DATA: ChunkStep = Object.freeze({ kind: 'need-data' });
+const SIZE: DecoderState = Object.freeze({ kind: 'size' });
+const DATA_CRLF: DecoderState = Object.freeze({ kind: 'data-crlf' });
+const DONE: DecoderState = Object.freeze({ kind: 'done' });
+
+const CR = 0x0d;
+const LF = 0x0a;
+const SP = 0x20;
+const HTAB = 0x09;
+const SEMI = 0x3b;
+const MAX_SIZE_BEFORE_SHIFT = Math.floor((Number.MAX_SAFE_INTEGER - 15) / 16);
+
+export class ChunkedDecoder {
+  #state: DecoderState = SIZE;
+  readonly #limits: ChunkedLimits;
+  /** Position just past what the last step consumed. */
+  position = 0;
+
+  constructor(limits: ChunkedLimits) {
+    this.#limits = limits;
+  }
+
+  get isDone(): boolean {
+    return this.#state.kind === 'done';
+  }
+
+  /** Decodes from buf[start, end); afterwards `position` tells how far it consumed. */
+  step(buf: Buffer, start: number, end: number): ChunkStep {
+    let pos = start;
+    for (;;) {
+      const state = this.#state;
+      switch (state.kind) {
+        case 'size': {
+          const windowEnd = Math.min(end, pos + this.#limits.maxChunkLineBytes + 2);
+          const lf = buf.indexOf(LF, pos);
+          if (lf === -1 || lf >= windowEnd) {
+            this.position = pos;
+            if (end - pos >= this.#limits.maxChunkLineBytes + 2) return { kind: 'error', code: 'chunk-line-too-long' };
+            return NEED_DATA;
+          }
+          if (lf === pos || buf[lf - 1] !== CR) return { kind: 'error', code: 'bare-lf' };
+          const result = parseChunkSize(buf, pos, lf - 1);
+          if (typeof result === 'string') return { kind: 'error', code: result };
+          pos = lf + 1;
+          this.#state = result === 0 ? { kind: 'trailers', fields: null, bytes: 0 } : { kind: 'data', remaining: result };
+          break;
+        }
+        case 'data': {
+          if (pos === end) {
+            this.position = pos;
+            return NEED_DATA;
+          }
+          const take = Math.min(state.remaining, end - pos);
+          state.remaining -= take;
+          if (state.remaining === 0) this.#state = DATA_CRLF;
+          this.position = pos + take;
+          return { kind: 'data', start: pos, end: pos + take };
+        }
+        case 'data-crlf': {
+          if (end - pos < 2) {
+            if (end - pos === 1 && buf[pos] !== CR) return { kind: 'error', code: 'bad-chunk-terminator' };
+            this.position = pos;
+            return NEED_DATA;
+          }
+          if (buf[pos] !== CR || buf[pos + 1] !== LF) return { kind: 'error', code: 'bad-chunk-terminator' };
+          pos += 2;
+          this.#state = SIZE;
+          break;
+        }
+        case 'trailers': {
+          const budget = this.#limits.maxTrailerBytes - state.bytes;
+          const windowEnd = Math.min(end, pos + budget);
+          const lf = buf.indexOf(LF, pos);
+          if (lf === -1 || lf >= windowEnd) {
+            this.position = pos;
+            if (end - pos >= budget) return { kind: 'error', code: 'header-section-too-large' };
+            return NEED_DATA;
+          }
+          if (lf === pos || buf[lf - 1] !== CR) return { kind: 'error', code: 'bare-lf' };
+          state.bytes += lf + 1 - pos;
+          if (lf - 1 === pos) {
+            this.#state = DONE;
+            this.position = lf + 1;
+            return { kind: 'end', trailers: state.fields };
+          }
+          const fields = state.fields ?? (state.fields = new HeaderMap());
+          if (fields.size >= this.#limits.maxTrailerCount) return { kind: 'error', code: 'too-many-fields' };
+          const error = parseFieldLine(buf, pos, lf - 1, fields);
+          if (error !== null) return { kind: 'error', code: error };
+          pos = lf + 1;
+          break;
+        }
+        case 'done':
+          this.position = pos;
+          return { kind: 'end', trailers: null };
+      }
+    }
+  }
+}
+
+/** chunk-size [ BWS chunk-ext ] from buf[start, end) (CRLF excluded): the size, or an error code. */
+function parseChunkSize(buf: Buffer, start: number, end: number): number | ProtocolErrorCode {
+  let size = 0;
+  let i = start;
+  for (; i < end; i++) {
+    const digit = hexValue(buf[i]);
+    if (digit < 0) break;
+    if (size > MAX_SIZE_BEFORE_SHIFT) return 'chunk-size-overflow';
+    size = size * 16 + digit;
+  }
+  if (i === start) return 'bad-chunk-size';
+  if (i === end) return size;
+  let sawSpace = false;
+  while (i < end && (buf[i] === SP || buf[i] === HTAB)) {
+    i++;
+    sawSpace = true;
+  }
+  if (i === end || buf[i] !== SEMI) return sawSpace || buf[i] !== CR ? 'bad-chunk-size' : 'bare-cr';
+  for (i++; i < end; i++) {
+    const c = buf[i];
+    if ((c < SP && c !== HTAB) || c === 0x7f) return c === CR ? 'bare-cr' : 'bad-chunk-extension';
+  }
+  return size;
+}
+
+function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  if (c >= 0x41 && c <= 0x46) return c - 0x37;
+  return -1;
+}
+
+const CRLF = Buffer.from('\r\n', 'latin1');
+export const LAST_CHUNK: Buffer = Buffer.from('0\r\n\r\n', 'latin1');
+
+/** The `size CRLF` line that precedes a chunk of `length` bytes. */
+export function chunkHeader(length: number): Buffer {
+  return Buffer.from(`${length.toString(16)}\r\n`, 'latin1');
+}
+
+export function chunkTrailer(): Buffer {
+  return CRLF;
+}

@@ -1,0 +1,41 @@
+/**
+ * One field line, `field-name ":" OWS field-value OWS` (RFC 9112 §5), parsed strictly from a byte
+ * range that excludes its CRLF. Shared by the header section and the chunked trailer section.
+ * Rejects obs-fold (§5.2), whitespace before the colon (§5.1), non-token names and control
+ * characters in values (RFC 9110 §5.5).
+ */
+
+import type { ProtocolErrorCode } from './errors.js';
+import { TOKEN_CHARS, type HeaderMap } from './header-map.js';
+
+const SP = 0x20;
+const HTAB = 0x09;
+const COLON = 0x3a;
+const CR = 0x0d;
+
+/** Appends the field to `into`; returns an error code, or null on success. */
+export function parseFieldLine(buf: Buffer, start: number, end: number, into: HeaderMap): ProtocolErrorCode | null {
+  const first = buf[start];
+  if (first === SP || first === HTAB) return 'obs-fold';
+  let i = start;
+  let c = 0;
+  while (i < end) {
+    c = buf[i];
+    if (TOKEN_CHARS[c] !== 1) break;
+    i++;
+  }
+  if (i === end) return 'bad-field-name';
+  if (c !== COLON) return c === SP || c === HTAB ? 'space-before-colon' : c === CR ? 'bare-cr' : 'bad-field-name';
+  if (i === start) return 'bad-field-name';
+  const nameEnd = i;
+  i++;
+  while (i < end && (buf[i] === SP || buf[i] === HTAB)) i++;
+  let valueEnd = end;
+  while (valueEnd > i && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HTAB)) valueEnd--;
+  for (let j = i; j < valueEnd; j++) {
+    c = buf[j];
+    if ((c < SP && c !== HTAB) || c === 0x7f) return c === CR ? 'bare-cr' : 'bad-field-value';
+  }
+  into.append(buf.toString('latin1', start, nameEnd).toLowerCase(), buf.toString('latin1', i, valueEnd));
+  return null;
+}

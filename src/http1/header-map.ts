@@ -1,0 +1,113 @@
+/**
+ * Header fields as an ordered multi-map (RFC 9110 §5). Names are stored lower-cased, values
+ * as received (OWS trimmed). Also: the token character table and comma-separated token lists
+ * (RFC 9110 §5.6.1, §5.6.2), used for Connection, Transfer-Encoding and the like.
+ */
+
+/** tchar per RFC 9110 §5.6.2: 1 where the byte may appear in a token. */
+export const TOKEN_CHARS: Uint8Array = (() => {
+  const table = new Uint8Array(256);
+  for (let c = 0x21; c < 0x7f; c++) table[c] = 1;
+  for (const ch of '"(),/:;<=>?@[\\]{}') table[ch.charCodeAt(0)] = 0;
+  return table;
+})();
+
+export function isToken(value: string): boolean {
+  if (value.length === 0) return false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c > 0xff || TOKEN_CHARS[c] !== 1) return false;
+  }
+  return true;
+}
+
+/** A field value may hold VCHAR, obs-text, SP and HTAB (RFC 9110 §5.5); never CR, LF or NUL. */
+export function isFieldValue(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f || c > 0xff) return false;
+  }
+  return true;
+}
+
+export class HeaderMap implements Iterable<[string, string]> {
+  readonly #names: string[] = [];
+  readonly #values: string[] = [];
+
+  /** Appends a field; `name` must already be lower-case. */
+  append(name: string, value: string): void {
+    this.#names.push(name);
+    this.#values.push(value);
+  }
+
+  get size(): number {
+    return this.#names.length;
+  }
+
+  has(name: string): boolean {
+    return this.#names.indexOf(name.toLowerCase()) !== -1;
+  }
+
+  /** The field's values joined with ", " (RFC 9110 §5.3); undefined when absent. */
+  get(name: string): string | undefined {
+    const key = name.toLowerCase();
+    let result: string | undefined;
+    for (let i = 0; i < this.#names.length; i++) {
+      if (this.#names[i] === key) result = result === undefined ? this.#values[i] : `${result}, ${this.#values[i]}`;
+    }
+    return result;
+  }
+
+  /** Every field line with this name, in order (use for Set-Cookie and the like). */
+  getAll(name: string): string[] {
+    const key = name.toLowerCase();
+    const result: string[] = [];
+    for (let i = 0; i < this.#names.length; i++) if (this.#names[i] === key) result.push(this.#values[i]);
+    return result;
+  }
+
+  /** Number of field lines with this name. */
+  count(name: string): number {
+    const key = name.toLowerCase();
+    let n = 0;
+    for (let i = 0; i < this.#names.length; i++) if (this.#names[i] === key) n++;
+    return n;
+  }
+
+  *[Symbol.iterator](): IterableIterator<[string, string]> {
+    for (let i = 0; i < this.#names.length; i++) yield [this.#names[i], this.#values[i]];
+  }
+
+  entries(): IterableIterator<[string, string]> {
+    return this[Symbol.iterator]();
+  }
+
+  toJSON(): Array<[string, string]> {
+    return [...this];
+  }
+}
+
+/**
+ * Splits a comma-separated list (RFC 9110 §5.6.1) into lower-cased, trimmed elements,
+ * keeping empty elements as '' so callers can reject them where the grammar forbids them.
+ */
+export function splitList(value: string): string[] {
+  const result: string[] = [];
+  let start = 0;
+  for (let i = 0; i <= value.length; i++) {
+    if (i === value.length || value.charCodeAt(i) === 0x2c) {
+      result.push(value.slice(start, i).trim().toLowerCase());
+      start = i + 1;
+    }
+  }
+  return result;
+}
+
+/** The set of tokens in every field line of `name`, lower-cased, empty elements dropped. */
+export function tokenSet(headers: HeaderMap, name: string): Set<string> {
+  const tokens = new Set<string>();
+  for (const line of headers.getAll(name)) {
+    for (const element of splitList(line)) if (element !== '') tokens.add(element);
+  }
+  return tokens;
+}

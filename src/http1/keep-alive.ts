@@ -1,0 +1,89 @@
+/**
+ * Persistence (RFC 9112 §9.3) decided by ONE pure function of facts, plus the values of the
+ * Connection and Keep-Alive response fields. The close reasons of every connection are one union.
+ *
+ * Rules, in the order they are checked (the first that applies names the reason):
+ * 1. the server is draining (graceful shutdown)                      → shutdown
+ * 2. the server is configured for HTTP/1.0 (the seed's HTTP10 mode)  → http10-default
+ * 3. the client sent `Connection: close` (any token position/case)   → client-close
+ * 4. the handler's response said `Connection: close`                 → handler-close
+ * 5. the client half-closed its side                                 → peer-eof
+ * 6. HTTP/1.0 request without `Connection: keep-alive`               → http10-default
+ * 7. the response is close-delimited (no length, no chunked)         → unframed-body
+ * 8. the request body was not read and cannot be drained             → unread-body
+ * 9. this was the last request allowed on the connection             → max-requests
+ * 10. the connection outlived maxConnectionLifetimeMs                → max-lifetime
+ * Otherwise the connection persists; `remaining` is how many more requests the client may send
+ * (null when unlimited).
+ */
+
+import type { ResponseFraming } from './framing.js';
+import type { HttpVersion } from './framing.js';
+
+export type CloseReason =
+  | 'idle-timeout'
+  | 'max-requests'
+  | 'max-lifetime'
+  | 'client-close'
+  | 'handler-close'
+  | 'http10-default'
+  | 'unframed-body'
+  | 'unread-body'
+  | 'peer-eof'
+  | 'peer-reset'
+  | 'headers-timeout'
+  | 'request-timeout'
+  | 'send-timeout'
+  | 'protocol-error'
+  | 'write-error'
+  | 'handler-error'
+  | 'shutdown';
+
+export interface KeepAliveFacts {
+  serverVersion: HttpVersion;
+  requestVersion: HttpVersion;
+  /** Lower-cased Connection tokens of the request. */
+  requestConnection: ReadonlySet<string>;
+  /** True when the handler's response carried `Connection: close`. */
+  responseConnectionClose: boolean;
+  responseFraming: ResponseFraming;
+  /** False when an unread request body would have to be discarded and cannot be (too large, or 100-continue never sent). */
+  requestBodyDrainable: boolean;
+  /** The peer has sent FIN. */
+  peerEnded: boolean;
+  /** Requests served on this connection, this one included. */
+  requestsServed: number;
+  /** 0 = unlimited. */
+  maxRequestsPerConnection: number;
+  lifetimeExceeded: boolean;
+  shuttingDown: boolean;
+}
+
+export type KeepAliveDecision = { keepAlive: true; remaining: number | null } | { keepAlive: false; reason: CloseReason };
+
+const UNLIMITED: KeepAliveDecision = Object.freeze({ keepAlive: true, remaining: null });
+const closing = (reason: CloseReason): KeepAliveDecision => ({ keepAlive: false, reason });
+
+export function decideKeepAlive(facts: KeepAliveFacts): KeepAliveDecision {
+  if (facts.shuttingDown) return closing('shutdown');
+  if (facts.serverVersion === '1.0') return closing('http10-default');
+  if (facts.requestConnection.has('close')) return closing('client-close');
+  if (facts.responseConnectionClose) return closing('handler-close');
+  if (facts.peerEnded) return closing('peer-eof');
+  if (facts.requestVersion === '1.0' && !facts.requestConnection.has('keep-alive')) return closing('http10-default');
+  if (facts.responseFraming === 'close-delimited') return closing('unframed-body');
+  if (!facts.requestBodyDrainable) return closing('unread-body');
+  const max = facts.maxRequestsPerConnection;
+  if (max > 0 && facts.requestsServed >= max) return closing('max-requests');
+  if (facts.lifetimeExceeded) return closing('max-lifetime');
+  return max > 0 ? { keepAlive: true, remaining: max - facts.requestsServed } : UNLIMITED;
+}
+
+/**
+ * `Keep-Alive: timeout=T, max=R` (RFC 2068 §19.7.1.1, kept by browsers and clients). T is the whole
+ * seconds of the idle timeout rounded down, so it never promises more than is enforced.
+ */
+export function keepAliveFieldValue(keepAliveTimeoutMs: number, remaining: number | null): string {
+  const seconds = Math.floor(keepAliveTimeoutMs / 1000);
+  return remaining === null ? `timeout=${seconds}` : `timeout=${seconds}, max=${remaining}`;
+}

@@ -1,0 +1,363 @@
+/**
+ * RequestParser: bytes in, request events out (RFC 9112 §2–§7). Sans-I/O: no sockets, no timers.
+ *
+ * Contract:
+ * - feed(bytes) appends; feedEof() records that the peer will send nothing more.
+ * - next() returns one event: `head`, `data` (a view of received bytes, valid as long as the
+ *   caller keeps it), `end`, `need-data`, `paused` (a message ended; pipelined bytes wait until
+ *   nextCycle()), `eof` (the peer closed between messages) or `error` (fatal; repeated forever).
+ * - The result never depends on how the bytes were split across feed() calls.
+ * - Strict: see ./errors.ts for every rejection and its status. Limits are checked on the
+ *   bytes of the message only, so a verdict is the same however the input was split.
+ */
+
+import { ChunkedDecoder } from './chunked.js';
+import { ProtocolError, type ProtocolErrorCode } from './errors.js';
+import { parseFieldLine } from './field-line.js';
+import { decideRequestFraming, type BodyFraming, type HttpVersion } from './framing.js';
+import { HeaderMap, TOKEN_CHARS, splitList } from './header-map.js';
+
+export type { BodyFraming, HttpVersion } from './framing.js';
+
+export interface ParserLimits {
+  /** Longest request line, CRLF excluded → 414. */
+  maxRequestLineBytes: number;
+  /** Largest head: request line, fields and the empty line → 431. Also bounds trailers. */
+  maxHeaderBytes: number;
+  /** Most field lines in the head (and in trailers) → 431. */
+  maxHeaderCount: number;
+  /** Largest body; 0 = unlimited → 413. */
+  maxBodyBytes: number;
+}
+
+export type TargetForm = 'origin' | 'absolute' | 'asterisk';
+
+export interface RequestHead {
+  method: string;
+  target: string;
+  targetForm: TargetForm;
+  version: HttpVersion;
+  headers: HeaderMap;
+  framing: BodyFraming;
+  /** Connection tokens, lower-cased (RFC 9110 §7.6.1). */
+  connection: ReadonlySet<string>;
+  /** `Expect: 100-continue` on an HTTP/1.1 request (RFC 9110 §10.1.1). */
+  expectContinue: boolean;
+}
+
+export type ParserEvent =
+  | { kind: 'head'; head: RequestHead }
+  | { kind: 'data'; bytes: Buffer }
+  | { kind: 'end'; trailers: HeaderMap | null }
+  | { kind: 'need-data' }
+  | { kind: 'paused' }
+  | { kind: 'eof' }
+  | { kind: 'error'; error: ProtocolError };
+
+type ReadState =
+  | { kind: 'head' }
+  | { kind: 'length-body'; remaining: number }
+  | { kind: 'chunked-body'; decoder: ChunkedDecoder; bodyBytes: number; overLimit: boolean }
+  | { kind: 'message-end'; trailers: HeaderMap | null }
+  | { kind: 'paused' }
+  | { kind: 'eof' }
+  | { kind: 'failed'; error: ProtocolError };
+
+const NEED_DATA: ParserEvent = Object.freeze({ kind: 'need-data' });
+const PAUSED: ParserEvent = Object.freeze({ kind: 'paused' });
+const EOF: ParserEvent = Object.freeze({ kind: 'eof' });
+const HEAD_STATE: ReadState = Object.freeze({ kind: 'head' });
+const PAUSED_STATE: ReadState = Object.freeze({ kind: 'paused' });
+const NO_TRAILERS_END: ReadState = Object.freeze({ kind: 'message-end', trailers: null });
+
+const CR = 0x0d;
+const LF = 0x0a;
+const SP = 0x20;
+
+/** RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request line. */
+const MAX_LEADING_EMPTY_LINES = 8;
+/** Longest chunk-size line with extensions; llhttp and Go bound it likewise. */
+const MAX_CHUNK_LINE_BYTES = 4096;
+
+export class RequestParser {
+  readonly #limits: ParserLimits;
+  #state: ReadState = HEAD_STATE;
+  #buf: Buffer = Buffer.alloc(0);
+  #owned = false;
+  #pos = 0;
+  #end = 0;
+  #eof = false;
+  /** Head scan progress, relative to #pos: where the current line starts, and the line ends seen. */
+  #lineStart = 0;
+  #lineBounds: number[] = [];
+  #leadingEmptyLines = 0;
+
+  constructor(limits: ParserLimits) {
+    this.#limits = limits;
+  }
+
+  /** Bytes received and not yet consumed by an event. */
+  get bufferedBytes(): number {
+    return this.#end - this.#pos;
+  }
+
+  /** True while a message has begun (bytes of its head or body were consumed or are buffered). */
+  get isMidMessage(): boolean {
+    const kind = this.#state.kind;
+    if (kind === 'head') return this.#end > this.#pos;
+    return kind === 'length-body' || kind === 'chunked-body' || kind === 'message-end';
+  }
+
+  feed(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    const chunk = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+    if (this.#pos === this.#end) {
+      this.#buf = chunk;
+      this.#owned = false;
+      this.#pos = 0;
+      this.#end = chunk.length;
+      return;
+    }
+    const pending = this.#end - this.#pos;
+    if (!this.#owned || this.#buf.length - this.#end < chunk.length) {
+      const grown = Buffer.allocUnsafe(Math.max(4096, (pending + chunk.length) * 2));
+      this.#buf.copy(grown, 0, this.#pos, this.#end);
+      this.#buf = grown;
+      this.#owned = true;
+      this.#pos = 0;
+      this.#end = pending;
+    }
+    chunk.copy(this.#buf, this.#end);
+    this.#end += chunk.length;
+  }
+
+  feedEof(): void {
+    this.#eof = true;
+  }
+
+  /** After `paused`: start on the next message (pipelined bytes may already be buffered). */
+  nextCycle(): void {
+    if (this.#state.kind !== 'paused') throw new Error('nextCycle() called while a message is in progress');
+    this.#state = HEAD_STATE;
+    this.#lineStart = 0;
+    this.#lineBounds.length = 0;
+    this.#leadingEmptyLines = 0;
+  }
+
+  next(): ParserEvent {
+    const state = this.#state;
+    switch (state.kind) {
+      case 'head':
+        return this.#readHead();
+      case 'length-body': {
+        if (this.#pos === this.#end) return this.#eof ? this.#fail('incomplete-message') : NEED_DATA;
+        const take = Math.min(state.remaining, this.#end - this.#pos);
+        const bytes = this.#buf.subarray(this.#pos, this.#pos + take);
+        this.#pos += take;
+        state.remaining -= take;
+        if (state.remaining === 0) this.#state = NO_TRAILERS_END;
+        return { kind: 'data', bytes };
+      }
+      case 'chunked-body': {
+        if (state.overLimit) return this.#fail('body-too-large');
+        const step = state.decoder.step(this.#buf, this.#pos, this.#end);
+        this.#pos = state.decoder.position;
+        switch (step.kind) {
+          case 'data': {
+            const max = this.#limits.maxBodyBytes;
+            let end = step.end;
+            if (max > 0 && state.bodyBytes + (end - step.start) > max) {
+              // Deliver exactly the allowed bytes, then fail: the events do not depend on splits.
+              if (state.bodyBytes === max) return this.#fail('body-too-large');
+              end = step.start + (max - state.bodyBytes);
+              state.overLimit = true;
+            }
+            state.bodyBytes += end - step.start;
+            return { kind: 'data', bytes: this.#buf.subarray(step.start, end) };
+          }
+          case 'need-data':
+            return this.#eof ? this.#fail('incomplete-message') : NEED_DATA;
+          case 'end':
+            this.#state = PAUSED_STATE;
+            return { kind: 'end', trailers: step.trailers };
+          case 'error':
+            return this.#fail(step.code);
+        }
+      }
+      case 'message-end':
+        this.#state = PAUSED_STATE;
+        return { kind: 'end', trailers: state.trailers };
+      case 'paused':
+        return PAUSED;
+      case 'eof':
+        return EOF;
+      case 'failed':
+        return { kind: 'error', error: state.error };
+    }
+  }
+
+  #fail(code: ProtocolErrorCode): ParserEvent {
+    const error = new ProtocolError(code);
+    this.#state = { kind: 'failed', error };
+    return { kind: 'error', error };
+  }
+
+  #readHead(): ParserEvent {
+    const buf = this.#buf;
+    if (this.#lineBounds.length === 0 && this.#lineStart === 0) {
+      while (this.#pos < this.#end && (buf[this.#pos] === CR || buf[this.#pos] === LF)) {
+        if (buf[this.#pos] === LF) return this.#fail('bare-lf');
+        if (this.#pos + 1 === this.#end) break;
+        if (buf[this.#pos + 1] !== LF) return this.#fail('bare-cr');
+        if (++this.#leadingEmptyLines > MAX_LEADING_EMPTY_LINES) return this.#fail('bad-request-line');
+        this.#pos += 2;
+      }
+    }
+    const base = this.#pos;
+    const limits = this.#limits;
+    for (;;) {
+      const onRequestLine = this.#lineBounds.length === 0;
+      const cap = onRequestLine ? Math.min(limits.maxRequestLineBytes + 2, limits.maxHeaderBytes) : limits.maxHeaderBytes;
+      const windowEnd = Math.min(this.#end, base + cap);
+      const from = base + this.#lineStart;
+      let lf = from < windowEnd ? buf.indexOf(LF, from) : -1;
+      if (lf >= windowEnd) lf = -1;
+      if (lf === -1) {
+        if (this.#end - base >= cap) {
+          return this.#fail(onRequestLine && cap === limits.maxRequestLineBytes + 2 ? 'request-line-too-long' : 'header-section-too-large');
+        }
+        if (!this.#eof) return NEED_DATA;
+        if (this.#end === base && this.#lineBounds.length === 0) {
+          this.#state = { kind: 'eof' };
+          return EOF;
+        }
+        return this.#fail('incomplete-message');
+      }
+      if (lf === from || buf[lf - 1] !== CR) return this.#fail('bare-lf');
+      const lineEnd = lf - 1 - base;
+      if (lineEnd === this.#lineStart) {
+        if (onRequestLine) return this.#fail('bad-request-line');
+        return this.#completeHead(base, lf + 1);
+      }
+      if (this.#lineBounds.length / 2 > limits.maxHeaderCount) return this.#fail('too-many-fields');
+      this.#lineBounds.push(this.#lineStart, lineEnd);
+      this.#lineStart = lf + 1 - base;
+    }
+  }
+
+  #completeHead(base: number, headEnd: number): ParserEvent {
+    const buf = this.#buf;
+    const bounds = this.#lineBounds;
+    const lineStart = base + bounds[0];
+    const lineEnd = base + bounds[1];
+
+    // Request line: method SP request-target SP HTTP-version (RFC 9112 §3).
+    let i = lineStart;
+    while (i < lineEnd && TOKEN_CHARS[buf[i]] === 1) i++;
+    if (i === lineStart) return this.#fail(buf[i] === SP ? 'bad-request-line' : 'bad-method');
+    if (i === lineEnd || buf[i] !== SP) return this.#fail(buf[i] === CR ? 'bare-cr' : i === lineEnd ? 'bad-request-line' : 'bad-method');
+    const method = buf.toString('latin1', lineStart, i);
+    const targetStart = ++i;
+    while (i < lineEnd && buf[i] > SP && buf[i] < 0x7f) i++;
+    if (i === targetStart || i === lineEnd || buf[i] !== SP) {
+      if (i < lineEnd && buf[i] === CR) return this.#fail('bare-cr');
+      return this.#fail(i === targetStart || i === lineEnd ? 'bad-request-line' : 'bad-target');
+    }
+    const targetEnd = i;
+    const versionStart = i + 1;
+    const version = parseVersion(buf, versionStart, lineEnd);
+    if (typeof version !== 'string' || (version !== '1.0' && version !== '1.1')) {
+      return this.#fail(version === 'other' ? 'unsupported-version' : version === 'bare-cr' ? 'bare-cr' : 'bad-version');
+    }
+    if (method === 'CONNECT') return this.#fail('connect-not-supported');
+    const target = buf.toString('latin1', targetStart, targetEnd);
+    const targetForm = classifyTarget(target, method);
+    if (targetForm === null) return this.#fail('bad-target');
+
+    // Field lines (RFC 9112 §5).
+    const headers = new HeaderMap();
+    for (let k = 2; k < bounds.length; k += 2) {
+      const error = parseFieldLine(buf, base + bounds[k], base + bounds[k + 1], headers);
+      if (error !== null) return this.#fail(error);
+    }
+
+    // Host (RFC 9112 §3.2): exactly one in HTTP/1.1, at most one in HTTP/1.0.
+    const hostCount = headers.count('host');
+    if (hostCount > 1) return this.#fail('duplicate-host');
+    if (hostCount === 0 && version === '1.1') return this.#fail('missing-host');
+
+    const framing = decideRequestFraming(version, headers.getAll('content-length'), headers.getAll('transfer-encoding'));
+    if (typeof framing === 'string') return this.#fail(framing);
+    if (framing.kind === 'length' && this.#limits.maxBodyBytes > 0 && framing.length > this.#limits.maxBodyBytes) {
+      return this.#fail('body-too-large');
+    }
+
+    let expectContinue = false;
+    const expect = headers.get('expect');
+    if (expect !== undefined && version === '1.1') {
+      // RFC 9110 §10.1.1: 100-continue is the only expectation; an HTTP/1.0 request's is ignored.
+      if (expect.trim().toLowerCase() !== '100-continue') return this.#fail('unsupported-expectation');
+      expectContinue = framing.kind !== 'none';
+    }
+
+    const connectionLines = headers.getAll('connection');
+    const connection = new Set<string>();
+    for (const line of connectionLines) for (const token of splitList(line)) if (token !== '') connection.add(token);
+
+    this.#pos = headEnd;
+    this.#lineStart = 0;
+    this.#lineBounds.length = 0;
+    switch (framing.kind) {
+      case 'none':
+        this.#state = NO_TRAILERS_END;
+        break;
+      case 'length':
+        this.#state = { kind: 'length-body', remaining: framing.length };
+        break;
+      case 'chunked':
+        this.#state = {
+          kind: 'chunked-body',
+          bodyBytes: 0,
+          overLimit: false,
+          decoder: new ChunkedDecoder({
+            maxChunkLineBytes: MAX_CHUNK_LINE_BYTES,
+            maxTrailerBytes: this.#limits.maxHeaderBytes,
+            maxTrailerCount: this.#limits.maxHeaderCount,
+          }),
+        };
+        break;
+    }
+    return {
+      kind: 'head',
+      head: { method, target, targetForm, version, headers, framing, connection, expectContinue },
+    };
+  }
+}
+
+/** `HTTP/d.d` → '1.0' | '1.1' | 'other' (well-formed but unsupported) | 'bad' | 'bare-cr'. */
+function parseVersion(buf: Buffer, start: number, end: number): HttpVersion | 'other' | 'bad' | 'bare-cr' {
+  for (let i = start; i < end; i++) if (buf[i] === CR) return 'bare-cr';
+  if (end - start !== 8) return 'bad';
+  if (buf[start] !== 0x48 || buf[start + 1] !== 0x54 || buf[start + 2] !== 0x54 || buf[start + 3] !== 0x50) return 'bad';
+  if (buf[start + 4] !== 0x2f || buf[start + 6] !== 0x2e) return 'bad';
+  const major = buf[start + 5] - 0x30;
+  const minor = buf[start + 7] - 0x30;
+  if (major < 0 || major > 9 || minor < 0 || minor > 9) return 'bad';
+  if (major === 1 && minor === 1) return '1.1';
+  if (major === 1 && minor === 0) return '1.0';
+  return 'other';
+}
+
+/** RFC 9112 §3.2: origin-form, absolute-form, asterisk-form (OPTIONS only). No fragments. */
+function classifyTarget(target: string, method: string): TargetForm | null {
+  if (target.indexOf('#') !== -1) return null;
+  const first = target.charCodeAt(0);
+  if (first === 0x2f) return 'origin';
+  if (target === '*') return method === 'OPTIONS' ? 'asterisk' : null;
+  const lower = target.slice(0, 8).toLowerCase();
+  if (lower.startsWith('http://') || lower.startsWith('https://')) {
+    const authorityStart = lower.startsWith('http://') ? 7 : 8;
+    return target.length > authorityStart && target.charCodeAt(authorityStart) !== 0x2f ? 'absolute' : null;
+  }
+  return null;
+}

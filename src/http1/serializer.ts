@@ -1,0 +1,108 @@
+/**
+ * Response head serialization (RFC 9112 §4, §6; RFC 9110 §6.6.1 Date).
+ *
+ * The status line uses the server's configured version. The framing fields (Content-Length,
+ * Transfer-Encoding) and the persistence fields (Connection, Keep-Alive) are the server's: the
+ * handler's copies are dropped. `Date` is cached per second; `Server: holdfast` unless the handler
+ * sets its own. Handler field names must be tokens and values free of CR, LF and NUL, or the
+ * serializer throws (header injection is a handler bug, answered with 500).
+ */
+
+import { isFieldValue, isToken } from './header-map.js';
+import type { HttpVersion } from './framing.js';
+
+export type ResponseHeaders = Record<string, string | number | readonly string[] | undefined>;
+
+export interface ResponseHeadInit {
+  version: HttpVersion;
+  status: number;
+  headers: ResponseHeaders | undefined;
+  /** Emit `Content-Length` with this value, or none when null. */
+  contentLength: number | null;
+  chunked: boolean;
+  connection: 'keep-alive' | 'close' | null;
+  keepAlive: string | null;
+  date: string;
+}
+
+export class InvalidResponseError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidResponseError';
+  }
+}
+
+const REASONS: Record<number, string> = {
+  100: 'Continue', 101: 'Switching Protocols', 103: 'Early Hints',
+  200: 'OK', 201: 'Created', 202: 'Accepted', 203: 'Non-Authoritative Information', 204: 'No Content',
+  205: 'Reset Content', 206: 'Partial Content',
+  300: 'Multiple Choices', 301: 'Moved Permanently', 302: 'Found', 303: 'See Other', 304: 'Not Modified',
+  307: 'Temporary Redirect', 308: 'Permanent Redirect',
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  406: 'Not Acceptable', 408: 'Request Timeout', 409: 'Conflict', 410: 'Gone', 411: 'Length Required',
+  412: 'Precondition Failed', 413: 'Content Too Large', 414: 'URI Too Long', 415: 'Unsupported Media Type',
+  416: 'Range Not Satisfiable', 417: 'Expectation Failed', 421: 'Misdirected Request', 422: 'Unprocessable Content',
+  426: 'Upgrade Required', 428: 'Precondition Required', 429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable',
+  504: 'Gateway Timeout', 505: 'HTTP Version Not Supported',
+};
+
+export function reasonPhrase(status: number): string {
+  return REASONS[status] ?? '';
+}
+
+/** Field names the server owns or fills in itself. */
+const SERVER_OWNED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length']);
+
+let cachedDateSecond = -1;
+let cachedDate = '';
+
+/** IMF-fixdate for `nowMs`, computed at most once per second (RFC 9110 §5.6.7). */
+export function httpDate(nowMs: number): string {
+  const second = Math.floor(nowMs / 1000);
+  if (second !== cachedDateSecond) {
+    cachedDateSecond = second;
+    cachedDate = new Date(second * 1000).toUTCString();
+  }
+  return cachedDate;
+}
+
+export function serializeResponseHead(init: ResponseHeadInit): string {
+  const status = init.status;
+  let head = `HTTP/${init.version} ${status} ${reasonPhrase(status)}\r\n`;
+  let hasDate = false;
+  let hasServer = false;
+  const headers = init.headers;
+  if (headers !== undefined) {
+    for (const name in headers) {
+      const value = headers[name];
+      if (value === undefined) continue;
+      if (!isToken(name)) throw new InvalidResponseError('response header name is not a token');
+      const lower = name.toLowerCase();
+      if (SERVER_OWNED.has(lower)) continue;
+      if (lower === 'date') hasDate = true;
+      else if (lower === 'server') hasServer = true;
+      if (typeof value === 'string' || typeof value === 'number') {
+        head += headerLine(name, String(value));
+      } else {
+        for (const item of value) head += headerLine(name, item);
+      }
+    }
+  }
+  if (!hasDate) head += `Date: ${init.date}\r\n`;
+  if (!hasServer) head += 'Server: holdfast\r\n';
+  if (init.contentLength !== null) head += `Content-Length: ${init.contentLength}\r\n`;
+  if (init.chunked) head += 'Transfer-Encoding: chunked\r\n';
+  if (init.connection !== null) head += `Connection: ${init.connection}\r\n`;
+  if (init.keepAlive !== null) head += `Keep-Alive: ${init.keepAlive}\r\n`;
+  return head + '\r\n';
+}
+
+function headerLine(name: string, value: string): string {
+  if (!isFieldValue(value)) throw new InvalidResponseError(`response header ${name} has an invalid value`);
+  return `${name}: ${value}\r\n`;
+}
+
+/** `HTTP/1.1 100 Continue` (RFC 9110 §15.2.1). */
+export const CONTINUE_HEAD = 'HTTP/1.1 100 Continue\r\n\r\n';
