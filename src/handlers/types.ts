@@ -1,0 +1,68 @@
+/**
+ * The handler API: `(req: HttpRequest) => HttpResponse | Promise<HttpResponse>` — the seed's
+ * Handle and HandleStream in one interface. A response body may be a string, bytes, or a stream
+ * (`AsyncIterable<Uint8Array>`, which includes Node `Readable`); streams are written with
+ * backpressure. Names stay off the WHATWG `Request`/`Response` globals so a fetch-style adapter
+ * can sit on top.
+ */
+
+import type { HeaderMap } from '../http1/header-map.js';
+import type { HttpVersion } from '../http1/framing.js';
+import type { ResponseHeaders } from '../http1/serializer.js';
+
+export type { ResponseHeaders } from '../http1/serializer.js';
+
+export type ResponseBody = null | undefined | string | Uint8Array | AsyncIterable<Uint8Array | string>;
+
+export interface HttpResponse {
+  status: number;
+  headers?: ResponseHeaders;
+  body?: ResponseBody;
+}
+
+export interface ConnectionRef {
+  /** Server-unique connection id. */
+  id: number;
+  /** 1 for the first request on the connection, 2 for the next, … */
+  requestIndex: number;
+  remoteAddress: string;
+  remotePort: number;
+}
+
+/** The request body: pull it as an async iterable (backpressure), or read it whole. */
+export interface RequestBody extends AsyncIterable<Uint8Array> {
+  /** Whole body, bounded by maxBodyBytes (413 beyond). */
+  bytes(): Promise<Uint8Array>;
+  text(): Promise<string>;
+  json(): Promise<unknown>;
+}
+
+export interface HttpRequest {
+  method: string;
+  /** The request-target as received. */
+  target: string;
+  /** The path part of the target (percent-encoding kept). */
+  path: string;
+  /** The query without '?', '' when absent. */
+  query: string;
+  version: HttpVersion;
+  headers: HeaderMap;
+  connection: ConnectionRef;
+  body: RequestBody;
+}
+
+export type Handler = (req: HttpRequest) => HttpResponse | Promise<HttpResponse>;
+
+/** Throw from a handler to answer with this status (and an optional short plain-text message). */
+export class HttpError extends Error {
+  readonly status: number;
+  readonly headers: ResponseHeaders | undefined;
+
+  constructor(status: number, message?: string, headers?: ResponseHeaders) {
+    super(message ?? `HTTP ${status}`);
+    if (!Number.isInteger(status) || status < 400 || status > 599) throw new RangeError('HttpError status must be 400–599');
+    this.name = 'HttpError';
+    this.status = status;
+    this.headers = headers;
+  }
+}

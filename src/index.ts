@@ -1,0 +1,10 @@
+/** holdfast: an HTTP/1.1 server on raw TCP with keep-alive and connection management done right. */
+
+export { createServer, HoldfastServer, type CloseOptions, type CloseReport } from './server/server.js';
+export { resolveOptions, PRESETS, DEFAULTS, OptionError, type ServerOptions, type ResolvedOptions, type Preset, type LogFormat, type LogSink } from './server/options.js';
+export type { ConnectionInfo, Lifecycle } from './server/registry.js';
+export type { ServerEvents, ConnectionOpenEvent, ConnectionCloseEvent, RequestEvent, ProtocolErrorEvent, HandlerErrorEvent } from './server/events.js';
+export { HttpError, type Handler, type HttpRequest, type HttpResponse, type ResponseBody, type RequestBody, type ConnectionRef, type ResponseHeaders } from './handlers/types.js';
+export { HeaderMap } from './http1/header-map.js';
+export { ProtocolError, type ProtocolErrorCode } from './http1/errors.js';
+export type { CloseReason } from './http1/keep-alive.js';

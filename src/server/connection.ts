@@ -1,0 +1,781 @@
+/**
+ * One loop per socket for its whole life — the seed's handleConnection:
+ *   wait for a request (idle deadline) → read the head (headers deadline) → run the handler and
+ *   write the response (backpressure, send deadline) → decide keep-alive (one pure function) →
+ *   drain an unread body or close.
+ *
+ * Requests on a connection are answered strictly in order, one handler at a time; pipelined bytes
+ * wait in the parser. The idle deadline is keepAliveTimeoutMs + keepAliveTimeoutBufferMs (node's
+ * buffer), and before closing on idle the loop lets pending socket reads run and checks that no
+ * request byte has arrived. Every close is lingering (FIN, then read-and-discard for lingerMs or
+ * maxLingerBytes) so a late client write never turns into an RST that wipes out the last response.
+ * Every closed connection reports exactly one CloseReason.
+ */
+
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { ProtocolError } from '../http1/errors.js';
+import { decideResponseFraming, type HttpVersion, type ResponseFraming } from '../http1/framing.js';
+import { decideKeepAlive, keepAliveFieldValue, type CloseReason, type KeepAliveDecision } from '../http1/keep-alive.js';
+import { RequestParser, type ParserLimits, type RequestHead } from '../http1/parser.js';
+import { CONTINUE_HEAD, httpDate, serializeResponseHead } from '../http1/serializer.js';
+import { HttpError, type Handler, type HttpRequest, type HttpResponse, type RequestBody } from '../handlers/types.js';
+import { Deadlines, type DeadlineKind } from './deadlines.js';
+import type { ConnectionCloseEvent, ServerEvents } from './events.js';
+import type { ResolvedOptions } from './options.js';
+import type { ConnectionInfo, Lifecycle, Tracked } from './registry.js';
+import { discardStream, plainResponse, prepareResponse, writeStreamBody, type PreparedResponse } from './write-response.js';
+
+export interface ConnectionContext {
+  readonly options: ResolvedOptions;
+  readonly limits: ParserLimits;
+  readonly handler: Handler;
+  isShuttingDown(): boolean;
+  emit<K extends keyof ServerEvents>(event: K, ...args: ServerEvents[K]): void;
+  onClosed(connection: Connection, event: ConnectionCloseEvent): void;
+}
+
+type BodyState = 'complete' | 'pending' | 'failed';
+
+interface Pull {
+  resolve(result: IteratorResult<Uint8Array>): void;
+  reject(error: unknown): void;
+}
+
+/** One request and its response. */
+export class Exchange {
+  readonly head: RequestHead;
+  readonly index: number;
+  readonly startedAt = performance.now();
+  bodyState: BodyState;
+  bodyBytesRead = 0;
+  drainedBytes = 0;
+  continueSent = false;
+  /** Response head bytes were queued: no other response can be sent for this request. */
+  responseStarted = false;
+  /** The handler's answer was taken, or will be discarded (error already answered, connection gone). */
+  settled = false;
+  draining = false;
+  pull: Pull | null = null;
+  status = 0;
+  bytesOut = 0;
+
+  constructor(head: RequestHead, index: number) {
+    this.head = head;
+    this.index = index;
+    this.bodyState = head.framing.kind === 'none' ? 'complete' : 'pending';
+  }
+}
+
+type Phase =
+  | { kind: 'waiting' }
+  | { kind: 'reading-head' }
+  | { kind: 'exchange'; exchange: Exchange }
+  | { kind: 'closing' }
+  | { kind: 'closed' };
+
+const WAITING: Phase = Object.freeze({ kind: 'waiting' });
+const READING_HEAD: Phase = Object.freeze({ kind: 'reading-head' });
+const CLOSING: Phase = Object.freeze({ kind: 'closing' });
+const CLOSED: Phase = Object.freeze({ kind: 'closed' });
+const DONE: IteratorResult<Uint8Array> = Object.freeze({ done: true, value: undefined });
+
+export class Connection implements Tracked {
+  readonly id: number;
+  readonly socket: Socket;
+  readonly #ctx: ConnectionContext;
+  readonly #options: ResolvedOptions;
+  readonly #parser: RequestParser;
+  readonly #deadlines: Deadlines;
+  readonly #openedAt = Date.now();
+  readonly #remoteAddress: string;
+  readonly #remotePort: number;
+  readonly #readHighWater: number;
+  #phase: Phase = WAITING;
+  #requestsServed = 0;
+  #closeReason: CloseReason | null = null;
+  #peerEnded = false;
+  #readPaused = false;
+  #writeBlocked = false;
+  #idleAfterDrain = false;
+  #pumping = false;
+  #idleCheckPending = false;
+  #lingerBytes = 0;
+  #drainWaiters: Array<{ resolve(): void; reject(error: Error): void }> = [];
+
+  constructor(id: number, socket: Socket, ctx: ConnectionContext) {
+    this.id = id;
+    this.socket = socket;
+    this.#ctx = ctx;
+    this.#options = ctx.options;
+    this.#parser = new RequestParser(ctx.limits);
+    this.#deadlines = new Deadlines(this.#onDeadline);
+    this.#remoteAddress = socket.remoteAddress ?? '';
+    this.#remotePort = socket.remotePort ?? 0;
+    this.#readHighWater = Math.max(65_536, 2 * ctx.limits.maxHeaderBytes);
+    socket.setNoDelay(true);
+    socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd);
+    socket.on('error', this.#onError);
+    socket.on('close', this.#onClose);
+    socket.on('drain', this.#onDrain);
+    socket.on('finish', this.#onFinish);
+    this.#armIdle();
+  }
+
+  get lifecycle(): Lifecycle {
+    switch (this.#phase.kind) {
+      case 'waiting':
+        return this.#requestsServed === 0 ? 'new' : 'idle';
+      case 'reading-head':
+      case 'exchange':
+        return 'active';
+      case 'closing':
+        return 'closing';
+      case 'closed':
+        return 'closed';
+    }
+  }
+
+  info(): ConnectionInfo {
+    return {
+      id: this.id,
+      remoteAddress: this.#remoteAddress,
+      remotePort: this.#remotePort,
+      state: this.lifecycle,
+      requestsServed: this.#requestsServed,
+      openedAt: this.#openedAt,
+    };
+  }
+
+  /** Graceful shutdown: idle connections close now; in-flight responses carry `Connection: close`. */
+  shutdown(): void {
+    if (this.#phase.kind === 'waiting' && this.#parser.bufferedBytes === 0) this.#close('shutdown');
+  }
+
+  /** End of the grace period. */
+  forceClose(): void {
+    if (this.#phase.kind === 'closed') return;
+    this.#closeReason ??= 'shutdown';
+    this.socket.destroy();
+  }
+
+  // ── socket events ──────────────────────────────────────────────────────────
+
+  readonly #onData = (chunk: Buffer): void => {
+    const phase = this.#phase;
+    if (phase.kind === 'closing') {
+      this.#lingerBytes += chunk.length;
+      if (this.#lingerBytes > this.#options.maxLingerBytes) this.socket.destroy();
+      return;
+    }
+    if (phase.kind === 'closed') return;
+    this.#parser.feed(chunk);
+    if (phase.kind === 'exchange') {
+      this.#continueExchange(phase.exchange);
+    } else {
+      if (phase.kind === 'waiting') this.#beginRequest();
+      this.#pump();
+    }
+    this.#updateReading();
+  };
+
+  readonly #onEnd = (): void => {
+    this.#peerEnded = true;
+    const phase = this.#phase;
+    if (phase.kind === 'closing') {
+      if (this.socket.writableFinished) this.socket.destroy();
+      return;
+    }
+    if (phase.kind === 'closed') return;
+    this.#parser.feedEof();
+    if (phase.kind === 'exchange') this.#continueExchange(phase.exchange);
+    else this.#pump();
+  };
+
+  readonly #onError = (error: NodeJS.ErrnoException): void => {
+    this.#closeReason ??= error.code === 'ECONNRESET' ? 'peer-reset' : 'write-error';
+  };
+
+  readonly #onFinish = (): void => {
+    if (this.#phase.kind !== 'closing') return;
+    if (this.#peerEnded || this.#options.lingerMs === 0) {
+      this.socket.destroy();
+      return;
+    }
+    this.#deadlines.clear('send');
+    this.#deadlines.set('linger', this.#options.lingerMs);
+  };
+
+  readonly #onDrain = (): void => {
+    this.#writeBlocked = false;
+    this.#deadlines.clear('send');
+    const waiters = this.#drainWaiters;
+    if (waiters.length > 0) {
+      this.#drainWaiters = [];
+      for (const waiter of waiters) waiter.resolve();
+    }
+    if (this.#idleAfterDrain) {
+      this.#idleAfterDrain = false;
+      if (this.#phase.kind === 'waiting') this.#armIdle();
+    }
+    if (this.#phase.kind === 'waiting' || this.#phase.kind === 'reading-head') this.#pump();
+    this.#updateReading();
+  };
+
+  readonly #onClose = (): void => {
+    const phase = this.#phase;
+    this.#phase = CLOSED;
+    this.#deadlines.clearAll();
+    const gone = new Error('connection closed');
+    for (const waiter of this.#drainWaiters) waiter.reject(gone);
+    this.#drainWaiters = [];
+    if (phase.kind === 'exchange') {
+      const ex = phase.exchange;
+      ex.settled = true;
+      this.#rejectPull(ex, gone);
+    }
+    const reason = this.#closeReason ?? 'peer-reset';
+    this.#closeReason = reason;
+    this.#ctx.onClosed(this, {
+      connectionId: this.id,
+      remoteAddress: this.#remoteAddress,
+      reason,
+      requestsServed: this.#requestsServed,
+      bytesIn: this.socket.bytesRead,
+      bytesOut: this.socket.bytesWritten,
+      lifetimeMs: Date.now() - this.#openedAt,
+    });
+  };
+
+  readonly #onDeadline = (kind: DeadlineKind): void => {
+    const phase = this.#phase;
+    switch (kind) {
+      case 'idle':
+        if (phase.kind === 'waiting' && !this.#idleCheckPending) {
+          // Let the poll phase deliver bytes that arrived while the event loop was busy.
+          this.#idleCheckPending = true;
+          setImmediate(this.#idleCheck);
+        }
+        return;
+      case 'headers':
+        if (phase.kind === 'reading-head') this.#respondToTimeout('headers-timeout');
+        return;
+      case 'request':
+        if (phase.kind === 'reading-head') this.#respondToTimeout('request-timeout');
+        else if (phase.kind === 'exchange' && phase.exchange.bodyState === 'pending') {
+          const ex = phase.exchange;
+          if (!ex.responseStarted) {
+            ex.settled = true;
+            this.#rejectPull(ex, new ProtocolError('incomplete-message'));
+            this.#respondToTimeout('request-timeout');
+          } else if (ex.draining) {
+            this.#close('request-timeout');
+          } else {
+            this.#abort('request-timeout');
+          }
+        }
+        return;
+      case 'send':
+        this.#abort('send-timeout');
+        return;
+      case 'linger':
+        this.socket.destroy();
+        return;
+    }
+  };
+
+  readonly #idleCheck = (): void => {
+    this.#idleCheckPending = false;
+    if (this.#phase.kind === 'waiting' && this.#parser.bufferedBytes === 0) this.#close('idle-timeout');
+  };
+
+  // ── the loop ───────────────────────────────────────────────────────────────
+
+  /** The first byte of a request arrived: the headers and request deadlines start now. */
+  #beginRequest(): void {
+    this.#phase = READING_HEAD;
+    this.#deadlines.clear('idle');
+    this.#idleAfterDrain = false;
+    this.#deadlines.set('headers', this.#options.headersTimeoutMs);
+    this.#deadlines.set('request', this.#options.requestTimeoutMs);
+  }
+
+  /** Parses and starts requests while the connection is between exchanges. Never recursive. */
+  #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      for (;;) {
+        const phase = this.#phase;
+        if (phase.kind !== 'waiting' && phase.kind !== 'reading-head') return;
+        if (this.#writeBlocked) return;
+        const event = this.#parser.next();
+        switch (event.kind) {
+          case 'head':
+            this.#startExchange(event.head);
+            break;
+          case 'need-data':
+            if (phase.kind === 'waiting' && this.#parser.bufferedBytes > 0) this.#beginRequest();
+            return;
+          case 'eof':
+            this.#close('peer-eof');
+            return;
+          case 'error':
+            this.#protocolError(event.error, null);
+            return;
+          default:
+            throw new Error(`parser produced ${event.kind} between messages`);
+        }
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  #startExchange(head: RequestHead): void {
+    const ex = new Exchange(head, ++this.#requestsServed);
+    this.#phase = { kind: 'exchange', exchange: ex };
+    this.#deadlines.clear('idle');
+    this.#deadlines.clear('headers');
+    if (ex.bodyState === 'complete') {
+      this.#parser.next(); // the `end` of a bodiless message
+      this.#deadlines.clear('request');
+    } else if (!this.#deadlines.isSet('request')) {
+      this.#deadlines.set('request', this.#options.requestTimeoutMs);
+    }
+    let result: HttpResponse | Promise<HttpResponse>;
+    try {
+      result = this.#ctx.handler(this.#buildRequest(ex));
+    } catch (error) {
+      this.#handlerFailed(ex, error);
+      return;
+    }
+    if (result !== null && typeof (result as Promise<HttpResponse>).then === 'function') {
+      (result as Promise<HttpResponse>).then(
+        (response) => this.#handlerAnswered(ex, response),
+        (error: unknown) => this.#handlerFailed(ex, error),
+      );
+    } else {
+      this.#handlerAnswered(ex, result as HttpResponse);
+    }
+  }
+
+  /** New bytes (or EOF) while an exchange is in progress. */
+  #continueExchange(ex: Exchange): void {
+    if (ex.pull !== null) {
+      const pull = ex.pull;
+      ex.pull = null;
+      this.#serveBodyPull(ex, pull);
+    } else if (ex.draining) {
+      this.#drainBody(ex);
+    }
+  }
+
+  #handlerAnswered(ex: Exchange, response: HttpResponse): void {
+    if (ex.settled) {
+      const body = response?.body;
+      if (body !== null && typeof body === 'object' && !(body instanceof Uint8Array)) discardStream(body);
+      return;
+    }
+    ex.settled = true;
+    let prepared: PreparedResponse;
+    try {
+      prepared = prepareResponse(response);
+    } catch (error) {
+      ex.settled = false;
+      this.#handlerFailed(ex, error);
+      return;
+    }
+    this.#respond(ex, prepared);
+  }
+
+  #handlerFailed(ex: Exchange, error: unknown): void {
+    if (ex.settled) return;
+    ex.settled = true;
+    if (error instanceof HttpError) {
+      this.#respond(ex, prepareResponse(plainResponse(error.status, error.message, error.headers)));
+      return;
+    }
+    this.#ctx.emit('handler-error', { connectionId: this.id, requestIndex: ex.index, error });
+    if (!ex.responseStarted && this.#phase.kind === 'exchange') {
+      this.#respond(ex, prepareResponse(plainResponse(500)));
+    } else {
+      this.#abort('handler-error');
+    }
+  }
+
+  #respond(ex: Exchange, prepared: PreparedResponse): void {
+    if (this.#phase.kind !== 'exchange' || this.#phase.exchange !== ex) {
+      if (prepared.stream !== null) discardStream(prepared.stream);
+      return;
+    }
+    const options = this.#options;
+    const head = ex.head;
+    const serverVersion = options.httpVersion;
+    const peerVersion: HttpVersion = serverVersion === '1.0' || head.version === '1.0' ? '1.0' : '1.1';
+    const framing = decideResponseFraming(head.method, prepared.status, prepared.shape, peerVersion);
+    const decision = decideKeepAlive({
+      serverVersion,
+      requestVersion: head.version,
+      requestConnection: head.connection,
+      responseConnectionClose: prepared.connectionClose,
+      responseFraming: framing,
+      requestBodyDrainable: this.#isBodyDrainable(ex),
+      peerEnded: this.#peerEnded,
+      requestsServed: this.#requestsServed,
+      maxRequestsPerConnection: options.maxRequestsPerConnection,
+      lifetimeExceeded: options.maxConnectionLifetimeMs > 0 && Date.now() - this.#openedAt >= options.maxConnectionLifetimeMs,
+      shuttingDown: this.#ctx.isShuttingDown(),
+    });
+
+    let headText: string;
+    try {
+      headText = serializeResponseHead({
+        version: serverVersion,
+        status: prepared.status,
+        headers: prepared.headers,
+        contentLength: contentLengthField(framing, prepared, head.method),
+        chunked: framing === 'chunked',
+        connection: decision.keepAlive ? 'keep-alive' : 'close',
+        keepAlive: decision.keepAlive ? keepAliveFieldValue(options.keepAliveTimeoutMs, decision.remaining) : null,
+        date: httpDate(Date.now()),
+      });
+    } catch (error) {
+      if (prepared.stream !== null) discardStream(prepared.stream);
+      ex.settled = false;
+      this.#handlerFailed(ex, error);
+      return;
+    }
+
+    ex.responseStarted = true;
+    ex.status = prepared.status;
+    const socket = this.socket;
+    if (framing === 'none' || prepared.stream === null) {
+      if (prepared.stream !== null) discardStream(prepared.stream);
+      const payload = framing === 'none' ? null : prepared.payload;
+      if (payload === null || payload.length === 0) {
+        socket.write(headText, 'latin1');
+      } else {
+        socket.cork();
+        socket.write(headText, 'latin1');
+        if (typeof payload === 'string') socket.write(payload, 'utf8');
+        else socket.write(payload);
+        socket.uncork();
+        ex.bytesOut = prepared.shape.kind === 'sized' ? prepared.shape.length : 0;
+      }
+      this.#writeBlocked = socket.writableNeedDrain;
+      this.#responseDone(ex, decision);
+      return;
+    }
+    socket.write(headText, 'latin1');
+    writeStreamBody(socket, prepared.stream, framing, prepared.declaredLength, this.#waitDrain).then(
+      (written) => {
+        ex.bytesOut = written;
+        this.#writeBlocked = socket.writableNeedDrain;
+        this.#responseDone(ex, decision);
+      },
+      (error: unknown) => {
+        if (this.#phase.kind === 'closed' || this.#phase.kind === 'closing') return;
+        this.#ctx.emit('handler-error', { connectionId: this.id, requestIndex: ex.index, error });
+        this.#abort('handler-error');
+      },
+    );
+  }
+
+  #isBodyDrainable(ex: Exchange): boolean {
+    if (ex.bodyState === 'complete') return true;
+    if (ex.bodyState === 'failed') return false;
+    // RFC 9110 §10.1.1: without 100 Continue the client may never send the body (Go closes too).
+    if (ex.head.expectContinue && !ex.continueSent) return false;
+    const framing = ex.head.framing;
+    if (framing.kind === 'length') return framing.length - ex.bodyBytesRead <= this.#options.maxDrainBytes;
+    return true;
+  }
+
+  /** The response is queued on the socket: log it, then keep the connection or close it. */
+  #responseDone(ex: Exchange, decision: KeepAliveDecision): void {
+    if (this.#phase.kind !== 'exchange' || this.#phase.exchange !== ex) return;
+    this.#ctx.emit('request', {
+      connectionId: this.id,
+      requestIndex: ex.index,
+      method: ex.head.method,
+      target: ex.head.target,
+      status: ex.status,
+      bytes: ex.bytesOut,
+      durationMs: performance.now() - ex.startedAt,
+      keepAlive: decision.keepAlive,
+    });
+    if (!decision.keepAlive) {
+      this.#close(decision.reason);
+      return;
+    }
+    if (ex.bodyState === 'pending') {
+      ex.draining = true;
+      this.#drainBody(ex);
+      return;
+    }
+    this.#nextCycle();
+  }
+
+  #nextCycle(): void {
+    this.#parser.nextCycle();
+    this.#phase = WAITING;
+    if (this.#parser.bufferedBytes === 0) this.#armIdle();
+    this.#updateReading();
+    this.#pump();
+  }
+
+  /** The keep-alive idle deadline, once the response has left our buffers. */
+  #armIdle(): void {
+    if (this.socket.writableLength > 0) {
+      this.#idleAfterDrain = true;
+      this.#deadlines.set('send', this.#options.sendTimeoutMs);
+      return;
+    }
+    this.#deadlines.set('idle', this.#options.keepAliveTimeoutMs + this.#options.keepAliveTimeoutBufferMs);
+  }
+
+  #drainBody(ex: Exchange): void {
+    for (;;) {
+      const event = this.#parser.next();
+      switch (event.kind) {
+        case 'data':
+          ex.drainedBytes += event.bytes.length;
+          if (ex.drainedBytes > this.#options.maxDrainBytes) {
+            this.#close('unread-body');
+            return;
+          }
+          break;
+        case 'end':
+          ex.bodyState = 'complete';
+          ex.draining = false;
+          this.#deadlines.clear('request');
+          this.#nextCycle();
+          return;
+        case 'need-data':
+          this.#updateReading();
+          return;
+        case 'error':
+          ex.bodyState = 'failed';
+          this.#ctx.emit('protocol-error', { connectionId: this.id, code: event.error.code, status: event.error.status });
+          this.#close('protocol-error');
+          return;
+        default:
+          throw new Error(`parser produced ${event.kind} inside a body`);
+      }
+    }
+  }
+
+  // ── request body ───────────────────────────────────────────────────────────
+
+  /** Called by the request body's iterator. */
+  pullBody(ex: Exchange): Promise<IteratorResult<Uint8Array>> {
+    if (ex.bodyState === 'complete') return Promise.resolve(DONE);
+    if (ex.bodyState === 'failed') return Promise.reject(new ProtocolError('incomplete-message'));
+    if (this.#phase.kind !== 'exchange' || this.#phase.exchange !== ex || ex.settled) {
+      return Promise.reject(new Error('the request body can no longer be read'));
+    }
+    if (ex.pull !== null) return Promise.reject(new Error('the request body is already being read'));
+    if (ex.head.expectContinue && !ex.continueSent && !ex.responseStarted && this.#options.httpVersion === '1.1') {
+      ex.continueSent = true;
+      this.socket.write(CONTINUE_HEAD, 'latin1');
+    }
+    return new Promise((resolve, reject) => this.#serveBodyPull(ex, { resolve, reject }));
+  }
+
+  #serveBodyPull(ex: Exchange, pull: Pull): void {
+    const event = this.#parser.next();
+    switch (event.kind) {
+      case 'data':
+        ex.bodyBytesRead += event.bytes.length;
+        pull.resolve({ done: false, value: event.bytes });
+        this.#updateReading();
+        return;
+      case 'end':
+        ex.bodyState = 'complete';
+        this.#deadlines.clear('request');
+        pull.resolve(DONE);
+        return;
+      case 'need-data':
+        ex.pull = pull;
+        this.#updateReading();
+        return;
+      case 'error':
+        ex.bodyState = 'failed';
+        pull.reject(event.error);
+        this.#protocolError(event.error, ex);
+        return;
+      default:
+        pull.reject(new Error(`parser produced ${event.kind} inside a body`));
+    }
+  }
+
+  #rejectPull(ex: Exchange, error: unknown): void {
+    const pull = ex.pull;
+    if (pull === null) return;
+    ex.pull = null;
+    pull.reject(error);
+  }
+
+  #buildRequest(ex: Exchange): HttpRequest {
+    const head = ex.head;
+    const target = head.target;
+    let pathStart = 0;
+    if (head.targetForm === 'absolute') {
+      const slash = target.indexOf('/', target.indexOf('//') + 2);
+      pathStart = slash === -1 ? target.length : slash;
+    }
+    const q = target.indexOf('?', pathStart);
+    const path = head.targetForm === 'asterisk' ? '*' : target.slice(pathStart, q === -1 ? target.length : q) || '/';
+    return {
+      method: head.method,
+      target,
+      path,
+      query: q === -1 ? '' : target.slice(q + 1),
+      version: head.version,
+      headers: head.headers,
+      connection: { id: this.id, requestIndex: ex.index, remoteAddress: this.#remoteAddress, remotePort: this.#remotePort },
+      body: new IncomingBody(this, ex, this.#options.maxBodyBytes),
+    };
+  }
+
+  // ── errors, timeouts, closing ──────────────────────────────────────────────
+
+  #protocolError(error: ProtocolError, ex: Exchange | null): void {
+    this.#ctx.emit('protocol-error', { connectionId: this.id, code: error.code, status: error.status });
+    if (ex !== null) {
+      ex.settled = true;
+      if (ex.responseStarted) {
+        this.#abort('protocol-error');
+        return;
+      }
+    }
+    this.#writeErrorAndClose(error.status, 'protocol-error');
+  }
+
+  #respondToTimeout(reason: 'headers-timeout' | 'request-timeout'): void {
+    this.#writeErrorAndClose(408, reason);
+  }
+
+  /** A response of our own (4xx/5xx) with `Connection: close`, then a lingering close. */
+  #writeErrorAndClose(status: number, reason: CloseReason): void {
+    if (this.#phase.kind === 'closing' || this.#phase.kind === 'closed') return;
+    const response = plainResponse(status);
+    const body = response.body as string;
+    const head = serializeResponseHead({
+      version: this.#options.httpVersion,
+      status,
+      headers: response.headers,
+      contentLength: body.length,
+      chunked: false,
+      connection: 'close',
+      keepAlive: null,
+      date: httpDate(Date.now()),
+    });
+    this.socket.write(head + body, 'latin1');
+    this.#close(reason);
+  }
+
+  /** Lingering close: FIN after the queued response, then read and discard for a bounded time. */
+  #close(reason: CloseReason): void {
+    const phase = this.#phase;
+    if (phase.kind === 'closing' || phase.kind === 'closed') return;
+    this.#closeReason ??= reason;
+    this.#phase = CLOSING;
+    this.#deadlines.clearAll();
+    if (phase.kind === 'exchange') {
+      phase.exchange.settled = true;
+      this.#rejectPull(phase.exchange, new Error('connection closing'));
+    }
+    if (this.#readPaused) {
+      this.#readPaused = false;
+      this.socket.resume();
+    }
+    this.socket.end();
+    if (this.socket.writableFinished) this.#onFinish();
+    else this.#deadlines.set('send', this.#options.sendTimeoutMs);
+  }
+
+  /** Abrupt close (RST): the response cannot be completed honestly. */
+  #abort(reason: CloseReason): void {
+    if (this.#phase.kind === 'closed') return;
+    this.#closeReason ??= reason;
+    this.#phase = CLOSING;
+    this.#deadlines.clearAll();
+    this.socket.resetAndDestroy();
+  }
+
+  readonly #waitDrain = (): Promise<void> => {
+    if (this.socket.destroyed) return Promise.reject(new Error('connection closed'));
+    this.#deadlines.set('send', this.#options.sendTimeoutMs);
+    return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
+  };
+
+  /** Stop reading while too much is buffered unparsed or responses are not being read. */
+  #updateReading(): void {
+    const phase = this.#phase.kind;
+    if (phase === 'closing' || phase === 'closed') return;
+    const pause = this.#writeBlocked || this.#parser.bufferedBytes >= this.#readHighWater;
+    if (pause && !this.#readPaused) {
+      this.#readPaused = true;
+      this.socket.pause();
+      if (this.#writeBlocked && !this.#deadlines.isSet('send')) this.#deadlines.set('send', this.#options.sendTimeoutMs);
+    } else if (!pause && this.#readPaused) {
+      this.#readPaused = false;
+      this.socket.resume();
+    }
+  }
+}
+
+/** Content-Length for the response head: the body's size, or for HEAD/304 what the handler declared. */
+function contentLengthField(framing: ResponseFraming, prepared: PreparedResponse, method: string): number | null {
+  if (framing === 'length') return prepared.shape.kind === 'sized' ? prepared.shape.length : 0;
+  if (framing !== 'none') return null;
+  const status = prepared.status;
+  if (status < 200 || status === 204) return null;
+  if (method === 'HEAD' && prepared.shape.kind === 'sized') return prepared.shape.length;
+  return prepared.declaredLength;
+}
+
+/** The request body handed to handlers: pulled from the connection's parser on demand. */
+class IncomingBody implements RequestBody {
+  readonly #connection: Connection;
+  readonly #exchange: Exchange;
+  readonly #maxBytes: number;
+
+  constructor(connection: Connection, exchange: Exchange, maxBytes: number) {
+    this.#connection = connection;
+    this.#exchange = exchange;
+    this.#maxBytes = maxBytes;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return { next: () => this.#connection.pullBody(this.#exchange) };
+  }
+
+  async bytes(): Promise<Uint8Array> {
+    const parts: Uint8Array[] = [];
+    let total = 0;
+    for await (const part of this) {
+      total += part.length;
+      if (this.#maxBytes > 0 && total > this.#maxBytes) throw new HttpError(413);
+      parts.push(part);
+    }
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts, total);
+  }
+
+  async text(): Promise<string> {
+    const bytes = await this.bytes();
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8');
+  }
+
+  async json(): Promise<unknown> {
+    const text = await this.text();
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new HttpError(400, 'request body is not valid JSON');
+    }
+  }
+}

@@ -1,0 +1,52 @@
+/** The server's typed events: what operators log, count and alert on. */
+
+import type { CloseReason } from '../http1/keep-alive.js';
+
+export interface ConnectionOpenEvent {
+  connectionId: number;
+  remoteAddress: string;
+  remotePort: number;
+}
+
+export interface RequestEvent {
+  connectionId: number;
+  /** Index of the request on its connection, from 1. */
+  requestIndex: number;
+  method: string;
+  target: string;
+  status: number;
+  /** Response body bytes written. */
+  bytes: number;
+  durationMs: number;
+  keepAlive: boolean;
+}
+
+export interface ConnectionCloseEvent {
+  connectionId: number;
+  remoteAddress: string;
+  reason: CloseReason;
+  requestsServed: number;
+  bytesIn: number;
+  bytesOut: number;
+  lifetimeMs: number;
+}
+
+export interface ProtocolErrorEvent {
+  connectionId: number;
+  code: string;
+  status: number;
+}
+
+export interface HandlerErrorEvent {
+  connectionId: number;
+  requestIndex: number;
+  error: unknown;
+}
+
+export interface ServerEvents {
+  'connection-open': [ConnectionOpenEvent];
+  request: [RequestEvent];
+  'connection-close': [ConnectionCloseEvent];
+  'protocol-error': [ProtocolErrorEvent];
+  'handler-error': [HandlerErrorEvent];
+}

@@ -1,0 +1,55 @@
+/**
+ * Live connections: lifecycle states (Go's ConnState plus `closing` for lingering close), a
+ * snapshot for operators, and whenEmpty() resolved by the last removal — no polling.
+ */
+
+export type Lifecycle = 'new' | 'active' | 'idle' | 'closing' | 'closed';
+
+export interface ConnectionInfo {
+  id: number;
+  remoteAddress: string;
+  remotePort: number;
+  state: Lifecycle;
+  requestsServed: number;
+  openedAt: number;
+}
+
+export interface Tracked {
+  readonly id: number;
+  info(): ConnectionInfo;
+}
+
+export class Registry<T extends Tracked> {
+  readonly #live = new Map<number, T>();
+  #waiters: Array<() => void> = [];
+
+  get size(): number {
+    return this.#live.size;
+  }
+
+  add(item: T): void {
+    this.#live.set(item.id, item);
+  }
+
+  remove(item: T): void {
+    this.#live.delete(item.id);
+    if (this.#live.size === 0 && this.#waiters.length > 0) {
+      const waiters = this.#waiters;
+      this.#waiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+
+  values(): IterableIterator<T> {
+    return this.#live.values();
+  }
+
+  snapshot(): ConnectionInfo[] {
+    return [...this.#live.values()].map((item) => item.info());
+  }
+
+  whenEmpty(): Promise<void> {
+    if (this.#live.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+}

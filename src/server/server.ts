@@ -1,0 +1,137 @@
+/**
+ * createServer(options, handler): accepts TCP connections (node:net) and gives each to one
+ * Connection loop. listen() resolves with the bound address; close() is graceful — stop
+ * accepting, close idle connections now, let in-flight responses finish with `Connection: close`,
+ * destroy whatever remains at the grace deadline — and resolves when every connection is gone.
+ */
+
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import type { ParserLimits } from '../http1/parser.js';
+import type { Handler } from '../handlers/types.js';
+import { Connection, type ConnectionContext } from './connection.js';
+import type { ConnectionCloseEvent, ServerEvents } from './events.js';
+import { attachLogger } from './logger.js';
+import { resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js';
+import { Registry, type ConnectionInfo } from './registry.js';
+
+export interface CloseOptions {
+  /** How long in-flight requests may take before their connections are destroyed. Default 10 s. */
+  graceMs?: number;
+}
+
+export interface CloseReport {
+  /** Connections that closed on their own during the drain. */
+  drained: number;
+  /** Connections destroyed at the grace deadline. */
+  forced: number;
+}
+
+const DEFAULT_GRACE_MS = 10_000;
+
+export class HoldfastServer extends EventEmitter<ServerEvents> {
+  readonly options: ResolvedOptions;
+  readonly #handler: Handler;
+  readonly #registry = new Registry<Connection>();
+  readonly #net: net.Server;
+  readonly #context: ConnectionContext;
+  #nextId = 1;
+  #shuttingDown = false;
+  #closing: Promise<CloseReport> | null = null;
+
+  constructor(options: ServerOptions, handler: Handler) {
+    super();
+    if (typeof handler !== 'function') throw new TypeError('holdfast: createServer needs a handler function');
+    this.options = resolveOptions(options);
+    this.#handler = handler;
+    const limits: ParserLimits = {
+      maxRequestLineBytes: this.options.maxRequestLineBytes,
+      maxHeaderBytes: this.options.maxHeaderBytes,
+      maxHeaderCount: this.options.maxHeaderCount,
+      maxBodyBytes: this.options.maxBodyBytes,
+    };
+    this.#context = {
+      options: this.options,
+      limits,
+      handler: this.#handler,
+      isShuttingDown: () => this.#shuttingDown,
+      emit: (event, ...args) => {
+        (this.emit as (event: string, ...args: unknown[]) => boolean)(event, ...args);
+      },
+      onClosed: (connection: Connection, event: ConnectionCloseEvent) => {
+        this.#registry.remove(connection);
+        this.emit('connection-close', event);
+      },
+    };
+    attachLogger(this, this.options.log, this.options.logSink ?? ((line) => process.stdout.write(line)));
+    this.#net = net.createServer({ allowHalfOpen: true }, this.#accept);
+    this.#net.on('error', () => undefined);
+  }
+
+  readonly #accept = (socket: net.Socket): void => {
+    if (this.#shuttingDown) {
+      socket.destroy();
+      return;
+    }
+    const connection = new Connection(this.#nextId++, socket, this.#context);
+    this.#registry.add(connection);
+    this.emit('connection-open', { connectionId: connection.id, remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 });
+  };
+
+  listen(port = 0, host = '127.0.0.1'): Promise<{ port: number; host: string }> {
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error): void => reject(error);
+      this.#net.once('error', onError);
+      this.#net.listen(port, host, () => {
+        this.#net.off('error', onError);
+        const address = this.#net.address() as net.AddressInfo;
+        resolve({ port: address.port, host: address.address });
+      });
+    });
+  }
+
+  /** Live connections right now. */
+  connections(): ConnectionInfo[] {
+    return this.#registry.snapshot();
+  }
+
+  get connectionCount(): number {
+    return this.#registry.size;
+  }
+
+  get listening(): boolean {
+    return this.#net.listening;
+  }
+
+  close(options: CloseOptions = {}): Promise<CloseReport> {
+    if (this.#closing !== null) return this.#closing;
+    const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
+    if (!Number.isInteger(graceMs) || graceMs < 0) throw new TypeError('holdfast: close({ graceMs }) must be a non-negative integer');
+    this.#shuttingDown = true;
+    this.#closing = (async () => {
+      const listenerClosed = new Promise<void>((resolve) => {
+        if (this.#net.listening) this.#net.close(() => resolve());
+        else resolve();
+      });
+      const total = this.#registry.size;
+      for (const connection of this.#registry.values()) connection.shutdown();
+      let forced = 0;
+      const grace = setTimeout(() => {
+        forced = this.#registry.size;
+        for (const connection of this.#registry.values()) connection.forceClose();
+      }, graceMs);
+      await this.#registry.whenEmpty();
+      clearTimeout(grace);
+      await listenerClosed;
+      return { drained: total - forced, forced };
+    })();
+    return this.#closing;
+  }
+}
+
+export function createServer(handler: Handler): HoldfastServer;
+export function createServer(options: ServerOptions, handler: Handler): HoldfastServer;
+export function createServer(a: ServerOptions | Handler, b?: Handler): HoldfastServer {
+  if (typeof a === 'function') return new HoldfastServer({}, a);
+  return new HoldfastServer(a, b as Handler);
+}

@@ -1,0 +1,129 @@
+/**
+ * Turning a handler's HttpResponse into bytes on a socket: validation and body shape (prepare),
+ * then streams written with backpressure — one chunk in flight beyond the socket's buffer, never
+ * an unbounded queue. Chunked framing for HTTP/1.1 peers (RFC 9112 §7.1), exact Content-Length
+ * enforcement when the handler declared one (a stream that disagrees is a handler bug: the
+ * connection is aborted rather than left claiming a complete body).
+ */
+
+import type { Socket } from 'node:net';
+import { LAST_CHUNK, chunkHeader } from '../http1/chunked.js';
+import type { ResponseBodyShape, ResponseFraming } from '../http1/framing.js';
+import { splitList } from '../http1/header-map.js';
+import { InvalidResponseError, reasonPhrase, type ResponseHeaders } from '../http1/serializer.js';
+import type { HttpResponse } from '../handlers/types.js';
+
+export type StreamBody = AsyncIterable<Uint8Array | string>;
+
+export interface PreparedResponse {
+  status: number;
+  headers: ResponseHeaders | undefined;
+  shape: ResponseBodyShape;
+  /** The whole body when its size is known. */
+  payload: Uint8Array | string | null;
+  stream: StreamBody | null;
+  /** The handler's own Content-Length, when it set one (used for HEAD and for streams). */
+  declaredLength: number | null;
+  /** The handler asked for `Connection: close`. */
+  connectionClose: boolean;
+}
+
+const EMPTY: ResponseBodyShape = Object.freeze({ kind: 'empty' });
+const STREAM: ResponseBodyShape = Object.freeze({ kind: 'stream' });
+
+export function prepareResponse(response: HttpResponse | unknown): PreparedResponse {
+  if (response === null || typeof response !== 'object') throw new InvalidResponseError('handler must return an HttpResponse object');
+  const { status, headers, body } = response as HttpResponse;
+  if (!Number.isInteger(status) || status < 200 || status > 999) throw new InvalidResponseError('response status must be an integer from 200 to 999');
+  if (headers !== undefined && (headers === null || typeof headers !== 'object')) throw new InvalidResponseError('response headers must be an object');
+
+  let declaredLength: number | null = null;
+  let connectionClose = false;
+  if (headers !== undefined) {
+    for (const name in headers) {
+      const lower = name.toLowerCase();
+      if (lower === 'content-length') {
+        const value = String(headers[name]);
+        if (!/^\d{1,15}$/.test(value)) throw new InvalidResponseError('response Content-Length must be a decimal number');
+        declaredLength = Number(value);
+      } else if (lower === 'connection') {
+        const value = headers[name];
+        const lines = Array.isArray(value) ? value : [String(value)];
+        for (const line of lines) if (splitList(line).includes('close')) connectionClose = true;
+      }
+    }
+  }
+
+  let shape: ResponseBodyShape;
+  let payload: Uint8Array | string | null = null;
+  let stream: StreamBody | null = null;
+  if (body === null || body === undefined) {
+    shape = EMPTY;
+  } else if (typeof body === 'string') {
+    payload = body;
+    shape = { kind: 'sized', length: Buffer.byteLength(body) };
+  } else if (body instanceof Uint8Array) {
+    payload = body;
+    shape = { kind: 'sized', length: body.length };
+  } else if (typeof (body as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function') {
+    stream = body as StreamBody;
+    shape = declaredLength === null ? STREAM : { kind: 'sized', length: declaredLength };
+  } else {
+    throw new InvalidResponseError('response body must be a string, Uint8Array, AsyncIterable or null');
+  }
+  return { status, headers, shape, payload, stream, declaredLength, connectionClose };
+}
+
+/** A short plain-text response for errors (never echoes peer bytes). */
+export function plainResponse(status: number, message?: string, headers?: ResponseHeaders): HttpResponse {
+  return {
+    status,
+    headers: { 'content-type': 'text/plain; charset=utf-8', ...headers },
+    body: `${message ?? `${status} ${reasonPhrase(status)}`}\n`,
+  };
+}
+
+/** Releases a stream the response will not send (HEAD, 304, aborted connections). */
+export function discardStream(stream: StreamBody): void {
+  const destroy = (stream as { destroy?: () => void }).destroy;
+  if (typeof destroy === 'function') {
+    destroy.call(stream);
+    return;
+  }
+  const iterator = stream[Symbol.asyncIterator]();
+  void iterator.return?.()?.catch?.(() => undefined);
+}
+
+/**
+ * Writes a stream body; resolves with the body bytes written. `waitDrain` resolves when the socket
+ * can take more, and rejects if the connection dies meanwhile.
+ */
+export async function writeStreamBody(
+  socket: Socket,
+  stream: StreamBody,
+  framing: ResponseFraming,
+  declaredLength: number | null,
+  waitDrain: () => Promise<void>,
+): Promise<number> {
+  let written = 0;
+  for await (const item of stream) {
+    const chunk = typeof item === 'string' ? Buffer.from(item) : item;
+    if (chunk.length === 0) continue;
+    written += chunk.length;
+    if (declaredLength !== null && written > declaredLength) throw new InvalidResponseError('stream is longer than its Content-Length');
+    if (socket.destroyed) throw new Error('connection closed while writing the response');
+    if (framing === 'chunked') {
+      socket.cork();
+      socket.write(chunkHeader(chunk.length));
+      socket.write(chunk);
+      socket.write('\r\n', 'latin1');
+      socket.uncork();
+    } else {
+      socket.write(chunk);
+    }
+    if (socket.writableNeedDrain) await waitDrain();
+  }
+  if (declaredLength !== null && written !== declaredLength) throw new InvalidResponseError('stream is shorter than its Content-Length');
+  if (framing === 'chunked') socket.write(LAST_CHUNK);
+  return written;
+}
