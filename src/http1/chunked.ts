@@ -2,14 +2,15 @@
  * Chunked transfer coding (RFC 9112 §7.1): an incremental decoder over a byte range and the
  * encoder's framing bytes.
  *
- * Decoder grammar, strictly: chunk-size is 1*HEXDIG; optional extensions after BWS ";" (content
- * free of control characters); every line ends in CRLF; chunk data is followed by CRLF; the last
- * chunk is followed by a trailer section of field lines and an empty line.
+ * Decoder grammar, strictly: chunk-size is 1*HEXDIG; optional chunk extensions follow the §7.1.1
+ * grammar (`BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ]`, no control characters),
+ * and are otherwise ignored; every line ends in CRLF; chunk data is followed by CRLF; the last chunk
+ * is followed by a trailer section of field lines and an empty line.
  */
 
 import type { ProtocolErrorCode } from './errors.js';
 import { parseFieldLine } from './field-line.js';
-import { HeaderMap } from './header-map.js';
+import { HeaderMap, TOKEN_CHARS } from './header-map.js';
 
 export interface ChunkedLimits {
   /** Longest chunk-size line, extensions included (bytes before CRLF). */
@@ -42,6 +43,9 @@ const LF = 0x0a;
 const SP = 0x20;
 const HTAB = 0x09;
 const SEMI = 0x3b;
+const EQUALS = 0x3d;
+const DQUOTE = 0x22;
+const BACKSLASH = 0x5c;
 const MAX_SIZE_BEFORE_SHIFT = Math.floor((Number.MAX_SAFE_INTEGER - 15) / 16);
 
 export class ChunkedDecoder {
@@ -150,11 +154,53 @@ function parseChunkSize(buf: Buffer, start: number, end: number): number | Proto
     sawSpace = true;
   }
   if (i === end || buf[i] !== SEMI) return sawSpace || buf[i] !== CR ? 'bad-chunk-size' : 'bare-cr';
-  for (i++; i < end; i++) {
-    const c = buf[i];
+  for (let j = i + 1; j < end; j++) {
+    const c = buf[j];
     if ((c < SP && c !== HTAB) || c === 0x7f) return c === CR ? 'bare-cr' : 'bad-chunk-extension';
   }
-  return size;
+  return isChunkExtension(buf, i, end) ? size : 'bad-chunk-extension';
+}
+
+/**
+ * `*( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )` (RFC 9112 §7.1.1) from the first
+ * ";" at `start` to `end`, with control characters already excluded.
+ */
+function isChunkExtension(buf: Buffer, start: number, end: number): boolean {
+  let i = start;
+  for (;;) {
+    i = skipBws(buf, i + 1, end);
+    let next = skipToken(buf, i, end);
+    if (next === i) return false;
+    i = skipBws(buf, next, end);
+    if (i < end && buf[i] === EQUALS) {
+      i = skipBws(buf, i + 1, end);
+      next = i < end && buf[i] === DQUOTE ? skipQuotedString(buf, i, end) : skipToken(buf, i, end);
+      if (next <= i) return false;
+      i = skipBws(buf, next, end);
+    }
+    if (i === end) return next === end;
+    if (buf[i] !== SEMI) return false;
+  }
+}
+
+function skipBws(buf: Buffer, i: number, end: number): number {
+  while (i < end && (buf[i] === SP || buf[i] === HTAB)) i++;
+  return i;
+}
+
+function skipToken(buf: Buffer, i: number, end: number): number {
+  while (i < end && TOKEN_CHARS[buf[i]] === 1) i++;
+  return i;
+}
+
+/** Index just past the closing DQUOTE of the quoted-string at `i` (RFC 9110 §5.6.4), or -1. */
+function skipQuotedString(buf: Buffer, i: number, end: number): number {
+  for (i++; i < end; i++) {
+    const c = buf[i];
+    if (c === DQUOTE) return i + 1;
+    if (c === BACKSLASH && ++i === end) return -1;
+  }
+  return -1;
 }
 
 function hexValue(c: number): number {
@@ -167,8 +213,12 @@ function hexValue(c: number): number {
 const CRLF = Buffer.from('\r\n', 'latin1');
 export const LAST_CHUNK: Buffer = Buffer.from('0\r\n\r\n', 'latin1');
 
-/** The `size CRLF` line that precedes a chunk of `length` bytes. */
+/**
+ * The `size CRLF` line that precedes a chunk of `length` bytes. A chunk holds at least one byte
+ * (RFC 9112 §7.1: `0` is the last-chunk), so an empty chunk throws rather than end the body early.
+ */
 export function chunkHeader(length: number): Buffer {
+  if (!Number.isSafeInteger(length) || length < 1) throw new RangeError('a chunk holds at least one byte');
   return Buffer.from(`${length.toString(16)}\r\n`, 'latin1');
 }
 

@@ -35,8 +35,8 @@ export function decideRequestFraming(
     if (codings[codings.length - 1] !== 'chunked') return 'transfer-encoding-not-chunked'; // RFC 9112 §6.3 (4)
     for (let i = 0; i < codings.length - 1; i++) {
       if (codings[i] === 'chunked' || codings[i] === '') return 'transfer-encoding-not-chunked'; // §7.1: chunked once
-      return 'unknown-transfer-coding'; // RFC 9112 §6.1: 501 for codings we do not implement
     }
+    if (codings.length > 1) return 'unknown-transfer-coding'; // RFC 9112 §6.1: 501 for codings we do not implement
     return CHUNKED;
   }
   if (contentLengths.length > 0) {

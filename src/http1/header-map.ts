@@ -88,19 +88,28 @@ export class HeaderMap implements Iterable<[string, string]> {
 }
 
 /**
- * Splits a comma-separated list (RFC 9110 §5.6.1) into lower-cased, trimmed elements,
- * keeping empty elements as '' so callers can reject them where the grammar forbids them.
+ * Splits a comma-separated list (RFC 9110 §5.6.1) into lower-cased elements trimmed of OWS
+ * (SP and HTAB only, RFC 9110 §5.6.3: never NBSP or other whitespace), keeping empty elements
+ * as '' so callers can reject them where the grammar forbids them.
  */
 export function splitList(value: string): string[] {
   const result: string[] = [];
   let start = 0;
   for (let i = 0; i <= value.length; i++) {
     if (i === value.length || value.charCodeAt(i) === 0x2c) {
-      result.push(value.slice(start, i).trim().toLowerCase());
+      let from = start;
+      let to = i;
+      while (from < to && isOws(value.charCodeAt(from))) from++;
+      while (to > from && isOws(value.charCodeAt(to - 1))) to--;
+      result.push(value.slice(from, to).toLowerCase());
       start = i + 1;
     }
   }
   return result;
+}
+
+function isOws(c: number): boolean {
+  return c === 0x20 || c === 0x09;
 }
 
 /** The set of tokens in every field line of `name`, lower-cased, empty elements dropped. */

@@ -255,7 +255,7 @@ export class RequestParser {
     let i = lineStart;
     while (i < lineEnd && TOKEN_CHARS[buf[i]] === 1) i++;
     if (i === lineStart) return this.#fail(buf[i] === SP ? 'bad-request-line' : 'bad-method');
-    if (i === lineEnd || buf[i] !== SP) return this.#fail(buf[i] === CR ? 'bare-cr' : i === lineEnd ? 'bad-request-line' : 'bad-method');
+    if (i === lineEnd || buf[i] !== SP) return this.#fail(i === lineEnd ? 'bad-request-line' : buf[i] === CR ? 'bare-cr' : 'bad-method');
     const method = buf.toString('latin1', lineStart, i);
     const targetStart = ++i;
     while (i < lineEnd && buf[i] > SP && buf[i] < 0x7f) i++;
@@ -281,10 +281,11 @@ export class RequestParser {
       if (error !== null) return this.#fail(error);
     }
 
-    // Host (RFC 9112 §3.2): exactly one in HTTP/1.1, at most one in HTTP/1.0.
+    // Host (RFC 9112 §3.2): exactly one in HTTP/1.1, at most one in HTTP/1.0, and a valid value.
     const hostCount = headers.count('host');
     if (hostCount > 1) return this.#fail('duplicate-host');
     if (hostCount === 0 && version === '1.1') return this.#fail('missing-host');
+    if (hostCount === 1 && !isValidHost(headers.get('host') as string)) return this.#fail('bad-field-value');
 
     const framing = decideRequestFraming(version, headers.getAll('content-length'), headers.getAll('transfer-encoding'));
     if (typeof framing === 'string') return this.#fail(framing);
@@ -296,7 +297,7 @@ export class RequestParser {
     const expect = headers.get('expect');
     if (expect !== undefined && version === '1.1') {
       // RFC 9110 §10.1.1: 100-continue is the only expectation; an HTTP/1.0 request's is ignored.
-      if (expect.trim().toLowerCase() !== '100-continue') return this.#fail('unsupported-expectation');
+      if (expect.toLowerCase() !== '100-continue') return this.#fail('unsupported-expectation');
       expectContinue = framing.kind !== 'none';
     }
 
@@ -360,4 +361,59 @@ function classifyTarget(target: string, method: string): TargetForm | null {
     return target.length > authorityStart && target.charCodeAt(authorityStart) !== 0x2f ? 'absolute' : null;
   }
   return null;
+}
+
+/** unreserved / sub-delims (RFC 3986 §2.2, §2.3): the bytes of a reg-name besides pct-encoded. */
+const REG_NAME_CHARS: Uint8Array = (() => {
+  const table = new Uint8Array(128);
+  for (let c = 0x30; c <= 0x39; c++) table[c] = 1;
+  for (let c = 0x41; c <= 0x5a; c++) table[c] = 1;
+  for (let c = 0x61; c <= 0x7a; c++) table[c] = 1;
+  for (const ch of "-._~!$&'()*+,;=") table[ch.charCodeAt(0)] = 1;
+  return table;
+})();
+
+function isRegNameChar(c: number): boolean {
+  return c < 0x80 && REG_NAME_CHARS[c] === 1;
+}
+
+function isHexDigit(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+}
+
+/**
+ * Host = uri-host [ ":" port ] (RFC 9110 §7.2; RFC 3986 §3.2.2, §3.2.3); empty is allowed
+ * (RFC 9110 §7.2). An IP-literal is checked for its characters, not its address grammar.
+ */
+function isValidHost(value: string): boolean {
+  const length = value.length;
+  let i = 0;
+  if (length > 0 && value.charCodeAt(0) === 0x5b) {
+    const close = value.indexOf(']');
+    if (close < 2) return false;
+    for (i = 1; i < close; i++) {
+      const c = value.charCodeAt(i);
+      if (c !== 0x3a && !isRegNameChar(c)) return false;
+    }
+    i = close + 1;
+  } else {
+    while (i < length) {
+      const c = value.charCodeAt(i);
+      if (c === 0x25) {
+        if (i + 2 >= length || !isHexDigit(value.charCodeAt(i + 1)) || !isHexDigit(value.charCodeAt(i + 2))) return false;
+        i += 3;
+      } else if (isRegNameChar(c)) {
+        i++;
+      } else {
+        break;
+      }
+    }
+  }
+  if (i === length) return true;
+  if (value.charCodeAt(i) !== 0x3a) return false;
+  for (i++; i < length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
 }

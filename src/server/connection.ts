@@ -464,7 +464,7 @@ export class Connection implements Tracked {
         socket.uncork();
         ex.bytesOut = prepared.shape.kind === 'sized' ? prepared.shape.length : 0;
       }
-      this.#writeBlocked = socket.writableNeedDrain;
+      this.#noteWriteBuffer();
       this.#responseDone(ex, decision);
       return;
     }
@@ -472,7 +472,7 @@ export class Connection implements Tracked {
     writeStreamBody(socket, prepared.stream, framing, prepared.declaredLength, this.#waitDrain).then(
       (written) => {
         ex.bytesOut = written;
-        this.#writeBlocked = socket.writableNeedDrain;
+        this.#noteWriteBuffer();
         this.#responseDone(ex, decision);
       },
       (error: unknown) => {
@@ -712,6 +712,12 @@ export class Connection implements Tracked {
     return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
   };
 
+  /** After queueing a response: while the peer is not taking our bytes, the send deadline runs. */
+  #noteWriteBuffer(): void {
+    this.#writeBlocked = this.socket.writableNeedDrain;
+    if (this.#writeBlocked) this.#deadlines.set('send', this.#options.sendTimeoutMs);
+  }
+
   /** Stop reading while too much is buffered unparsed or responses are not being read. */
   #updateReading(): void {
     const phase = this.#phase.kind;
@@ -720,7 +726,6 @@ export class Connection implements Tracked {
     if (pause && !this.#readPaused) {
       this.#readPaused = true;
       this.socket.pause();
-      if (this.#writeBlocked && !this.#deadlines.isSet('send')) this.#deadlines.set('send', this.#options.sendTimeoutMs);
     } else if (!pause && this.#readPaused) {
       this.#readPaused = false;
       this.socket.resume();

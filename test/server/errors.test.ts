@@ -1,0 +1,252 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { HttpError, type HttpRequest, type HttpResponse } from '../../src/index.js';
+import { RawConnection } from '../helpers/raw-client.js';
+import { GET, sleep, startServer } from '../helpers/server.js';
+
+const echo = async (req: HttpRequest): Promise<HttpResponse> => ({ status: 200, body: await req.body.text() });
+
+async function expectRejected(
+  raw: string,
+  status: number,
+  code: string,
+  options: Parameters<typeof startServer>[0] = {},
+): Promise<void> {
+  const t = await startServer(options, echo);
+  const c = await RawConnection.connect(t.port);
+  try {
+    c.write(raw);
+    const res = await c.readResponse();
+    assert.equal(res.status, status);
+    assert.equal(res.header('connection'), 'close');
+    assert.match(res.body.toString(), new RegExp(`^${status} `));
+    assert.equal(await c.waitForClose(), 'fin');
+    await t.closed(1);
+    assert.equal(t.closes[0].reason, 'protocol-error');
+    const logged = t.logs.map((l) => JSON.parse(l)).find((e) => e.event === 'protocol-error');
+    assert.deepEqual([logged?.status, logged?.code], [status, code]);
+  } finally {
+    c.destroy();
+    await t.stop();
+  }
+}
+
+describe('bad input gets a clear error, Connection: close, a log line', () => {
+  test('400 missing Host', () => expectRejected('GET / HTTP/1.1\r\n\r\n', 400, 'missing-host'));
+  test('400 CL + TE (smuggling)', () =>
+    expectRejected('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n', 400, 'content-length-and-transfer-encoding'));
+  test('400 obs-fold', () => expectRejected('GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n', 400, 'obs-fold'));
+  test('400 bad chunk size after the head', () =>
+    expectRejected('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 400, 'bad-chunk-size'));
+  test('501 CONNECT', () => expectRejected('CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n', 501, 'connect-not-supported'));
+  test('501 unknown transfer coding', () =>
+    expectRejected('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n', 501, 'unknown-transfer-coding'));
+  test('505 HTTP/2.0', () => expectRejected('GET / HTTP/2.0\r\nHost: a\r\n\r\n', 505, 'unsupported-version'));
+  test('414 long request line', () =>
+    expectRejected(`GET /${'a'.repeat(200)} HTTP/1.1\r\nHost: a\r\n\r\n`, 414, 'request-line-too-long', { maxRequestLineBytes: 100 }));
+  test('431 header section too large', () =>
+    expectRejected(`GET / HTTP/1.1\r\nHost: a\r\nX: ${'b'.repeat(300)}\r\n\r\n`, 431, 'header-section-too-large', { maxHeaderBytes: 200 }));
+  test('431 too many fields', () =>
+    expectRejected(`GET / HTTP/1.1\r\nHost: a\r\n${'X: y\r\n'.repeat(5)}\r\n`, 431, 'too-many-fields', { maxHeaderCount: 4 }));
+  test('413 body over the limit', () =>
+    expectRejected('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n', 413, 'body-too-large', { maxBodyBytes: 10 }));
+  test('417 unsupported expectation', () =>
+    expectRejected('POST / HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\nContent-Length: 1\r\n\r\nx', 417, 'unsupported-expectation'));
+
+  test('413 for a chunked body that grows over the limit while the handler reads it', async () => {
+    const t = await startServer({ maxBodyBytes: 8 }, async (req) => ({ status: 200, body: await req.body.text() }));
+    const c = await RawConnection.connect(t.port);
+    try {
+      c.write('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+      await sleep(30);
+      c.write('5\r\nworld\r\n0\r\n\r\n');
+      const res = await c.readResponse();
+      assert.equal(res.status, 413);
+      assert.equal(res.header('connection'), 'close');
+      await c.waitForClose();
+    } finally {
+      c.destroy();
+      await t.stop();
+    }
+  });
+
+  test('408 when the head is not complete by the headers timeout (slowloris)', async () => {
+    const t = await startServer({ headersTimeoutMs: 150 });
+    const c = await RawConnection.connect(t.port);
+    try {
+      c.write('GET / HTTP/1.1\r\n');
+      const started = Date.now();
+      for (let i = 0; i < 5 && c.unreadBytes === 0; i++) {
+        c.write('X-Trickle: 1\r\n');
+        await sleep(40);
+      }
+      const res = await c.readResponse();
+      assert.equal(res.status, 408);
+      assert.equal(res.header('connection'), 'close');
+      assert.ok(Date.now() - started < 1000);
+      await c.waitForClose();
+      await t.closed(1);
+      assert.equal(t.closes[0].reason, 'headers-timeout');
+    } finally {
+      c.destroy();
+      await t.stop();
+    }
+  });
+
+  test('408 when the body is not complete by the request timeout', async () => {
+    const t = await startServer({ requestTimeoutMs: 150 }, async (req) => ({ status: 200, body: await req.body.text() }));
+    const c = await RawConnection.connect(t.port);
+    try {
+      c.write('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc');
+      const res = await c.readResponse();
+      assert.equal(res.status, 408);
+      await c.waitForClose();
+      await t.closed(1);
+      assert.equal(t.closes[0].reason, 'request-timeout');
+    } finally {
+      c.destroy();
+      await t.stop();
+    }
+  });
+
+  test('garbage bytes get a 400, never a crash', async () => {
+    const t = await startServer({});
+    const c = await RawConnection.connect(t.port);
+    try {
+      c.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00, 0x00, 0xa1, 0x03, 0x03, 0x0d, 0x0a, 0x0d, 0x0a]));
+      const res = await c.readResponse();
+      assert.equal(res.status, 400);
+      await c.waitForClose();
+    } finally {
+      c.destroy();
+      await t.stop();
+    }
+  });
+
+  test('a partial head followed by EOF gets a 400 and the connection closes', async () => {
+    const t = await startServer({});
+    const c = await RawConnection.connect(t.port);
+    try {
+      c.write('GET / HTTP/1.1\r\nHost: a\r\n');
+      c.end();
+      const res = await c.readResponse();
+      assert.equal(res.status, 400);
+      await c.waitForClose();
+    } finally {
+      c.destroy();
+      await t.stop();
+    }
+  });
+});
+
+describe('handler faults', () => {
+  test('a throwing handler gives 500 and a log line; the server keeps serving on the same connection', async () => {
+    const t = await startServer({}, (req) => {
+      if (req.path === '/boom') throw new Error('kaboom');
+      return { status: 200, body: 'fine' };
+    });
+    const c = await RawConnection.connect(t.port);
+    try {
+      c.write(GET('/boom'));
+      const res = await c.readResponse();
+      assert.equal(res.status, 500);
+      assert.doesNotMatch(res.body.toString(), /kaboom/);
+      c.write(GET('/ok'));
+      assert.equal((await c.readResponse()).body.toString(), 'fine');
+      const logged = t.logs.map((l) => JSON.parse(l)).find((e) => e.event === 'handler-error');
+      assert.equal(logged.message, 'kaboom');
+    } finally {
+      c.destroy();
+      await t.stop();
+    }
+  });
+
+  test('a rejected promise gives 500', async () => {
+    const t = await startServer({}, async () => {
+      await sleep(5);
+      throw new TypeError('nope');
+    });
+    const c = await RawConnection.connect(t.port);
+    try {
+      c.write(GET());
+      assert.equal((await c.readResponse()).status, 500);
+    } finally {
+      c.destroy();
+      await t.stop();
+    }
+  });
+
+  test('HttpError sets the status and message', async () => {
+    const t = await startServer({}, () => {
+      throw new HttpError(404, 'no such thing');
+    });
+    const c = await RawConnection.connect(t.port);
+    try {
+      c.write(GET());
+      const res = await c.readResponse();
+      assert.equal(res.status, 404);
+      assert.equal(res.body.toString(), 'no such thing\n');
+      assert.equal(res.header('connection'), 'keep-alive');
+    } finally {
+      c.destroy();
+      await t.stop();
+    }
+  });
+
+  test('an invalid response (header injection) gives 500', async () => {
+    const t = await startServer({}, () => ({ status: 200, headers: { 'x-evil': 'a\r\nSet-Cookie: b' }, body: 'x' }));
+    const c = await RawConnection.connect(t.port);
+    try {
+      c.write(GET());
+      const res = await c.readResponse();
+      assert.equal(res.status, 500);
+      assert.equal(res.header('set-cookie'), undefined);
+    } finally {
+      c.destroy();
+      await t.stop();
+    }
+  });
+
+  test('a stream that errors midway aborts the connection instead of ending the body cleanly', async () => {
+    const t = await startServer({}, () => ({
+      status: 200,
+      body: (async function* () {
+        yield Buffer.from('partial');
+        await sleep(10);
+        throw new Error('disk on fire');
+      })(),
+    }));
+    const c = await RawConnection.connect(t.port);
+    try {
+      c.write(GET());
+      await assert.rejects(c.readResponse());
+      assert.ok(c.received.toString().includes('7\r\npartial\r\n'));
+      assert.ok(!c.received.toString().includes('0\r\n\r\n'), 'no last-chunk after a failed stream');
+      await t.closed(1);
+      assert.equal(t.closes[0].reason, 'handler-error');
+    } finally {
+      c.destroy();
+      await t.stop();
+    }
+  });
+
+  test('a stream shorter than its declared Content-Length aborts', async () => {
+    const t = await startServer({}, () => ({
+      status: 200,
+      headers: { 'content-length': '10' },
+      body: (async function* () {
+        yield Buffer.from('short');
+      })(),
+    }));
+    const c = await RawConnection.connect(t.port);
+    try {
+      c.write(GET());
+      await assert.rejects(c.readResponse());
+      await t.closed(1);
+      assert.equal(t.closes[0].reason, 'handler-error');
+    } finally {
+      c.destroy();
+      await t.stop();
+    }
+  });
+});
