@@ -1,74 +1,182 @@
 #!/usr/bin/env node
 /**
- * `holdfast [--port N] [--host H] [--preset P]`: serves the built-in demo site (the static-file
- * CLI is a later issue). SIGINT/SIGTERM → graceful close; a second signal exits at once.
+ * `holdfast [dir] [options]`: serve a directory (or, with --demo, the bundled demo site).
+ * Prints where it listens and the effective keep-alive settings. SIGINT/SIGTERM → graceful close
+ * with a drain report; a second signal exits at once. `--workers N` forks N processes with
+ * node:cluster sharing the port; the primary relays signals and sums the workers' drain reports.
  */
 
-import { createServer } from '../server/server.js';
-import { OptionError, type Preset } from '../server/options.js';
-import { demoHandler } from './demo.js';
+import cluster from 'node:cluster';
+import { readFileSync, statSync } from 'node:fs';
+import os from 'node:os';
+import { serveStatic } from '../handlers/static.js';
+import { createServer, type HoldfastServer } from '../server/server.js';
+import { OptionError, resolveOptions, type ResolvedOptions, type ServerOptions } from '../server/options.js';
+import { USAGE, UsageError, parseArgs, type CliConfig } from './args.js';
+import { DEMO_SITE, withDemoReport } from './demo.js';
 
-function fail(message: string): never {
+const GRACE_MS = 10_000;
+
+type WorkerMessage = { kind: 'listening'; port: number; host: string } | { kind: 'drained'; drained: number; forced: number };
+
+function usageError(message: string): never {
   process.stderr.write(`holdfast: ${message}\n`);
   process.exit(2);
 }
 
-function parseArgs(argv: string[]): { port: number; host: string; preset: Preset } {
-  let port = 8080;
-  let host = '127.0.0.1';
-  let preset: Preset = 'production';
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    const value = argv[i + 1];
-    if (flag === '--port') {
-      port = Number(value);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) fail('--port takes an integer from 0 to 65535');
-      i++;
-    } else if (flag === '--host') {
-      if (value === undefined) fail('--host takes an address, e.g. 127.0.0.1 or 0.0.0.0');
-      host = value;
-      i++;
-    } else if (flag === '--preset') {
-      if (value !== 'production' && value !== 'high-traffic' && value !== 'low-traffic') fail('--preset takes production, high-traffic or low-traffic');
-      preset = value;
-      i++;
-    } else {
-      fail(`unknown argument ${flag}; accepted: --port N, --host ADDRESS, --preset production|high-traffic|low-traffic`);
-    }
-  }
-  return { port, host, preset };
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
 }
 
-async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
-  let server;
+function serverOptions(config: CliConfig): ServerOptions {
+  const options: ServerOptions = { log: config.log };
+  if (config.preset !== undefined) options.preset = config.preset;
+  if (config.keepAliveTimeoutMs !== undefined) options.keepAliveTimeoutMs = config.keepAliveTimeoutMs;
+  if (config.keepAliveTimeoutBufferMs !== undefined) options.keepAliveTimeoutBufferMs = config.keepAliveTimeoutBufferMs;
+  if (config.maxRequestsPerConnection !== undefined) options.maxRequestsPerConnection = config.maxRequestsPerConnection;
+  if (config.maxConnectionLifetimeMs !== undefined) options.maxConnectionLifetimeMs = config.maxConnectionLifetimeMs;
+  if (config.headersTimeoutMs !== undefined) options.headersTimeoutMs = config.headersTimeoutMs;
+  if (config.requestTimeoutMs !== undefined) options.requestTimeoutMs = config.requestTimeoutMs;
+  if (config.httpVersion !== undefined) options.httpVersion = config.httpVersion;
+  return options;
+}
+
+function buildServer(config: CliConfig): HoldfastServer {
+  const root = config.demo ? DEMO_SITE : (config.root as string);
+  let server: HoldfastServer;
+  const files = serveStatic(root, { spa: config.spa, list: config.list, cors: config.cors });
   try {
-    server = createServer({ preset: args.preset }, demoHandler);
+    server = createServer(serverOptions(config), (req) => handler(req));
   } catch (error) {
-    if (error instanceof OptionError) fail(error.message);
+    if (error instanceof OptionError) usageError(error.message);
     throw error;
   }
-  const { port, host } = await server.listen(args.port, args.host);
-  const o = server.options;
-  process.stdout.write(
-    `holdfast listening on http://${host}:${port}/\n` +
-      `keep-alive: advertised timeout=${Math.floor(o.keepAliveTimeoutMs / 1000)}s, enforced ${o.keepAliveTimeoutMs + o.keepAliveTimeoutBufferMs} ms, ` +
-      `max requests ${o.maxRequestsPerConnection === 0 ? 'unlimited' : o.maxRequestsPerConnection} (preset ${o.preset})\n`,
+  const handler = config.demo ? withDemoReport(server, files) : files;
+  return server;
+}
+
+function describeSettings(o: ResolvedOptions): string {
+  const max = o.maxRequestsPerConnection === 0 ? 'unlimited' : String(o.maxRequestsPerConnection);
+  return (
+    `keep-alive: advertised timeout=${Math.floor(o.keepAliveTimeoutMs / 1000)}s, ` +
+    `enforced ${o.keepAliveTimeoutMs + o.keepAliveTimeoutBufferMs} ms (timeout + ${o.keepAliveTimeoutBufferMs} ms buffer), ` +
+    `max requests ${max}, HTTP/${o.httpVersion} (preset ${o.preset})`
   );
+}
+
+/** One process serving; in a cluster it reports to the primary instead of printing the banner. */
+async function runServer(config: CliConfig): Promise<void> {
+  const server = buildServer(config);
+  const { port, host } = await server.listen(config.port, config.host);
+  if (cluster.isWorker) {
+    process.send?.({ kind: 'listening', port, host } satisfies WorkerMessage);
+    process.on('message', (message: unknown) => {
+      if (message === 'shutdown') {
+        void server.close({ graceMs: GRACE_MS }).then((report) => {
+          process.send?.({ kind: 'drained', ...report } satisfies WorkerMessage, () => process.exit(0));
+        });
+      }
+    });
+    process.on('SIGINT', () => undefined);
+    process.on('SIGTERM', () => undefined);
+    return;
+  }
+  const where = config.demo ? 'the demo site' : (config.root as string);
+  process.stdout.write(`holdfast serving ${where} on http://${host}:${port}/\n${describeSettings(server.options)}\n`);
   let signals = 0;
-  const stop = (signal: string): void => {
+  const stop = (signal: NodeJS.Signals): void => {
     if (++signals > 1) {
       process.stdout.write(`${signal} again: exiting now\n`);
       process.exit(1);
     }
-    process.stdout.write(`${signal}: draining ${server.connectionCount} connection(s)…\n`);
-    void server.close({ graceMs: 10_000 }).then((report) => {
-      process.stdout.write(`shutdown complete: ${report.drained} drained cleanly, ${report.forced} forced\n`);
+    process.stdout.write(`${signal}: draining ${server.connectionCount} connection(s) (grace ${GRACE_MS / 1000}s)\n`);
+    void server.close({ graceMs: GRACE_MS }).then((report) => {
+      process.stdout.write(`shutdown: ${report.drained} connection(s) drained cleanly, ${report.forced} forced\n`);
       process.exit(0);
     });
   };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+async function runPrimary(config: CliConfig, count: number): Promise<void> {
+  let settings: string;
+  try {
+    settings = describeSettings(resolveOptions(serverOptions(config)));
+  } catch (error) {
+    if (error instanceof OptionError) usageError(error.message);
+    throw error;
+  }
+  let listening = 0;
+  let address = '';
+  let drained = 0;
+  let forced = 0;
+  let reported = 0;
+  let signals = 0;
+  for (let i = 0; i < count; i++) cluster.fork();
+  cluster.on('message', (_worker, message: WorkerMessage) => {
+    if (message.kind === 'listening') {
+      address = `http://${message.host}:${message.port}/`;
+      if (++listening === count) {
+        const where = config.demo ? 'the demo site' : (config.root as string);
+        process.stdout.write(`holdfast serving ${where} on ${address} with ${count} workers\n${settings}\n`);
+      }
+    } else if (message.kind === 'drained') {
+      drained += message.drained;
+      forced += message.forced;
+      reported++;
+    }
+  });
+  cluster.on('exit', (worker, code) => {
+    if (signals === 0) process.stderr.write(`holdfast: worker ${worker.process.pid} exited with code ${code}\n`);
+    if (Object.keys(cluster.workers ?? {}).length === 0) {
+      if (signals > 0) process.stdout.write(`shutdown: ${drained} connection(s) drained cleanly, ${forced} forced (${reported} workers)\n`);
+      process.exit(signals > 0 && reported === count ? 0 : 1);
+    }
+  });
+  const stop = (signal: NodeJS.Signals): void => {
+    if (++signals > 1) {
+      process.stdout.write(`${signal} again: exiting now\n`);
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
+      process.exit(1);
+    }
+    process.stdout.write(`${signal}: draining ${count} workers (grace ${GRACE_MS / 1000}s)\n`);
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.send('shutdown');
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+async function main(): Promise<void> {
+  let command;
+  try {
+    command = parseArgs(process.argv.slice(2));
+  } catch (error) {
+    if (error instanceof UsageError) usageError(error.message);
+    throw error;
+  }
+  if (command.kind === 'help') {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (command.kind === 'version') {
+    process.stdout.write(`holdfast ${version()}\n`);
+    return;
+  }
+  const config = command;
+  if (!config.demo) {
+    let isDirectory = false;
+    try {
+      isDirectory = statSync(config.root as string).isDirectory();
+    } catch {
+      isDirectory = false;
+    }
+    if (!isDirectory) usageError(`${config.root} is not a directory`);
+  }
+  const workers = config.workers === 'auto' ? os.availableParallelism() : config.workers;
+  if (workers > 1 && cluster.isPrimary) await runPrimary(config, workers);
+  else await runServer(config);
 }
 
 main().catch((error: unknown) => {

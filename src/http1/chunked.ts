@@ -62,7 +62,7 @@ export class ChunkedDecoder {
     return this.#state.kind === 'done';
   }
 
-  /** Decodes from buf[start, end); afterwards `position` tells how far it consumed. */
+  /** Decodes from buf[start, end); afterwards `position` tells how far it consumed (on an error: where the bad element starts). */
   step(buf: Buffer, start: number, end: number): ChunkStep {
     let pos = start;
     for (;;) {
@@ -73,12 +73,12 @@ export class ChunkedDecoder {
           const lf = buf.indexOf(LF, pos);
           if (lf === -1 || lf >= windowEnd) {
             this.position = pos;
-            if (end - pos >= this.#limits.maxChunkLineBytes + 2) return { kind: 'error', code: 'chunk-line-too-long' };
+            if (end - pos >= this.#limits.maxChunkLineBytes + 2) return this.#error(pos, 'chunk-line-too-long');
             return NEED_DATA;
           }
-          if (lf === pos || buf[lf - 1] !== CR) return { kind: 'error', code: 'bare-lf' };
+          if (lf === pos || buf[lf - 1] !== CR) return this.#error(pos, 'bare-lf');
           const result = parseChunkSize(buf, pos, lf - 1);
-          if (typeof result === 'string') return { kind: 'error', code: result };
+          if (typeof result === 'string') return this.#error(pos, result);
           pos = lf + 1;
           this.#state = result === 0 ? { kind: 'trailers', fields: null, bytes: 0 } : { kind: 'data', remaining: result };
           break;
@@ -96,11 +96,11 @@ export class ChunkedDecoder {
         }
         case 'data-crlf': {
           if (end - pos < 2) {
-            if (end - pos === 1 && buf[pos] !== CR) return { kind: 'error', code: 'bad-chunk-terminator' };
+            if (end - pos === 1 && buf[pos] !== CR) return this.#error(pos, 'bad-chunk-terminator');
             this.position = pos;
             return NEED_DATA;
           }
-          if (buf[pos] !== CR || buf[pos + 1] !== LF) return { kind: 'error', code: 'bad-chunk-terminator' };
+          if (buf[pos] !== CR || buf[pos + 1] !== LF) return this.#error(pos, 'bad-chunk-terminator');
           pos += 2;
           this.#state = SIZE;
           break;
@@ -111,10 +111,10 @@ export class ChunkedDecoder {
           const lf = buf.indexOf(LF, pos);
           if (lf === -1 || lf >= windowEnd) {
             this.position = pos;
-            if (end - pos >= budget) return { kind: 'error', code: 'header-section-too-large' };
+            if (end - pos >= budget) return this.#error(pos, 'header-section-too-large');
             return NEED_DATA;
           }
-          if (lf === pos || buf[lf - 1] !== CR) return { kind: 'error', code: 'bare-lf' };
+          if (lf === pos || buf[lf - 1] !== CR) return this.#error(pos, 'bare-lf');
           state.bytes += lf + 1 - pos;
           if (lf - 1 === pos) {
             this.#state = DONE;
@@ -122,9 +122,9 @@ export class ChunkedDecoder {
             return { kind: 'end', trailers: state.fields };
           }
           const fields = state.fields ?? (state.fields = new HeaderMap());
-          if (fields.size >= this.#limits.maxTrailerCount) return { kind: 'error', code: 'too-many-fields' };
+          if (fields.size >= this.#limits.maxTrailerCount) return this.#error(pos, 'too-many-fields');
           const error = parseFieldLine(buf, pos, lf - 1, fields);
-          if (error !== null) return { kind: 'error', code: error };
+          if (error !== null) return this.#error(pos, error);
           pos = lf + 1;
           break;
         }
@@ -133,6 +133,11 @@ export class ChunkedDecoder {
           return { kind: 'end', trailers: null };
       }
     }
+  }
+
+  #error(pos: number, code: ProtocolErrorCode): ChunkStep {
+    this.position = pos;
+    return { kind: 'error', code };
   }
 }
 

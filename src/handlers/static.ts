@@ -1,0 +1,349 @@
+/**
+ * serveStatic(root, options) → Handler: files under `root`, the way users of nginx, `serve` or
+ * `http-server` expect.
+ *
+ * - GET and HEAD (other methods → 405 with Allow); `index.html` for directories; a directory
+ *   without its trailing slash → 301 to the slash form.
+ * - Content-Type from mime-db (charset=utf-8 for text); strong ETag and Last-Modified; conditional
+ *   requests in RFC 9110 §13.2.2 order (If-Match, If-Unmodified-Since, If-None-Match,
+ *   If-Modified-Since) → 412 / 304.
+ * - Range (RFC 9110 §14): one range → 206 + Content-Range; unsatisfiable → 416; If-Range; several
+ *   ranges → the whole file (200), as RFC 9110 §14.2 allows.
+ * - Pre-compressed `.br` / `.gz` siblings when Accept-Encoding allows, with Vary: Accept-Encoding.
+ * - Small files are kept in memory (revalidated by size and mtime on every request); large files are
+ *   streamed with backpressure, never read whole.
+ * - Safety: the decoded path never leaves the root (`..`, encoded slashes, backslashes, NUL,
+ *   symlinks that resolve outside → 403/404); dotfiles are hidden (404). Error pages never show
+ *   filesystem paths or stacks.
+ */
+
+import { createReadStream, promises as fs, type Stats } from 'node:fs';
+import path from 'node:path';
+import mime from 'mime-types';
+import type { Handler, HttpRequest, HttpResponse, ResponseHeaders } from './types.js';
+
+export interface StaticOptions {
+  /** File served for a directory. Default `index.html`. */
+  index?: string;
+  /** `Cache-Control` value; default `no-cache` (always revalidate: cheap with 304). null = none. */
+  cacheControl?: string | null;
+  /** Serve dotfiles instead of hiding them. Default false. */
+  dotfiles?: boolean;
+  /** Unknown paths → the root index.html (single-page apps). Default false. */
+  spa?: boolean;
+  /** HTML listings for directories without an index. Default false. */
+  list?: boolean;
+  /** `Access-Control-Allow-Origin: *` and preflight answers. Default false. */
+  cors?: boolean;
+  /** Files up to this size are cached in memory. Default 64 KiB. */
+  maxCachedFileBytes?: number;
+  /** Total memory cache size. Default 16 MiB. */
+  maxCacheBytes?: number;
+}
+
+interface CachedFile {
+  size: number;
+  mtimeMs: number;
+  bytes: Buffer;
+}
+
+interface Resolved {
+  file: string;
+  stats: Stats;
+}
+
+interface Variant {
+  file: string;
+  stats: Stats;
+  encoding: 'br' | 'gzip' | null;
+}
+
+const ALLOW = 'GET, HEAD';
+
+export function serveStatic(root: string, options: StaticOptions = {}): Handler {
+  const rootDir = path.resolve(root);
+  const index = options.index ?? 'index.html';
+  const cacheControl = options.cacheControl === undefined ? 'no-cache' : options.cacheControl;
+  const maxCachedFileBytes = options.maxCachedFileBytes ?? 65_536;
+  const maxCacheBytes = options.maxCacheBytes ?? 16 * 1_048_576;
+  const cache = new Map<string, CachedFile>();
+  let cacheBytes = 0;
+  let realRoot: string | null = null;
+
+  const corsHeaders: ResponseHeaders = options.cors ? { 'access-control-allow-origin': '*' } : {};
+
+  const plain = (status: number, text: string, extra?: ResponseHeaders): HttpResponse => ({
+    status,
+    headers: { 'content-type': 'text/plain; charset=utf-8', ...corsHeaders, ...extra },
+    body: `${text}\n`,
+  });
+
+  async function insideRoot(file: string): Promise<boolean> {
+    realRoot ??= await fs.realpath(rootDir);
+    let real: string;
+    try {
+      real = await fs.realpath(file);
+    } catch {
+      return false;
+    }
+    return real === realRoot || real.startsWith(realRoot + path.sep);
+  }
+
+  async function statFile(file: string): Promise<Stats | null> {
+    try {
+      return await fs.stat(file);
+    } catch {
+      return null;
+    }
+  }
+
+  async function readCached(file: string, stats: Stats): Promise<Buffer> {
+    const hit = cache.get(file);
+    if (hit !== undefined && hit.size === stats.size && hit.mtimeMs === stats.mtimeMs) return hit.bytes;
+    const bytes = await fs.readFile(file);
+    if (hit !== undefined) {
+      cache.delete(file);
+      cacheBytes -= hit.bytes.length;
+    }
+    if (bytes.length === stats.size && cacheBytes + bytes.length <= maxCacheBytes) {
+      cache.set(file, { size: stats.size, mtimeMs: stats.mtimeMs, bytes });
+      cacheBytes += bytes.length;
+    }
+    return bytes;
+  }
+
+  /** Picks the pre-compressed sibling the client accepts, if one exists. */
+  async function pickVariant(resolved: Resolved, acceptEncoding: string | undefined): Promise<{ variant: Variant; hasSiblings: boolean }> {
+    const accepted = parseAcceptEncoding(acceptEncoding);
+    let hasSiblings = false;
+    let chosen: Variant | null = null;
+    for (const [suffix, encoding] of [['.br', 'br'], ['.gz', 'gzip']] as const) {
+      const stats = await statFile(resolved.file + suffix);
+      if (stats === null || !stats.isFile()) continue;
+      hasSiblings = true;
+      if (chosen === null && accepted(encoding)) chosen = { file: resolved.file + suffix, stats, encoding };
+    }
+    return { variant: chosen ?? { file: resolved.file, stats: resolved.stats, encoding: null }, hasSiblings };
+  }
+
+  async function serveFile(req: HttpRequest, resolved: Resolved, status = 200): Promise<HttpResponse> {
+    const { variant, hasSiblings } = await pickVariant(resolved, req.headers.get('accept-encoding'));
+    const stats = variant.stats;
+    const etag = `"${stats.size.toString(16)}-${Math.floor(stats.mtimeMs).toString(16)}${variant.encoding === null ? '' : `-${variant.encoding}`}"`;
+    const lastModified = new Date(Math.floor(stats.mtimeMs / 1000) * 1000);
+    const headers: Record<string, string> = {
+      'content-type': mime.contentType(path.extname(resolved.file)) || 'application/octet-stream',
+      etag,
+      'last-modified': lastModified.toUTCString(),
+      'accept-ranges': 'bytes',
+      ...(corsHeaders as Record<string, string>),
+    };
+    if (cacheControl !== null) headers['cache-control'] = cacheControl;
+    if (variant.encoding !== null) headers['content-encoding'] = variant.encoding;
+    if (hasSiblings) headers.vary = 'Accept-Encoding';
+
+    if (status === 200) {
+      const condition = evaluateConditions(req, etag, lastModified);
+      if (condition === 412) return plain(412, 'Precondition Failed', { etag });
+      if (condition === 304) {
+        const notModified: Record<string, string> = { etag, 'last-modified': headers['last-modified'] };
+        if (cacheControl !== null) notModified['cache-control'] = cacheControl;
+        if (hasSiblings) notModified.vary = 'Accept-Encoding';
+        return { status: 304, headers: { ...notModified, ...(corsHeaders as Record<string, string>) } };
+      }
+    }
+
+    const size = stats.size;
+    let start = 0;
+    let end = size - 1;
+    const range = req.method === 'GET' && status === 200 ? req.headers.get('range') : undefined;
+    if (range !== undefined && ifRangeAllows(req.headers.get('if-range'), etag, lastModified)) {
+      const parsed = parseRange(range, size);
+      if (parsed === 'unsatisfiable') return plain(416, 'Range Not Satisfiable', { 'content-range': `bytes */${size}` });
+      if (parsed !== null) {
+        start = parsed.start;
+        end = parsed.end;
+        status = 206;
+        headers['content-range'] = `bytes ${start}-${end}/${size}`;
+      }
+    }
+    const length = size === 0 ? 0 : end - start + 1;
+    headers['content-length'] = String(length);
+    if (req.method === 'HEAD' || length === 0) return { status, headers, body: null };
+    if (size <= maxCachedFileBytes) {
+      const bytes = await readCached(variant.file, stats);
+      if (bytes.length === size) return { status, headers, body: status === 206 ? bytes.subarray(start, end + 1) : bytes };
+    }
+    return { status, headers, body: createReadStream(variant.file, { start, end, highWaterMark: 65_536 }) };
+  }
+
+  /** The URL path → a file inside the root, or an HTTP status. */
+  async function resolve(urlPath: string): Promise<Resolved | { redirect: string } | { status: 403 | 404 | 400 }> {
+    let segments: string[];
+    try {
+      segments = urlPath.split('/').map((s) => decodeURIComponent(s));
+    } catch {
+      return { status: 400 };
+    }
+    for (const segment of segments) {
+      if (segment === '..' || segment.includes('\0') || segment.includes('\\') || segment.includes('/')) return { status: segment === '..' ? 403 : 404 };
+      if (!options.dotfiles && segment.startsWith('.') && segment !== '' && segment !== '.') return { status: 404 };
+    }
+    const relative = segments.filter((s) => s !== '' && s !== '.').join(path.sep);
+    const file = path.join(rootDir, relative);
+    if (file !== rootDir && !file.startsWith(rootDir + path.sep)) return { status: 403 };
+    const stats = await statFile(file);
+    if (stats === null) return { status: 404 };
+    if (!(await insideRoot(file))) return { status: 403 };
+    if (stats.isDirectory()) {
+      if (!urlPath.endsWith('/')) return { redirect: `${urlPath}/` };
+      const indexFile = path.join(file, index);
+      const indexStats = await statFile(indexFile);
+      if (indexStats !== null && indexStats.isFile() && (await insideRoot(indexFile))) return { file: indexFile, stats: indexStats };
+      return { file, stats };
+    }
+    if (!stats.isFile()) return { status: 404 };
+    return { file, stats };
+  }
+
+  return async (req) => {
+    if (req.method === 'OPTIONS' && options.cors) {
+      return {
+        status: 204,
+        headers: {
+          ...corsHeaders,
+          'access-control-allow-methods': ALLOW,
+          'access-control-allow-headers': req.headers.get('access-control-request-headers') ?? '*',
+          'access-control-max-age': '86400',
+          allow: ALLOW,
+        },
+      };
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') return plain(405, 'Method Not Allowed', { allow: ALLOW });
+    if (!req.path.startsWith('/')) return plain(400, 'Bad Request');
+    const resolved = await resolve(req.path);
+    if ('redirect' in resolved) {
+      const location = resolved.redirect + (req.query === '' ? '' : `?${req.query}`);
+      return { status: 301, headers: { location, 'content-type': 'text/plain; charset=utf-8', ...corsHeaders }, body: `Moved to ${location}\n` };
+    }
+    if ('status' in resolved) {
+      if (resolved.status === 404 && options.spa) {
+        const fallback = await resolve('/');
+        if ('file' in fallback && fallback.stats.isFile()) return serveFile(req, fallback);
+      }
+      return plain(resolved.status, resolved.status === 403 ? 'Forbidden' : resolved.status === 400 ? 'Bad Request' : 'Not Found');
+    }
+    if (resolved.stats.isDirectory()) {
+      if (!options.list) return plain(404, 'Not Found');
+      return listDirectory(req, resolved.file, options.dotfiles === true, corsHeaders);
+    }
+    return serveFile(req, resolved);
+  };
+}
+
+/** RFC 9110 §13.2.2: the order in which preconditions are evaluated. */
+function evaluateConditions(req: HttpRequest, etag: string, lastModified: Date): 200 | 304 | 412 {
+  const ifMatch = req.headers.get('if-match');
+  if (ifMatch !== undefined) {
+    if (!matchesEtag(ifMatch, etag, true)) return 412;
+  } else {
+    const ifUnmodifiedSince = parseHttpDate(req.headers.get('if-unmodified-since'));
+    if (ifUnmodifiedSince !== null && lastModified.getTime() > ifUnmodifiedSince) return 412;
+  }
+  const ifNoneMatch = req.headers.get('if-none-match');
+  if (ifNoneMatch !== undefined) return matchesEtag(ifNoneMatch, etag, false) ? 304 : 200;
+  const ifModifiedSince = parseHttpDate(req.headers.get('if-modified-since'));
+  if (ifModifiedSince !== null && lastModified.getTime() <= ifModifiedSince) return 304;
+  return 200;
+}
+
+/** `*` or a list of entity-tags; weak comparison unless `strong` (RFC 9110 §8.8.3.2). */
+function matchesEtag(header: string, etag: string, strong: boolean): boolean {
+  const trimmed = header.trim();
+  if (trimmed === '*') return true;
+  for (let candidate of trimmed.split(',')) {
+    candidate = candidate.trim();
+    if (candidate.startsWith('W/')) {
+      if (strong) continue;
+      candidate = candidate.slice(2);
+    }
+    if (candidate === etag) return true;
+  }
+  return false;
+}
+
+function parseHttpDate(value: string | undefined): number | null {
+  if (value === undefined) return null;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+/** RFC 9110 §13.1.5: If-Range with a strong ETag or an exact date; otherwise send the whole file. */
+function ifRangeAllows(ifRange: string | undefined, etag: string, lastModified: Date): boolean {
+  if (ifRange === undefined) return true;
+  const value = ifRange.trim();
+  if (value.startsWith('"')) return value === etag;
+  if (value.startsWith('W/')) return false;
+  const date = parseHttpDate(value);
+  return date !== null && date === lastModified.getTime();
+}
+
+/** One byte range, null to ignore the header (malformed or several ranges), or unsatisfiable. */
+export function parseRange(header: string, size: number): { start: number; end: number } | null | 'unsatisfiable' {
+  const match = /^bytes=(.*)$/i.exec(header.trim());
+  if (match === null) return null;
+  const specs = match[1].split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (specs.length !== 1) return null;
+  const spec = /^(\d*)-(\d*)$/.exec(specs[0]);
+  if (spec === null || (spec[1] === '' && spec[2] === '')) return null;
+  if (spec[1] === '') {
+    const suffix = Number(spec[2]);
+    if (suffix === 0 || size === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(spec[1]);
+  const end = spec[2] === '' ? size - 1 : Math.min(Number(spec[2]), size - 1);
+  if (spec[2] !== '' && Number(spec[2]) < start) return null;
+  if (start >= size) return 'unsatisfiable';
+  return { start, end };
+}
+
+/** Accept-Encoding (RFC 9110 §12.5.3) → a predicate: is this coding acceptable (q > 0)? */
+function parseAcceptEncoding(header: string | undefined): (coding: string) => boolean {
+  if (header === undefined) return () => false;
+  const q = new Map<string, number>();
+  for (const part of header.split(',')) {
+    const [name, ...params] = part.trim().toLowerCase().split(';');
+    if (name === '') continue;
+    let weight = 1;
+    for (const param of params) {
+      const [key, value] = param.trim().split('=');
+      if (key === 'q') weight = Number(value);
+    }
+    q.set(name, Number.isNaN(weight) ? 0 : weight);
+  }
+  return (coding) => {
+    const weight = q.get(coding) ?? q.get('*');
+    return weight !== undefined && weight > 0;
+  };
+}
+
+async function listDirectory(req: HttpRequest, dir: string, dotfiles: boolean, extra: ResponseHeaders): Promise<HttpResponse> {
+  const entries = (await fs.readdir(dir, { withFileTypes: true }))
+    .filter((e) => dotfiles || !e.name.startsWith('.'))
+    .sort((a, b) => Number(b.isDirectory()) - Number(a.isDirectory()) || a.name.localeCompare(b.name));
+  const title = escapeHtml(decodeURIComponent(req.path));
+  const items = entries
+    .map((e) => {
+      const name = e.name + (e.isDirectory() ? '/' : '');
+      return `<li><a href="${escapeHtml(encodeURIComponent(e.name) + (e.isDirectory() ? '/' : ''))}">${escapeHtml(name)}</a></li>`;
+    })
+    .join('\n');
+  const parent = req.path === '/' ? '' : '<li><a href="../">../</a></li>\n';
+  const body = `<!doctype html>\n<meta charset="utf-8">\n<title>Index of ${title}</title>\n<h1>Index of ${title}</h1>\n<ul>\n${parent}${items}\n</ul>\n`;
+  return { status: 200, headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache', ...extra }, body: req.method === 'HEAD' ? null : body };
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
