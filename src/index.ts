@@ -8,3 +8,4 @@ export { HttpError, type Handler, type HttpRequest, type HttpResponse, type Resp
 export { HeaderMap } from './http1/header-map.js';
 export { ProtocolError, type ProtocolErrorCode } from './http1/errors.js';
 export type { CloseReason } from './http1/keep-alive.js';
+export { serveStatic, type StaticOptions } from './handlers/static.js';

@@ -93,7 +93,7 @@ async function runServer(config: CliConfig): Promise<void> {
     process.stdout.write(`${signal}: draining ${server.connectionCount} connection(s) (grace ${GRACE_MS / 1000}s)\n`);
     void server.close({ graceMs: GRACE_MS }).then((report) => {
       process.stdout.write(`shutdown: ${report.drained} connection(s) drained cleanly, ${report.forced} forced\n`);
-      process.exit(0);
+      process.exit(report.forced === 0 ? 0 : 1);
     });
   };
   process.on('SIGINT', stop);
@@ -149,6 +149,11 @@ async function runPrimary(config: CliConfig, count: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'inspect') {
+    const { runInspect } = await import('./inspect.js');
+    process.exitCode = await runInspect(process.argv.slice(3));
+    return;
+  }
   let command;
   try {
     command = parseArgs(process.argv.slice(2));

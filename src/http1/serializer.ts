@@ -4,9 +4,9 @@
  * The status line uses the server's configured version. The framing fields (Content-Length,
  * Transfer-Encoding) and the persistence fields (Connection, Keep-Alive) are the server's: the
  * handler's copies are dropped. `Date` is cached per second; `Server: holdfast` unless the handler
- * sets its own. The status must be an integer from 100 to 599 (RFC 9110 §15), handler field names
- * tokens and values free of CR, LF and NUL, or the serializer throws (header injection is a handler
- * bug, answered with 500).
+ * sets its own. The status must be three digits (RFC 9112 §4 `status-code = 3DIGIT`; Go's net/http
+ * checks 100–999 likewise), handler field names tokens and values free of CR, LF and NUL, or the
+ * serializer throws (header injection is a handler bug, answered with 500).
  */
 
 import { isFieldValue, isToken } from './header-map.js';
@@ -71,8 +71,8 @@ export function httpDate(nowMs: number): string {
 
 export function serializeResponseHead(init: ResponseHeadInit): string {
   const status = init.status;
-  if (!Number.isInteger(status) || status < 100 || status > 599) {
-    throw new InvalidResponseError('response status is not an integer from 100 to 599');
+  if (!Number.isInteger(status) || status < 100 || status > 999) {
+    throw new InvalidResponseError('response status is not three digits');
   }
   let head = `HTTP/${init.version} ${status} ${reasonPhrase(status)}\r\n`;
   let hasDate = false;
