@@ -138,6 +138,7 @@ export function parseArgs(argv: readonly string[]): CliCommand {
     if (eq !== -1) {
       value = arg.slice(eq + 1);
       arg = arg.slice(0, eq);
+      if (SWITCHES.has(arg)) throw new UsageError(`${arg} takes no value; got "${value}"`);
     } else {
       value = argv[i + 1];
       if (value !== undefined && value.startsWith('--')) value = undefined;

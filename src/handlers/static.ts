@@ -62,6 +62,8 @@ const ALLOW = 'GET, HEAD';
 
 export function serveStatic(root: string, options: StaticOptions = {}): Handler {
   const rootDir = path.resolve(root);
+  const withSep = (dir: string): string => (dir.endsWith(path.sep) ? dir : dir + path.sep);
+  const rootPrefix = withSep(rootDir);
   const index = options.index ?? 'index.html';
   const cacheControl = options.cacheControl === undefined ? 'no-cache' : options.cacheControl;
   const maxCachedFileBytes = options.maxCachedFileBytes ?? 65_536;
@@ -86,7 +88,7 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
     } catch {
       return false;
     }
-    return real === realRoot || real.startsWith(realRoot + path.sep);
+    return real === realRoot || real.startsWith(withSep(realRoot));
   }
 
   async function statFile(file: string): Promise<Stats | null> {
@@ -119,7 +121,7 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
     let chosen: Variant | null = null;
     for (const [suffix, encoding] of [['.br', 'br'], ['.gz', 'gzip']] as const) {
       const stats = await statFile(resolved.file + suffix);
-      if (stats === null || !stats.isFile()) continue;
+      if (stats === null || !stats.isFile() || !(await insideRoot(resolved.file + suffix))) continue;
       hasSiblings = true;
       if (chosen === null && accepted(encoding)) chosen = { file: resolved.file + suffix, stats, encoding };
     }
@@ -191,12 +193,13 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
     }
     const relative = segments.filter((s) => s !== '' && s !== '.').join(path.sep);
     const file = path.join(rootDir, relative);
-    if (file !== rootDir && !file.startsWith(rootDir + path.sep)) return { status: 403 };
+    if (file !== rootDir && !file.startsWith(rootPrefix)) return { status: 403 };
     const stats = await statFile(file);
     if (stats === null) return { status: 404 };
     if (!(await insideRoot(file))) return { status: 403 };
     if (stats.isDirectory()) {
-      if (!urlPath.endsWith('/')) return { redirect: `${urlPath}/` };
+      // Never `//host/`: a protocol-relative Location would send the browser to another host.
+      if (!urlPath.endsWith('/')) return { redirect: `/${urlPath.replace(/^[/\\]+/, '')}/` };
       const indexFile = path.join(file, index);
       const indexStats = await statFile(indexFile);
       if (indexStats !== null && indexStats.isFile() && (await insideRoot(indexFile))) return { file: indexFile, stats: indexStats };
@@ -235,7 +238,7 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
     }
     if (resolved.stats.isDirectory()) {
       if (!options.list) return plain(404, 'Not Found');
-      return listDirectory(req, resolved.file, options.dotfiles === true, corsHeaders);
+      return listDirectory(req, resolved.file, options.dotfiles === true, cacheControl, corsHeaders);
     }
     return serveFile(req, resolved);
   };
@@ -328,7 +331,7 @@ function parseAcceptEncoding(header: string | undefined): (coding: string) => bo
   };
 }
 
-async function listDirectory(req: HttpRequest, dir: string, dotfiles: boolean, extra: ResponseHeaders): Promise<HttpResponse> {
+async function listDirectory(req: HttpRequest, dir: string, dotfiles: boolean, cacheControl: string | null, extra: ResponseHeaders): Promise<HttpResponse> {
   const entries = (await fs.readdir(dir, { withFileTypes: true }))
     .filter((e) => dotfiles || !e.name.startsWith('.'))
     .sort((a, b) => Number(b.isDirectory()) - Number(a.isDirectory()) || a.name.localeCompare(b.name));
@@ -341,7 +344,9 @@ async function listDirectory(req: HttpRequest, dir: string, dotfiles: boolean, e
     .join('\n');
   const parent = req.path === '/' ? '' : '<li><a href="../">../</a></li>\n';
   const body = `<!doctype html>\n<meta charset="utf-8">\n<title>Index of ${title}</title>\n<h1>Index of ${title}</h1>\n<ul>\n${parent}${items}\n</ul>\n`;
-  return { status: 200, headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache', ...extra }, body: req.method === 'HEAD' ? null : body };
+  const headers: ResponseHeaders = { 'content-type': 'text/html; charset=utf-8', ...extra };
+  if (cacheControl !== null) headers['cache-control'] = cacheControl;
+  return { status: 200, headers, body };
 }
 
 function escapeHtml(text: string): string {

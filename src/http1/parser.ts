@@ -45,6 +45,13 @@ export interface RequestHead {
   expectContinue: boolean;
 }
 
+interface RequestLine {
+  method: string;
+  target: string;
+  targetForm: TargetForm;
+  version: HttpVersion;
+}
+
 export type ParserEvent =
   | { kind: 'head'; head: RequestHead }
   | { kind: 'data'; bytes: Buffer }
@@ -91,6 +98,7 @@ export class RequestParser {
   #lineStart = 0;
   #lineBounds: number[] = [];
   #leadingEmptyLines = 0;
+  #requestLine: RequestLine | null = null;
 
   constructor(limits: ParserLimits) {
     this.#limits = limits;
@@ -223,6 +231,10 @@ export class RequestParser {
       let lf = from < windowEnd ? buf.indexOf(LF, from) : -1;
       if (lf >= windowEnd) lf = -1;
       if (lf === -1) {
+        if (onRequestLine) {
+          const early = this.#checkMethodPrefix(base, windowEnd);
+          if (early !== null) return this.#fail(early);
+        }
         if (this.#end - base >= cap) {
           return this.#fail(onRequestLine && cap === limits.maxRequestLineBytes + 2 ? 'request-line-too-long' : 'header-section-too-large');
         }
@@ -239,40 +251,66 @@ export class RequestParser {
         if (onRequestLine) return this.#fail('bad-request-line');
         return this.#completeHead(base, lf + 1);
       }
-      if (this.#lineBounds.length / 2 > limits.maxHeaderCount) return this.#fail('too-many-fields');
+      if (onRequestLine) {
+        const requestLine = this.#parseRequestLine(base, base + lineEnd);
+        if (typeof requestLine === 'string') return this.#fail(requestLine);
+        this.#requestLine = requestLine;
+      } else if (this.#lineBounds.length / 2 > limits.maxHeaderCount) {
+        return this.#fail('too-many-fields');
+      }
       this.#lineBounds.push(this.#lineStart, lineEnd);
       this.#lineStart = lf + 1 - base;
     }
   }
 
-  #completeHead(base: number, headEnd: number): ParserEvent {
+  /** Request line: method SP request-target SP HTTP-version (RFC 9112 §3), checked as soon as it is complete. */
+  #parseRequestLine(lineStart: number, lineEnd: number): RequestLine | ProtocolErrorCode {
     const buf = this.#buf;
-    const bounds = this.#lineBounds;
-    const lineStart = base + bounds[0];
-    const lineEnd = base + bounds[1];
-
-    // Request line: method SP request-target SP HTTP-version (RFC 9112 §3).
     let i = lineStart;
     while (i < lineEnd && TOKEN_CHARS[buf[i]] === 1) i++;
-    if (i === lineStart) return this.#fail(buf[i] === SP ? 'bad-request-line' : 'bad-method');
-    if (i === lineEnd || buf[i] !== SP) return this.#fail(i === lineEnd ? 'bad-request-line' : buf[i] === CR ? 'bare-cr' : 'bad-method');
+    if (i === lineStart) return buf[i] === SP ? 'bad-request-line' : 'bad-method';
+    if (i === lineEnd || buf[i] !== SP) return i === lineEnd ? 'bad-request-line' : buf[i] === CR ? 'bare-cr' : 'bad-method';
     const method = buf.toString('latin1', lineStart, i);
     const targetStart = ++i;
     while (i < lineEnd && buf[i] > SP && buf[i] < 0x7f) i++;
     if (i === targetStart || i === lineEnd || buf[i] !== SP) {
-      if (i < lineEnd && buf[i] === CR) return this.#fail('bare-cr');
-      return this.#fail(i === targetStart || i === lineEnd ? 'bad-request-line' : 'bad-target');
+      if (i < lineEnd && buf[i] === CR) return 'bare-cr';
+      return i === targetStart || i === lineEnd ? 'bad-request-line' : 'bad-target';
     }
     const targetEnd = i;
-    const versionStart = i + 1;
-    const version = parseVersion(buf, versionStart, lineEnd);
-    if (typeof version !== 'string' || (version !== '1.0' && version !== '1.1')) {
-      return this.#fail(version === 'other' ? 'unsupported-version' : version === 'bare-cr' ? 'bare-cr' : 'bad-version');
+    const version = parseVersion(buf, i + 1, lineEnd);
+    if (version !== '1.0' && version !== '1.1') {
+      return version === 'other' ? 'unsupported-version' : version === 'bare-cr' ? 'bare-cr' : 'bad-version';
     }
-    if (method === 'CONNECT') return this.#fail('connect-not-supported');
+    if (method === 'CONNECT') return 'connect-not-supported';
     const target = buf.toString('latin1', targetStart, targetEnd);
     const targetForm = classifyTarget(target, method);
-    if (targetForm === null) return this.#fail('bad-target');
+    if (targetForm === null) return 'bad-target';
+    return { method, target, targetForm, version };
+  }
+
+  /**
+   * While the request line is incomplete: a byte that cannot belong to a method fails at once
+   * (e.g. a TLS handshake on the plain port) instead of waiting for a timeout. CR and LF are left
+   * to the line scan, so the verdict matches the one for the complete line.
+   */
+  #checkMethodPrefix(base: number, windowEnd: number): ProtocolErrorCode | null {
+    const buf = this.#buf;
+    let i = base;
+    while (i < windowEnd && TOKEN_CHARS[buf[i]] === 1) i++;
+    if (i === windowEnd) return null;
+    const c = buf[i];
+    if (c === CR || c === LF) return null;
+    if (c === SP) return i === base ? 'bad-request-line' : null;
+    return 'bad-method';
+  }
+
+  #completeHead(base: number, headEnd: number): ParserEvent {
+    const buf = this.#buf;
+    const bounds = this.#lineBounds;
+    const requestLine = this.#requestLine as RequestLine;
+    const { method, target, targetForm, version } = requestLine;
+    this.#requestLine = null;
 
     // Field lines (RFC 9112 §5).
     const headers = new HeaderMap();

@@ -1,0 +1,52 @@
+/**
+ * The node:http server under test, doing the holdfast server's work: `node node-http.js <port>
+ * <root>` listens on 127.0.0.1:<port>. `GET /` → `Hello, World!` with Content-Length;
+ * `GET /__mem` → `process.memoryUsage()` as JSON (after a full GC under --expose-gc); `GET /<name>`
+ * → the file <root>/<name> via stat (Content-Length) and fs.createReadStream. Unlimited requests
+ * per socket, 65 s keep-alive.
+ */
+
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+
+const [portArg, root] = process.argv.slice(2);
+if (portArg === undefined || root === undefined) {
+  process.stderr.write('usage: node-http.js <port> <root>\n');
+  process.exit(2);
+}
+
+const hello = 'Hello, World!';
+const helloLength = String(Buffer.byteLength(hello));
+
+function sendFile(res: http.ServerResponse, name: string): void {
+  const file = path.join(root, name);
+  fs.stat(file, (error, stats) => {
+    if (error !== null || !stats.isFile()) {
+      res.writeHead(404, { 'content-type': 'text/plain', 'content-length': '10' }).end('not found\n');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(stats.size) });
+    const stream = fs.createReadStream(file);
+    stream.on('error', () => res.destroy());
+    stream.pipe(res);
+  });
+}
+
+const server = http.createServer((req, res) => {
+  const url = req.url ?? '/';
+  if (url === '/') {
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': helloLength }).end(hello);
+  } else if (url === '/__mem') {
+    (globalThis as { gc?: () => void }).gc?.();
+    const body = JSON.stringify(process.memoryUsage());
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }).end(body);
+  } else if (/^\/[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(url)) {
+    sendFile(res, url.slice(1));
+  } else {
+    res.writeHead(404, { 'content-type': 'text/plain', 'content-length': '10' }).end('not found\n');
+  }
+});
+server.keepAliveTimeout = 65_000;
+server.maxRequestsPerSocket = 0;
+server.listen(Number(portArg), '127.0.0.1');

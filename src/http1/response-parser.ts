@@ -1,0 +1,492 @@
+/**
+ * ResponseParser: bytes in, response events out (RFC 9112 §4–§7). Sans-I/O: no sockets, no timers.
+ * The client-side twin of RequestParser, used by `holdfast inspect` to observe servers byte by byte.
+ *
+ * Contract:
+ * - expectResponseTo(method) queues the method of each request sent, in order: a response to HEAD
+ *   has no content (RFC 9110 §9.3.2), and a 2xx to CONNECT ends HTTP on the connection. A response
+ *   that arrives with nothing queued is read as a response to GET.
+ * - feed(bytes) appends; feedEof() records that the peer will send nothing more.
+ * - next() returns one event: `head`, `data` (a view of received bytes, valid as long as the caller
+ *   keeps it), `end`, `need-data`, `paused` (a message ended; bytes that follow wait until
+ *   nextCycle()), `eof` (the peer closed between messages), `switched` (after 101 or a 2xx to
+ *   CONNECT the bytes that follow are not HTTP/1.1) or `error` (fatal; repeated forever).
+ * - A 1xx other than 101 is interim (RFC 9110 §15.2): `head` (interim: true), `end`, and the final
+ *   response to the same request follows.
+ * - Framing per RFC 9112 §6.3: no content for HEAD, 1xx, 204 and 304 whatever the fields say;
+ *   Transfer-Encoding whose final coding is chunked → chunked (decoded by ChunkedDecoder); another
+ *   final coding → close-delimited; else Content-Length; else close-delimited (ends at EOF).
+ * - Strict: Content-Length with Transfer-Encoding, Transfer-Encoding on HTTP/1.0 (§6.1), differing
+ *   or non-digit Content-Lengths (§6.3 (5)), obs-fold, bare CR/LF, status codes outside 100–599
+ *   (RFC 9110 §15) are errors. One leniency, as llhttp and curl have it: a status line without the
+ *   SP before an empty reason-phrase ("HTTP/1.1 200").
+ * - The result never depends on how the bytes were split across feed() calls.
+ */
+
+import { ChunkedDecoder } from './chunked.js';
+import type { ProtocolErrorCode } from './errors.js';
+import { parseFieldLine } from './field-line.js';
+import { decideRequestFraming, isBodylessResponse, type HttpVersion } from './framing.js';
+import { HeaderMap, splitList, tokenSet } from './header-map.js';
+
+export type { HttpVersion } from './framing.js';
+
+export interface ResponseParserLimits {
+  /** Largest head: status line, fields and the empty line. Also bounds trailers. */
+  maxHeaderBytes: number;
+  /** Most field lines in the head (and in trailers). */
+  maxHeaderCount: number;
+  /** Longest chunk-size line, extensions included. */
+  maxChunkLineBytes: number;
+}
+
+export const DEFAULT_RESPONSE_LIMITS: Readonly<ResponseParserLimits> = Object.freeze({
+  maxHeaderBytes: 102_400, // curl: CURL_MAX_HTTP_HEADER 100 KiB
+  maxHeaderCount: 1_000, // bounds memory; curl bounds the head by size only
+  maxChunkLineBytes: 4_096, // the request parser's bound, as llhttp and Go
+});
+
+export type ReceivedFraming =
+  | { kind: 'none' }
+  | { kind: 'length'; length: number }
+  | { kind: 'chunked' }
+  | { kind: 'close-delimited' }
+  | { kind: 'switched' };
+
+export interface ResponseHead {
+  version: HttpVersion;
+  status: number;
+  reason: string;
+  headers: HeaderMap;
+  framing: ReceivedFraming;
+  /** Connection tokens, lower-cased (RFC 9110 §7.6.1). */
+  connection: ReadonlySet<string>;
+  /** A 1xx other than 101: the final response to the same request follows. */
+  interim: boolean;
+  /** The method this response answers, as queued with expectResponseTo(). */
+  requestMethod: string;
+}
+
+export type ResponseErrorCode =
+  | 'not-http'
+  | 'bad-status-line'
+  | 'bad-version'
+  | 'unsupported-version'
+  | 'bad-status-code'
+  | 'header-section-too-large'
+  | 'too-many-fields'
+  | 'bad-field-name'
+  | 'bad-field-value'
+  | 'space-before-colon'
+  | 'obs-fold'
+  | 'bare-cr'
+  | 'bare-lf'
+  | 'content-length-and-transfer-encoding'
+  | 'transfer-encoding-on-http10'
+  | 'bad-transfer-encoding'
+  | 'bad-content-length'
+  | 'conflicting-content-length'
+  | 'bad-chunk-size'
+  | 'chunk-size-overflow'
+  | 'bad-chunk-extension'
+  | 'chunk-line-too-long'
+  | 'bad-chunk-terminator'
+  | 'incomplete-message';
+
+const DESCRIPTION: Record<ResponseErrorCode, string> = {
+  'not-http': 'response does not start with "HTTP/"',
+  'bad-status-line': 'malformed status line',
+  'bad-version': 'malformed HTTP-version',
+  'unsupported-version': 'HTTP version other than 1.0 and 1.1',
+  'bad-status-code': 'status code outside 100–599',
+  'header-section-too-large': 'header section exceeds the limit',
+  'too-many-fields': 'too many header fields',
+  'bad-field-name': 'invalid field name',
+  'bad-field-value': 'invalid character in field value',
+  'space-before-colon': 'whitespace between field name and colon',
+  'obs-fold': 'obsolete line folding',
+  'bare-cr': 'CR not followed by LF',
+  'bare-lf': 'LF not preceded by CR',
+  'content-length-and-transfer-encoding': 'both Content-Length and Transfer-Encoding',
+  'transfer-encoding-on-http10': 'Transfer-Encoding in an HTTP/1.0 response',
+  'bad-transfer-encoding': 'chunked applied more than once or not last',
+  'bad-content-length': 'Content-Length is not a plain decimal number',
+  'conflicting-content-length': 'differing Content-Length values',
+  'bad-chunk-size': 'malformed chunk size',
+  'chunk-size-overflow': 'chunk size too large',
+  'bad-chunk-extension': 'malformed chunk extension',
+  'chunk-line-too-long': 'chunk size line exceeds the limit',
+  'bad-chunk-terminator': 'chunk data not followed by CRLF',
+  'incomplete-message': 'connection ended inside a response',
+};
+
+/** The server broke HTTP/1.x. The message never contains peer bytes. */
+export class ResponseParseError extends Error {
+  readonly code: ResponseErrorCode;
+
+  constructor(code: ResponseErrorCode) {
+    super(DESCRIPTION[code]);
+    this.name = 'ResponseParseError';
+    this.code = code;
+  }
+}
+
+export type ResponseEvent =
+  | { kind: 'head'; head: ResponseHead }
+  | { kind: 'data'; bytes: Buffer }
+  | { kind: 'end'; trailers: HeaderMap | null }
+  | { kind: 'need-data' }
+  | { kind: 'paused' }
+  | { kind: 'eof' }
+  | { kind: 'switched' }
+  | { kind: 'error'; error: ResponseParseError };
+
+type ReadState =
+  | { kind: 'head' }
+  | { kind: 'length-body'; remaining: number }
+  | { kind: 'chunked-body'; decoder: ChunkedDecoder }
+  | { kind: 'close-delimited-body' }
+  | { kind: 'message-end'; trailers: HeaderMap | null; then: 'paused' | 'switched' }
+  | { kind: 'paused' }
+  | { kind: 'eof' }
+  | { kind: 'switched' }
+  | { kind: 'failed'; error: ResponseParseError };
+
+const NEED_DATA: ResponseEvent = Object.freeze({ kind: 'need-data' });
+const PAUSED: ResponseEvent = Object.freeze({ kind: 'paused' });
+const EOF: ResponseEvent = Object.freeze({ kind: 'eof' });
+const SWITCHED: ResponseEvent = Object.freeze({ kind: 'switched' });
+const HEAD_STATE: ReadState = Object.freeze({ kind: 'head' });
+const PAUSED_STATE: ReadState = Object.freeze({ kind: 'paused' });
+const EOF_STATE: ReadState = Object.freeze({ kind: 'eof' });
+const SWITCHED_STATE: ReadState = Object.freeze({ kind: 'switched' });
+const CLOSE_DELIMITED_STATE: ReadState = Object.freeze({ kind: 'close-delimited-body' });
+
+const CR = 0x0d;
+const LF = 0x0a;
+const SP = 0x20;
+const HTAB = 0x09;
+const HTTP_SLASH = Buffer.from('HTTP/', 'latin1');
+
+export class ResponseParser {
+  readonly #limits: ResponseParserLimits;
+  readonly #methods: string[] = [];
+  #state: ReadState = HEAD_STATE;
+  #buf: Buffer = Buffer.alloc(0);
+  #owned = false;
+  #pos = 0;
+  #end = 0;
+  #eof = false;
+  /** Head scan progress, relative to #pos: where the current line starts, and the line bounds seen. */
+  #lineStart = 0;
+  #lineBounds: number[] = [];
+
+  constructor(limits: ResponseParserLimits = DEFAULT_RESPONSE_LIMITS) {
+    this.#limits = limits;
+  }
+
+  /** Queues the method of a request sent on this connection; responses are matched in order. */
+  expectResponseTo(method: string): void {
+    this.#methods.push(method.toUpperCase());
+  }
+
+  /** Requests queued whose final response has not begun. */
+  get pendingRequests(): number {
+    return this.#methods.length;
+  }
+
+  /** Bytes received and not yet consumed by an event. */
+  get bufferedBytes(): number {
+    return this.#end - this.#pos;
+  }
+
+  /** True while a response has begun (bytes of its head or body were consumed or are buffered). */
+  get isMidMessage(): boolean {
+    const kind = this.#state.kind;
+    if (kind === 'head') return this.#end > this.#pos;
+    return kind === 'length-body' || kind === 'chunked-body' || kind === 'close-delimited-body' || kind === 'message-end';
+  }
+
+  feed(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    const chunk = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+    if (this.#pos === this.#end) {
+      this.#buf = chunk;
+      this.#owned = false;
+      this.#pos = 0;
+      this.#end = chunk.length;
+      return;
+    }
+    const pending = this.#end - this.#pos;
+    if (!this.#owned || this.#buf.length - this.#end < chunk.length) {
+      const grown = Buffer.allocUnsafe(Math.max(4096, (pending + chunk.length) * 2));
+      this.#buf.copy(grown, 0, this.#pos, this.#end);
+      this.#buf = grown;
+      this.#owned = true;
+      this.#pos = 0;
+      this.#end = pending;
+    }
+    chunk.copy(this.#buf, this.#end);
+    this.#end += chunk.length;
+  }
+
+  feedEof(): void {
+    this.#eof = true;
+  }
+
+  /** After `paused`: start on the next response (its bytes may already be buffered). */
+  nextCycle(): void {
+    if (this.#state.kind !== 'paused') throw new Error('nextCycle() called while a response is in progress');
+    this.#state = HEAD_STATE;
+    this.#lineStart = 0;
+    this.#lineBounds.length = 0;
+  }
+
+  next(): ResponseEvent {
+    const state = this.#state;
+    switch (state.kind) {
+      case 'head':
+        return this.#readHead();
+      case 'length-body': {
+        if (this.#pos === this.#end) return this.#eof ? this.#fail('incomplete-message') : NEED_DATA;
+        const take = Math.min(state.remaining, this.#end - this.#pos);
+        const bytes = this.#buf.subarray(this.#pos, this.#pos + take);
+        this.#pos += take;
+        state.remaining -= take;
+        if (state.remaining === 0) this.#state = { kind: 'message-end', trailers: null, then: 'paused' };
+        return { kind: 'data', bytes };
+      }
+      case 'chunked-body': {
+        const step = state.decoder.step(this.#buf, this.#pos, this.#end);
+        this.#pos = state.decoder.position;
+        switch (step.kind) {
+          case 'data':
+            return { kind: 'data', bytes: this.#buf.subarray(step.start, step.end) };
+          case 'need-data':
+            return this.#eof ? this.#fail('incomplete-message') : NEED_DATA;
+          case 'end':
+            this.#state = PAUSED_STATE;
+            return { kind: 'end', trailers: step.trailers };
+          case 'error':
+            return this.#fail(fromSharedCode(step.code));
+        }
+      }
+      case 'close-delimited-body': {
+        if (this.#pos < this.#end) {
+          const bytes = this.#buf.subarray(this.#pos, this.#end);
+          this.#pos = this.#end;
+          return { kind: 'data', bytes };
+        }
+        if (!this.#eof) return NEED_DATA;
+        this.#state = PAUSED_STATE;
+        return { kind: 'end', trailers: null };
+      }
+      case 'message-end':
+        this.#state = state.then === 'switched' ? SWITCHED_STATE : PAUSED_STATE;
+        return { kind: 'end', trailers: state.trailers };
+      case 'paused':
+        return PAUSED;
+      case 'eof':
+        return EOF;
+      case 'switched':
+        return SWITCHED;
+      case 'failed':
+        return { kind: 'error', error: state.error };
+    }
+  }
+
+  #fail(code: ResponseErrorCode): ResponseEvent {
+    const error = new ResponseParseError(code);
+    this.#state = { kind: 'failed', error };
+    return { kind: 'error', error };
+  }
+
+  #readHead(): ResponseEvent {
+    const buf = this.#buf;
+    const base = this.#pos;
+    const limits = this.#limits;
+    if (this.#lineBounds.length === 0) {
+      const prefixEnd = Math.min(this.#end, base + HTTP_SLASH.length);
+      for (let i = base; i < prefixEnd; i++) if (buf[i] !== HTTP_SLASH[i - base]) return this.#fail('not-http');
+    }
+    for (;;) {
+      const cap = limits.maxHeaderBytes;
+      const windowEnd = Math.min(this.#end, base + cap);
+      const from = base + this.#lineStart;
+      let lf = from < windowEnd ? buf.indexOf(LF, from) : -1;
+      if (lf >= windowEnd) lf = -1;
+      if (lf === -1) {
+        if (this.#end - base >= cap) return this.#fail('header-section-too-large');
+        if (!this.#eof) return NEED_DATA;
+        if (this.#end === base) {
+          this.#state = EOF_STATE;
+          return EOF;
+        }
+        return this.#fail('incomplete-message');
+      }
+      if (lf === from || buf[lf - 1] !== CR) return this.#fail('bare-lf');
+      const lineEnd = lf - 1 - base;
+      if (lineEnd === this.#lineStart) {
+        if (this.#lineBounds.length === 0) return this.#fail('bad-status-line');
+        return this.#completeHead(base, lf + 1);
+      }
+      if (this.#lineBounds.length / 2 > limits.maxHeaderCount) return this.#fail('too-many-fields');
+      this.#lineBounds.push(this.#lineStart, lineEnd);
+      this.#lineStart = lf + 1 - base;
+    }
+  }
+
+  #completeHead(base: number, headEnd: number): ResponseEvent {
+    const buf = this.#buf;
+    const bounds = this.#lineBounds;
+    const lineStart = base + bounds[0];
+    const lineEnd = base + bounds[1];
+
+    // Status line: HTTP-version SP status-code SP [ reason-phrase ] (RFC 9112 §4).
+    for (let i = lineStart; i < lineEnd; i++) if (buf[i] === CR) return this.#fail('bare-cr');
+    const versionEnd = lineStart + 8;
+    const version = lineEnd < versionEnd ? 'bad' : parseVersion(buf, lineStart);
+    if (version === 'bad') return this.#fail('bad-version');
+    if (version === 'other') return this.#fail('unsupported-version');
+    if (lineEnd < versionEnd + 4 || buf[versionEnd] !== SP) return this.#fail('bad-status-line');
+    let status = 0;
+    for (let i = versionEnd + 1; i < versionEnd + 4; i++) {
+      const digit = buf[i] - 0x30;
+      if (digit < 0 || digit > 9) return this.#fail('bad-status-line');
+      status = status * 10 + digit;
+    }
+    if (status < 100 || status > 599) return this.#fail('bad-status-code');
+    const afterStatus = versionEnd + 4;
+    if (afterStatus < lineEnd && buf[afterStatus] !== SP) return this.#fail('bad-status-line');
+    for (let i = afterStatus + 1; i < lineEnd; i++) {
+      const c = buf[i];
+      if ((c < SP && c !== HTAB) || c === 0x7f) return this.#fail('bad-status-line');
+    }
+    const reason = afterStatus < lineEnd ? buf.toString('latin1', afterStatus + 1, lineEnd) : '';
+
+    // Field lines (RFC 9112 §5).
+    const headers = new HeaderMap();
+    for (let k = 2; k < bounds.length; k += 2) {
+      const error = parseFieldLine(buf, base + bounds[k], base + bounds[k + 1], headers);
+      if (error !== null) return this.#fail(fromSharedCode(error));
+    }
+
+    const interim = status < 200 && status !== 101;
+    const requestMethod = this.#methods[0] ?? 'GET';
+    if (!interim) this.#methods.shift();
+    const framing = decideReceivedFraming(requestMethod, status, version, headers.getAll('content-length'), headers.getAll('transfer-encoding'));
+    if (typeof framing === 'string') return this.#fail(framing);
+
+    this.#pos = headEnd;
+    this.#lineStart = 0;
+    this.#lineBounds.length = 0;
+    switch (framing.kind) {
+      case 'none':
+        this.#state = { kind: 'message-end', trailers: null, then: 'paused' };
+        break;
+      case 'switched':
+        this.#state = { kind: 'message-end', trailers: null, then: 'switched' };
+        break;
+      case 'length':
+        this.#state = framing.length === 0 ? { kind: 'message-end', trailers: null, then: 'paused' } : { kind: 'length-body', remaining: framing.length };
+        break;
+      case 'chunked':
+        this.#state = {
+          kind: 'chunked-body',
+          decoder: new ChunkedDecoder({
+            maxChunkLineBytes: this.#limits.maxChunkLineBytes,
+            maxTrailerBytes: this.#limits.maxHeaderBytes,
+            maxTrailerCount: this.#limits.maxHeaderCount,
+          }),
+        };
+        break;
+      case 'close-delimited':
+        this.#state = CLOSE_DELIMITED_STATE;
+        break;
+    }
+    return {
+      kind: 'head',
+      head: { version, status, reason, headers, framing, connection: tokenSet(headers, 'connection'), interim, requestMethod },
+    };
+  }
+}
+
+/** The chunked decoder and the field-line parser share the request side's codes; each one they return is also a ResponseErrorCode. */
+function fromSharedCode(code: ProtocolErrorCode): ResponseErrorCode {
+  return Object.hasOwn(DESCRIPTION, code) ? (code as ResponseErrorCode) : 'bad-field-value';
+}
+
+/** `HTTP/d.d` at `start` → '1.0' | '1.1' | 'other' (well-formed, another version) | 'bad'. */
+function parseVersion(buf: Buffer, start: number): HttpVersion | 'other' | 'bad' {
+  for (let i = 0; i < HTTP_SLASH.length; i++) if (buf[start + i] !== HTTP_SLASH[i]) return 'bad';
+  if (buf[start + 6] !== 0x2e) return 'bad';
+  const major = buf[start + 5] - 0x30;
+  const minor = buf[start + 7] - 0x30;
+  if (major < 0 || major > 9 || minor < 0 || minor > 9) return 'bad';
+  if (major === 1 && minor === 1) return '1.1';
+  if (major === 1 && minor === 0) return '1.0';
+  return 'other';
+}
+
+/**
+ * How a received response's content is delimited (RFC 9112 §6.3), in the order of its rules:
+ * (1) HEAD, 1xx, 204, 304 → none; 101 → switched; (2) 2xx to CONNECT → switched (a tunnel);
+ * (3) Transfer-Encoding with Content-Length → error, as the rule advises; Transfer-Encoding in
+ * HTTP/1.0 → error (§6.1); (4) final coding chunked → chunked, else close-delimited;
+ * (5) invalid Content-Length → error; (6) Content-Length → length; (7) close-delimited.
+ */
+export function decideReceivedFraming(
+  requestMethod: string,
+  status: number,
+  version: HttpVersion,
+  contentLengths: readonly string[],
+  transferEncodings: readonly string[],
+): ReceivedFraming | ResponseErrorCode {
+  if (status === 101) return { kind: 'switched' };
+  if (isBodylessResponse(requestMethod, status)) return { kind: 'none' };
+  if (requestMethod === 'CONNECT' && status < 300) return { kind: 'switched' };
+  if (transferEncodings.length > 0) {
+    if (contentLengths.length > 0) return 'content-length-and-transfer-encoding';
+    if (version === '1.0') return 'transfer-encoding-on-http10';
+    const codings: string[] = [];
+    for (const line of transferEncodings) for (const coding of splitList(line)) if (coding !== '') codings.push(coding); // RFC 9110 §5.6.1.2
+    const chunkedAt = codings.indexOf('chunked');
+    if (chunkedAt === codings.length - 1) return { kind: 'chunked' };
+    if (chunkedAt !== -1) return 'bad-transfer-encoding'; // RFC 9112 §7.1: chunked once, and last
+    return { kind: 'close-delimited' };
+  }
+  if (contentLengths.length > 0) {
+    // The request rules for Content-Length alone are the same as for a response (RFC 9110 §8.6).
+    const framing = decideRequestFraming(version, contentLengths, []);
+    if (typeof framing === 'string') return framing === 'conflicting-content-length' ? framing : 'bad-content-length';
+    return framing.kind === 'length' ? framing : { kind: 'length', length: 0 };
+  }
+  return { kind: 'close-delimited' };
+}
+
+export interface KeepAliveParameters {
+  /** `timeout=` in seconds, or null when absent or not a number. */
+  timeoutSeconds: number | null;
+  /** `max=`, or null when absent or not a number. */
+  max: number | null;
+}
+
+/**
+ * The `Keep-Alive` field (RFC 2068 §19.7.1.1; RFC 9110 §7.6.1 lists it among connection-specific
+ * fields): comma-separated `name=value` parameters, names case-insensitive, values optionally quoted.
+ */
+export function parseKeepAliveParameters(value: string): KeepAliveParameters {
+  const result: KeepAliveParameters = { timeoutSeconds: null, max: null };
+  for (const element of value.split(',')) {
+    const equals = element.indexOf('=');
+    if (equals === -1) continue;
+    const name = element.slice(0, equals).trim().toLowerCase();
+    let text = element.slice(equals + 1).trim();
+    if (text.length >= 2 && text.startsWith('"') && text.endsWith('"')) text = text.slice(1, -1);
+    if (!/^[0-9]{1,9}$/.test(text)) continue;
+    const number = Number(text);
+    if (name === 'timeout' && result.timeoutSeconds === null) result.timeoutSeconds = number;
+    else if (name === 'max' && result.max === null) result.max = number;
+  }
+  return result;
+}

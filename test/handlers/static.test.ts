@@ -1,0 +1,626 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
+import { serveStatic, type StaticOptions } from '../../src/handlers/static.js';
+import { RawConnection, type ParsedResponse } from '../helpers/raw-client.js';
+import { startServer } from '../helpers/server.js';
+
+// Layout (tmp is the mkdtemp dir; the served root is tmp/root so that `/../secret` would hit tmp/secret):
+//   tmp/secret                      SECRET content, outside the root
+//   tmp/outside/secret.txt          SECRET content, outside the root
+//   tmp/root/index.html, alpha.txt, style.css, app.js, data.json, pixel.png, .dotfile, big.bin,
+//            page.txt (+ .br, .gz), "with space.txt", sub/index.html, sub/inner.txt,
+//            noindex/{a.txt, <b>&"x'.txt, .hidden-in-dir, nested/}, link-in.txt -> alpha.txt,
+//            link-out.txt -> tmp/secret, link-out-dir -> tmp/outside, leak.txt (+ .gz -> tmp/secret),
+//            mutable.txt
+let tmp = '';
+let root = '';
+
+const SECRET = 'TOP-SECRET-OUTSIDE-THE-ROOT';
+const ALPHA = '0123456789abcdefghijklmnopqrstuvwxyz'; // 36 bytes
+const INDEX_HTML = '<!doctype html><title>home</title><p>ROOT-INDEX</p>\n';
+const SUB_INDEX = '<!doctype html><p>SUB-INDEX</p>\n';
+const PAGE = 'the plain page body, compressible compressible compressible compressible\n';
+const PNG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 0x49, 0x48, 0x44, 0x52]);
+const BIG_SIZE = 3 * 1024 * 1024;
+const FIXED_MTIME = new Date('2024-01-02T03:04:05.000Z');
+const FIXED_HTTP_DATE = 'Tue, 02 Jan 2024 03:04:05 GMT';
+const UGLY_NAME = `<b>&"x'.txt`;
+let big: Buffer;
+let pageBr: Buffer;
+let pageGz: Buffer;
+
+before(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-static-'));
+  root = path.join(tmp, 'root');
+  const w = (rel: string, data: string | Buffer): void => {
+    const file = path.join(root, rel);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, data);
+    fs.utimesSync(file, FIXED_MTIME, FIXED_MTIME);
+  };
+  fs.writeFileSync(path.join(tmp, 'secret'), SECRET);
+  fs.mkdirSync(path.join(tmp, 'outside'));
+  fs.writeFileSync(path.join(tmp, 'outside', 'secret.txt'), SECRET);
+
+  w('index.html', INDEX_HTML);
+  w('alpha.txt', ALPHA);
+  w('style.css', 'body { color: red }\n');
+  w('app.js', 'console.log(1);\n');
+  w('data.json', '{"ok":true}\n');
+  w('pixel.png', PNG);
+  w('.dotfile', 'DOTFILE-CONTENT');
+  big = randomBytes(BIG_SIZE);
+  w('big.bin', big);
+  pageBr = brotliCompressSync(PAGE);
+  pageGz = gzipSync(PAGE);
+  w('page.txt', PAGE);
+  w('page.txt.br', pageBr);
+  w('page.txt.gz', pageGz);
+  w('with space.txt', 'SPACE-CONTENT');
+  w('sub/index.html', SUB_INDEX);
+  w('sub/inner.txt', 'INNER');
+  w('noindex/a.txt', 'A');
+  w(`noindex/${UGLY_NAME}`, 'UGLY');
+  w('noindex/.hidden-in-dir', 'HIDDEN');
+  fs.mkdirSync(path.join(root, 'noindex', 'nested'));
+  fs.symlinkSync('alpha.txt', path.join(root, 'link-in.txt'));
+  fs.symlinkSync(path.join(tmp, 'secret'), path.join(root, 'link-out.txt'));
+  fs.symlinkSync(path.join(tmp, 'outside'), path.join(root, 'link-out-dir'));
+  w('leak.txt', 'inside');
+  fs.symlinkSync(path.join(tmp, 'secret'), path.join(root, 'leak.txt.gz'));
+  w('mutable.txt', 'v1');
+});
+
+after(() => {
+  if (tmp !== '') fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+/** Starts a server for serveStatic(root, opts), opens one keep-alive connection, and always cleans up. */
+async function withStatic(opts: StaticOptions, fn: (c: RawConnection) => Promise<void>, dir?: string): Promise<void> {
+  const t = await startServer({}, serveStatic(dir ?? root, opts));
+  const c = await RawConnection.connect(t.port);
+  try {
+    await fn(c);
+  } finally {
+    c.destroy();
+    await t.stop();
+  }
+}
+
+function send(c: RawConnection, method: string, target: string, headers: Record<string, string> = {}): Promise<ParsedResponse> {
+  let head = `${method} ${target} HTTP/1.1\r\nHost: t\r\n`;
+  for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`;
+  c.write(`${head}\r\n`);
+  return c.readResponse({ method });
+}
+
+const get = (c: RawConnection, target: string, headers?: Record<string, string>): Promise<ParsedResponse> => send(c, 'GET', target, headers);
+const text = (r: ParsedResponse): string => r.body.toString('utf8');
+
+/** An error response must not leak the filesystem layout or a stack trace. */
+function assertCleanError(r: ParsedResponse): void {
+  const body = text(r);
+  assert.ok(!body.includes(tmp), `error body leaks the tmp path: ${JSON.stringify(body)}`);
+  assert.ok(!body.includes(os.tmpdir() + path.sep), `error body leaks a filesystem path: ${JSON.stringify(body)}`);
+  assert.doesNotMatch(body, /\n\s+at |ENOENT|EACCES|ENOTDIR|Error:/, `error body looks like a stack: ${JSON.stringify(body)}`);
+  assert.ok(!body.includes(SECRET));
+}
+
+describe('serveStatic: methods, index, redirects', () => {
+  test('GET serves bytes; HEAD has the same Content-Length and no body (same connection)', async () => {
+    await withStatic({}, async (c) => {
+      const g = await get(c, '/alpha.txt');
+      assert.equal(g.status, 200);
+      assert.equal(text(g), ALPHA);
+      assert.equal(g.header('content-length'), String(ALPHA.length));
+      const h = await send(c, 'HEAD', '/alpha.txt');
+      assert.equal(h.status, 200);
+      assert.equal(h.header('content-length'), String(ALPHA.length));
+      assert.equal(h.header('etag'), g.header('etag'));
+      assert.equal(h.body.length, 0);
+      // Nothing stray followed the HEAD response: the next exchange parses cleanly.
+      const again = await get(c, '/alpha.txt');
+      assert.equal(text(again), ALPHA);
+      assert.equal(c.unreadBytes, 0);
+    });
+  });
+
+  test('other methods → 405 with Allow: GET, HEAD', async () => {
+    await withStatic({}, async (c) => {
+      for (const method of ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']) {
+        c.write(`${method} /alpha.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n`);
+        const r = await c.readResponse({ method });
+        assert.equal(r.status, 405, method);
+        assert.equal(r.header('allow'), 'GET, HEAD', method);
+        assert.ok(!text(r).includes(ALPHA), method);
+        assertCleanError(r);
+      }
+    });
+  });
+
+  test('/ serves index.html; /sub/ serves sub/index.html; a name with a space is served', async () => {
+    await withStatic({}, async (c) => {
+      const r = await get(c, '/');
+      assert.equal(r.status, 200);
+      assert.equal(text(r), INDEX_HTML);
+      assert.equal(r.header('content-type'), 'text/html; charset=utf-8');
+      const s = await get(c, '/sub/');
+      assert.equal(s.status, 200);
+      assert.equal(text(s), SUB_INDEX);
+      const i = await get(c, '/sub/inner.txt');
+      assert.equal(text(i), 'INNER');
+      const sp = await get(c, '/with%20space.txt');
+      assert.equal(sp.status, 200);
+      assert.equal(text(sp), 'SPACE-CONTENT');
+    });
+  });
+
+  test('a directory without its trailing slash → 301 to the slash form, query preserved', async () => {
+    await withStatic({}, async (c) => {
+      const r = await get(c, '/sub');
+      assert.equal(r.status, 301);
+      assert.equal(r.header('location'), '/sub/');
+      const q = await get(c, '/sub?x=1&y=a%20b');
+      assert.equal(q.status, 301);
+      assert.equal(q.header('location'), '/sub/?x=1&y=a%20b');
+      const n = await get(c, '/noindex');
+      assert.equal(n.status, 301);
+      assert.equal(n.header('location'), '/noindex/');
+    });
+  });
+
+  test('the trailing-slash redirect for //sub must not be a protocol-relative (open) redirect', async () => {
+    await withStatic({}, async (c) => {
+      const r = await get(c, '//sub');
+      // Location `//sub/` would send a browser to the host "sub". Either serve/redirect to a
+      // single-slash path or refuse, but never emit a Location starting with // or /\.
+      if (r.status === 301 || r.status === 302 || r.status === 308) {
+        const location = r.header('location') ?? '';
+        assert.match(location, /^\/(?![/\\])/, `open redirect: Location ${JSON.stringify(location)}`);
+      } else {
+        assert.ok([200, 400, 403, 404].includes(r.status), `status ${r.status}`);
+      }
+    });
+  });
+
+  test('a directory without index → 404 by default', async () => {
+    await withStatic({}, async (c) => {
+      const r = await get(c, '/noindex/');
+      assert.equal(r.status, 404);
+      assert.ok(!text(r).includes('a.txt'));
+      assertCleanError(r);
+      const missing = await get(c, '/nope.txt');
+      assert.equal(missing.status, 404);
+      assertCleanError(missing);
+    });
+  });
+
+  test('{ list: true } lists the directory: names HTML-escaped, dotfiles hidden, dirs with /', async () => {
+    await withStatic({ list: true }, async (c) => {
+      const r = await get(c, '/noindex/');
+      assert.equal(r.status, 200);
+      assert.equal(r.header('content-type'), 'text/html; charset=utf-8');
+      const body = text(r);
+      assert.match(body, />a\.txt</);
+      assert.match(body, />nested\/</);
+      assert.ok(body.includes('&#60;b&#62;&#38;&#34;x&#39;.txt'), body);
+      assert.ok(!body.includes('<b>'), 'raw file name markup in listing');
+      assert.ok(!body.includes(`"x'`), 'unescaped quote from a file name');
+      assert.ok(!body.includes('.hidden-in-dir'), 'dotfile listed');
+      assert.ok(!body.includes(tmp), 'listing leaks the filesystem path');
+      // The root has an index.html, so it is served rather than listed.
+      assert.equal(text(await get(c, '/')), INDEX_HTML);
+    });
+  });
+
+  test('BUG (minor): HEAD of a listing carries the Content-Length GET would have', async () => {
+    await withStatic({ list: true }, async (c) => {
+      const g = await get(c, '/noindex/');
+      assert.equal(g.status, 200);
+      const h = await send(c, 'HEAD', '/noindex/');
+      assert.equal(h.status, 200);
+      assert.equal(h.body.length, 0);
+      assert.equal(h.header('content-length'), String(g.body.length));
+    });
+  });
+
+  test('BUG (minor): a listing honours cacheControl like files do', async () => {
+    await withStatic({ list: true, cacheControl: 'max-age=60' }, async (c) => {
+      const file = await get(c, '/alpha.txt');
+      assert.equal(file.header('cache-control'), 'max-age=60');
+      const listing = await get(c, '/noindex/');
+      assert.equal(listing.status, 200);
+      assert.equal(listing.header('cache-control'), 'max-age=60');
+    });
+  });
+});
+
+describe('serveStatic: headers', () => {
+  test('Content-Type by extension', async () => {
+    await withStatic({}, async (c) => {
+      const cases: Array<[string, string]> = [
+        ['/index.html', 'text/html; charset=utf-8'],
+        ['/style.css', 'text/css; charset=utf-8'],
+        ['/app.js', 'text/javascript; charset=utf-8'],
+        ['/data.json', 'application/json; charset=utf-8'],
+        ['/pixel.png', 'image/png'],
+        ['/alpha.txt', 'text/plain; charset=utf-8'],
+      ];
+      for (const [target, type] of cases) {
+        const r = await get(c, target);
+        assert.equal(r.status, 200, target);
+        assert.equal(r.header('content-type'), type, target);
+      }
+      const png = await get(c, '/pixel.png');
+      assert.ok(png.body.equals(PNG));
+    });
+  });
+
+  test('ETag and Last-Modified present; Cache-Control defaults to no-cache', async () => {
+    await withStatic({}, async (c) => {
+      const r = await get(c, '/alpha.txt');
+      assert.match(r.header('etag') ?? '', /^"[^"]+"$/);
+      assert.equal(r.header('last-modified'), FIXED_HTTP_DATE);
+      assert.equal(r.header('cache-control'), 'no-cache');
+      assert.equal(r.header('accept-ranges'), 'bytes');
+      assert.notEqual((await get(c, '/style.css')).header('etag'), r.header('etag'));
+    });
+  });
+
+  test('{ cacheControl } is honoured; null omits the header', async () => {
+    await withStatic({ cacheControl: 'max-age=60' }, async (c) => {
+      const r = await get(c, '/alpha.txt');
+      assert.equal(r.header('cache-control'), 'max-age=60');
+      const nm = await get(c, '/alpha.txt', { 'If-None-Match': r.header('etag') ?? '' });
+      assert.equal(nm.status, 304);
+      assert.equal(nm.header('cache-control'), 'max-age=60');
+    });
+    await withStatic({ cacheControl: null }, async (c) => {
+      assert.equal((await get(c, '/alpha.txt')).header('cache-control'), undefined);
+    });
+  });
+
+  test('{ cors: true }: Access-Control-Allow-Origin on responses; OPTIONS preflight → 204', async () => {
+    await withStatic({ cors: true }, async (c) => {
+      const r = await get(c, '/alpha.txt', { Origin: 'http://example.test' });
+      assert.equal(r.status, 200);
+      assert.equal(r.header('access-control-allow-origin'), '*');
+      const missing = await get(c, '/nope');
+      assert.equal(missing.header('access-control-allow-origin'), '*');
+      const pre = await send(c, 'OPTIONS', '/alpha.txt', {
+        Origin: 'http://example.test',
+        'Access-Control-Request-Method': 'GET',
+        'Access-Control-Request-Headers': 'x-custom',
+      });
+      assert.equal(pre.status, 204);
+      assert.equal(pre.body.length, 0);
+      assert.equal(pre.header('access-control-allow-origin'), '*');
+      assert.match(pre.header('access-control-allow-methods') ?? '', /GET/);
+      assert.equal(pre.header('access-control-allow-headers'), 'x-custom');
+    });
+    await withStatic({}, async (c) => {
+      const r = await get(c, '/alpha.txt');
+      assert.equal(r.header('access-control-allow-origin'), undefined);
+    });
+  });
+});
+
+describe('serveStatic: conditional requests', () => {
+  test('If-None-Match: exact, weak W/ form, list, * → 304 without body; mismatch → 200', async () => {
+    await withStatic({}, async (c) => {
+      const first = await get(c, '/alpha.txt');
+      const etag = first.header('etag') ?? '';
+      for (const value of [etag, `W/${etag}`, `"nope", ${etag}`, `"a", W/${etag}, "b"`, '*']) {
+        const r = await get(c, '/alpha.txt', { 'If-None-Match': value });
+        assert.equal(r.status, 304, value);
+        assert.equal(r.body.length, 0, value);
+        assert.equal(r.header('etag'), etag, value);
+      }
+      const head = await send(c, 'HEAD', '/alpha.txt', { 'If-None-Match': etag });
+      assert.equal(head.status, 304);
+      const miss = await get(c, '/alpha.txt', { 'If-None-Match': '"nope", W/"other"' });
+      assert.equal(miss.status, 200);
+      assert.equal(text(miss), ALPHA);
+      assert.equal(c.unreadBytes, 0);
+    });
+  });
+
+  test('If-Modified-Since → 304 when not modified, 200 when modified since', async () => {
+    await withStatic({}, async (c) => {
+      const same = await get(c, '/alpha.txt', { 'If-Modified-Since': FIXED_HTTP_DATE });
+      assert.equal(same.status, 304);
+      assert.equal(same.body.length, 0);
+      const later = await get(c, '/alpha.txt', { 'If-Modified-Since': 'Wed, 03 Jan 2024 00:00:00 GMT' });
+      assert.equal(later.status, 304);
+      const earlier = await get(c, '/alpha.txt', { 'If-Modified-Since': 'Mon, 01 Jan 2024 00:00:00 GMT' });
+      assert.equal(earlier.status, 200);
+      assert.equal(text(earlier), ALPHA);
+      const garbage = await get(c, '/alpha.txt', { 'If-Modified-Since': 'not a date' });
+      assert.equal(garbage.status, 200);
+    });
+  });
+
+  test('If-None-Match takes precedence over If-Modified-Since (RFC 9110 §13.2.2)', async () => {
+    await withStatic({}, async (c) => {
+      const etag = (await get(c, '/alpha.txt')).header('etag') ?? '';
+      // The date alone would say 304; the failing If-None-Match must win → 200.
+      const r = await get(c, '/alpha.txt', { 'If-None-Match': '"other"', 'If-Modified-Since': 'Fri, 01 Jan 2100 00:00:00 GMT' });
+      assert.equal(r.status, 200);
+      assert.equal(text(r), ALPHA);
+      // The date alone would say 200; the matching If-None-Match must win → 304.
+      const m = await get(c, '/alpha.txt', { 'If-None-Match': etag, 'If-Modified-Since': 'Thu, 01 Jan 1970 00:00:00 GMT' });
+      assert.equal(m.status, 304);
+    });
+  });
+
+  test('If-Match mismatch → 412; match or * → 200; weak If-Match never matches', async () => {
+    await withStatic({}, async (c) => {
+      const etag = (await get(c, '/alpha.txt')).header('etag') ?? '';
+      const bad = await get(c, '/alpha.txt', { 'If-Match': '"other"' });
+      assert.equal(bad.status, 412);
+      assert.ok(!text(bad).includes(ALPHA));
+      assertCleanError(bad);
+      const weak = await get(c, '/alpha.txt', { 'If-Match': `W/${etag}` });
+      assert.equal(weak.status, 412);
+      assert.equal((await get(c, '/alpha.txt', { 'If-Match': etag })).status, 200);
+      assert.equal((await get(c, '/alpha.txt', { 'If-Match': '*' })).status, 200);
+      const ius = await get(c, '/alpha.txt', { 'If-Unmodified-Since': 'Mon, 01 Jan 2024 00:00:00 GMT' });
+      assert.equal(ius.status, 412);
+    });
+  });
+});
+
+describe('serveStatic: ranges', () => {
+  test('single ranges → 206 with Content-Range; suffix, open-ended and clamped forms', async () => {
+    await withStatic({}, async (c) => {
+      const cases: Array<[string, string, string]> = [
+        ['bytes=0-9', '0123456789', 'bytes 0-9/36'],
+        ['bytes=-5', 'vwxyz', 'bytes 31-35/36'],
+        ['bytes=10-', ALPHA.slice(10), 'bytes 10-35/36'],
+        ['bytes=30-1000', ALPHA.slice(30), 'bytes 30-35/36'],
+        ['bytes=-100', ALPHA, 'bytes 0-35/36'],
+        ['bytes=35-35', 'z', 'bytes 35-35/36'],
+      ];
+      for (const [range, body, contentRange] of cases) {
+        const r = await get(c, '/alpha.txt', { Range: range });
+        assert.equal(r.status, 206, range);
+        assert.equal(text(r), body, range);
+        assert.equal(r.header('content-range'), contentRange, range);
+        assert.equal(r.header('content-length'), String(body.length), range);
+      }
+    });
+  });
+
+  test('unsatisfiable → 416 with Content-Range: bytes */size', async () => {
+    await withStatic({}, async (c) => {
+      for (const range of ['bytes=36-', 'bytes=100-200', 'bytes=-0']) {
+        const r = await get(c, '/alpha.txt', { Range: range });
+        assert.equal(r.status, 416, range);
+        assert.equal(r.header('content-range'), 'bytes */36', range);
+        assert.ok(!text(r).includes(ALPHA), range);
+        assertCleanError(r);
+      }
+    });
+  });
+
+  test('several ranges and malformed ranges → 200 with the whole file', async () => {
+    await withStatic({}, async (c) => {
+      for (const range of ['bytes=0-1,5-6', 'bytes=abc', 'bytes=5-2', 'items=0-5', 'bytes=-', 'bytes 0-5']) {
+        const r = await get(c, '/alpha.txt', { Range: range });
+        assert.equal(r.status, 200, range);
+        assert.equal(text(r), ALPHA, range);
+        assert.equal(r.header('content-range'), undefined, range);
+      }
+    });
+  });
+
+  test('If-Range: matching ETag → 206; different ETag → 200 full body', async () => {
+    await withStatic({}, async (c) => {
+      const etag = (await get(c, '/alpha.txt')).header('etag') ?? '';
+      const match = await get(c, '/alpha.txt', { Range: 'bytes=0-3', 'If-Range': etag });
+      assert.equal(match.status, 206);
+      assert.equal(text(match), '0123');
+      const other = await get(c, '/alpha.txt', { Range: 'bytes=0-3', 'If-Range': '"different"' });
+      assert.equal(other.status, 200);
+      assert.equal(text(other), ALPHA);
+      const date = await get(c, '/alpha.txt', { Range: 'bytes=0-3', 'If-Range': FIXED_HTTP_DATE });
+      assert.equal(date.status, 206);
+      const oldDate = await get(c, '/alpha.txt', { Range: 'bytes=0-3', 'If-Range': 'Mon, 01 Jan 2024 00:00:00 GMT' });
+      assert.equal(oldDate.status, 200);
+    });
+  });
+
+  test('a 3 MiB file (beyond the memory cache) streams byte-exact; ranges in its middle too', async () => {
+    await withStatic({}, async (c) => {
+      const full = await get(c, '/big.bin');
+      assert.equal(full.status, 200);
+      assert.equal(full.header('content-length'), String(BIG_SIZE));
+      assert.equal(full.body.length, BIG_SIZE);
+      assert.ok(full.body.equals(big), 'big file bytes differ');
+      const start = 1_000_003;
+      const end = 1_200_000; // spans several 64 KiB read chunks
+      const part = await get(c, '/big.bin', { Range: `bytes=${start}-${end}` });
+      assert.equal(part.status, 206);
+      assert.equal(part.header('content-range'), `bytes ${start}-${end}/${BIG_SIZE}`);
+      assert.ok(part.body.equals(big.subarray(start, end + 1)), 'range bytes differ');
+      const tail = await get(c, '/big.bin', { Range: 'bytes=-7' });
+      assert.ok(tail.body.equals(big.subarray(BIG_SIZE - 7)));
+      const head = await send(c, 'HEAD', '/big.bin');
+      assert.equal(head.header('content-length'), String(BIG_SIZE));
+      assert.equal(head.body.length, 0);
+      // Framing stayed exact: the connection still works.
+      assert.equal(text(await get(c, '/alpha.txt')), ALPHA);
+      assert.equal(c.unreadBytes, 0);
+    });
+  });
+});
+
+describe('serveStatic: pre-compressed siblings', () => {
+  test('Accept-Encoding picks .br, then .gz, else identity; always Vary: Accept-Encoding', async () => {
+    await withStatic({}, async (c) => {
+      const br = await get(c, '/page.txt', { 'Accept-Encoding': 'br, gzip' });
+      assert.equal(br.status, 200);
+      assert.equal(br.header('content-encoding'), 'br');
+      assert.equal(br.header('vary'), 'Accept-Encoding');
+      assert.equal(br.header('content-type'), 'text/plain; charset=utf-8');
+      assert.ok(br.body.equals(pageBr));
+      assert.equal(brotliDecompressSync(br.body).toString(), PAGE);
+
+      const gz = await get(c, '/page.txt', { 'Accept-Encoding': 'gzip' });
+      assert.equal(gz.header('content-encoding'), 'gzip');
+      assert.equal(gz.header('vary'), 'Accept-Encoding');
+      assert.ok(gz.body.equals(pageGz));
+      assert.equal(gunzipSync(gz.body).toString(), PAGE);
+
+      const none = await get(c, '/page.txt');
+      assert.equal(none.header('content-encoding'), undefined);
+      assert.equal(none.header('vary'), 'Accept-Encoding');
+      assert.equal(text(none), PAGE);
+
+      const refused = await get(c, '/page.txt', { 'Accept-Encoding': 'br;q=0, gzip' });
+      assert.equal(refused.header('content-encoding'), 'gzip');
+      const brOff = await get(c, '/page.txt', { 'Accept-Encoding': 'br;q=0' });
+      assert.equal(brOff.header('content-encoding'), undefined);
+      assert.equal(text(brOff), PAGE);
+
+      // Each representation has its own validator.
+      const etags = new Set([br.header('etag'), gz.header('etag'), none.header('etag')]);
+      assert.equal(etags.size, 3);
+
+      // A file without siblings does not vary.
+      assert.equal((await get(c, '/alpha.txt', { 'Accept-Encoding': 'br, gzip' })).header('vary'), undefined);
+    });
+  });
+
+  test('a pre-compressed sibling that is a symlink out of the root is not served', async () => {
+    await withStatic({}, async (c) => {
+      const r = await get(c, '/leak.txt', { 'Accept-Encoding': 'gzip' });
+      assert.ok(!text(r).includes(SECRET), `leak.txt.gz -> ${tmp}/secret was served`);
+      assert.equal(r.status, 200);
+      assert.equal(text(r), 'inside');
+    });
+  });
+});
+
+describe('serveStatic: path safety', () => {
+  test('traversal attempts → 403/404 and never file content', async () => {
+    await withStatic({}, async (c) => {
+      const attempts = [
+        '/../secret',
+        '/%2e%2e/secret',
+        '/..%2fsecret',
+        '/%2e%2e%2fsecret',
+        '/%2E%2E%2Fsecret',
+        '/sub/../../secret',
+        '/sub/..%5c..%5csecret',
+        '/..\\secret',
+        '/sub\\..\\..\\secret',
+        '/a%00b',
+        '/alpha.txt%00.png',
+        '//etc/passwd',
+        '/link-out.txt',
+        '/link-out-dir/secret.txt',
+        '/link-out-dir/',
+      ];
+      for (const target of attempts) {
+        const r = await get(c, target);
+        assert.ok(r.status === 403 || r.status === 404, `${target} → ${r.status}`);
+        assert.ok(!text(r).includes(SECRET), `${target} served the secret`);
+        assert.ok(!text(r).includes('root:'), `${target} served /etc/passwd`);
+        assertCleanError(r);
+      }
+      const bad = await get(c, '/%E0%A4%A');
+      assert.equal(bad.status, 400);
+      assertCleanError(bad);
+    });
+  });
+
+  test('a symlink pointing inside the root is served', async () => {
+    await withStatic({}, async (c) => {
+      const r = await get(c, '/link-in.txt');
+      assert.equal(r.status, 200);
+      assert.equal(text(r), ALPHA);
+    });
+  });
+
+  test('dotfiles → 404 by default, served with { dotfiles: true }', async () => {
+    await withStatic({}, async (c) => {
+      for (const target of ['/.dotfile', '/%2edotfile', '/noindex/.hidden-in-dir']) {
+        const r = await get(c, target);
+        assert.equal(r.status, 404, target);
+        assert.ok(!text(r).includes('DOTFILE-CONTENT') && !text(r).includes('HIDDEN'), target);
+      }
+    });
+    await withStatic({ dotfiles: true }, async (c) => {
+      const r = await get(c, '/.dotfile');
+      assert.equal(r.status, 200);
+      assert.equal(text(r), 'DOTFILE-CONTENT');
+      // `..` stays forbidden even when dotfiles are served.
+      const up = await get(c, '/../secret');
+      assert.ok(up.status === 403 || up.status === 404);
+      assert.ok(!text(up).includes(SECRET));
+    });
+  });
+
+  test('serving the filesystem root "/" still serves files under it', async () => {
+    const realFile = fs.realpathSync(path.join(root, 'alpha.txt'));
+    const target = realFile.split(path.sep).map(encodeURIComponent).join('/');
+    await withStatic(
+      { dotfiles: true },
+      async (c) => {
+        const r = await get(c, target);
+        assert.equal(r.status, 200, `${target} under root "/" → ${r.status}`);
+        assert.equal(text(r), ALPHA);
+      },
+      '/',
+    );
+  });
+});
+
+describe('serveStatic: SPA and freshness', () => {
+  test('{ spa: true }: unknown paths get index.html with 200; real files and traversal unchanged', async () => {
+    await withStatic({ spa: true }, async (c) => {
+      const r = await get(c, '/app/route/42');
+      assert.equal(r.status, 200);
+      assert.equal(r.header('content-type'), 'text/html; charset=utf-8');
+      assert.equal(text(r), INDEX_HTML);
+      assert.equal(text(await get(c, '/alpha.txt')), ALPHA);
+      const up = await get(c, '/../secret');
+      assert.equal(up.status, 403);
+      assert.ok(!text(up).includes(SECRET));
+    });
+    await withStatic({}, async (c) => {
+      assert.equal((await get(c, '/app/route/42')).status, 404);
+    });
+  });
+
+  test('a file changed on disk is served fresh (memory cache revalidated by size and mtime)', async () => {
+    const file = path.join(root, 'mutable.txt');
+    await withStatic({}, async (c) => {
+      const v1 = await get(c, '/mutable.txt');
+      assert.equal(text(v1), 'v1');
+      assert.equal(text(await get(c, '/mutable.txt')), 'v1'); // now cached
+
+      fs.writeFileSync(file, 'version-2'); // different size
+      const v2 = await get(c, '/mutable.txt');
+      assert.equal(text(v2), 'version-2');
+      assert.notEqual(v2.header('etag'), v1.header('etag'));
+
+      fs.writeFileSync(file, 'version-3'); // same size…
+      const newTime = new Date(Date.now() + 60_000);
+      fs.utimesSync(file, newTime, newTime); // …and a clearly different mtime
+      const v3 = await get(c, '/mutable.txt');
+      assert.equal(text(v3), 'version-3');
+      assert.notEqual(v3.header('etag'), v2.header('etag'));
+      // The old validator no longer yields 304.
+      const stale = await get(c, '/mutable.txt', { 'If-None-Match': v2.header('etag') ?? '' });
+      assert.equal(stale.status, 200);
+      assert.equal(text(stale), 'version-3');
+    });
+  });
+});
