@@ -129,7 +129,7 @@ describe('parseArgs', () => {
     for (const [argv, pattern] of table) usageError(argv, pattern);
   });
 
-  test('BUG (minor): a switch given a value is reported as such, not as an unknown option', () => {
+  test('a switch given a value is reported as such, not as an unknown option', () => {
     const message = usageError(['--cors=yes'], /--cors/);
     assert.doesNotMatch(message, /unknown option/, `--cors is a known option, but: ${message}`);
   });

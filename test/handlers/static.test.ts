@@ -218,7 +218,7 @@ describe('serveStatic: methods, index, redirects', () => {
     });
   });
 
-  test('BUG (minor): HEAD of a listing carries the Content-Length GET would have', async () => {
+  test('HEAD of a listing carries the Content-Length GET would have', async () => {
     await withStatic({ list: true }, async (c) => {
       const g = await get(c, '/noindex/');
       assert.equal(g.status, 200);
@@ -229,7 +229,7 @@ describe('serveStatic: methods, index, redirects', () => {
     });
   });
 
-  test('BUG (minor): a listing honours cacheControl like files do', async () => {
+  test('a listing honours cacheControl like files do', async () => {
     await withStatic({ list: true, cacheControl: 'max-age=60' }, async (c) => {
       const file = await get(c, '/alpha.txt');
       assert.equal(file.header('cache-control'), 'max-age=60');
