@@ -37,6 +37,8 @@ export type CloseReason =
   | 'protocol-error'
   | 'write-error'
   | 'handler-error'
+  | 'handler-timeout'
+  | 'internal-error'
   | 'shutdown';
 
 export interface KeepAliveFacts {

@@ -116,6 +116,24 @@ export class RequestParser {
     return kind === 'length-body' || kind === 'chunked-body' || kind === 'message-end';
   }
 
+  /**
+   * True when every byte of the current message's body has been received (consumed or buffered).
+   * For chunked bodies that is known only once decoded, so unread chunked bytes count as missing.
+   */
+  get bodyFullyReceived(): boolean {
+    const state = this.#state;
+    switch (state.kind) {
+      case 'length-body':
+        return state.remaining <= this.#end - this.#pos;
+      case 'chunked-body':
+        return state.decoder.isDone;
+      case 'head':
+        return false;
+      default:
+        return true;
+    }
+  }
+
   feed(bytes: Uint8Array): void {
     if (bytes.length === 0) return;
     const chunk = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);

@@ -9,7 +9,7 @@
  * buffer), and before closing on idle the loop lets pending socket reads run and checks that no
  * request byte has arrived. Every close is lingering (FIN, then read-and-discard for lingerMs or
  * maxLingerBytes) so a late client write never turns into an RST that wipes out the last response.
- * Every closed connection reports exactly one CloseReason.
+ * Every closed connection reports exactly one CloseReason. A bug of ours aborts this socket only.
  */
 
 import type { Socket } from 'node:net';
@@ -24,7 +24,7 @@ import { Deadlines, type DeadlineKind } from './deadlines.js';
 import type { ConnectionCloseEvent, ServerEvents } from './events.js';
 import type { ResolvedOptions } from './options.js';
 import type { ConnectionInfo, Lifecycle, Tracked } from './registry.js';
-import { discardStream, plainResponse, prepareResponse, writeStreamBody, type PreparedResponse } from './write-response.js';
+import { discardBody, plainResponse, prepareResponse, writeStreamBody, type PreparedResponse } from './write-response.js';
 
 export interface ConnectionContext {
   readonly options: ResolvedOptions;
@@ -53,9 +53,14 @@ export class Exchange {
   continueSent = false;
   /** Response head bytes were queued: no other response can be sent for this request. */
   responseStarted = false;
-  /** The handler's answer was taken, or will be discarded (error already answered, connection gone). */
+  /** The handler's answer was taken (or will be discarded). */
   settled = false;
+  /** The server answered on its own (error, timeout) or the connection is gone: the handler is ignored. */
+  abandoned = false;
+  /** The unread rest of the body is being discarded after the response. */
   draining = false;
+  /** The request deadline passed while the response was being written. */
+  requestTimedOut = false;
   pull: Pull | null = null;
   status = 0;
   bytesOut = 0;
@@ -88,6 +93,7 @@ export class Connection implements Tracked {
   readonly #parser: RequestParser;
   readonly #deadlines: Deadlines;
   readonly #openedAt = Date.now();
+  readonly #openedAtMs = performance.now();
   readonly #remoteAddress: string;
   readonly #remotePort: number;
   readonly #readHighWater: number;
@@ -97,9 +103,10 @@ export class Connection implements Tracked {
   #peerEnded = false;
   #readPaused = false;
   #writeBlocked = false;
-  #idleAfterDrain = false;
   #pumping = false;
-  #idleCheckPending = false;
+  /** Bumped whenever the idle wait starts or ends, so a stale idle check does nothing. */
+  #idleGeneration = 0;
+  #idleCheckGeneration = -1;
   #lingerBytes = 0;
   #drainWaiters: Array<{ resolve(): void; reject(error: Error): void }> = [];
 
@@ -160,41 +167,50 @@ export class Connection implements Tracked {
     this.socket.destroy();
   }
 
-  // ── socket events ──────────────────────────────────────────────────────────
+  // ── socket events (each guarded: a bug of ours aborts this socket, never the process) ──
 
   readonly #onData = (chunk: Buffer): void => {
-    const phase = this.#phase;
-    if (phase.kind === 'closing') {
-      this.#lingerBytes += chunk.length;
-      if (this.#lingerBytes > this.#options.maxLingerBytes) this.socket.destroy();
-      return;
+    try {
+      const phase = this.#phase;
+      if (phase.kind === 'closing') {
+        this.#lingerBytes += chunk.length;
+        if (this.#lingerBytes > this.#options.maxLingerBytes) this.socket.destroy();
+        return;
+      }
+      if (phase.kind === 'closed') return;
+      this.#parser.feed(chunk);
+      if (phase.kind === 'exchange') {
+        this.#continueExchange(phase.exchange);
+      } else {
+        if (phase.kind === 'waiting') this.#beginRequest();
+        this.#pump();
+      }
+      this.#updateReading();
+    } catch (error) {
+      this.#internalError(error);
     }
-    if (phase.kind === 'closed') return;
-    this.#parser.feed(chunk);
-    if (phase.kind === 'exchange') {
-      this.#continueExchange(phase.exchange);
-    } else {
-      if (phase.kind === 'waiting') this.#beginRequest();
-      this.#pump();
-    }
-    this.#updateReading();
   };
 
   readonly #onEnd = (): void => {
-    this.#peerEnded = true;
-    const phase = this.#phase;
-    if (phase.kind === 'closing') {
-      if (this.socket.writableFinished) this.socket.destroy();
-      return;
+    try {
+      this.#peerEnded = true;
+      const phase = this.#phase;
+      if (phase.kind === 'closing') {
+        if (this.socket.writableFinished) this.socket.destroy();
+        return;
+      }
+      if (phase.kind === 'closed') return;
+      this.#parser.feedEof();
+      if (phase.kind === 'exchange') this.#continueExchange(phase.exchange);
+      else this.#pump();
+    } catch (error) {
+      this.#internalError(error);
     }
-    if (phase.kind === 'closed') return;
-    this.#parser.feedEof();
-    if (phase.kind === 'exchange') this.#continueExchange(phase.exchange);
-    else this.#pump();
   };
 
   readonly #onError = (error: NodeJS.ErrnoException): void => {
-    this.#closeReason ??= error.code === 'ECONNRESET' ? 'peer-reset' : 'write-error';
+    const code = error.code;
+    this.#closeReason ??= code === 'ECONNRESET' || code === 'ETIMEDOUT' || code === 'EHOSTUNREACH' ? 'peer-reset' : 'write-error';
   };
 
   readonly #onFinish = (): void => {
@@ -208,19 +224,19 @@ export class Connection implements Tracked {
   };
 
   readonly #onDrain = (): void => {
-    this.#writeBlocked = false;
-    this.#deadlines.clear('send');
-    const waiters = this.#drainWaiters;
-    if (waiters.length > 0) {
-      this.#drainWaiters = [];
-      for (const waiter of waiters) waiter.resolve();
+    try {
+      this.#writeBlocked = false;
+      this.#deadlines.clear('send');
+      const waiters = this.#drainWaiters;
+      if (waiters.length > 0) {
+        this.#drainWaiters = [];
+        for (const waiter of waiters) waiter.resolve();
+      }
+      if (this.#phase.kind === 'waiting' || this.#phase.kind === 'reading-head') this.#pump();
+      this.#updateReading();
+    } catch (error) {
+      this.#internalError(error);
     }
-    if (this.#idleAfterDrain) {
-      this.#idleAfterDrain = false;
-      if (this.#phase.kind === 'waiting') this.#armIdle();
-    }
-    if (this.#phase.kind === 'waiting' || this.#phase.kind === 'reading-head') this.#pump();
-    this.#updateReading();
   };
 
   readonly #onClose = (): void => {
@@ -230,11 +246,7 @@ export class Connection implements Tracked {
     const gone = new Error('connection closed');
     for (const waiter of this.#drainWaiters) waiter.reject(gone);
     this.#drainWaiters = [];
-    if (phase.kind === 'exchange') {
-      const ex = phase.exchange;
-      ex.settled = true;
-      this.#rejectPull(ex, gone);
-    }
+    if (phase.kind === 'exchange') this.#abandon(phase.exchange, gone);
     const reason = this.#closeReason ?? 'peer-reset';
     this.#closeReason = reason;
     this.#ctx.onClosed(this, {
@@ -249,31 +261,44 @@ export class Connection implements Tracked {
   };
 
   readonly #onDeadline = (kind: DeadlineKind): void => {
+    try {
+      this.#deadlineExpired(kind);
+    } catch (error) {
+      this.#internalError(error);
+    }
+  };
+
+  #deadlineExpired(kind: DeadlineKind): void {
     const phase = this.#phase;
     switch (kind) {
       case 'idle':
-        if (phase.kind === 'waiting' && !this.#idleCheckPending) {
-          // Let the poll phase deliver bytes that arrived while the event loop was busy.
-          this.#idleCheckPending = true;
+        if (phase.kind === 'waiting') {
+          // Let the poll phase deliver bytes that arrived while the event loop was busy; the
+          // generation tells whether a request came and went meanwhile.
+          this.#idleCheckGeneration = this.#idleGeneration;
           setImmediate(this.#idleCheck);
         }
         return;
       case 'headers':
-        if (phase.kind === 'reading-head') this.#respondToTimeout('headers-timeout');
+        if (phase.kind === 'reading-head') this.#writeErrorAndClose(408, 'headers-timeout');
         return;
       case 'request':
-        if (phase.kind === 'reading-head') this.#respondToTimeout('request-timeout');
-        else if (phase.kind === 'exchange' && phase.exchange.bodyState === 'pending') {
+        if (phase.kind === 'reading-head') {
+          this.#writeErrorAndClose(408, 'request-timeout');
+        } else if (phase.kind === 'exchange' && phase.exchange.bodyState === 'pending') {
           const ex = phase.exchange;
-          if (!ex.responseStarted) {
-            ex.settled = true;
-            this.#rejectPull(ex, new ProtocolError('incomplete-message'));
-            this.#respondToTimeout('request-timeout');
-          } else if (ex.draining) {
-            this.#close('request-timeout');
-          } else {
-            this.#abort('request-timeout');
+          if (ex.draining) this.#close('request-timeout');
+          else if (ex.responseStarted) ex.requestTimedOut = true;
+          else if (!this.#parser.bodyFullyReceived) {
+            this.#abandon(ex, new ProtocolError('incomplete-message'));
+            this.#writeErrorAndClose(408, 'request-timeout');
           }
+        }
+        return;
+      case 'handler':
+        if (phase.kind === 'exchange' && !phase.exchange.responseStarted && !phase.exchange.abandoned) {
+          this.#abandon(phase.exchange, new Error('handler timed out'));
+          this.#writeErrorAndClose(503, 'handler-timeout');
         }
         return;
       case 'send':
@@ -283,11 +308,15 @@ export class Connection implements Tracked {
         this.socket.destroy();
         return;
     }
-  };
+  }
 
   readonly #idleCheck = (): void => {
-    this.#idleCheckPending = false;
-    if (this.#phase.kind === 'waiting' && this.#parser.bufferedBytes === 0) this.#close('idle-timeout');
+    try {
+      if (this.#idleCheckGeneration !== this.#idleGeneration) return;
+      if (this.#phase.kind === 'waiting' && this.#parser.bufferedBytes === 0) this.#close('idle-timeout');
+    } catch (error) {
+      this.#internalError(error);
+    }
   };
 
   // ── the loop ───────────────────────────────────────────────────────────────
@@ -295,8 +324,9 @@ export class Connection implements Tracked {
   /** The first byte of a request arrived: the headers and request deadlines start now. */
   #beginRequest(): void {
     this.#phase = READING_HEAD;
+    this.#idleGeneration++;
     this.#deadlines.clear('idle');
-    this.#idleAfterDrain = false;
+    if (!this.#writeBlocked) this.#deadlines.clear('send');
     this.#deadlines.set('headers', this.#options.headersTimeoutMs);
     this.#deadlines.set('request', this.#options.requestTimeoutMs);
   }
@@ -336,6 +366,7 @@ export class Connection implements Tracked {
   #startExchange(head: RequestHead): void {
     const ex = new Exchange(head, ++this.#requestsServed);
     this.#phase = { kind: 'exchange', exchange: ex };
+    this.#idleGeneration++;
     this.#deadlines.clear('idle');
     this.#deadlines.clear('headers');
     if (ex.bodyState === 'complete') {
@@ -344,72 +375,83 @@ export class Connection implements Tracked {
     } else if (!this.#deadlines.isSet('request')) {
       this.#deadlines.set('request', this.#options.requestTimeoutMs);
     }
+    if (this.#options.handlerTimeoutMs > 0) this.#deadlines.set('handler', this.#options.handlerTimeoutMs);
     let result: HttpResponse | Promise<HttpResponse>;
     try {
       result = this.#ctx.handler(this.#buildRequest(ex));
+      if (result !== null && typeof (result as Promise<HttpResponse>).then === 'function') {
+        (result as Promise<HttpResponse>).then(
+          (response) => this.#guarded(() => this.#handlerAnswered(ex, response)),
+          (error: unknown) => this.#guarded(() => this.#handlerFailed(ex, error)),
+        );
+        return;
+      }
     } catch (error) {
       this.#handlerFailed(ex, error);
       return;
     }
-    if (result !== null && typeof (result as Promise<HttpResponse>).then === 'function') {
-      (result as Promise<HttpResponse>).then(
-        (response) => this.#handlerAnswered(ex, response),
-        (error: unknown) => this.#handlerFailed(ex, error),
-      );
-    } else {
-      this.#handlerAnswered(ex, result as HttpResponse);
+    this.#handlerAnswered(ex, result as HttpResponse);
+  }
+
+  #guarded(step: () => void): void {
+    try {
+      step();
+    } catch (error) {
+      this.#internalError(error);
     }
   }
 
   /** New bytes (or EOF) while an exchange is in progress. */
   #continueExchange(ex: Exchange): void {
-    if (ex.pull !== null) {
+    if (ex.draining) {
+      this.#drainBody(ex);
+    } else if (ex.pull !== null) {
       const pull = ex.pull;
       ex.pull = null;
       this.#serveBodyPull(ex, pull);
-    } else if (ex.draining) {
-      this.#drainBody(ex);
     }
   }
 
   #handlerAnswered(ex: Exchange, response: HttpResponse): void {
-    if (ex.settled) {
-      const body = response?.body;
-      if (body !== null && typeof body === 'object' && !(body instanceof Uint8Array)) discardStream(body);
+    if (ex.settled || ex.abandoned) {
+      discardBody((response as Partial<HttpResponse> | null)?.body);
       return;
     }
-    ex.settled = true;
     let prepared: PreparedResponse;
     try {
       prepared = prepareResponse(response);
     } catch (error) {
-      ex.settled = false;
       this.#handlerFailed(ex, error);
       return;
     }
+    ex.settled = true;
     this.#respond(ex, prepared);
   }
 
   #handlerFailed(ex: Exchange, error: unknown): void {
-    if (ex.settled) return;
+    if (ex.settled || ex.abandoned) return;
     ex.settled = true;
     if (error instanceof HttpError) {
-      this.#respond(ex, prepareResponse(plainResponse(error.status, error.message, error.headers)));
+      let prepared: PreparedResponse | null = null;
+      try {
+        prepared = prepareResponse(plainResponse(error.status, error.message, error.headers));
+      } catch (invalid) {
+        this.#ctx.emit('handler-error', { connectionId: this.id, requestIndex: ex.index, error: invalid });
+      }
+      this.#respond(ex, prepared ?? prepareResponse(plainResponse(500)));
       return;
     }
     this.#ctx.emit('handler-error', { connectionId: this.id, requestIndex: ex.index, error });
-    if (!ex.responseStarted && this.#phase.kind === 'exchange') {
-      this.#respond(ex, prepareResponse(plainResponse(500)));
-    } else {
-      this.#abort('handler-error');
-    }
+    if (!ex.responseStarted) this.#respond(ex, prepareResponse(plainResponse(500)));
+    else this.#abort('handler-error');
   }
 
   #respond(ex: Exchange, prepared: PreparedResponse): void {
-    if (this.#phase.kind !== 'exchange' || this.#phase.exchange !== ex) {
-      if (prepared.stream !== null) discardStream(prepared.stream);
+    if (this.#phase.kind !== 'exchange' || this.#phase.exchange !== ex || ex.abandoned) {
+      discardBody(prepared.stream);
       return;
     }
+    this.#deadlines.clear('handler');
     const options = this.#options;
     const head = ex.head;
     const serverVersion = options.httpVersion;
@@ -422,10 +464,11 @@ export class Connection implements Tracked {
       responseConnectionClose: prepared.connectionClose,
       responseFraming: framing,
       requestBodyDrainable: this.#isBodyDrainable(ex),
-      peerEnded: this.#peerEnded,
+      // A FIN ends the connection only once nothing more was sent before it (pipelined requests are answered).
+      peerEnded: this.#peerEnded && this.#parser.bufferedBytes === 0 && this.#parser.bodyFullyReceived,
       requestsServed: this.#requestsServed,
       maxRequestsPerConnection: options.maxRequestsPerConnection,
-      lifetimeExceeded: options.maxConnectionLifetimeMs > 0 && Date.now() - this.#openedAt >= options.maxConnectionLifetimeMs,
+      lifetimeExceeded: options.maxConnectionLifetimeMs > 0 && performance.now() - this.#openedAtMs >= options.maxConnectionLifetimeMs,
       shuttingDown: this.#ctx.isShuttingDown(),
     });
 
@@ -442,9 +485,9 @@ export class Connection implements Tracked {
         date: httpDate(Date.now()),
       });
     } catch (error) {
-      if (prepared.stream !== null) discardStream(prepared.stream);
-      ex.settled = false;
-      this.#handlerFailed(ex, error);
+      discardBody(prepared.stream);
+      this.#ctx.emit('handler-error', { connectionId: this.id, requestIndex: ex.index, error });
+      this.#respond(ex, prepareResponse(plainResponse(500)));
       return;
     }
 
@@ -452,17 +495,22 @@ export class Connection implements Tracked {
     ex.status = prepared.status;
     const socket = this.socket;
     if (framing === 'none' || prepared.stream === null) {
-      if (prepared.stream !== null) discardStream(prepared.stream);
+      discardBody(prepared.stream);
       const payload = framing === 'none' ? null : prepared.payload;
       if (payload === null || payload.length === 0) {
         socket.write(headText, 'latin1');
+      } else if (typeof payload === 'string') {
+        socket.cork();
+        socket.write(headText, 'latin1');
+        socket.write(payload, 'utf8');
+        socket.uncork();
+        ex.bytesOut = prepared.shape.kind === 'sized' ? prepared.shape.length : 0;
       } else {
         socket.cork();
         socket.write(headText, 'latin1');
-        if (typeof payload === 'string') socket.write(payload, 'utf8');
-        else socket.write(payload);
+        socket.write(payload);
         socket.uncork();
-        ex.bytesOut = prepared.shape.kind === 'sized' ? prepared.shape.length : 0;
+        ex.bytesOut = payload.length;
       }
       this.#noteWriteBuffer();
       this.#responseDone(ex, decision);
@@ -470,16 +518,18 @@ export class Connection implements Tracked {
     }
     socket.write(headText, 'latin1');
     writeStreamBody(socket, prepared.stream, framing, prepared.declaredLength, this.#waitDrain).then(
-      (written) => {
-        ex.bytesOut = written;
-        this.#noteWriteBuffer();
-        this.#responseDone(ex, decision);
-      },
-      (error: unknown) => {
-        if (this.#phase.kind === 'closed' || this.#phase.kind === 'closing') return;
-        this.#ctx.emit('handler-error', { connectionId: this.id, requestIndex: ex.index, error });
-        this.#abort('handler-error');
-      },
+      (written) =>
+        this.#guarded(() => {
+          ex.bytesOut = written;
+          this.#noteWriteBuffer();
+          this.#responseDone(ex, decision);
+        }),
+      (error: unknown) =>
+        this.#guarded(() => {
+          if (this.#phase.kind === 'closed' || this.#phase.kind === 'closing') return;
+          this.#ctx.emit('handler-error', { connectionId: this.id, requestIndex: ex.index, error });
+          this.#abort('handler-error');
+        }),
     );
   }
 
@@ -511,6 +561,14 @@ export class Connection implements Tracked {
       return;
     }
     if (ex.bodyState === 'pending') {
+      if (ex.requestTimedOut) {
+        this.#close('request-timeout');
+        return;
+      }
+      // The handler is done with this request: a read it left pending ends here.
+      const pull = ex.pull;
+      ex.pull = null;
+      pull?.resolve(DONE);
       ex.draining = true;
       this.#drainBody(ex);
       return;
@@ -521,18 +579,20 @@ export class Connection implements Tracked {
   #nextCycle(): void {
     this.#parser.nextCycle();
     this.#phase = WAITING;
-    if (this.#parser.bufferedBytes === 0) this.#armIdle();
+    if (this.#parser.bufferedBytes === 0) {
+      if (this.#ctx.isShuttingDown()) {
+        this.#close('shutdown');
+        return;
+      }
+      this.#armIdle();
+    }
     this.#updateReading();
     this.#pump();
   }
 
-  /** The keep-alive idle deadline, once the response has left our buffers. */
+  /** The keep-alive idle deadline (a new connection waits for its first request the same way). */
   #armIdle(): void {
-    if (this.socket.writableLength > 0) {
-      this.#idleAfterDrain = true;
-      this.#deadlines.set('send', this.#options.sendTimeoutMs);
-      return;
-    }
+    this.#idleGeneration++;
     this.#deadlines.set('idle', this.#options.keepAliveTimeoutMs + this.#options.keepAliveTimeoutBufferMs);
   }
 
@@ -558,6 +618,10 @@ export class Connection implements Tracked {
           return;
         case 'error':
           ex.bodyState = 'failed';
+          if (event.error.code === 'incomplete-message' && this.#peerEnded) {
+            this.#close('peer-eof');
+            return;
+          }
           this.#ctx.emit('protocol-error', { connectionId: this.id, code: event.error.code, status: event.error.status });
           this.#close('protocol-error');
           return;
@@ -573,7 +637,7 @@ export class Connection implements Tracked {
   pullBody(ex: Exchange): Promise<IteratorResult<Uint8Array>> {
     if (ex.bodyState === 'complete') return Promise.resolve(DONE);
     if (ex.bodyState === 'failed') return Promise.reject(new ProtocolError('incomplete-message'));
-    if (this.#phase.kind !== 'exchange' || this.#phase.exchange !== ex || ex.settled) {
+    if (this.#phase.kind !== 'exchange' || this.#phase.exchange !== ex || ex.abandoned || ex.draining) {
       return Promise.reject(new Error('the request body can no longer be read'));
     }
     if (ex.pull !== null) return Promise.reject(new Error('the request body is already being read'));
@@ -611,7 +675,10 @@ export class Connection implements Tracked {
     }
   }
 
-  #rejectPull(ex: Exchange, error: unknown): void {
+  /** The handler's answer will be ignored; a pending body read fails. */
+  #abandon(ex: Exchange, error: unknown): void {
+    ex.abandoned = true;
+    this.#deadlines.clear('handler');
     const pull = ex.pull;
     if (pull === null) return;
     ex.pull = null;
@@ -623,8 +690,11 @@ export class Connection implements Tracked {
     const target = head.target;
     let pathStart = 0;
     if (head.targetForm === 'absolute') {
-      const slash = target.indexOf('/', target.indexOf('//') + 2);
-      pathStart = slash === -1 ? target.length : slash;
+      // http://authority[/path][?query]: the path starts at the first '/' or '?' after the authority.
+      const authorityStart = target.indexOf('//') + 2;
+      let end = authorityStart;
+      while (end < target.length && target.charCodeAt(end) !== 0x2f && target.charCodeAt(end) !== 0x3f) end++;
+      pathStart = end;
     }
     const q = target.indexOf('?', pathStart);
     const path = head.targetForm === 'asterisk' ? '*' : target.slice(pathStart, q === -1 ? target.length : q) || '/';
@@ -643,19 +713,20 @@ export class Connection implements Tracked {
   // ── errors, timeouts, closing ──────────────────────────────────────────────
 
   #protocolError(error: ProtocolError, ex: Exchange | null): void {
-    this.#ctx.emit('protocol-error', { connectionId: this.id, code: error.code, status: error.status });
     if (ex !== null) {
-      ex.settled = true;
+      if (error.code === 'incomplete-message' && this.#peerEnded && ex.responseStarted) {
+        this.#close('peer-eof');
+        return;
+      }
+      this.#abandon(ex, error);
       if (ex.responseStarted) {
+        this.#ctx.emit('protocol-error', { connectionId: this.id, code: error.code, status: error.status });
         this.#abort('protocol-error');
         return;
       }
     }
+    this.#ctx.emit('protocol-error', { connectionId: this.id, code: error.code, status: error.status });
     this.#writeErrorAndClose(error.status, 'protocol-error');
-  }
-
-  #respondToTimeout(reason: 'headers-timeout' | 'request-timeout'): void {
-    this.#writeErrorAndClose(408, reason);
   }
 
   /** A response of our own (4xx/5xx) with `Connection: close`, then a lingering close. */
@@ -684,10 +755,7 @@ export class Connection implements Tracked {
     this.#closeReason ??= reason;
     this.#phase = CLOSING;
     this.#deadlines.clearAll();
-    if (phase.kind === 'exchange') {
-      phase.exchange.settled = true;
-      this.#rejectPull(phase.exchange, new Error('connection closing'));
-    }
+    if (phase.kind === 'exchange') this.#abandon(phase.exchange, new Error('connection closing'));
     if (this.#readPaused) {
       this.#readPaused = false;
       this.socket.resume();
@@ -700,10 +768,20 @@ export class Connection implements Tracked {
   /** Abrupt close (RST): the response cannot be completed honestly. */
   #abort(reason: CloseReason): void {
     if (this.#phase.kind === 'closed') return;
+    const phase = this.#phase;
     this.#closeReason ??= reason;
     this.#phase = CLOSING;
     this.#deadlines.clearAll();
-    this.socket.resetAndDestroy();
+    if (phase.kind === 'exchange') this.#abandon(phase.exchange, new Error('connection aborted'));
+    // After end(), node cannot reset the socket (EINVAL, and no 'close' would follow): destroy instead.
+    if (this.socket.writableEnded) this.socket.destroy();
+    else this.socket.resetAndDestroy();
+  }
+
+  #internalError(error: unknown): void {
+    this.#ctx.emit('internal-error', { connectionId: this.id, error });
+    this.#closeReason ??= 'internal-error';
+    if (this.#phase.kind !== 'closed') this.socket.destroy();
   }
 
   readonly #waitDrain = (): Promise<void> => {

@@ -1,16 +1,19 @@
 /**
  * Per-connection deadlines on one timer. Each kind is an absolute time (or off); the timer is set
  * for the earliest, and moving a deadline later costs no timer call: an early wake-up re-arms for
- * the rest. Timeouts are deadlines, not inactivity timers: a peer trickling bytes does not push a
+ * the rest. Times come from the monotonic clock (performance.now), so wall-clock steps do not move
+ * them. Timeouts are deadlines, not inactivity timers: a peer trickling bytes does not push a
  * headers or request deadline back (slowloris).
  */
 
-export type DeadlineKind = 'idle' | 'headers' | 'request' | 'send' | 'linger';
+import { performance } from 'node:perf_hooks';
 
-const KINDS: readonly DeadlineKind[] = ['idle', 'headers', 'request', 'send', 'linger'];
+export type DeadlineKind = 'idle' | 'headers' | 'request' | 'handler' | 'send' | 'linger';
+
+const KINDS: readonly DeadlineKind[] = ['idle', 'headers', 'request', 'handler', 'send', 'linger'];
 
 export class Deadlines {
-  readonly #at: Record<DeadlineKind, number> = { idle: Infinity, headers: Infinity, request: Infinity, send: Infinity, linger: Infinity };
+  readonly #at: Record<DeadlineKind, number> = { idle: Infinity, headers: Infinity, request: Infinity, handler: Infinity, send: Infinity, linger: Infinity };
   readonly #onExpire: (kind: DeadlineKind) => void;
   #timer: NodeJS.Timeout | null = null;
   #timerAt = Infinity;
@@ -21,7 +24,7 @@ export class Deadlines {
 
   /** Expires `ms` from now. */
   set(kind: DeadlineKind, ms: number): void {
-    const at = Date.now() + ms;
+    const at = performance.now() + ms;
     this.#at[kind] = at;
     if (at < this.#timerAt) this.#schedule(at);
   }
@@ -44,13 +47,13 @@ export class Deadlines {
   #schedule(at: number): void {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timerAt = at;
-    this.#timer = setTimeout(this.#wake, Math.max(0, at - Date.now()));
+    this.#timer = setTimeout(this.#wake, Math.max(0, Math.ceil(at - performance.now())));
   }
 
   readonly #wake = (): void => {
     this.#timer = null;
     this.#timerAt = Infinity;
-    const now = Date.now();
+    const now = performance.now();
     let due: DeadlineKind | null = null;
     for (const kind of KINDS) {
       const at = this.#at[kind];

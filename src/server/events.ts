@@ -43,10 +43,17 @@ export interface HandlerErrorEvent {
   error: unknown;
 }
 
+/** A bug in holdfast itself: the connection is aborted, the process keeps serving. */
+export interface InternalErrorEvent {
+  connectionId: number;
+  error: unknown;
+}
+
 export interface ServerEvents {
   'connection-open': [ConnectionOpenEvent];
   request: [RequestEvent];
   'connection-close': [ConnectionCloseEvent];
   'protocol-error': [ProtocolErrorEvent];
   'handler-error': [HandlerErrorEvent];
+  'internal-error': [InternalErrorEvent];
 }

@@ -27,11 +27,25 @@ export function attachLogger(emitter: EventEmitter<ServerEvents>, format: LogFor
   );
   emitter.on('protocol-error', (e) => emit('protocol-error', { ...e }, `conn#${e.connectionId} protocol-error ${e.status} ${e.code}`));
   emitter.on('handler-error', (e) => {
-    const error = e.error instanceof Error ? e.error : new Error(String(e.error));
+    const error = asError(e.error);
     emit(
       'handler-error',
       { connectionId: e.connectionId, requestIndex: e.requestIndex, message: error.message, stack: error.stack },
       `conn#${e.connectionId} req#${e.requestIndex} handler-error ${error.stack ?? error.message}`,
     );
   });
+  emitter.on('internal-error', (e) => {
+    const error = asError(e.error);
+    emit('internal-error', { connectionId: e.connectionId, message: error.message, stack: error.stack }, `conn#${e.connectionId} internal-error ${error.stack ?? error.message}`);
+  });
+}
+
+/** Whatever was thrown, as an Error (some thrown values cannot even be turned into strings). */
+function asError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  try {
+    return new Error(String(value));
+  } catch {
+    return new Error('non-Error value thrown');
+  }
 }

@@ -24,6 +24,8 @@ export interface ServerOptions {
   headersTimeoutMs?: number;
   /** From a request's first byte to the end of its body → 408. */
   requestTimeoutMs?: number;
+  /** Longest a handler may take to start its response → 503 and close; 0 = off. */
+  handlerTimeoutMs?: number;
   /** Longest stall of a response write (peer not reading) before the connection is dropped. */
   sendTimeoutMs?: number;
   maxRequestLineBytes?: number;
@@ -53,6 +55,7 @@ export interface ResolvedOptions {
   maxConnectionLifetimeMs: number;
   headersTimeoutMs: number;
   requestTimeoutMs: number;
+  handlerTimeoutMs: number;
   sendTimeoutMs: number;
   maxRequestLineBytes: number;
   maxHeaderBytes: number;
@@ -79,6 +82,7 @@ export const DEFAULTS = {
   maxConnectionLifetimeMs: 3_600_000, // nginx: keepalive_time 1h
   headersTimeoutMs: 60_000, // nginx: client_header_timeout 60s; node: headersTimeout 60s
   requestTimeoutMs: 300_000, // node: requestTimeout 300s
+  handlerTimeoutMs: 0, // off, as node and Go (Go's TimeoutHandler is opt-in)
   sendTimeoutMs: 60_000, // nginx: send_timeout 60s
   maxRequestLineBytes: 8_190, // Apache: LimitRequestLine 8190
   maxHeaderBytes: 16_384, // node: --max-http-header-size 16 KiB
@@ -103,6 +107,7 @@ const NUMERIC: ReadonlyArray<{ name: NumericOption; min: number; unit: string }>
   { name: 'maxConnectionLifetimeMs', min: 0, unit: 'milliseconds (0 = unlimited)' },
   { name: 'headersTimeoutMs', min: 1, unit: 'milliseconds' },
   { name: 'requestTimeoutMs', min: 1, unit: 'milliseconds' },
+  { name: 'handlerTimeoutMs', min: 0, unit: 'milliseconds (0 = off)' },
   { name: 'sendTimeoutMs', min: 1, unit: 'milliseconds' },
   { name: 'maxRequestLineBytes', min: 16, unit: 'bytes' },
   { name: 'maxHeaderBytes', min: 64, unit: 'bytes' },

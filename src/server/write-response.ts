@@ -41,6 +41,7 @@ export function prepareResponse(response: HttpResponse | unknown): PreparedRespo
   let connectionClose = false;
   if (headers !== undefined) {
     for (const name in headers) {
+      if (headers[name] === undefined) continue;
       const lower = name.toLowerCase();
       if (lower === 'content-length') {
         const value = String(headers[name]);
@@ -83,15 +84,23 @@ export function plainResponse(status: number, message?: string, headers?: Respon
   };
 }
 
-/** Releases a stream the response will not send (HEAD, 304, aborted connections). */
-export function discardStream(stream: StreamBody): void {
-  const destroy = (stream as { destroy?: () => void }).destroy;
-  if (typeof destroy === 'function') {
-    destroy.call(stream);
-    return;
+/** Releases a body the response will not send (HEAD, 304, abandoned requests). Never throws. */
+export function discardBody(body: unknown): void {
+  if (body === null || typeof body !== 'object' || body instanceof Uint8Array) return;
+  try {
+    const destroy = (body as { destroy?: unknown }).destroy;
+    if (typeof destroy === 'function') {
+      destroy.call(body);
+      return;
+    }
+    const iterate = (body as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator];
+    if (typeof iterate !== 'function') return;
+    const iterator = iterate.call(body) as AsyncIterator<unknown>;
+    const closing = iterator.return?.();
+    if (closing !== undefined) Promise.resolve(closing).catch(() => undefined);
+  } catch {
+    // A body that cannot even be released is dropped as is.
   }
-  const iterator = stream[Symbol.asyncIterator]();
-  void iterator.return?.()?.catch?.(() => undefined);
 }
 
 /**
