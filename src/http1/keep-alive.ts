@@ -33,6 +33,8 @@ export type CloseReason =
   | 'peer-reset'
   | 'headers-timeout'
   | 'request-timeout'
+  | 'slow-body'
+  | 'connection-limit'
   | 'send-timeout'
   | 'protocol-error'
   | 'write-error'

@@ -108,6 +108,10 @@ export class Connection implements Tracked {
   #idleGeneration = 0;
   #idleCheckGeneration = -1;
   #lingerBytes = 0;
+  /** When the connection last became idle (monotonic ms). */
+  #idleSinceMs = performance.now();
+  /** Request body bytes received in the current rate window. */
+  #bodyWindowBytes = 0;
   #drainWaiters: Array<{ resolve(): void; reject(error: Error): void }> = [];
 
   constructor(id: number, socket: Socket, ctx: ConnectionContext) {
@@ -155,9 +159,30 @@ export class Connection implements Tracked {
     };
   }
 
-  /** Graceful shutdown: idle connections close now; in-flight responses carry `Connection: close`. */
+  /**
+   * Graceful shutdown: a connection idle for shutdownMinIdleMs closes now, one idle for less closes
+   * when it reaches it (a client about to send is answered, with `Connection: close`); in-flight
+   * responses carry `Connection: close`.
+   */
   shutdown(): void {
-    if (this.#phase.kind === 'waiting' && this.#parser.bufferedBytes === 0) this.#close('shutdown');
+    if (this.#phase.kind === 'waiting' && this.#parser.bufferedBytes === 0) this.#closeWhenIdleEnough();
+  }
+
+  /** True when the connection is between requests with nothing buffered: the first to go under pressure. */
+  get isIdle(): boolean {
+    return this.#phase.kind === 'waiting' && this.#parser.bufferedBytes === 0;
+  }
+
+  /** Closes an idle connection to make room (maxConnections reached). */
+  evict(): void {
+    if (this.isIdle) this.#close('connection-limit');
+  }
+
+  #closeWhenIdleEnough(): void {
+    const idleForMs = performance.now() - this.#idleSinceMs;
+    const waitMs = this.#options.shutdownMinIdleMs - idleForMs;
+    if (waitMs <= 0) this.#close('shutdown');
+    else this.#deadlines.set('idle', waitMs);
   }
 
   /** End of the grace period. */
@@ -180,6 +205,7 @@ export class Connection implements Tracked {
       if (phase.kind === 'closed') return;
       this.#parser.feed(chunk);
       if (phase.kind === 'exchange') {
+        this.#bodyWindowBytes += chunk.length;
         this.#continueExchange(phase.exchange);
       } else {
         if (phase.kind === 'waiting') this.#beginRequest();
@@ -295,6 +321,20 @@ export class Connection implements Tracked {
           }
         }
         return;
+      case 'rate':
+        if (phase.kind === 'exchange' && phase.exchange.bodyState === 'pending' && !this.#parser.bodyFullyReceived) {
+          const ex = phase.exchange;
+          if (this.#bodyWindowBytes >= this.#options.minBodyBytesPerSecond) {
+            this.#bodyWindowBytes = 0;
+            this.#deadlines.set('rate', 1000);
+          } else if (ex.draining || ex.responseStarted) {
+            this.#close('slow-body');
+          } else {
+            this.#abandon(ex, new ProtocolError('incomplete-message'));
+            this.#writeErrorAndClose(408, 'slow-body');
+          }
+        }
+        return;
       case 'handler':
         if (phase.kind === 'exchange' && !phase.exchange.responseStarted && !phase.exchange.abandoned) {
           this.#abandon(phase.exchange, new Error('handler timed out'));
@@ -313,7 +353,7 @@ export class Connection implements Tracked {
   readonly #idleCheck = (): void => {
     try {
       if (this.#idleCheckGeneration !== this.#idleGeneration) return;
-      if (this.#phase.kind === 'waiting' && this.#parser.bufferedBytes === 0) this.#close('idle-timeout');
+      if (this.#phase.kind === 'waiting' && this.#parser.bufferedBytes === 0) this.#close(this.#ctx.isShuttingDown() ? 'shutdown' : 'idle-timeout');
     } catch (error) {
       this.#internalError(error);
     }
@@ -372,8 +412,12 @@ export class Connection implements Tracked {
     if (ex.bodyState === 'complete') {
       this.#parser.next(); // the `end` of a bodiless message
       this.#deadlines.clear('request');
-    } else if (!this.#deadlines.isSet('request')) {
-      this.#deadlines.set('request', this.#options.requestTimeoutMs);
+    } else {
+      if (!this.#deadlines.isSet('request')) this.#deadlines.set('request', this.#options.requestTimeoutMs);
+      if (this.#options.minBodyBytesPerSecond > 0 && !this.#parser.bodyFullyReceived) {
+        this.#bodyWindowBytes = 0;
+        this.#deadlines.set('rate', 1000);
+      }
     }
     if (this.#options.handlerTimeoutMs > 0) this.#deadlines.set('handler', this.#options.handlerTimeoutMs);
     let result: HttpResponse | Promise<HttpResponse>;
@@ -580,11 +624,8 @@ export class Connection implements Tracked {
     this.#parser.nextCycle();
     this.#phase = WAITING;
     if (this.#parser.bufferedBytes === 0) {
-      if (this.#ctx.isShuttingDown()) {
-        this.#close('shutdown');
-        return;
-      }
       this.#armIdle();
+      if (this.#ctx.isShuttingDown()) this.#closeWhenIdleEnough();
     }
     this.#updateReading();
     this.#pump();
@@ -593,6 +634,7 @@ export class Connection implements Tracked {
   /** The keep-alive idle deadline (a new connection waits for its first request the same way). */
   #armIdle(): void {
     this.#idleGeneration++;
+    this.#idleSinceMs = performance.now();
     this.#deadlines.set('idle', this.#options.keepAliveTimeoutMs + this.#options.keepAliveTimeoutBufferMs);
   }
 
@@ -611,6 +653,7 @@ export class Connection implements Tracked {
           ex.bodyState = 'complete';
           ex.draining = false;
           this.#deadlines.clear('request');
+          this.#deadlines.clear('rate');
           this.#nextCycle();
           return;
         case 'need-data':
@@ -659,6 +702,7 @@ export class Connection implements Tracked {
       case 'end':
         ex.bodyState = 'complete';
         this.#deadlines.clear('request');
+        this.#deadlines.clear('rate');
         pull.resolve(DONE);
         return;
       case 'need-data':

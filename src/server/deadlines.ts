@@ -8,12 +8,12 @@
 
 import { performance } from 'node:perf_hooks';
 
-export type DeadlineKind = 'idle' | 'headers' | 'request' | 'handler' | 'send' | 'linger';
+export type DeadlineKind = 'idle' | 'headers' | 'request' | 'rate' | 'handler' | 'send' | 'linger';
 
-const KINDS: readonly DeadlineKind[] = ['idle', 'headers', 'request', 'handler', 'send', 'linger'];
+const KINDS: readonly DeadlineKind[] = ['idle', 'headers', 'request', 'rate', 'handler', 'send', 'linger'];
 
 export class Deadlines {
-  readonly #at: Record<DeadlineKind, number> = { idle: Infinity, headers: Infinity, request: Infinity, handler: Infinity, send: Infinity, linger: Infinity };
+  readonly #at: Record<DeadlineKind, number> = { idle: Infinity, headers: Infinity, request: Infinity, rate: Infinity, handler: Infinity, send: Infinity, linger: Infinity };
   readonly #onExpire: (kind: DeadlineKind) => void;
   #timer: NodeJS.Timeout | null = null;
   #timerAt = Infinity;

@@ -49,6 +49,12 @@ export interface InternalErrorEvent {
   error: unknown;
 }
 
+/** The listener could not accept a connection (EMFILE, ENFILE, the maxConnections cap). */
+export interface AcceptErrorEvent {
+  code: string;
+  message: string;
+}
+
 export interface ServerEvents {
   'connection-open': [ConnectionOpenEvent];
   request: [RequestEvent];
@@ -56,4 +62,5 @@ export interface ServerEvents {
   'protocol-error': [ProtocolErrorEvent];
   'handler-error': [HandlerErrorEvent];
   'internal-error': [InternalErrorEvent];
+  'accept-error': [AcceptErrorEvent];
 }

@@ -34,6 +34,7 @@ export function attachLogger(emitter: EventEmitter<ServerEvents>, format: LogFor
       `conn#${e.connectionId} req#${e.requestIndex} handler-error ${error.stack ?? error.message}`,
     );
   });
+  emitter.on('accept-error', (e) => emit('accept-error', { ...e }, `accept-error ${e.code}: ${e.message}`));
   emitter.on('internal-error', (e) => {
     const error = asError(e.error);
     emit('internal-error', { connectionId: e.connectionId, message: error.message, stack: error.stack }, `conn#${e.connectionId} internal-error ${error.stack ?? error.message}`);

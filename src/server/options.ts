@@ -24,6 +24,12 @@ export interface ServerOptions {
   headersTimeoutMs?: number;
   /** From a request's first byte to the end of its body → 408. */
   requestTimeoutMs?: number;
+  /** Slowest accepted request body, measured per second while it arrives → 408; 0 = off. */
+  minBodyBytesPerSecond?: number;
+  /** During graceful close, an idle connection is closed once it has been idle this long. */
+  shutdownMinIdleMs?: number;
+  /** Most connections at once; beyond it idle keep-alive connections are closed first; 0 = unlimited. */
+  maxConnections?: number;
   /** Longest a handler may take to start its response → 503 and close; 0 = off. */
   handlerTimeoutMs?: number;
   /** Longest stall of a response write (peer not reading) before the connection is dropped. */
@@ -55,6 +61,9 @@ export interface ResolvedOptions {
   maxConnectionLifetimeMs: number;
   headersTimeoutMs: number;
   requestTimeoutMs: number;
+  minBodyBytesPerSecond: number;
+  shutdownMinIdleMs: number;
+  maxConnections: number;
   handlerTimeoutMs: number;
   sendTimeoutMs: number;
   maxRequestLineBytes: number;
@@ -82,6 +91,9 @@ export const DEFAULTS = {
   maxConnectionLifetimeMs: 3_600_000, // nginx: keepalive_time 1h
   headersTimeoutMs: 60_000, // nginx: client_header_timeout 60s; node: headersTimeout 60s
   requestTimeoutMs: 300_000, // node: requestTimeout 300s
+  minBodyBytesPerSecond: 0, // off; Apache mod_reqtimeout uses MinRate=500 when enabled
+  shutdownMinIdleMs: 1_000, // nginx: keepalive_min_timeout (0 there); holdfast waits 1 s so a client about to send is answered
+  maxConnections: 0, // unlimited; nginx: worker_connections 512, reusing idle keep-alive connections under pressure
   handlerTimeoutMs: 0, // off, as node and Go (Go's TimeoutHandler is opt-in)
   sendTimeoutMs: 60_000, // nginx: send_timeout 60s
   maxRequestLineBytes: 8_190, // Apache: LimitRequestLine 8190
@@ -107,6 +119,9 @@ const NUMERIC: ReadonlyArray<{ name: NumericOption; min: number; unit: string }>
   { name: 'maxConnectionLifetimeMs', min: 0, unit: 'milliseconds (0 = unlimited)' },
   { name: 'headersTimeoutMs', min: 1, unit: 'milliseconds' },
   { name: 'requestTimeoutMs', min: 1, unit: 'milliseconds' },
+  { name: 'minBodyBytesPerSecond', min: 0, unit: 'bytes per second (0 = off)' },
+  { name: 'shutdownMinIdleMs', min: 0, unit: 'milliseconds' },
+  { name: 'maxConnections', min: 0, unit: 'connections (0 = unlimited)' },
   { name: 'handlerTimeoutMs', min: 0, unit: 'milliseconds (0 = off)' },
   { name: 'sendTimeoutMs', min: 1, unit: 'milliseconds' },
   { name: 'maxRequestLineBytes', min: 16, unit: 'bytes' },

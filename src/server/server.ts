@@ -65,7 +65,8 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
     };
     attachLogger(this, this.options.log, this.options.logSink ?? ((line) => process.stdout.write(line)));
     this.#net = net.createServer({ allowHalfOpen: true }, this.#accept);
-    this.#net.on('error', () => undefined);
+    // Accept failures (EMFILE, ENFILE…) must not stop the server: log them; libuv keeps accepting.
+    this.#net.on('error', (error: NodeJS.ErrnoException) => this.emit('accept-error', { code: error.code ?? 'unknown', message: error.message }));
   }
 
   readonly #accept = (socket: net.Socket): void => {
@@ -73,10 +74,28 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
       socket.destroy();
       return;
     }
+    const max = this.options.maxConnections;
+    if (max > 0 && this.#registry.size >= max && !this.#evictIdle()) {
+      this.emit('accept-error', { code: 'connection-limit', message: `maxConnections (${max}) reached; connection refused` });
+      socket.on('error', () => undefined);
+      socket.destroy();
+      return;
+    }
     const connection = new Connection(this.#nextId++, socket, this.#context);
     this.#registry.add(connection);
     this.emit('connection-open', { connectionId: connection.id, remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 });
   };
+
+  /** Under pressure, the oldest idle keep-alive connection makes room (as nginx reuses connections). */
+  #evictIdle(): boolean {
+    for (const connection of this.#registry.values()) {
+      if (connection.isIdle) {
+        connection.evict();
+        return true;
+      }
+    }
+    return false;
+  }
 
   listen(port = 0, host = '127.0.0.1'): Promise<{ port: number; host: string }> {
     return new Promise((resolve, reject) => {

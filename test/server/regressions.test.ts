@@ -122,7 +122,7 @@ describe('regressions', () => {
   });
 
   test('a connection that goes idle after close() began is closed then, not at the grace deadline', async () => {
-    const t = await startServer({}, () => ({
+    const t = await startServer({ shutdownMinIdleMs: 100 }, () => ({
       status: 200,
       body: (async function* () {
         yield Buffer.from('a');

@@ -5,9 +5,9 @@ import { RawConnection } from '../helpers/raw-client.js';
 import { GET, sleep, startServer } from '../helpers/server.js';
 
 describe('graceful close', () => {
-  test('idle connections close at once; an in-flight response finishes with Connection: close', async () => {
+  test('idle connections close; an in-flight response finishes with Connection: close', async () => {
     let release: () => void = () => undefined;
-    const t = await startServer({}, async (req) => {
+    const t = await startServer({ shutdownMinIdleMs: 0 }, async (req) => {
       if (req.path === '/slow') await new Promise<void>((resolve) => (release = resolve));
       return { status: 200, body: 'done' };
     });
@@ -32,6 +32,44 @@ describe('graceful close', () => {
     } finally {
       idle.destroy();
       busy.destroy();
+      await t.stop();
+    }
+  });
+
+  test('shutdownMinIdleMs: a client that sends right after close() began is answered with Connection: close', async () => {
+    const t = await startServer({ shutdownMinIdleMs: 300 });
+    const c = await RawConnection.connect(t.port);
+    try {
+      c.write(GET());
+      await c.readResponse();
+      const closing = t.server.close({ graceMs: 2000 });
+      await sleep(100);
+      assert.equal(c.closedBy, null, 'an idle connection younger than shutdownMinIdleMs is kept');
+      c.write(GET('/next'));
+      const res = await c.readResponse();
+      assert.equal(res.body.toString(), 'hello /next');
+      assert.equal(res.header('connection'), 'close');
+      assert.equal(await c.waitForClose(), 'fin');
+      assert.deepEqual(await closing, { drained: 1, forced: 0 });
+    } finally {
+      c.destroy();
+      await t.stop();
+    }
+  });
+
+  test('an idle connection older than shutdownMinIdleMs is closed at once', async () => {
+    const t = await startServer({ shutdownMinIdleMs: 50 });
+    const c = await RawConnection.connect(t.port);
+    try {
+      c.write(GET());
+      await c.readResponse();
+      await sleep(80);
+      const started = Date.now();
+      await t.server.close({ graceMs: 2000 });
+      assert.ok(Date.now() - started < 40, `took ${Date.now() - started} ms`);
+      assert.equal(await c.waitForClose(), 'fin');
+    } finally {
+      c.destroy();
       await t.stop();
     }
   });

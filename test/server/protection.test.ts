@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { RawConnection } from '../helpers/raw-client.js';
+import { GET, sleep, startServer } from '../helpers/server.js';
+
+describe('protection against slow and greedy peers', () => {
+  test('minBodyBytesPerSecond: a body trickled below the rate gets 408 (slow-body)', async () => {
+    const t = await startServer({ minBodyBytesPerSecond: 1000 }, async (req) => ({ status: 200, body: await req.body.text() }));
+    const c = await RawConnection.connect(t.port);
+    const trickle = setInterval(() => c.socket.writable && c.write('x'), 50);
+    try {
+      c.write('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n');
+      const res = await c.readResponse({ timeoutMs: 3000 });
+      assert.equal(res.status, 408);
+      assert.equal(res.header('connection'), 'close');
+      await t.closed(1);
+      assert.equal(t.closes[0].reason, 'slow-body');
+    } finally {
+      clearInterval(trickle);
+      c.destroy();
+      await t.stop();
+    }
+  });
+
+  test('minBodyBytesPerSecond: a body at a healthy rate is accepted', async () => {
+    const t = await startServer({ minBodyBytesPerSecond: 1000 }, async (req) => ({ status: 200, body: String((await req.body.bytes()).length) }));
+    const c = await RawConnection.connect(t.port);
+    try {
+      c.write('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 30000\r\n\r\n');
+      for (let i = 0; i < 12; i++) {
+        c.write(Buffer.alloc(2500, 97));
+        await sleep(100);
+      }
+      assert.equal((await c.readResponse()).body.toString(), '30000');
+    } finally {
+      c.destroy();
+      await t.stop();
+    }
+  });
+
+  test('maxConnections: at the cap, the oldest idle keep-alive connection makes room', async () => {
+    const t = await startServer({ maxConnections: 2 });
+    const a = await RawConnection.connect(t.port);
+    const b = await RawConnection.connect(t.port);
+    try {
+      a.write(GET('/a'));
+      await a.readResponse();
+      b.write(GET('/b'));
+      await b.readResponse();
+      const c = await RawConnection.connect(t.port);
+      c.write(GET('/c'));
+      assert.equal((await c.readResponse()).body.toString(), 'hello /c');
+      assert.equal(await a.waitForClose(), 'fin');
+      await t.closed(1);
+      assert.equal(t.closes[0].reason, 'connection-limit');
+      assert.equal(b.closedBy, null);
+      c.destroy();
+    } finally {
+      a.destroy();
+      b.destroy();
+      await t.stop();
+    }
+  });
+
+  test('maxConnections: with no idle connection to close, new connections are refused and logged', async () => {
+    const t = await startServer({ maxConnections: 1 });
+    const a = await RawConnection.connect(t.port);
+    try {
+      a.write('GET / HTTP/1.1\r\n');
+      await sleep(20);
+      const b = await RawConnection.connect(t.port);
+      const how = await b.waitForClose().catch(() => 'closed');
+      assert.ok(how === 'fin' || how === 'rst' || how === 'closed');
+      b.destroy();
+      assert.ok(t.logs.some((l) => l.includes('"accept-error"') && l.includes('connection-limit')));
+      a.write('Host: a\r\n\r\n');
+      assert.equal((await a.readResponse()).status, 200);
+    } finally {
+      a.destroy();
+      await t.stop();
+    }
+  });
+});
