@@ -70,6 +70,7 @@ type ReadState =
   | { kind: 'eof' }
   | { kind: 'failed'; error: ProtocolError };
 
+const EMPTY_BUFFER = Buffer.alloc(0);
 const NEED_DATA: ParserEvent = Object.freeze({ kind: 'need-data' });
 const PAUSED: ParserEvent = Object.freeze({ kind: 'paused' });
 const EOF: ParserEvent = Object.freeze({ kind: 'eof' });
@@ -89,7 +90,7 @@ const MAX_CHUNK_LINE_BYTES = 4096;
 export class RequestParser {
   readonly #limits: ParserLimits;
   #state: ReadState = HEAD_STATE;
-  #buf: Buffer = Buffer.alloc(0);
+  #buf: Buffer = EMPTY_BUFFER;
   #owned = false;
   #pos = 0;
   #end = 0;
@@ -165,6 +166,13 @@ export class RequestParser {
   nextCycle(): void {
     if (this.#state.kind !== 'paused') throw new Error('nextCycle() called while a message is in progress');
     this.#state = HEAD_STATE;
+    if (this.#pos === this.#end) {
+      // Nothing pipelined: let go of the last chunk so an idle connection holds no buffer.
+      this.#buf = EMPTY_BUFFER;
+      this.#owned = false;
+      this.#pos = 0;
+      this.#end = 0;
+    }
     this.#lineStart = 0;
     this.#lineBounds.length = 0;
     this.#leadingEmptyLines = 0;

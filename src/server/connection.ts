@@ -209,7 +209,13 @@ export class Connection implements Tracked {
         this.#continueExchange(phase.exchange);
       } else {
         if (phase.kind === 'waiting') this.#beginRequest();
-        this.#pump();
+        // Responses to every request in this chunk that can be answered now leave in one write.
+        this.socket.cork();
+        try {
+          this.#pump();
+        } finally {
+          this.socket.uncork();
+        }
       }
       this.#updateReading();
     } catch (error) {
@@ -544,10 +550,14 @@ export class Connection implements Tracked {
       if (payload === null || payload.length === 0) {
         socket.write(headText, 'latin1');
       } else if (typeof payload === 'string') {
-        socket.cork();
-        socket.write(headText, 'latin1');
-        socket.write(payload, 'utf8');
-        socket.uncork();
+        if (isAscii(headText)) {
+          socket.write(headText + payload, 'utf8');
+        } else {
+          socket.cork();
+          socket.write(headText, 'latin1');
+          socket.write(payload, 'utf8');
+          socket.uncork();
+        }
         ex.bytesOut = prepared.shape.kind === 'sized' ? prepared.shape.length : 0;
       } else {
         socket.cork();
@@ -853,6 +863,13 @@ export class Connection implements Tracked {
       this.socket.resume();
     }
   }
+}
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/** A head of ASCII only can share one UTF-8 write with a string body. */
+function isAscii(text: string): boolean {
+  return !NON_ASCII.test(text);
 }
 
 /** Content-Length for the response head: the body's size, or for HEAD/304 what the handler declared. */
