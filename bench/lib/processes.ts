@@ -95,6 +95,11 @@ export function tail(stream: NodeJS.ReadableStream | null | undefined, max = 400
 
 let interrupted = false;
 
+/** True once SIGINT or SIGTERM arrived: the bench is stopping. */
+export function isInterrupted(): boolean {
+  return interrupted;
+}
+
 export function onInterrupt(cleanup: () => Promise<void>): void {
   const handler = (sig: NodeJS.Signals): void => {
     if (interrupted) {

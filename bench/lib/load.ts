@@ -1,0 +1,120 @@
+/**
+ * Load generators, pinned to core 1: `runWrk` (wrk -t1 --latency, optional Lua script and extra
+ * headers) and `runAb` (ApacheBench -k, HTTP/1.0 keep-alive). Both resolve with requests/s, p99
+ * latency in ms and the errors the tool counted; a tool that fails or prints no rate rejects.
+ * wrk's p99 is dropped for pipelined requests: its coordinated-omission correction assumes one
+ * request per round trip and then skews or zeroes the percentiles (wg/wrk#236).
+ * The output parsers are exported for direct use.
+ */
+
+import { existsSync } from 'node:fs';
+import { runPinned } from './processes.js';
+
+export const LOAD_CORE = 1;
+export const WRK = '/usr/bin/wrk';
+export const AB = '/usr/bin/ab';
+
+export interface LoadResult {
+  requestsPerSec: number;
+  /** null when the tool's percentiles can't be trusted for this load (wrk with pipelining). */
+  p99Ms: number | null;
+  requests: number;
+  /** Counted problems by kind (socket errors, non-2xx, failed); all zero on a clean run. */
+  errors: Record<string, number>;
+}
+
+const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+function parseDuration(text: string): number {
+  const m = /^([\d.]+)(us|ms|s|m|h)$/.exec(text);
+  if (m === null) throw new Error(`unparsable latency ${JSON.stringify(text)}`);
+  return Number(m[1]) * UNIT_MS[m[2]];
+}
+
+export function parseWrk(output: string): LoadResult {
+  const rate = /^Requests\/sec:\s+([\d.]+)/m.exec(output);
+  const p99 = /^\s*99(?:\.0+)?%\s+(\S+)/m.exec(output);
+  const total = /^\s*(\d+) requests in /m.exec(output);
+  if (rate === null || p99 === null || total === null) throw new Error(`unparsable wrk output:\n${output}`);
+  const errors: Record<string, number> = {};
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
+  if (socket !== null) {
+    ['connect', 'read', 'write', 'timeout'].forEach((kind, i) => {
+      const n = Number(socket[i + 1]);
+      if (n > 0) errors[kind] = n;
+    });
+  }
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(output);
+  if (non2xx !== null) errors['non-2xx'] = Number(non2xx[1]);
+  return { requestsPerSec: Number(rate[1]), p99Ms: parseDuration(p99[1]), requests: Number(total[1]), errors };
+}
+
+export function parseAb(output: string): LoadResult {
+  const rate = /^Requests per second:\s+([\d.]+)/m.exec(output);
+  const p99 = /^\s*99%\s+(\d+)/m.exec(output);
+  const total = /^Complete requests:\s+(\d+)/m.exec(output);
+  if (rate === null || p99 === null || total === null) throw new Error(`unparsable ab output:\n${output}`);
+  const errors: Record<string, number> = {};
+  const failed = /^Failed requests:\s+(\d+)/m.exec(output);
+  if (failed !== null && Number(failed[1]) > 0) errors.failed = Number(failed[1]);
+  const non2xx = /^Non-2xx responses:\s+(\d+)/m.exec(output);
+  if (non2xx !== null) errors['non-2xx'] = Number(non2xx[1]);
+  const keptAlive = /^Keep-Alive requests:\s+(\d+)/m.exec(output);
+  const notKeptAlive = Number(total[1]) - (keptAlive === null ? 0 : Number(keptAlive[1]));
+  if (notKeptAlive > 50) errors['not-kept-alive'] = notKeptAlive;
+  return { requestsPerSec: Number(rate[1]), p99Ms: Number(p99[1]), requests: Number(total[1]), errors };
+}
+
+/** Joins argv for display, single-quoting arguments a shell would split. */
+export function shellJoin(argv: string[]): string {
+  return argv.map((arg) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+export function wrkMissing(): string | null {
+  return existsSync(WRK) ? null : `${WRK} not found (apt-get install wrk)`;
+}
+
+export function abMissing(): string | null {
+  return existsSync(AB) ? null : `${AB} not found (apt-get install apache2-utils)`;
+}
+
+export interface WrkOptions {
+  url: string;
+  connections: number;
+  durationS: number;
+  script?: string;
+  headers?: string[];
+  /** Requests per write from the script; above 1 the p99 is reported as null. */
+  pipeline?: number;
+}
+
+export function wrkArgs(o: WrkOptions): string[] {
+  const args = ['-t1', `-c${o.connections}`, `-d${o.durationS}s`, '--latency'];
+  for (const header of o.headers ?? []) args.push('-H', header);
+  if (o.script !== undefined) args.push('-s', o.script);
+  args.push(o.url);
+  return args;
+}
+
+export async function runWrk(o: WrkOptions): Promise<LoadResult> {
+  const run = await runPinned(LOAD_CORE, WRK, wrkArgs(o), (o.durationS + 30) * 1000);
+  if (run.timedOut || run.code !== 0) throw new Error(`wrk failed (${run.timedOut ? 'timed out' : `exit ${run.code ?? run.signal}`}): ${run.stderr.trim() || run.stdout.trim()}`);
+  const result = parseWrk(run.stdout);
+  return (o.pipeline ?? 1) > 1 ? { ...result, p99Ms: null } : result;
+}
+
+export interface AbOptions {
+  url: string;
+  concurrency: number;
+  durationS: number;
+}
+
+export function abArgs(o: AbOptions): string[] {
+  return ['-k', '-q', '-c', String(o.concurrency), '-t', String(o.durationS), '-n', '10000000', o.url];
+}
+
+export async function runAb(o: AbOptions): Promise<LoadResult> {
+  const run = await runPinned(LOAD_CORE, AB, abArgs(o), (o.durationS + 30) * 1000);
+  if (run.timedOut || run.code !== 0) throw new Error(`ab failed (${run.timedOut ? 'timed out' : `exit ${run.code ?? run.signal}`}): ${run.stderr.trim() || run.stdout.trim()}`);
+  return parseAb(run.stdout);
+}

@@ -1,0 +1,171 @@
+/**
+ * The load scenarios. Each has a `check(port)` that proves the server answers this scenario's
+ * requests correctly (body, size, connection persistence or close) and rejects otherwise, and a
+ * `load(port, seconds)` that runs the load generator against it. The idle-cost scenario lives in
+ * idle.ts.
+ */
+
+import path from 'node:path';
+import { promises as fs } from 'node:fs';
+import { connect, getRequest, withTimeout, type RawConnection, type RawResponse } from './http-client.js';
+import { abArgs, abMissing, runAb, runWrk, shellJoin, wrkArgs, wrkMissing, type LoadResult } from './load.js';
+
+export const HELLO = 'Hello, World!';
+export const PIPELINE_DEPTH = 16;
+
+export interface Fixtures {
+  workDir: string;
+  wwwDir: string;
+  files: Map<string, Buffer>;
+  pipelineScript: string;
+}
+
+export interface Scenario {
+  name: string;
+  title: string;
+  /** The load command, for the report. */
+  command(durationS: number): string;
+  unavailable(): string | null;
+  check(port: number, fx: Fixtures): Promise<void>;
+  load(port: number, durationS: number, fx: Fixtures): Promise<LoadResult>;
+}
+
+export async function makeFixtures(workDir: string): Promise<Fixtures> {
+  const wwwDir = path.join(workDir, 'www');
+  await fs.mkdir(wwwDir, { recursive: true });
+  const files = new Map<string, Buffer>();
+  for (const [name, size] of [['1k.bin', 1024], ['1m.bin', 1_048_576]] as const) {
+    const bytes = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) bytes[i] = (i * 31 + (i >> 8)) & 0xff;
+    await fs.writeFile(path.join(wwwDir, name), bytes);
+    files.set(name, bytes);
+  }
+  const pipelineScript = path.join(workDir, 'pipeline.lua');
+  await fs.writeFile(
+    pipelineScript,
+    `init = function(args)
+  local batch = {}
+  for i = 1, ${PIPELINE_DEPTH} do
+    batch[i] = wrk.format(nil, "/")
+  end
+  pipelined = table.concat(batch)
+end
+
+request = function()
+  return pipelined
+end
+`,
+  );
+  return { workDir, wwwDir, files, pipelineScript };
+}
+
+function fail(what: string, response: RawResponse, detail: string): never {
+  throw new Error(`${what}: ${detail} (status ${response.status}, ${response.body.length} body bytes)`);
+}
+
+export function expectHello(response: RawResponse, what = 'GET /'): void {
+  if (response.status !== 200) fail(what, response, 'expected 200');
+  if (response.body.toString('latin1') !== HELLO) fail(what, response, `expected body ${JSON.stringify(HELLO)}, got ${JSON.stringify(response.body.toString('latin1').slice(0, 60))}`);
+}
+
+async function onConnection(port: number, steps: (conn: RawConnection) => Promise<void>): Promise<void> {
+  const conn = await connect(port);
+  try {
+    await withTimeout(steps(conn), 10_000, 'answer check');
+  } finally {
+    conn.close();
+  }
+}
+
+async function exchange(conn: RawConnection, request: string, count = 1): Promise<RawResponse[]> {
+  conn.send(request);
+  return conn.read(count);
+}
+
+async function stillOpen(conn: RawConnection, what: string): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  if (!conn.open) throw new Error(`${what}: the server closed a keep-alive connection`);
+}
+
+function url(port: number | 'PORT', target = '/'): string {
+  return `http://127.0.0.1:${port}${target}`;
+}
+
+function staticScenario(name: string, file: string, connections: number): Scenario {
+  return {
+    name,
+    title: `static ${file} (wrk -c${connections})`,
+    command: (durationS) => shellJoin(['wrk', ...wrkArgs({ url: url('PORT', `/${file}`), connections, durationS })]),
+    unavailable: wrkMissing,
+    check: (port, fx) =>
+      onConnection(port, async (conn) => {
+        const expected = fx.files.get(file) as Buffer;
+        for (let i = 0; i < 2; i++) {
+          const [response] = await exchange(conn, getRequest(`/${file}`));
+          if (response.status !== 200) fail(`GET /${file}`, response, 'expected 200');
+          if (response.body.length !== expected.length) fail(`GET /${file}`, response, `expected ${expected.length} bytes`);
+          if (!response.body.equals(expected)) fail(`GET /${file}`, response, 'content differs from the file');
+        }
+        await stillOpen(conn, `GET /${file}`);
+      }),
+    load: (port, durationS) => runWrk({ url: url(port, `/${file}`), connections, durationS }),
+  };
+}
+
+export const SCENARIOS: readonly Scenario[] = [
+  {
+    name: 'hello',
+    title: 'hello, keep-alive (wrk -c50)',
+    command: (durationS) => shellJoin(['wrk', ...wrkArgs({ url: url('PORT'), connections: 50, durationS })]),
+    unavailable: wrkMissing,
+    check: (port) =>
+      onConnection(port, async (conn) => {
+        for (let i = 0; i < 3; i++) expectHello((await exchange(conn, getRequest('/')))[0]);
+        await stillOpen(conn, 'GET /');
+      }),
+    load: (port, durationS) => runWrk({ url: url(port), connections: 50, durationS }),
+  },
+  {
+    name: 'pipelined',
+    title: `hello, pipelined ×${PIPELINE_DEPTH} (wrk -c50)`,
+    command: (durationS) => shellJoin(['wrk', ...wrkArgs({ url: url('PORT'), connections: 50, durationS, script: 'pipeline.lua' })]),
+    unavailable: wrkMissing,
+    check: (port) =>
+      onConnection(port, async (conn) => {
+        const responses = await exchange(conn, getRequest('/').repeat(PIPELINE_DEPTH), PIPELINE_DEPTH);
+        responses.forEach((response, i) => expectHello(response, `pipelined GET / #${i + 1}`));
+        await stillOpen(conn, 'pipelined GET /');
+      }),
+    load: (port, durationS, fx) => runWrk({ url: url(port), connections: 50, durationS, script: fx.pipelineScript, pipeline: PIPELINE_DEPTH }),
+  },
+  {
+    name: 'close',
+    title: 'hello, new connection per request (wrk -c50)',
+    command: (durationS) => shellJoin(['wrk', ...wrkArgs({ url: url('PORT'), connections: 50, durationS, headers: ['Connection: close'] })]),
+    unavailable: wrkMissing,
+    check: (port) =>
+      onConnection(port, async (conn) => {
+        expectHello((await exchange(conn, getRequest('/', 'Connection: close\r\n')))[0], 'GET / with Connection: close');
+        await withTimeout(conn.ended, 2000, 'server closing after Connection: close');
+      }),
+    load: (port, durationS) => runWrk({ url: url(port), connections: 50, durationS, headers: ['Connection: close'] }),
+  },
+  {
+    name: 'http10',
+    title: 'hello, HTTP/1.0 keep-alive (ab -k -c50)',
+    command: (durationS) => shellJoin(['ab', ...abArgs({ url: url('PORT'), concurrency: 50, durationS })]),
+    unavailable: abMissing,
+    check: (port) =>
+      onConnection(port, async (conn) => {
+        for (let i = 0; i < 3; i++) {
+          const [response] = await exchange(conn, getRequest('/', 'Connection: keep-alive\r\n', '1.0'));
+          expectHello(response, 'HTTP/1.0 GET /');
+          if (!/keep-alive/i.test(response.headers.get('connection') ?? '')) fail('HTTP/1.0 GET /', response, 'no Connection: keep-alive in the response');
+        }
+        await stillOpen(conn, 'HTTP/1.0 GET /');
+      }),
+    load: (port, durationS) => runAb({ url: url(port), concurrency: 50, durationS }),
+  },
+  staticScenario('static-1k', '1k.bin', 50),
+  staticScenario('static-1m', '1m.bin', 10),
+];

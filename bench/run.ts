@@ -1,0 +1,257 @@
+/**
+ * `npm run bench` — holdfast against node:http and nginx on this machine.
+ *
+ * Usage: node dist/bench/run.js [--rounds N] [--duration S] [--warmup S] [--only a,b]
+ *                               [--idle-connections N] [--out FILE]
+ *
+ * Starts every server once (pinned to core 0), then for each scenario runs the servers interleaved
+ * for N rounds with the load generator pinned to core 1, checking each server's answers before each
+ * run. Prints a markdown table of medians and ratios, writes the full results as JSON
+ * (bench/results/latest.json by default) and the total time. Servers are stopped at the end, on
+ * error and on SIGINT/SIGTERM.
+ */
+
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { measureIdle } from './lib/idle.js';
+import { LOAD_CORE } from './lib/load.js';
+import { isInterrupted, onInterrupt, stopAll } from './lib/processes.js';
+import {
+  describeMachine,
+  machineLine,
+  markdown,
+  summarizeIdle,
+  summarizeLoad,
+  type IdleRun,
+  type LoadRun,
+  type LoadScenarioReport,
+  type Report,
+} from './lib/report.js';
+import { makeFixtures, SCENARIOS, type Fixtures } from './lib/scenarios.js';
+import { SERVER_CORE, SERVERS, type RunningServer, type ServerName } from './lib/servers.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const SCENARIO_NAMES = [...SCENARIOS.map((s) => s.name), 'idle'];
+
+interface Args {
+  rounds: number;
+  durationS: number;
+  warmupS: number;
+  only: string[];
+  idleConnections: number;
+  out: string;
+}
+
+const USAGE = `usage: npm run bench -- [options]
+  --rounds N             rounds per scenario, servers interleaved (default 3)
+  --duration S           seconds per load run (default 5)
+  --warmup S             seconds of discarded load per server before each scenario (default 1; 0 = none)
+  --only a,b             scenarios to run: ${SCENARIO_NAMES.join(', ')} (default all)
+  --idle-connections N   connections held idle in the idle scenario (default 10000)
+  --out FILE             JSON results (default bench/results/latest.json)`;
+
+function usageError(message: string): never {
+  process.stderr.write(`bench: ${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { rounds: 3, durationS: 5, warmupS: 1, only: SCENARIO_NAMES, idleConnections: 10_000, out: path.join(repoRoot, 'bench', 'results', 'latest.json') };
+  const number = (flag: string, value: string | undefined, integer: boolean, min: number): number => {
+    const n = Number(value);
+    if (value === undefined || value.trim() === '' || !Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
+      usageError(`${flag} needs ${integer ? 'an integer' : 'a number'} ≥ ${min}, got ${value === undefined ? 'nothing' : JSON.stringify(value)}`);
+    }
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = argv[i + 1];
+    switch (flag) {
+      case '--rounds':
+        args.rounds = number(flag, value, true, 1);
+        i++;
+        break;
+      case '--duration':
+        args.durationS = number(flag, value, true, 1);
+        i++;
+        break;
+      case '--warmup':
+        args.warmupS = number(flag, value, true, 0);
+        i++;
+        break;
+      case '--idle-connections':
+        args.idleConnections = number(flag, value, true, 1);
+        i++;
+        break;
+      case '--only': {
+        if (value === undefined) usageError('--only needs a list of scenarios');
+        const only = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+        const unknown = only.filter((s) => !SCENARIO_NAMES.includes(s));
+        if (unknown.length > 0 || only.length === 0) usageError(`unknown scenario(s) ${unknown.join(', ') || '(none given)'}`);
+        args.only = only;
+        i++;
+        break;
+      }
+      case '--out':
+        if (value === undefined) usageError('--out needs a file');
+        args.out = path.resolve(value);
+        i++;
+        break;
+      case '--help':
+      case '-h':
+        process.stdout.write(`${USAGE}\n`);
+        process.exit(0);
+      default:
+        usageError(`unknown option ${JSON.stringify(flag)}`);
+    }
+  }
+  return args;
+}
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+function formatDuration(seconds: number): string {
+  const m = Math.floor(seconds / 60);
+  const s = Math.round(seconds - m * 60);
+  return m > 0 ? `${m} min ${s} s` : `${s} s`;
+}
+
+function message(error: unknown): string {
+  return (error as Error).message.split('\n')[0];
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const started = Date.now();
+  const machine = describeMachine();
+  log(`holdfast bench: ${machineLine(machine)}`);
+  log(`${args.rounds} rounds × ${args.durationS} s, warm-up ${args.warmupS} s; scenarios: ${args.only.join(', ')}`);
+
+  const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'holdfast-bench-'));
+  const cleanup = (): Promise<void> => fs.rm(workDir, { recursive: true, force: true });
+  onInterrupt(cleanup);
+
+  const report: Report = {
+    startedAt: new Date(started).toISOString(),
+    totalSeconds: 0,
+    machine,
+    settings: { rounds: args.rounds, durationS: args.durationS, warmupS: args.warmupS, idleConnections: args.idleConnections, serverCore: SERVER_CORE, loadCore: LOAD_CORE },
+    servers: {},
+    scenarios: [],
+    idle: null,
+  };
+
+  try {
+    const fx: Fixtures = await makeFixtures(workDir);
+    const servers: RunningServer[] = [];
+    for (const spec of SERVERS) {
+      const missing = spec.unavailable();
+      if (missing !== null) {
+        log(`${spec.name}: skipped — ${missing}`);
+        report.servers[spec.name] = { error: `not run: ${missing}` };
+        continue;
+      }
+      try {
+        const server = await spec.start(workDir, fx.wwwDir);
+        servers.push(server);
+        report.servers[spec.name] = { pid: server.pid };
+        log(`${spec.name}: pid ${server.pid}, port ${server.port}`);
+      } catch (error) {
+        log(`${spec.name}: failed to start — ${message(error)}`);
+        report.servers[spec.name] = { error: `failed to start: ${message(error)}` };
+      }
+    }
+    if (servers.length === 0) throw new Error('no server could be started');
+
+    for (const scenario of SCENARIOS) {
+      if (!args.only.includes(scenario.name) || isInterrupted()) continue;
+      const entry: LoadScenarioReport = { name: scenario.name, title: scenario.title, command: `taskset -c ${LOAD_CORE} ${scenario.command(args.durationS)}`, servers: {} };
+      report.scenarios.push(entry);
+      const missing = scenario.unavailable();
+      if (missing !== null) {
+        log(`\n${scenario.name}: skipped — ${missing}`);
+        entry.skipped = missing;
+        continue;
+      }
+      log(`\n${scenario.name}: ${entry.command}`);
+      if (args.warmupS > 0) {
+        for (const server of servers) {
+          try {
+            await scenario.check(server.port, fx);
+            await scenario.load(server.port, args.warmupS, fx);
+          } catch (error) {
+            log(`  warm-up ${server.name}: ${message(error)}`);
+          }
+        }
+      }
+      const runs: Partial<Record<ServerName, LoadRun[]>> = {};
+      for (let round = 1; round <= args.rounds; round++) {
+        for (const server of servers) {
+          if (isInterrupted()) throw new Error('interrupted');
+          const list = (runs[server.name] ??= []);
+          try {
+            if (!server.alive()) throw new Error(`server exited: ${server.stderr().trim()}`);
+            await scenario.check(server.port, fx).catch((error: unknown) => {
+              throw new Error(`answer check failed: ${message(error)}`);
+            });
+            const result = await scenario.load(server.port, args.durationS, fx);
+            list.push({ round, result });
+            const errors = Object.entries(result.errors).map(([kind, n]) => `${kind} ${n}`).join(', ');
+            log(`  round ${round} ${server.name.padEnd(9)} ${Math.round(result.requestsPerSec).toString().padStart(8)} req/s  p99 ${result.p99Ms === null ? 'n/a' : `${result.p99Ms.toFixed(2)} ms`}${errors ? `  (${errors})` : ''}`);
+          } catch (error) {
+            list.push({ round, error: message(error) });
+            log(`  round ${round} ${server.name.padEnd(9)} FAILED: ${message(error)}`);
+          }
+        }
+      }
+      entry.servers = summarizeLoad(runs);
+    }
+
+    if (args.only.includes('idle') && !isInterrupted()) {
+      log(`\nidle: ${args.idleConnections} keep-alive connections per server`);
+      const runs: Partial<Record<ServerName, IdleRun[]>> = {};
+      for (let round = 1; round <= args.rounds; round++) {
+        for (const server of servers) {
+          if (isInterrupted()) throw new Error('interrupted');
+          const list = (runs[server.name] ??= []);
+          try {
+            if (!server.alive()) throw new Error(`server exited: ${server.stderr().trim()}`);
+            await SCENARIOS[0].check(server.port, fx).catch((error: unknown) => {
+              throw new Error(`answer check failed: ${message(error)}`);
+            });
+            const result = await measureIdle(server, args.idleConnections);
+            list.push({ round, result });
+            const heap = result.heapPerConnBytes === null ? 'n/a' : `${Math.round(result.heapPerConnBytes)} B/conn`;
+            log(
+              `  round ${round} ${server.name.padEnd(9)} opened ${result.opened} in ${result.openMs} ms, RSS ${Math.round(result.rssPerConnBytes)} B/conn, heap ${heap}, served again ${result.servedAgain}/${result.opened}${result.firstError ? `  (${result.firstError})` : ''}`,
+            );
+          } catch (error) {
+            list.push({ round, error: message(error) });
+            log(`  round ${round} ${server.name.padEnd(9)} FAILED: ${message(error)}`);
+          }
+        }
+      }
+      report.idle = { name: 'idle', connections: args.idleConnections, servers: summarizeIdle(runs) };
+    }
+  } finally {
+    await stopAll();
+    await cleanup();
+  }
+
+  report.totalSeconds = Math.round((Date.now() - started) / 100) / 10;
+  await fs.mkdir(path.dirname(args.out), { recursive: true });
+  await fs.writeFile(args.out, `${JSON.stringify(report, null, 2)}\n`);
+  process.stdout.write(`\n${markdown(report)}\n\nresults: ${path.relative(process.cwd(), args.out) || args.out}\ntotal time: ${formatDuration(report.totalSeconds)}\n`);
+}
+
+main().catch(async (error: unknown) => {
+  if (isInterrupted()) return;
+  process.stderr.write(`bench: ${(error as Error).stack ?? String(error)}\n`);
+  await stopAll();
+  process.exit(1);
+});
