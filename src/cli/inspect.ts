@@ -173,7 +173,7 @@ export async function runInspect(argv: string[], io: InspectIo = processIo()): P
     return 0;
   }
   if (parsed.kind === 'error') {
-    io.stderr(`holdfast inspect: ${parsed.message}\n\n${INSPECT_USAGE}`);
+    io.stderr(`holdfast inspect: ${parsed.message}\nRun \`holdfast inspect --help\` for usage.\n`);
     return 2;
   }
   const args = parsed.args;

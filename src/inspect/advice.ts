@@ -109,9 +109,13 @@ export function decideAdvice(findings: Findings, settings: AdviceSettings): Advi
     if (max.announced === false) {
       advice.push(`warning: closes after ${max.enforced} requests without saying Connection: close on the last response: a client's next request races the close — retry idempotent requests or retire connections after ${max.enforced - 1} requests`);
     } else if (max.closesAfterLast === false) {
-      advice.push(`says Connection: close but keeps the connection open afterwards (${max.enforced} requests answered in all): clients that honour the header are fine; the server holds sockets longer than it needs`);
+      const after = max.statusAfterLast === null ? '' : ` and answers a further request with ${max.statusAfterLast}`;
+      advice.push(`says Connection: close after ${max.enforced} requests but does not close the connection${after}: clients that honour the header are fine, a client that ignores it gets errors, and the server holds the socket until its idle timeout`);
     } else {
       advice.push(`closes after ${max.enforced} requests and says Connection: close on the last response: clients can retire the connection cleanly`);
+    }
+    if (max.advertised === null && max.announced === true) {
+      advice.push('the server does not advertise max= in Keep-Alive: clients learn of the limit only from Connection: close on the last response');
     }
     if (max.advertised !== null && max.countsDown !== null) {
       const expected = max.countsDown ? max.advertised + 1 : max.advertised;
@@ -132,7 +136,7 @@ export function decideAdvice(findings: Findings, settings: AdviceSettings): Advi
     const what = !cc.headerSent && !cc.closed ? 'neither says Connection: close nor closes' : !cc.headerSent ? 'closes but does not say Connection: close' : 'says Connection: close but does not close';
     advice.push(`warning: a request with Connection: close is not fully honoured — the server ${what} (RFC 9112 §9.6)`);
   }
-  if (!pipelining.answeredInOrder) {
+  if (!pipelining.answeredInOrder && http11.keepAlive) {
     advice.push(`only ${pipelining.answered} of ${pipelining.sent} pipelined requests were answered in order: do not pipeline requests to this server`);
   }
 

@@ -223,44 +223,76 @@ export async function probePipelining(ctx: ProbeContext): Promise<PipeliningFind
   return findings;
 }
 
+/** A response after the announced last one that refuses the request (node answers 503). */
+function isRefusal(status: number, firstStatus: number): boolean {
+  return status >= 500 || (status >= 400 && firstStatus < 400);
+}
+
 export async function probeMaxRequests(ctx: ProbeContext, probeLimit: number): Promise<MaxRequestsFindings> {
   ctx.progress({ kind: 'step', step: 'max requests' });
-  const findings: MaxRequestsFindings = { advertised: null, countsDown: null, enforced: null, closesAfterLast: null, announced: null, requestsSent: 0, probeLimit };
+  const findings: MaxRequestsFindings = {
+    advertised: null,
+    countsDown: null,
+    enforced: null,
+    closesAfterLast: null,
+    announced: null,
+    statusAfterLast: null,
+    requestsSent: 0,
+    probeLimit,
+  };
   const conn = await openOrNote(ctx, 'max-requests probe');
   if (conn === null) return findings;
   const request = buildRequest(ctx.target, 'GET', '1.1');
+  const deadlineMs = performance.now() + ctx.maxWaitMs;
   const maxValues: number[] = [];
+  let firstStatus = 0;
   let answered = 0;
+  /** Responses answered when the server first said Connection: close and then kept the connection open. */
   let announcedAt: number | null = null;
   try {
     while (findings.requestsSent < probeLimit) {
+      if (performance.now() > deadlineMs) {
+        ctx.note(`max-requests probe stopped after --max-wait, at ${answered} answered requests`);
+        break;
+      }
       conn.send('GET', request);
       findings.requestsSent++;
       const result = await conn.read(ctx.responseTimeoutMs);
       if (result.kind !== 'response') {
         if (result.kind === 'closed') {
-          findings.enforced = answered;
-          findings.announced = announcedAt === answered;
+          findings.enforced = announcedAt ?? answered;
+          findings.announced = announcedAt !== null || findings.announced === true;
           findings.closesAfterLast ??= true;
         } else {
           ctx.note(`max-requests probe stopped at request ${findings.requestsSent}: ${describeFailure(result)}`);
         }
         break;
       }
+      const head = result.response.head;
+      if (announcedAt !== null) {
+        findings.statusAfterLast ??= head.status;
+        if (isRefusal(head.status, firstStatus)) {
+          findings.enforced = announcedAt;
+          findings.announced = true;
+          break;
+        }
+        announcedAt = null;
+      }
+      if (answered === 0) firstStatus = head.status;
       answered++;
       if (answered % 50 === 0) ctx.progress({ kind: 'max-requests', answered });
-      const { max } = keepAliveOf(result.response.head);
+      const { max } = keepAliveOf(head);
       if (max !== null && maxValues.length < 2) maxValues.push(max);
-      if (saysClose(result.response.head)) {
-        announcedAt = answered;
+      if (saysClose(head) && findings.closesAfterLast === null) {
         const close = await conn.waitForClose(ctx.closeWindowMs);
         if (close !== null) {
           findings.enforced = answered;
           findings.announced = true;
-          findings.closesAfterLast ??= true;
+          findings.closesAfterLast = true;
           break;
         }
         findings.closesAfterLast = false;
+        announcedAt = answered;
       }
     }
   } finally {

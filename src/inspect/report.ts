@@ -63,6 +63,8 @@ export interface MaxRequestsFindings {
   closesAfterLast: boolean | null;
   /** The last answered response said `Connection: close`. */
   announced: boolean | null;
+  /** Status of the answer to a request sent after the announced last one, when the server kept the connection open (node: 503). */
+  statusAfterLast: number | null;
   requestsSent: number;
   /** Most requests the probe sends on one connection. */
   probeLimit: number;
@@ -109,7 +111,8 @@ export interface InspectReport extends Findings {
 
 /** `734 ms`, `5.0 s`, `120 s`. */
 export function formatMs(ms: number): string {
-  if (Math.abs(ms) < 1000) return `${Math.round(ms)} ms`;
+  const rounded = Math.round(ms);
+  if (Math.abs(rounded) < 1000) return `${rounded} ms`;
   if (Math.abs(ms) < 100_000) return `${(ms / 1000).toFixed(1)} s`;
   return `${Math.round(ms / 1000)} s`;
 }
@@ -153,7 +156,10 @@ export function formatReport(report: InspectReport): string {
   const advertised = max.advertised === null ? 'no max=' : `max=${max.advertised} on the first response${max.countsDown === null ? '' : max.countsDown ? ', counting down' : ', not counting down'}`;
   row('Max requests', `advertised: ${advertised}`);
   if (max.enforced === null) more(`enforced: no limit found within ${max.requestsSent} requests`);
-  else more(`enforced: closed after ${max.enforced} request${max.enforced === 1 ? '' : 's'}${max.announced ? ', the last saying Connection: close' : ', without Connection: close on the last'}${max.closesAfterLast === false ? ' (but kept the connection open after saying close)' : ''}`);
+  else if (max.closesAfterLast === false) {
+    const after = max.statusAfterLast === null ? '' : `, answered the next request with ${max.statusAfterLast}`;
+    more(`enforced: ${max.enforced} request${max.enforced === 1 ? '' : 's'}; said Connection: close on the last but kept the connection open${after}`);
+  } else more(`enforced: closed after ${max.enforced} request${max.enforced === 1 ? '' : 's'}${max.announced ? ', the last saying Connection: close' : ', without Connection: close on the last'}`);
 
   const pipe = report.pipelining;
   row('Pipelining', `${pipe.answered} of ${pipe.sent} pipelined requests answered${pipe.answeredInOrder ? ', in order' : ''}`);

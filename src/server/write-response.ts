@@ -114,6 +114,7 @@ export async function writeStreamBody(
   declaredLength: number | null,
   waitDrain: () => Promise<void>,
 ): Promise<number> {
+  if (isReadable(stream)) return writeReadableBody(socket, stream, framing, declaredLength, waitDrain);
   let written = 0;
   for await (const item of stream) {
     const chunk = typeof item === 'string' ? Buffer.from(item) : item;
@@ -135,4 +136,81 @@ export async function writeStreamBody(
   if (declaredLength !== null && written !== declaredLength) throw new InvalidResponseError('stream is shorter than its Content-Length');
   if (framing === 'chunked') socket.write(LAST_CHUNK);
   return written;
+}
+
+const ignore = (): void => undefined;
+
+interface ReadableLike {
+  on(event: string, listener: (...args: never[]) => void): unknown;
+  off(event: string, listener: (...args: never[]) => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+  destroy(error?: Error): unknown;
+}
+
+function isReadable(stream: unknown): stream is StreamBody & ReadableLike {
+  const candidate = stream as Partial<ReadableLike> & { readable?: unknown };
+  return typeof candidate.on === 'function' && typeof candidate.pause === 'function' && typeof candidate.resume === 'function' && typeof candidate.destroy === 'function' && candidate.readable !== undefined;
+}
+
+/** A Node Readable, by events: pause while the socket is full, resume on drain (no promise per chunk). */
+function writeReadableBody(
+  socket: Socket,
+  readable: ReadableLike,
+  framing: ResponseFraming,
+  declaredLength: number | null,
+  waitDrain: () => Promise<void>,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let written = 0;
+    let settled = false;
+    const finish = (error: unknown): void => {
+      if (settled) return;
+      settled = true;
+      readable.off('data', onData);
+      readable.off('end', onEnd);
+      readable.off('error', finish);
+      if (error === null) {
+        resolve(written);
+        return;
+      }
+      readable.destroy();
+      reject(error);
+    };
+    const onData = (item: Uint8Array | string): void => {
+      const chunk = typeof item === 'string' ? Buffer.from(item) : item;
+      if (chunk.length === 0) return;
+      written += chunk.length;
+      if (declaredLength !== null && written > declaredLength) return finish(new InvalidResponseError('stream is longer than its Content-Length'));
+      if (socket.destroyed) return finish(new Error('connection closed while writing the response'));
+      if (framing === 'chunked') {
+        socket.cork();
+        socket.write(chunkHeader(chunk.length));
+        socket.write(chunk);
+        socket.write('\r\n', 'latin1');
+        socket.uncork();
+      } else {
+        socket.write(chunk);
+      }
+      if (socket.writableNeedDrain) {
+        readable.pause();
+        waitDrain().then(
+          () => {
+            if (!settled) readable.resume();
+          },
+          (error: unknown) => finish(error),
+        );
+      }
+    };
+    const onEnd = (): void => {
+      if (declaredLength !== null && written !== declaredLength) return finish(new InvalidResponseError('stream is shorter than its Content-Length'));
+      if (framing === 'chunked') socket.write(LAST_CHUNK);
+      finish(null);
+    };
+    // A late error (after we stopped listening) must not become an unhandled 'error' event.
+    readable.on('error', ignore);
+    readable.on('data', onData);
+    readable.on('end', onEnd);
+    readable.on('error', finish);
+  });
 }
