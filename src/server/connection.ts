@@ -124,7 +124,6 @@ export class Connection implements Tracked {
     this.#remoteAddress = socket.remoteAddress ?? '';
     this.#remotePort = socket.remotePort ?? 0;
     this.#readHighWater = Math.max(65_536, 2 * ctx.limits.maxHeaderBytes);
-    socket.setNoDelay(true);
     socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('error', this.#onError);
@@ -550,8 +549,9 @@ export class Connection implements Tracked {
       if (payload === null || payload.length === 0) {
         socket.write(headText, 'latin1');
       } else if (typeof payload === 'string') {
-        if (isAscii(headText)) {
-          socket.write(headText + payload, 'utf8');
+        // An ASCII body (as many bytes as characters) encodes the same in latin1: one write for both.
+        if (prepared.shape.kind === 'sized' && prepared.shape.length === payload.length) {
+          socket.write(headText + payload, 'latin1');
         } else {
           socket.cork();
           socket.write(headText, 'latin1');
@@ -863,13 +863,6 @@ export class Connection implements Tracked {
       this.socket.resume();
     }
   }
-}
-
-const NON_ASCII = /[^\x00-\x7f]/;
-
-/** A head of ASCII only can share one UTF-8 write with a string body. */
-function isAscii(text: string): boolean {
-  return !NON_ASCII.test(text);
 }
 
 /** Content-Length for the response head: the body's size, or for HEAD/304 what the handler declared. */

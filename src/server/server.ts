@@ -64,7 +64,7 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
       },
     };
     attachLogger(this, this.options.log, this.options.logSink ?? ((line) => process.stdout.write(line)));
-    this.#net = net.createServer({ allowHalfOpen: true }, this.#accept);
+    this.#net = net.createServer({ allowHalfOpen: true, noDelay: true }, this.#accept);
     // Accept failures (EMFILE, ENFILE…) must not stop the server: log them; libuv keeps accepting.
     this.#net.on('error', (error: NodeJS.ErrnoException) => this.emit('accept-error', { code: error.code ?? 'unknown', message: error.message }));
   }
@@ -83,7 +83,8 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
     }
     const connection = new Connection(this.#nextId++, socket, this.#context);
     this.#registry.add(connection);
-    this.emit('connection-open', { connectionId: connection.id, remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 });
+    const { remoteAddress, remotePort } = connection.info();
+    this.emit('connection-open', { connectionId: connection.id, remoteAddress, remotePort });
   };
 
   /** Under pressure, the oldest idle keep-alive connection makes room (as nginx reuses connections). */
