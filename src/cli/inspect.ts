@@ -153,7 +153,7 @@ class ProgressDisplay {
     const parts = [this.#step, this.#idle, this.#maxRequests, this.#headers].filter((p) => p !== '');
     const state = parts.join(' · ');
     if (this.#tty) {
-      this.#io.stderr(`\r\x1b[2K[${elapsed} of at most ${formatMs(this.#maxWaitMs)}+] ${state}`);
+      this.#io.stderr(`\r\x1b[2K[${elapsed}, max-wait ${formatMs(this.#maxWaitMs)}] ${state}`);
     } else if (state !== this.#lastLine) {
       this.#lastLine = state;
       this.#io.stderr(`[${elapsed}] ${state}\n`);

@@ -271,6 +271,11 @@ export class RequestParser {
         }
         return this.#fail('incomplete-message');
       }
+      if (onRequestLine) {
+        // The same early verdict a byte-by-byte feed would have reached before this LF arrived.
+        const early = this.#checkMethodPrefix(base, lf);
+        if (early !== null) return this.#fail(early);
+      }
       if (lf === from || buf[lf - 1] !== CR) return this.#fail('bare-lf');
       const lineEnd = lf - 1 - base;
       if (lineEnd === this.#lineStart) {

@@ -18,7 +18,7 @@
  *   final coding → close-delimited; else Content-Length; else close-delimited (ends at EOF).
  * - Strict: Content-Length with Transfer-Encoding, Transfer-Encoding on HTTP/1.0 (§6.1), differing
  *   or non-digit Content-Lengths (§6.3 (5)), obs-fold, bare CR/LF, status codes outside 100–599
- *   (RFC 9110 §15) are errors. One leniency, as llhttp and curl have it: a status line without the
+ *   (RFC 9110 §15) are errors. One leniency, as llhttp has it: a status line without the
  *   SP before an empty reason-phrase ("HTTP/1.1 200").
  * - The result never depends on how the bytes were split across feed() calls.
  */

@@ -76,12 +76,15 @@ export async function inspect(options: InspectOptions): Promise<InspectReport> {
       ? probeIdleTimeout(ctx, concurrency)
       : Promise.resolve({ advertisedMs: null, measuredMs: null, closeKind: null, marginMs: null, samplesMs: [], connections: 0, statusesBeforeClose: [] });
     const headersWatch = probeHeadersTimeout(ctx);
-    const http10 = await probeHttp10(ctx);
-    const connectionClose = await probeConnectionClose(ctx);
-    const pipelining = await probePipelining(ctx);
-    const maxRequests = await probeMaxRequests(ctx, probeLimit);
-    ctx.progress({ kind: 'step', step: 'waiting for the server to close idle connections' });
-    const [idleTimeout, headers] = await Promise.all([idleWatch, headersWatch]);
+    const quickProbes = (async () => {
+      const http10 = await probeHttp10(ctx);
+      const connectionClose = await probeConnectionClose(ctx);
+      const pipelining = await probePipelining(ctx);
+      const maxRequests = await probeMaxRequests(ctx, probeLimit);
+      ctx.progress({ kind: 'step', step: 'waiting for the server to close connections' });
+      return { http10, connectionClose, pipelining, maxRequests };
+    })();
+    const [idleTimeout, headers, { http10, connectionClose, pipelining, maxRequests }] = await Promise.all([idleWatch, headersWatch, quickProbes]);
     const findings: Findings = {
       target: options.target.url,
       http11: baseline.http11,

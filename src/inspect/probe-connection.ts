@@ -38,7 +38,7 @@ export interface ReceivedResponse {
 export type ReadResult =
   | { kind: 'response'; response: ReceivedResponse }
   | { kind: 'closed'; close: CloseObservation; midResponse: boolean }
-  | { kind: 'not-http'; error: ResponseParseError; preview: string }
+  | { kind: 'not-http'; error: ResponseParseError; preview: string; firstBytes: Buffer }
   | { kind: 'timeout' }
   | { kind: 'aborted' };
 
@@ -72,12 +72,10 @@ export class ProbeConnection {
   readonly #closeWaiters: CloseWaiter[] = [];
   #current: { head: ResponseHead; bodyBytes: number } | null = null;
   #close: CloseObservation | null = null;
-  #failure: { error: ResponseParseError; preview: string } | null = null;
+  #failure: { error: ResponseParseError; preview: string; firstBytes: Buffer } | null = null;
   #truncated = false;
   #firstBytes: Buffer = Buffer.alloc(0);
   #destroyed = false;
-  /** Bytes received in all. */
-  receivedBytes = 0;
 
   private constructor(socket: net.Socket) {
     this.#socket = socket;
@@ -186,7 +184,6 @@ export class ProbeConnection {
   }
 
   readonly #onData = (chunk: Buffer): void => {
-    this.receivedBytes += chunk.length;
     if (this.#firstBytes.length < PREVIEW_BYTES) this.#firstBytes = Buffer.concat([this.#firstBytes, chunk.subarray(0, PREVIEW_BYTES - this.#firstBytes.length)]);
     if (this.#failure !== null) return;
     this.#parser.feed(chunk);
@@ -227,7 +224,7 @@ export class ProbeConnection {
         this.#truncated = true;
         break;
       } else {
-        this.#failure = { error: event.error, preview: previewBytes(this.#firstBytes) };
+        this.#failure = { error: event.error, preview: previewBytes(this.#firstBytes), firstBytes: this.#firstBytes };
         this.#socket.destroy();
       }
     }

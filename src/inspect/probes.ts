@@ -15,8 +15,7 @@
  */
 
 import { performance } from 'node:perf_hooks';
-import type { ResponseHead } from '../http1/response-parser.js';
-import { parseKeepAliveParameters } from '../http1/response-parser.js';
+import { parseKeepAliveParameters, type ResponseHead } from '../http1/response-parser.js';
 import { ConnectError, type CloseKind, type ProbeConnection, type ReadResult, type ReceivedResponse } from './probe-connection.js';
 import type {
   ConnectionCloseFindings,
@@ -106,9 +105,12 @@ async function openOrNote(ctx: ProbeContext, what: string): Promise<ProbeConnect
   }
 }
 
-function looksLike(preview: string): string {
-  if (preview.startsWith('\\x15\\x03') || preview.startsWith('\\x16\\x03')) return ' — this looks like TLS: the server expects https://, which inspect does not support yet';
-  if (preview.startsWith('\\x00\\x00') && (preview.slice(12, 16) === '\\x04' || preview.slice(12, 16) === '\\x07')) return ' — this looks like HTTP/2';
+/** A hint from the first bytes: a TLS record (RFC 8446 §5.1: alert 21 or handshake 22, version 3.x) or an HTTP/2 frame header (RFC 9113 §4.1: SETTINGS 4 or GOAWAY 7). */
+function looksLike(bytes: Buffer): string {
+  if (bytes.length >= 2 && (bytes[0] === 0x15 || bytes[0] === 0x16) && bytes[1] === 0x03) {
+    return ' — this looks like TLS: the server expects https://, which inspect does not support yet';
+  }
+  if (bytes.length >= 9 && bytes[0] === 0 && (bytes[3] === 0x04 || bytes[3] === 0x07)) return ' — this looks like HTTP/2 (h2c)';
   return '';
 }
 
@@ -133,7 +135,7 @@ export async function probeBaseline(ctx: ProbeContext): Promise<BaselineFindings
     case 'response':
       break;
     case 'not-http':
-      throw new InspectError('not-http', `${where} does not speak HTTP/1.x: ${first.error.message}; it sent "${first.preview}"${looksLike(first.preview)}`);
+      throw new InspectError('not-http', `${where} does not speak HTTP/1.x: ${first.error.message}; it sent "${first.preview}"${looksLike(first.firstBytes)}`);
     case 'timeout':
       throw new InspectError('not-http', `${where} accepted the connection but sent no HTTP response within ${ctx.responseTimeoutMs} ms: is it an HTTP/1.x server?`);
     case 'closed':
