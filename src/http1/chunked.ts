@@ -125,6 +125,7 @@ export class ChunkedDecoder {
           if (fields.size >= this.#limits.maxTrailerCount) return this.#error(pos, 'too-many-fields');
           const error = parseFieldLine(buf, pos, lf - 1, fields);
           if (error !== null) return this.#error(pos, error);
+          if (isForbiddenTrailer(fields)) return this.#error(pos, 'forbidden-trailer');
           pos = lf + 1;
           break;
         }
@@ -153,12 +154,9 @@ function parseChunkSize(buf: Buffer, start: number, end: number): number | Proto
   }
   if (i === start) return 'bad-chunk-size';
   if (i === end) return size;
-  let sawSpace = false;
-  while (i < end && (buf[i] === SP || buf[i] === HTAB)) {
-    i++;
-    sawSpace = true;
-  }
-  if (i === end || buf[i] !== SEMI) return sawSpace || buf[i] !== CR ? 'bad-chunk-size' : 'bare-cr';
+  // The grammar allows BWS around ";" and "="; llhttp and node reject it, and a disagreement about
+  // where a chunk line ends is request-smuggling material, so holdfast rejects it too.
+  if (buf[i] !== SEMI) return buf[i] === CR ? 'bare-cr' : 'bad-chunk-size';
   for (let j = i + 1; j < end; j++) {
     const c = buf[j];
     if ((c < SP && c !== HTAB) || c === 0x7f) return c === CR ? 'bare-cr' : 'bad-chunk-extension';
@@ -167,30 +165,32 @@ function parseChunkSize(buf: Buffer, start: number, end: number): number | Proto
 }
 
 /**
- * `*( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )` (RFC 9112 §7.1.1) from the first
- * ";" at `start` to `end`, with control characters already excluded.
+ * `*( ";" chunk-ext-name [ "=" chunk-ext-val ] )` (RFC 9112 §7.1.1 without BWS) from the first ";"
+ * at `start` to `end`, with control characters already excluded.
  */
 function isChunkExtension(buf: Buffer, start: number, end: number): boolean {
   let i = start;
   for (;;) {
-    i = skipBws(buf, i + 1, end);
+    i++;
     let next = skipToken(buf, i, end);
     if (next === i) return false;
-    i = skipBws(buf, next, end);
+    i = next;
     if (i < end && buf[i] === EQUALS) {
-      i = skipBws(buf, i + 1, end);
+      i++;
       next = i < end && buf[i] === DQUOTE ? skipQuotedString(buf, i, end) : skipToken(buf, i, end);
       if (next <= i) return false;
-      i = skipBws(buf, next, end);
+      i = next;
     }
-    if (i === end) return next === end;
+    if (i === end) return true;
     if (buf[i] !== SEMI) return false;
   }
 }
 
-function skipBws(buf: Buffer, i: number, end: number): number {
-  while (i < end && (buf[i] === SP || buf[i] === HTAB)) i++;
-  return i;
+/** RFC 9110 §6.5.1: framing and routing fields never come from trailers (checks the newest line). */
+function isForbiddenTrailer(fields: HeaderMap): boolean {
+  let last = '';
+  for (const [name] of fields) last = name;
+  return last === 'content-length' || last === 'transfer-encoding' || last === 'host';
 }
 
 function skipToken(buf: Buffer, i: number, end: number): number {

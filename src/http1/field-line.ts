@@ -36,6 +36,12 @@ export function parseFieldLine(buf: Buffer, start: number, end: number, into: He
     c = buf[j];
     if ((c < SP && c !== HTAB) || c === 0x7f) return c === CR ? 'bare-cr' : 'bad-field-value';
   }
-  into.append(buf.toString('latin1', start, nameEnd).toLowerCase(), buf.toString('latin1', i, valueEnd));
+  const name = buf.toString('latin1', start, nameEnd).toLowerCase();
+  // Framing fields: a tab anywhere in them (OWS included) is rejected; parsers that do not trim
+  // tabs would read a different length or coding (request smuggling).
+  if ((name === 'content-length' || name === 'transfer-encoding') && buf.indexOf(HTAB, nameEnd) !== -1 && buf.indexOf(HTAB, nameEnd) < end) {
+    return 'bad-field-value';
+  }
+  into.append(name, buf.toString('latin1', i, valueEnd));
   return null;
 }

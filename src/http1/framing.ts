@@ -40,18 +40,33 @@ export function decideRequestFraming(
     return CHUNKED;
   }
   if (contentLengths.length > 0) {
-    let length = -1;
-    for (const line of contentLengths) {
-      for (const element of splitList(line)) {
-        const value = parseDecimal(element);
-        if (value < 0) return 'bad-content-length';
-        if (length !== -1 && value !== length) return 'conflicting-content-length'; // RFC 9110 §8.6
-        length = value;
-      }
-    }
-    return length === 0 ? NO_BODY : { kind: 'length', length };
+    // RFC 9110 §8.6 lets a recipient accept `5, 5` or a repeated identical line as 5; llhttp and
+    // node reject them in requests, and so does holdfast: a second value is a framing disagreement waiting.
+    const parsed = parseContentLengths(contentLengths);
+    if (typeof parsed === 'string') return parsed;
+    if (parsed.count > 1) return 'duplicate-content-length';
+    return parsed.length === 0 ? NO_BODY : { kind: 'length', length: parsed.length };
   }
   return NO_BODY;
+}
+
+/**
+ * Every Content-Length line and list element (RFC 9110 §8.6): the length and how many values
+ * carried it, or an error when one is not 1*DIGIT or two differ.
+ */
+export function parseContentLengths(lines: readonly string[]): { length: number; count: number } | 'bad-content-length' | 'conflicting-content-length' {
+  let length = -1;
+  let count = 0;
+  for (const line of lines) {
+    for (const element of splitList(line)) {
+      const value = parseDecimal(element);
+      if (value < 0) return 'bad-content-length';
+      if (length !== -1 && value !== length) return 'conflicting-content-length';
+      length = value;
+      count++;
+    }
+  }
+  return { length, count };
 }
 
 /** 1*DIGIT as a number, or -1. */

@@ -26,7 +26,7 @@
 import { ChunkedDecoder } from './chunked.js';
 import type { ProtocolErrorCode } from './errors.js';
 import { parseFieldLine } from './field-line.js';
-import { decideRequestFraming, isBodylessResponse, type HttpVersion } from './framing.js';
+import { isBodylessResponse, parseContentLengths, type HttpVersion } from './framing.js';
 import { HeaderMap, splitList, tokenSet } from './header-map.js';
 
 export type { HttpVersion } from './framing.js';
@@ -456,10 +456,10 @@ export function decideReceivedFraming(
     return { kind: 'close-delimited' };
   }
   if (contentLengths.length > 0) {
-    // The request rules for Content-Length alone are the same as for a response (RFC 9110 §8.6).
-    const framing = decideRequestFraming(version, contentLengths, []);
-    if (typeof framing === 'string') return framing === 'conflicting-content-length' ? framing : 'bad-content-length';
-    return framing.kind === 'length' ? framing : { kind: 'length', length: 0 };
+    // RFC 9110 §8.6: identical values (a list or repeated lines) are one length in a response.
+    const parsed = parseContentLengths(contentLengths);
+    if (typeof parsed === 'string') return parsed;
+    return { kind: 'length', length: parsed.length };
   }
   return { kind: 'close-delimited' };
 }

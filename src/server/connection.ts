@@ -108,6 +108,8 @@ export class Connection implements Tracked {
   #idleGeneration = 0;
   #idleCheckGeneration = -1;
   #lingerBytes = 0;
+  /** Evicted connections skip the lingering read: nothing was in flight on them. */
+  #noLinger = false;
   /** When the connection last became idle (monotonic ms). */
   #idleSinceMs = performance.now();
   /** Request body bytes received in the current rate window. */
@@ -172,9 +174,22 @@ export class Connection implements Tracked {
     return this.#phase.kind === 'waiting' && this.#parser.bufferedBytes === 0;
   }
 
-  /** Closes an idle connection to make room (maxConnections reached). */
+  get isClosing(): boolean {
+    return this.#phase.kind === 'closing';
+  }
+
+  /** Closes an idle connection to make room (maxConnections reached): FIN, then gone, no lingering. */
   evict(): void {
-    if (this.isIdle) this.#close('connection-limit');
+    if (!this.isIdle) return;
+    this.#noLinger = true;
+    this.#close('connection-limit');
+  }
+
+  /** Destroys the socket now, keeping the close reason already chosen (or the one given). */
+  destroyNow(reason: CloseReason): void {
+    if (this.#phase.kind === 'closed') return;
+    this.#closeReason ??= reason;
+    this.socket.destroy();
   }
 
   #closeWhenIdleEnough(): void {
@@ -184,12 +199,6 @@ export class Connection implements Tracked {
     else this.#deadlines.set('idle', waitMs);
   }
 
-  /** End of the grace period. */
-  forceClose(): void {
-    if (this.#phase.kind === 'closed') return;
-    this.#closeReason ??= 'shutdown';
-    this.socket.destroy();
-  }
 
   // ── socket events (each guarded: a bug of ours aborts this socket, never the process) ──
 
@@ -246,7 +255,7 @@ export class Connection implements Tracked {
 
   readonly #onFinish = (): void => {
     if (this.#phase.kind !== 'closing') return;
-    if (this.#peerEnded || this.#options.lingerMs === 0) {
+    if (this.#peerEnded || this.#noLinger || this.#options.lingerMs === 0) {
       this.socket.destroy();
       return;
     }

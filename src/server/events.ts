@@ -49,7 +49,11 @@ export interface InternalErrorEvent {
   error: unknown;
 }
 
-/** The listener could not accept a connection (EMFILE, ENFILE, the maxConnections cap). */
+/**
+ * The listener refused or could not accept connections: the maxConnections cap (counted, at most
+ * one event a second) or an accept error node reports. libuv drops connections on EMFILE without
+ * an error, which is why maxConnections defaults to just under the open-file limit.
+ */
 export interface AcceptErrorEvent {
   code: string;
   message: string;

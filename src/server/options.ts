@@ -3,6 +3,7 @@
  * Invalid options throw at construction with the option's name and what it accepts.
  */
 
+import { readFileSync } from 'node:fs';
 import type { HttpVersion } from '../http1/framing.js';
 
 export type Preset = 'production' | 'high-traffic' | 'low-traffic';
@@ -28,7 +29,11 @@ export interface ServerOptions {
   minBodyBytesPerSecond?: number;
   /** During graceful close, an idle connection is closed once it has been idle this long. */
   shutdownMinIdleMs?: number;
-  /** Most connections at once; beyond it idle keep-alive connections are closed first; 0 = unlimited. */
+  /**
+   * Most connections at once; at the cap lingering and idle keep-alive connections are closed
+   * first, then new ones are refused (and logged). 0 = unlimited. Default: the process's
+   * open-file limit less a reserve, so the server refuses and logs before it runs out of descriptors.
+   */
   maxConnections?: number;
   /** Longest a handler may take to start its response → 503 and close; 0 = off. */
   handlerTimeoutMs?: number;
@@ -93,7 +98,7 @@ export const DEFAULTS = {
   requestTimeoutMs: 300_000, // node: requestTimeout 300s
   minBodyBytesPerSecond: 0, // off; Apache mod_reqtimeout uses MinRate=500 when enabled
   shutdownMinIdleMs: 1_000, // nginx: keepalive_min_timeout (0 there); holdfast waits 1 s so a client about to send is answered
-  maxConnections: 0, // unlimited; nginx: worker_connections 512, reusing idle keep-alive connections under pressure
+  maxConnections: defaultMaxConnections(), // nginx: worker_connections, reusing idle keep-alive connections under pressure
   handlerTimeoutMs: 0, // off, as node and Go (Go's TimeoutHandler is opt-in)
   sendTimeoutMs: 60_000, // nginx: send_timeout 60s
   maxRequestLineBytes: 8_190, // Apache: LimitRequestLine 8190
@@ -106,6 +111,22 @@ export const DEFAULTS = {
   httpVersion: '1.1',
   log: 'pretty',
 } as const;
+
+/**
+ * The soft open-file limit (Linux /proc/self/limits) less a reserve for files, logs and the
+ * listener: libuv silently drops connections it cannot accept (EMFILE), so refusing below the limit
+ * is what makes the condition visible. 0 (unlimited) where the limit cannot be read.
+ */
+function defaultMaxConnections(): number {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const soft = Number(line?.split(/\s{2,}/)[1]);
+    if (!Number.isSafeInteger(soft) || soft <= 0) return 0;
+    return Math.max(1, soft - Math.min(64, Math.floor(soft / 4)));
+  } catch {
+    return 0;
+  }
+}
 
 type NumericOption = Exclude<
   { [K in keyof ResolvedOptions]: ResolvedOptions[K] extends number ? K : never }[keyof ResolvedOptions],

@@ -36,6 +36,8 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
   readonly #net: net.Server;
   readonly #context: ConnectionContext;
   #nextId = 1;
+  #refused = 0;
+  #refusedLoggedAt = 0;
   #shuttingDown = false;
   #closing: Promise<CloseReport> | null = null;
 
@@ -75,8 +77,14 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
       return;
     }
     const max = this.options.maxConnections;
-    if (max > 0 && this.#registry.size >= max && !this.#evictIdle()) {
-      this.emit('accept-error', { code: 'connection-limit', message: `maxConnections (${max}) reached; connection refused` });
+    if (max > 0 && this.#registry.size >= max && !this.#makeRoom()) {
+      this.#refused++;
+      const now = Date.now();
+      if (now - this.#refusedLoggedAt >= 1000) {
+        this.emit('accept-error', { code: 'connection-limit', message: `maxConnections (${max}) reached; ${this.#refused} connection(s) refused` });
+        this.#refusedLoggedAt = now;
+        this.#refused = 0;
+      }
       socket.on('error', () => undefined);
       socket.destroy();
       return;
@@ -87,15 +95,22 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
     this.emit('connection-open', { connectionId: connection.id, remoteAddress, remotePort });
   };
 
-  /** Under pressure, the oldest idle keep-alive connection makes room (as nginx reuses connections). */
-  #evictIdle(): boolean {
+  /**
+   * At the cap: a connection already closing (lingering) goes first, then the oldest idle
+   * keep-alive connection (as nginx reuses connections). False when every connection is busy.
+   */
+  #makeRoom(): boolean {
+    let idle: Connection | null = null;
     for (const connection of this.#registry.values()) {
-      if (connection.isIdle) {
-        connection.evict();
+      if (connection.isClosing) {
+        connection.destroyNow('connection-limit');
         return true;
       }
+      if (idle === null && connection.isIdle) idle = connection;
     }
-    return false;
+    if (idle === null) return false;
+    idle.evict();
+    return true;
   }
 
   listen(port = 0, host = '127.0.0.1'): Promise<{ port: number; host: string }> {
@@ -138,7 +153,7 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
       let forced = 0;
       const grace = setTimeout(() => {
         forced = this.#registry.size;
-        for (const connection of this.#registry.values()) connection.forceClose();
+        for (const connection of this.#registry.values()) connection.destroyNow('shutdown');
       }, graceMs);
       await this.#registry.whenEmpty();
       clearTimeout(grace);

@@ -95,7 +95,7 @@ describe('chunk encoder', () => {
 
 describe('ChunkedDecoder', () => {
   test('decodes chunks, extensions and trailers the same at every split', () => {
-    const result = decodeEverySplit('4;a=b\r\nWiki\r\n5 ; q="x;y"\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nExpires: never\r\nX-A:\t1 \r\n\r\n');
+    const result = decodeEverySplit('4;a=b\r\nWiki\r\n5;q="x;y"\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nExpires: never\r\nX-A:\t1 \r\n\r\n');
     assert.deepEqual(result, {
       body: 'Wikipedia in\r\n\r\nchunks.',
       trailers: [
