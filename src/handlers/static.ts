@@ -21,6 +21,7 @@
 
 import { createReadStream, promises as fs, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import mime from 'mime-types';
 import type { Handler, HttpRequest, HttpResponse, ResponseHeaders } from './types.js';
 
@@ -62,6 +63,21 @@ interface Variant {
 
 const ALLOW = 'GET, HEAD';
 const MAX_VERDICTS = 10_000;
+const MAX_FAST_ENTRIES = 10_000;
+/** How long a fast entry trusts that no pre-compressed sibling appeared (its own file is stat'ed every time). */
+const SIBLING_RECHECK_MS = 1_000;
+const CONDITIONAL_FIELDS = ['range', 'if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since'] as const;
+
+/** A small file with no variants, ready to answer an unconditional GET/HEAD with one stat. */
+interface FastEntry {
+  file: string;
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  checkedAtMs: number;
+  headers: Readonly<Record<string, string>>;
+  body: Buffer;
+}
 
 export function serveStatic(root: string, options: StaticOptions = {}): Handler {
   const rootDir = path.resolve(root);
@@ -72,6 +88,7 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
   const maxCachedFileBytes = options.maxCachedFileBytes ?? 65_536;
   const maxCacheBytes = options.maxCacheBytes ?? 16 * 1_048_576;
   const cache = new Map<string, CachedFile>();
+  const fast = new Map<string, FastEntry>();
   let cacheBytes = 0;
   let realRoot: string | null = null;
 
@@ -185,7 +202,21 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
     if (req.method === 'HEAD' || length === 0) return { status, headers, body: null };
     if (size <= maxCachedFileBytes) {
       const bytes = readCached(variant.file, stats);
-      if (bytes.length === size) return { status, headers, body: status === 206 ? bytes.subarray(start, end + 1) : bytes };
+      if (bytes.length === size) {
+        if (status === 200 && variant.encoding === null && !hasSiblings && isUnconditional(req)) {
+          if (fast.size >= MAX_FAST_ENTRIES) fast.clear();
+          fast.set(req.path, {
+            file: variant.file,
+            size,
+            mtimeMs: stats.mtimeMs,
+            ino: stats.ino,
+            checkedAtMs: performance.now(),
+            headers: Object.freeze({ ...headers }),
+            body: bytes,
+          });
+        }
+        return { status, headers, body: status === 206 ? bytes.subarray(start, end + 1) : bytes };
+      }
     }
     return { status, headers, body: createReadStream(variant.file, { start, end, highWaterMark: 262_144 }) };
   }
@@ -235,6 +266,17 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return plain(405, 'Method Not Allowed', { allow: ALLOW });
     if (!req.path.startsWith('/')) return plain(400, 'Bad Request');
+    const unconditional = isUnconditional(req);
+    if (unconditional) {
+      const entry = fast.get(req.path);
+      if (entry !== undefined) {
+        const stats = statFile(entry.file);
+        if (stats !== null && stats.isFile() && stats.size === entry.size && stats.mtimeMs === entry.mtimeMs && stats.ino === entry.ino && performance.now() - entry.checkedAtMs < SIBLING_RECHECK_MS) {
+          return { status: 200, headers: entry.headers, body: entry.body };
+        }
+        fast.delete(req.path);
+      }
+    }
     const resolved = resolve(req.path);
     if ('redirect' in resolved) {
       const location = resolved.redirect + (req.query === '' ? '' : `?${req.query}`);
@@ -253,6 +295,12 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
     }
     return serveFile(req, resolved);
   };
+}
+
+/** No Range and no precondition: the answer depends on the file alone. */
+function isUnconditional(req: HttpRequest): boolean {
+  for (const name of CONDITIONAL_FIELDS) if (req.headers.has(name)) return false;
+  return true;
 }
 
 /** RFC 9110 §13.2.2: the order in which preconditions are evaluated. */
