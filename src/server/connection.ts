@@ -32,6 +32,8 @@ export interface ConnectionContext {
   readonly handler: Handler;
   isShuttingDown(): boolean;
   emit<K extends keyof ServerEvents>(event: K, ...args: ServerEvents[K]): void;
+  /** Whether anyone listens for `request` events (timing is skipped otherwise). */
+  wantsRequestEvents(): boolean;
   onClosed(connection: Connection, event: ConnectionCloseEvent): void;
 }
 
@@ -46,7 +48,8 @@ interface Pull {
 export class Exchange {
   readonly head: RequestHead;
   readonly index: number;
-  readonly startedAt = performance.now();
+  /** performance.now() at the head, or 0 when nobody listens for request events. */
+  readonly startedAt: number;
   bodyState: BodyState;
   bodyBytesRead = 0;
   drainedBytes = 0;
@@ -65,9 +68,10 @@ export class Exchange {
   status = 0;
   bytesOut = 0;
 
-  constructor(head: RequestHead, index: number) {
+  constructor(head: RequestHead, index: number, timed: boolean) {
     this.head = head;
     this.index = index;
+    this.startedAt = timed ? performance.now() : 0;
     this.bodyState = head.framing.kind === 'none' ? 'complete' : 'pending';
   }
 }
@@ -93,7 +97,6 @@ export class Connection implements Tracked {
   readonly #parser: RequestParser;
   readonly #deadlines: Deadlines;
   readonly #openedAt = Date.now();
-  readonly #openedAtMs = performance.now();
   readonly #remoteAddress: string;
   readonly #remotePort: number;
   readonly #readHighWater: number;
@@ -216,7 +219,7 @@ export class Connection implements Tracked {
         this.#bodyWindowBytes += chunk.length;
         this.#continueExchange(phase.exchange);
       } else {
-        if (phase.kind === 'waiting') this.#beginRequest();
+        if (phase.kind === 'waiting') this.#beginRequest(false);
         // Responses to every request in this chunk that can be answered now leave in one write.
         this.socket.cork();
         try {
@@ -224,6 +227,8 @@ export class Connection implements Tracked {
         } finally {
           this.socket.uncork();
         }
+        // A head still incomplete: its deadlines count from this chunk (a complete one needs none).
+        if (this.#phase.kind === 'reading-head' && !this.#deadlines.isSet('headers')) this.#armRequestDeadlines();
       }
       this.#updateReading();
     } catch (error) {
@@ -375,12 +380,16 @@ export class Connection implements Tracked {
 
   // ── the loop ───────────────────────────────────────────────────────────────
 
-  /** The first byte of a request arrived: the headers and request deadlines start now. */
-  #beginRequest(): void {
+  /** The first byte of a request arrived: the idle wait ends; the head's deadlines start now or after parsing. */
+  #beginRequest(armDeadlines: boolean): void {
     this.#phase = READING_HEAD;
     this.#idleGeneration++;
     this.#deadlines.clear('idle');
     if (!this.#writeBlocked) this.#deadlines.clear('send');
+    if (armDeadlines) this.#armRequestDeadlines();
+  }
+
+  #armRequestDeadlines(): void {
     this.#deadlines.set('headers', this.#options.headersTimeoutMs);
     this.#deadlines.set('request', this.#options.requestTimeoutMs);
   }
@@ -400,7 +409,7 @@ export class Connection implements Tracked {
             this.#startExchange(event.head);
             break;
           case 'need-data':
-            if (phase.kind === 'waiting' && this.#parser.bufferedBytes > 0) this.#beginRequest();
+            if (phase.kind === 'waiting' && this.#parser.bufferedBytes > 0) this.#beginRequest(true);
             return;
           case 'eof':
             this.#close('peer-eof');
@@ -418,7 +427,7 @@ export class Connection implements Tracked {
   }
 
   #startExchange(head: RequestHead): void {
-    const ex = new Exchange(head, ++this.#requestsServed);
+    const ex = new Exchange(head, ++this.#requestsServed, this.#ctx.wantsRequestEvents());
     this.#phase = { kind: 'exchange', exchange: ex };
     this.#idleGeneration++;
     this.#deadlines.clear('idle');
@@ -515,6 +524,7 @@ export class Connection implements Tracked {
     const serverVersion = options.httpVersion;
     const peerVersion: HttpVersion = serverVersion === '1.0' || head.version === '1.0' ? '1.0' : '1.1';
     const framing = decideResponseFraming(head.method, prepared.status, prepared.shape, peerVersion);
+    const nowMs = Date.now();
     const decision = decideKeepAlive({
       serverVersion,
       requestVersion: head.version,
@@ -526,7 +536,7 @@ export class Connection implements Tracked {
       peerEnded: this.#peerEnded && this.#parser.bufferedBytes === 0 && this.#parser.bodyFullyReceived,
       requestsServed: this.#requestsServed,
       maxRequestsPerConnection: options.maxRequestsPerConnection,
-      lifetimeExceeded: options.maxConnectionLifetimeMs > 0 && performance.now() - this.#openedAtMs >= options.maxConnectionLifetimeMs,
+      lifetimeExceeded: options.maxConnectionLifetimeMs > 0 && nowMs - this.#openedAt >= options.maxConnectionLifetimeMs,
       shuttingDown: this.#ctx.isShuttingDown(),
     });
 
@@ -540,7 +550,7 @@ export class Connection implements Tracked {
         chunked: framing === 'chunked',
         connection: decision.keepAlive ? 'keep-alive' : 'close',
         keepAlive: decision.keepAlive ? keepAliveFieldValue(options.keepAliveTimeoutMs, decision.remaining) : null,
-        date: httpDate(Date.now()),
+        date: httpDate(nowMs),
       });
     } catch (error) {
       discardBody(prepared.stream);
@@ -609,7 +619,7 @@ export class Connection implements Tracked {
   /** The response is queued on the socket: log it, then keep the connection or close it. */
   #responseDone(ex: Exchange, decision: KeepAliveDecision): void {
     if (this.#phase.kind !== 'exchange' || this.#phase.exchange !== ex) return;
-    this.#ctx.emit('request', {
+    if (ex.startedAt !== 0) this.#ctx.emit('request', {
       connectionId: this.id,
       requestIndex: ex.index,
       method: ex.head.method,

@@ -60,6 +60,7 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
       emit: (event, ...args) => {
         (this.emit as (event: string, ...args: unknown[]) => boolean)(event, ...args);
       },
+      wantsRequestEvents: () => this.listenerCount('request') > 0,
       onClosed: (connection: Connection, event: ConnectionCloseEvent) => {
         this.#registry.remove(connection);
         this.emit('connection-close', event);
