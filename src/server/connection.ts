@@ -87,6 +87,8 @@ const WAITING: Phase = Object.freeze({ kind: 'waiting' });
 const READING_HEAD: Phase = Object.freeze({ kind: 'reading-head' });
 const CLOSING: Phase = Object.freeze({ kind: 'closing' });
 const CLOSED: Phase = Object.freeze({ kind: 'closed' });
+/** A batch of pipelined responses is written once it reaches this many characters. */
+const BATCH_FLUSH_CHARS = 65_536;
 const DONE: IteratorResult<Uint8Array> = Object.freeze({ done: true, value: undefined });
 
 export class Connection implements Tracked {
@@ -107,6 +109,8 @@ export class Connection implements Tracked {
   #readPaused = false;
   #writeBlocked = false;
   #pumping = false;
+  #batching = false;
+  #outText = '';
   /** Bumped whenever the idle wait starts or ends, so a stale idle check does nothing. */
   #idleGeneration = 0;
   #idleCheckGeneration = -1;
@@ -221,11 +225,13 @@ export class Connection implements Tracked {
       } else {
         if (phase.kind === 'waiting') this.#beginRequest(false);
         // Responses to every request in this chunk that can be answered now leave in one write.
-        this.socket.cork();
+        this.#batching = true;
         try {
           this.#pump();
         } finally {
-          this.socket.uncork();
+          this.#batching = false;
+          this.#flushText();
+          this.#noteWriteBuffer();
         }
         // A head still incomplete: its deadlines count from this chunk (a complete one needs none).
         if (this.#phase.kind === 'reading-head' && !this.#deadlines.isSet('headers')) this.#armRequestDeadlines();
@@ -566,12 +572,13 @@ export class Connection implements Tracked {
       discardBody(prepared.stream);
       const payload = framing === 'none' ? null : prepared.payload;
       if (payload === null || payload.length === 0) {
-        socket.write(headText, 'latin1');
+        this.#writeText(headText);
       } else if (typeof payload === 'string') {
         // An ASCII body (as many bytes as characters) encodes the same in latin1: one write for both.
         if (prepared.shape.kind === 'sized' && prepared.shape.length === payload.length) {
-          socket.write(headText + payload, 'latin1');
+          this.#writeText(headText + payload);
         } else {
+          this.#flushText();
           socket.cork();
           socket.write(headText, 'latin1');
           socket.write(payload, 'utf8');
@@ -579,6 +586,7 @@ export class Connection implements Tracked {
         }
         ex.bytesOut = prepared.shape.kind === 'sized' ? prepared.shape.length : 0;
       } else {
+        this.#flushText();
         socket.cork();
         socket.write(headText, 'latin1');
         socket.write(payload);
@@ -589,6 +597,7 @@ export class Connection implements Tracked {
       this.#responseDone(ex, decision);
       return;
     }
+    this.#flushText();
     socket.write(headText, 'latin1');
     writeStreamBody(socket, prepared.stream, framing, prepared.declaredLength, this.#waitDrain).then(
       (written) =>
@@ -715,6 +724,7 @@ export class Connection implements Tracked {
     if (ex.pull !== null) return Promise.reject(new Error('the request body is already being read'));
     if (ex.head.expectContinue && !ex.continueSent && !ex.responseStarted && this.#options.httpVersion === '1.1') {
       ex.continueSent = true;
+      this.#flushText();
       this.socket.write(CONTINUE_HEAD, 'latin1');
     }
     return new Promise((resolve, reject) => this.#serveBodyPull(ex, { resolve, reject }));
@@ -817,7 +827,7 @@ export class Connection implements Tracked {
       keepAlive: null,
       date: httpDate(Date.now()),
     });
-    this.socket.write(head + body, 'latin1');
+    this.#writeText(head + body);
     this.#close(reason);
   }
 
@@ -833,6 +843,7 @@ export class Connection implements Tracked {
       this.#readPaused = false;
       this.socket.resume();
     }
+    this.#flushText();
     this.socket.end();
     if (this.socket.writableFinished) this.#onFinish();
     else this.#deadlines.set('send', this.#options.sendTimeoutMs);
@@ -863,8 +874,29 @@ export class Connection implements Tracked {
     return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
   };
 
+  /**
+   * Latin-1 text for the socket. While a read's pipelined requests are answered, responses collect
+   * here and leave in one write (bounded, so backpressure still sees them); otherwise at once.
+   */
+  #writeText(text: string): void {
+    if (!this.#batching) {
+      this.socket.write(text, 'latin1');
+      return;
+    }
+    this.#outText += text;
+    if (this.#outText.length >= BATCH_FLUSH_CHARS) this.#flushText();
+  }
+
+  #flushText(): void {
+    if (this.#outText === '') return;
+    const text = this.#outText;
+    this.#outText = '';
+    this.socket.write(text, 'latin1');
+  }
+
   /** After queueing a response: while the peer is not taking our bytes, the send deadline runs. */
   #noteWriteBuffer(): void {
+    if (this.#batching && this.#outText !== '') return;
     this.#writeBlocked = this.socket.writableNeedDrain;
     if (this.#writeBlocked) this.#deadlines.set('send', this.#options.sendTimeoutMs);
   }
