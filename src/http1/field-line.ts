@@ -7,6 +7,7 @@
 
 import type { ProtocolErrorCode } from './errors.js';
 import { TOKEN_CHARS, type HeaderMap } from './header-map.js';
+import { internFieldName } from './interned.js';
 
 const SP = 0x20;
 const HTAB = 0x09;
@@ -36,7 +37,7 @@ export function parseFieldLine(buf: Buffer, start: number, end: number, into: He
     c = buf[j];
     if ((c < SP && c !== HTAB) || c === 0x7f) return c === CR ? 'bare-cr' : 'bad-field-value';
   }
-  const name = buf.toString('latin1', start, nameEnd).toLowerCase();
+  const name = internFieldName(buf, start, nameEnd);
   // Framing fields: a tab anywhere in them (OWS included) is rejected; parsers that do not trim
   // tabs would read a different length or coding (request smuggling).
   if ((name === 'content-length' || name === 'transfer-encoding') && buf.indexOf(HTAB, nameEnd) !== -1 && buf.indexOf(HTAB, nameEnd) < end) {

@@ -16,6 +16,7 @@ import { ProtocolError, type ProtocolErrorCode } from './errors.js';
 import { parseFieldLine } from './field-line.js';
 import { decideRequestFraming, type BodyFraming, type HttpVersion } from './framing.js';
 import { HeaderMap, TOKEN_CHARS, splitList } from './header-map.js';
+import { internMethod } from './interned.js';
 
 export type { BodyFraming, HttpVersion } from './framing.js';
 
@@ -301,7 +302,7 @@ export class RequestParser {
     while (i < lineEnd && TOKEN_CHARS[buf[i]] === 1) i++;
     if (i === lineStart) return buf[i] === SP ? 'bad-request-line' : 'bad-method';
     if (i === lineEnd || buf[i] !== SP) return i === lineEnd ? 'bad-request-line' : buf[i] === CR ? 'bare-cr' : 'bad-method';
-    const method = buf.toString('latin1', lineStart, i);
+    const method = internMethod(buf, lineStart, i);
     const targetStart = ++i;
     while (i < lineEnd && buf[i] > SP && buf[i] < 0x7f) i++;
     if (i === targetStart || i === lineEnd || buf[i] !== SP) {
