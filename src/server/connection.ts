@@ -87,6 +87,9 @@ const WAITING: Phase = Object.freeze({ kind: 'waiting' });
 const READING_HEAD: Phase = Object.freeze({ kind: 'reading-head' });
 const CLOSING: Phase = Object.freeze({ kind: 'closing' });
 const CLOSED: Phase = Object.freeze({ kind: 'closed' });
+const OWNER = Symbol('holdfast.connection');
+type OwnedSocket = Socket & { [OWNER]: Connection };
+
 /** A batch of pipelined responses is written once it reaches this many characters. */
 const BATCH_FLUSH_CHARS = 65_536;
 const DONE: IteratorResult<Uint8Array> = Object.freeze({ done: true, value: undefined });
@@ -129,18 +132,40 @@ export class Connection implements Tracked {
     this.#ctx = ctx;
     this.#options = ctx.options;
     this.#parser = new RequestParser(ctx.limits);
-    this.#deadlines = new Deadlines(this.#onDeadline);
+    this.#deadlines = new Deadlines(this);
     this.#remoteAddress = socket.remoteAddress ?? '';
     this.#remotePort = socket.remotePort ?? 0;
     this.#readHighWater = Math.max(65_536, 2 * ctx.limits.maxHeaderBytes);
-    socket.on('data', this.#onData);
-    socket.on('end', this.#onEnd);
-    socket.on('error', this.#onError);
-    socket.on('close', this.#onClose);
-    socket.on('drain', this.#onDrain);
-    socket.on('finish', this.#onFinish);
+    // Shared listeners (no closures per connection): an idle connection should cost little memory.
+    (socket as OwnedSocket)[OWNER] = this;
+    socket.on('data', Connection.#socketData);
+    socket.on('end', Connection.#socketEnd);
+    socket.on('error', Connection.#socketError);
+    socket.on('close', Connection.#socketClose);
+    socket.on('drain', Connection.#socketDrain);
+    socket.on('finish', Connection.#socketFinish);
     this.#armIdle();
   }
+
+  static #socketData = function (this: OwnedSocket, chunk: Buffer): void {
+    this[OWNER].#onData(chunk);
+  };
+  static #socketEnd = function (this: OwnedSocket): void {
+    this[OWNER].#onEnd();
+  };
+  static #socketError = function (this: OwnedSocket, error: NodeJS.ErrnoException): void {
+    this[OWNER].#onError(error);
+  };
+  static #socketClose = function (this: OwnedSocket): void {
+    this[OWNER].#onClose();
+  };
+  static #socketDrain = function (this: OwnedSocket): void {
+    this[OWNER].#onDrain();
+  };
+  static #socketFinish = function (this: OwnedSocket): void {
+    this[OWNER].#onFinish();
+  };
+  static #idleCheckOf = (connection: Connection): void => connection.#idleCheck();
 
   get lifecycle(): Lifecycle {
     switch (this.#phase.kind) {
@@ -209,7 +234,7 @@ export class Connection implements Tracked {
 
   // ── socket events (each guarded: a bug of ours aborts this socket, never the process) ──
 
-  readonly #onData = (chunk: Buffer): void => {
+  #onData(chunk: Buffer): void {
     try {
       const phase = this.#phase;
       if (phase.kind === 'closing') {
@@ -240,9 +265,10 @@ export class Connection implements Tracked {
     } catch (error) {
       this.#internalError(error);
     }
-  };
+  }
 
-  readonly #onEnd = (): void => {
+
+  #onEnd(): void {
     try {
       this.#peerEnded = true;
       const phase = this.#phase;
@@ -257,14 +283,16 @@ export class Connection implements Tracked {
     } catch (error) {
       this.#internalError(error);
     }
-  };
+  }
 
-  readonly #onError = (error: NodeJS.ErrnoException): void => {
+
+  #onError(error: NodeJS.ErrnoException): void {
     const code = error.code;
     this.#closeReason ??= code === 'ECONNRESET' || code === 'ETIMEDOUT' || code === 'EHOSTUNREACH' ? 'peer-reset' : 'write-error';
-  };
+  }
 
-  readonly #onFinish = (): void => {
+
+  #onFinish(): void {
     if (this.#phase.kind !== 'closing') return;
     if (this.#peerEnded || this.#noLinger || this.#options.lingerMs === 0) {
       this.socket.destroy();
@@ -272,9 +300,10 @@ export class Connection implements Tracked {
     }
     this.#deadlines.clear('send');
     this.#deadlines.set('linger', this.#options.lingerMs);
-  };
+  }
 
-  readonly #onDrain = (): void => {
+
+  #onDrain(): void {
     try {
       this.#writeBlocked = false;
       this.#deadlines.clear('send');
@@ -288,9 +317,10 @@ export class Connection implements Tracked {
     } catch (error) {
       this.#internalError(error);
     }
-  };
+  }
 
-  readonly #onClose = (): void => {
+
+  #onClose(): void {
     const phase = this.#phase;
     this.#phase = CLOSED;
     this.#deadlines.clearAll();
@@ -309,15 +339,17 @@ export class Connection implements Tracked {
       bytesOut: this.socket.bytesWritten,
       lifetimeMs: Date.now() - this.#openedAt,
     });
-  };
+  }
 
-  readonly #onDeadline = (kind: DeadlineKind): void => {
+
+  /** Called by this connection's Deadlines. */
+  deadlineExpired(kind: DeadlineKind): void {
     try {
       this.#deadlineExpired(kind);
     } catch (error) {
       this.#internalError(error);
     }
-  };
+  }
 
   #deadlineExpired(kind: DeadlineKind): void {
     const phase = this.#phase;
@@ -327,7 +359,7 @@ export class Connection implements Tracked {
           // Let the poll phase deliver bytes that arrived while the event loop was busy; the
           // generation tells whether a request came and went meanwhile.
           this.#idleCheckGeneration = this.#idleGeneration;
-          setImmediate(this.#idleCheck);
+          setImmediate(Connection.#idleCheckOf, this);
         }
         return;
       case 'headers':
@@ -375,14 +407,15 @@ export class Connection implements Tracked {
     }
   }
 
-  readonly #idleCheck = (): void => {
+  #idleCheck(): void {
     try {
       if (this.#idleCheckGeneration !== this.#idleGeneration) return;
       if (this.#phase.kind === 'waiting' && this.#parser.bufferedBytes === 0) this.#close(this.#ctx.isShuttingDown() ? 'shutdown' : 'idle-timeout');
     } catch (error) {
       this.#internalError(error);
     }
-  };
+  }
+
 
   // ── the loop ───────────────────────────────────────────────────────────────
 
@@ -599,7 +632,7 @@ export class Connection implements Tracked {
     }
     this.#flushText();
     socket.write(headText, 'latin1');
-    writeStreamBody(socket, prepared.stream, framing, prepared.declaredLength, this.#waitDrain).then(
+    writeStreamBody(socket, prepared.stream, framing, prepared.declaredLength, () => this.#waitDrain()).then(
       (written) =>
         this.#guarded(() => {
           ex.bytesOut = written;
@@ -868,11 +901,12 @@ export class Connection implements Tracked {
     if (this.#phase.kind !== 'closed') this.socket.destroy();
   }
 
-  readonly #waitDrain = (): Promise<void> => {
+  #waitDrain(): Promise<void> {
     if (this.socket.destroyed) return Promise.reject(new Error('connection closed'));
     this.#deadlines.set('send', this.#options.sendTimeoutMs);
     return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
-  };
+  }
+
 
   /**
    * Latin-1 text for the socket. While a read's pipelined requests are answered, responses collect

@@ -12,14 +12,18 @@ export type DeadlineKind = 'idle' | 'headers' | 'request' | 'rate' | 'handler' |
 
 const KINDS: readonly DeadlineKind[] = ['idle', 'headers', 'request', 'rate', 'handler', 'send', 'linger'];
 
+export interface DeadlineOwner {
+  deadlineExpired(kind: DeadlineKind): void;
+}
+
 export class Deadlines {
   readonly #at: Record<DeadlineKind, number> = { idle: Infinity, headers: Infinity, request: Infinity, rate: Infinity, handler: Infinity, send: Infinity, linger: Infinity };
-  readonly #onExpire: (kind: DeadlineKind) => void;
+  readonly #owner: DeadlineOwner;
   #timer: NodeJS.Timeout | null = null;
   #timerAt = Infinity;
 
-  constructor(onExpire: (kind: DeadlineKind) => void) {
-    this.#onExpire = onExpire;
+  constructor(owner: DeadlineOwner) {
+    this.#owner = owner;
   }
 
   /** Expires `ms` from now. */
@@ -61,7 +65,7 @@ export class Deadlines {
     }
     if (due !== null) {
       this.#at[due] = Infinity;
-      this.#onExpire(due);
+      this.#owner.deadlineExpired(due);
     }
     // The callback may have set or cleared deadlines; schedule whatever remains.
     let next = Infinity;
