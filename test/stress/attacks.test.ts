@@ -305,7 +305,10 @@ describe('attacks', { concurrency: 1 }, () => {
       // connections at once, and only reports EMFILE when that trick is unavailable: either way the
       // excess connections must not hang, and the process must survive.
       assert.equal(accepted + dropped, ATTACKERS, 'every excess connection was closed at once, none left hanging');
-      assert.ok(emfileLogged > 0 || dropped > 0);
+      // libuv drops connections on EMFILE without telling node; holdfast's default maxConnections
+      // (the open-file limit less a reserve) refuses them first, and that refusal is logged.
+      const refusalsLogged = child.logLines.filter((l) => l.includes('"event":"accept-error"') && /connection-limit|EMFILE|ENFILE/.test(l)).length;
+      assert.ok(refusalsLogged > 0, 'the condition is logged');
       assert.ok(child.alive(), 'the server process survived');
 
       // Release the descriptors: new clients are served again.
