@@ -3,7 +3,7 @@
  * Invalid options throw at construction with the option's name and what it accepts.
  */
 
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { HttpVersion } from '../http1/framing.js';
 
 export type Preset = 'production' | 'high-traffic' | 'low-traffic';
@@ -31,8 +31,8 @@ export interface ServerOptions {
   shutdownMinIdleMs?: number;
   /**
    * Most connections at once; at the cap lingering and idle keep-alive connections are closed
-   * first, then new ones are refused (and logged). 0 = unlimited. Default: the process's
-   * open-file limit less a reserve, so the server refuses and logs before it runs out of descriptors.
+   * first, then new ones are refused (and logged). 0 = unlimited (default). Independently, the
+   * server refuses (and logs) new connections just below the process's open-file limit.
    */
   maxConnections?: number;
   /** Longest a handler may take to start its response → 503 and close; 0 = off. */
@@ -98,7 +98,7 @@ export const DEFAULTS = {
   requestTimeoutMs: 300_000, // node: requestTimeout 300s
   minBodyBytesPerSecond: 0, // off; Apache mod_reqtimeout uses MinRate=500 when enabled
   shutdownMinIdleMs: 1_000, // nginx: keepalive_min_timeout (0 there); holdfast waits 1 s so a client about to send is answered
-  maxConnections: defaultMaxConnections(), // nginx: worker_connections, reusing idle keep-alive connections under pressure
+  maxConnections: 0, // unlimited; nginx: worker_connections, reusing idle keep-alive connections under pressure
   handlerTimeoutMs: 0, // off, as node and Go (Go's TimeoutHandler is opt-in)
   sendTimeoutMs: 60_000, // nginx: send_timeout 60s
   maxRequestLineBytes: 8_190, // Apache: LimitRequestLine 8190
@@ -113,16 +113,18 @@ export const DEFAULTS = {
 } as const;
 
 /**
- * The soft open-file limit (Linux /proc/self/limits) less a reserve for files, logs and the
- * listener: libuv silently drops connections it cannot accept (EMFILE), so refusing below the limit
- * is what makes the condition visible. 0 (unlimited) where the limit cannot be read.
+ * The soft open-file limit (Linux /proc/self/limits) less the descriptors already open and a
+ * reserve for files, logs and the listener: libuv silently drops connections it cannot accept
+ * (EMFILE), so refusing below the limit is what makes the condition visible. 0 (unlimited) where
+ * the limit cannot be read.
  */
-function defaultMaxConnections(): number {
+export function descriptorConnectionLimit(): number {
   try {
     const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
     const soft = Number(line?.split(/\s{2,}/)[1]);
     if (!Number.isSafeInteger(soft) || soft <= 0) return 0;
-    return Math.max(1, soft - Math.min(64, Math.floor(soft / 4)));
+    const openNow = readdirSync('/proc/self/fd').length;
+    return Math.max(1, soft - openNow - Math.min(64, Math.floor(soft / 4)));
   } catch {
     return 0;
   }

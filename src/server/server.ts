@@ -12,7 +12,7 @@ import type { Handler } from '../handlers/types.js';
 import { Connection, type ConnectionContext } from './connection.js';
 import type { ConnectionCloseEvent, ServerEvents } from './events.js';
 import { attachLogger } from './logger.js';
-import { resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js';
+import { descriptorConnectionLimit, resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js';
 import { Registry, type ConnectionInfo } from './registry.js';
 
 export interface CloseOptions {
@@ -37,6 +37,7 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
   readonly #context: ConnectionContext;
   #nextId = 1;
   #refused = 0;
+  readonly #descriptorLimit = descriptorConnectionLimit();
   #refusedLoggedAt = 0;
   #shuttingDown = false;
   #closing: Promise<CloseReport> | null = null;
@@ -79,15 +80,13 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
     }
     const max = this.options.maxConnections;
     if (max > 0 && this.#registry.size >= max && !this.#makeRoom()) {
-      this.#refused++;
-      const now = Date.now();
-      if (now - this.#refusedLoggedAt >= 1000) {
-        this.emit('accept-error', { code: 'connection-limit', message: `maxConnections (${max}) reached; ${this.#refused} connection(s) refused` });
-        this.#refusedLoggedAt = now;
-        this.#refused = 0;
-      }
-      socket.on('error', () => undefined);
-      socket.destroy();
+      this.#refuse(socket, `maxConnections (${max}) reached`);
+      return;
+    }
+    // Near the open-file limit existing clients keep their connections: refuse (and log) instead of
+    // letting libuv drop connections silently on EMFILE.
+    if (this.#descriptorLimit > 0 && this.#registry.size >= this.#descriptorLimit) {
+      this.#refuse(socket, `open-file limit nearly reached (${this.#descriptorLimit} connections)`);
       return;
     }
     const connection = new Connection(this.#nextId++, socket, this.#context);
@@ -95,6 +94,18 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
     const { remoteAddress, remotePort } = connection.info();
     this.emit('connection-open', { connectionId: connection.id, remoteAddress, remotePort });
   };
+
+  #refuse(socket: net.Socket, why: string): void {
+    this.#refused++;
+    const now = Date.now();
+    if (now - this.#refusedLoggedAt >= 1000) {
+      this.emit('accept-error', { code: 'connection-limit', message: `${why}; ${this.#refused} connection(s) refused` });
+      this.#refusedLoggedAt = now;
+      this.#refused = 0;
+    }
+    socket.on('error', () => undefined);
+    socket.destroy();
+  }
 
   /**
    * At the cap: a connection already closing (lingering) goes first, then the oldest idle

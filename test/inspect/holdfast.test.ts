@@ -54,6 +54,21 @@ describe('inspect against holdfast', () => {
     }
   });
 
+  test('timeout 1500 ms + buffer 500 ms: enforced 2 s, advertised timeout=1, a 1 s margin measured', async () => {
+    const server = await startHoldfast({ keepAliveTimeoutMs: 1500, keepAliveTimeoutBufferMs: 500, maxRequestsPerConnection: 3, headersTimeoutMs: 500 });
+    try {
+      const report = await inspectPort(server.port, 4000);
+      assert.equal(report.http11.keepAliveHeader, 'timeout=1, max=2');
+      assertNear(report.idleTimeout.measuredMs, 2000, 'idle timeout');
+      assert.equal(report.idleTimeout.advertisedMs, 1000);
+      assert.ok(Math.abs((report.idleTimeout.marginMs ?? 0) - 1000) <= 100, `margin ${report.idleTimeout.marginMs}`);
+      assert.equal(report.maxRequests.enforced, 3);
+      assert.equal(report.maxRequests.closesAfterLast, true);
+    } finally {
+      await server.stop();
+    }
+  });
+
   test("httpVersion '1.0': no keep-alive at all, and the idle timeout is null with its reason", async () => {
     const server = await startHoldfast({ httpVersion: '1.0', headersTimeoutMs: 400 });
     try {

@@ -304,7 +304,8 @@ describe('attacks', { concurrency: 1 }, () => {
       // On EMFILE node (libuv) uses its reserved descriptor to accept and close the pending
       // connections at once, and only reports EMFILE when that trick is unavailable: either way the
       // excess connections must not hang, and the process must survive.
-      assert.equal(accepted + dropped, ATTACKERS, 'every excess connection was closed at once, none left hanging');
+      // (An accepted connection can also be closed later to make room, so the two may overlap.)
+      assert.ok(accepted + dropped >= ATTACKERS, 'every excess connection was accepted or closed at once, none left hanging');
       // libuv drops connections on EMFILE without telling node; holdfast's default maxConnections
       // (the open-file limit less a reserve) refuses them first, and that refusal is logged.
       const refusalsLogged = child.logLines.filter((l) => l.includes('"event":"accept-error"') && /connection-limit|EMFILE|ENFILE/.test(l)).length;
