@@ -11,6 +11,7 @@
  *   bytes of the message only, so a verdict is the same however the input was split.
  */
 
+import { appendBytes } from './byte-window.js';
 import { ChunkedDecoder } from './chunked.js';
 import { ProtocolError, type ProtocolErrorCode } from './errors.js';
 import { parseFieldLine } from './field-line.js';
@@ -137,26 +138,11 @@ export class RequestParser {
   }
 
   feed(bytes: Uint8Array): void {
-    if (bytes.length === 0) return;
-    const chunk = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-    if (this.#pos === this.#end) {
-      this.#buf = chunk;
-      this.#owned = false;
-      this.#pos = 0;
-      this.#end = chunk.length;
-      return;
-    }
-    const pending = this.#end - this.#pos;
-    if (!this.#owned || this.#buf.length - this.#end < chunk.length) {
-      const grown = Buffer.allocUnsafe(Math.max(4096, (pending + chunk.length) * 2));
-      this.#buf.copy(grown, 0, this.#pos, this.#end);
-      this.#buf = grown;
-      this.#owned = true;
-      this.#pos = 0;
-      this.#end = pending;
-    }
-    chunk.copy(this.#buf, this.#end);
-    this.#end += chunk.length;
+    const window = appendBytes({ buf: this.#buf, owned: this.#owned, pos: this.#pos, end: this.#end }, bytes);
+    this.#buf = window.buf;
+    this.#owned = window.owned;
+    this.#pos = window.pos;
+    this.#end = window.end;
   }
 
   feedEof(): void {

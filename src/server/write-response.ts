@@ -7,7 +7,7 @@
  */
 
 import type { Socket } from 'node:net';
-import { LAST_CHUNK, chunkHeader } from '../http1/chunked.js';
+import { LAST_CHUNK, chunkHeader, chunkTrailer } from '../http1/chunked.js';
 import type { ResponseBodyShape, ResponseFraming } from '../http1/framing.js';
 import { splitList } from '../http1/header-map.js';
 import { InvalidResponseError, reasonPhrase, type ResponseHeaders } from '../http1/serializer.js';
@@ -122,15 +122,7 @@ export async function writeStreamBody(
     written += chunk.length;
     if (declaredLength !== null && written > declaredLength) throw new InvalidResponseError('stream is longer than its Content-Length');
     if (socket.destroyed) throw new Error('connection closed while writing the response');
-    if (framing === 'chunked') {
-      socket.cork();
-      socket.write(chunkHeader(chunk.length));
-      socket.write(chunk);
-      socket.write('\r\n', 'latin1');
-      socket.uncork();
-    } else {
-      socket.write(chunk);
-    }
+    writeChunk(socket, chunk, framing);
     if (socket.writableNeedDrain) await waitDrain();
   }
   if (declaredLength !== null && written !== declaredLength) throw new InvalidResponseError('stream is shorter than its Content-Length');
@@ -139,6 +131,19 @@ export async function writeStreamBody(
 }
 
 const ignore = (): void => undefined;
+
+/** One piece of a streamed body, in chunked framing (RFC 9112 §7.1) or as is. */
+function writeChunk(socket: Socket, chunk: Uint8Array, framing: ResponseFraming): void {
+  if (framing !== 'chunked') {
+    socket.write(chunk);
+    return;
+  }
+  socket.cork();
+  socket.write(chunkHeader(chunk.length));
+  socket.write(chunk);
+  socket.write(chunkTrailer());
+  socket.uncork();
+}
 
 interface ReadableLike {
   on(event: string, listener: (...args: never[]) => void): unknown;
@@ -183,15 +188,7 @@ function writeReadableBody(
       written += chunk.length;
       if (declaredLength !== null && written > declaredLength) return finish(new InvalidResponseError('stream is longer than its Content-Length'));
       if (socket.destroyed) return finish(new Error('connection closed while writing the response'));
-      if (framing === 'chunked') {
-        socket.cork();
-        socket.write(chunkHeader(chunk.length));
-        socket.write(chunk);
-        socket.write('\r\n', 'latin1');
-        socket.uncork();
-      } else {
-        socket.write(chunk);
-      }
+      writeChunk(socket, chunk, framing);
       if (socket.writableNeedDrain) {
         readable.pause();
         waitDrain().then(
