@@ -87,7 +87,18 @@ export function decideKeepAlive(facts: KeepAliveFacts): KeepAliveDecision {
  * `Keep-Alive: timeout=T, max=R` (RFC 2068 §19.7.1.1, kept by browsers and clients). T is the whole
  * seconds of the idle timeout rounded down, so it never promises more than is enforced.
  */
+const FIELD_VALUES = new Map<number, string>();
+
 export function keepAliveFieldValue(keepAliveTimeoutMs: number, remaining: number | null): string {
   const seconds = Math.floor(keepAliveTimeoutMs / 1000);
-  return remaining === null ? `timeout=${seconds}` : `timeout=${seconds}, max=${remaining}`;
+  if (remaining === null) return `timeout=${seconds}`;
+  // The same few strings recur on every response: keep them.
+  const key = seconds * 65_536 + remaining;
+  if (remaining < 65_536) {
+    const known = FIELD_VALUES.get(key);
+    if (known !== undefined) return known;
+  }
+  const value = `timeout=${seconds}, max=${remaining}`;
+  if (remaining < 65_536 && FIELD_VALUES.size < 4096) FIELD_VALUES.set(key, value);
+  return value;
 }

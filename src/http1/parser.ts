@@ -73,6 +73,8 @@ type ReadState =
   | { kind: 'failed'; error: ProtocolError };
 
 const EMPTY_BUFFER = Buffer.alloc(0);
+const NO_TOKENS: ReadonlySet<string> = new Set<string>();
+const NO_LINES: readonly string[] = Object.freeze([]);
 const NEED_DATA: ParserEvent = Object.freeze({ kind: 'need-data' });
 const PAUSED: ParserEvent = Object.freeze({ kind: 'paused' });
 const EOF: ParserEvent = Object.freeze({ kind: 'eof' });
@@ -343,7 +345,10 @@ export class RequestParser {
     if (hostCount === 0 && version === '1.1') return this.#fail('missing-host');
     if (hostCount === 1 && !isValidHost(headers.get('host') as string)) return this.#fail('bad-field-value');
 
-    const framing = decideRequestFraming(version, headers.getAll('content-length'), headers.getAll('transfer-encoding'));
+    const framing =
+      headers.has('content-length') || headers.has('transfer-encoding')
+        ? decideRequestFraming(version, headers.getAll('content-length'), headers.getAll('transfer-encoding'))
+        : decideRequestFraming(version, NO_LINES, NO_LINES);
     if (typeof framing === 'string') return this.#fail(framing);
     if (framing.kind === 'length' && this.#limits.maxBodyBytes > 0 && framing.length > this.#limits.maxBodyBytes) {
       return this.#fail('body-too-large');
@@ -357,9 +362,12 @@ export class RequestParser {
       expectContinue = framing.kind !== 'none';
     }
 
-    const connectionLines = headers.getAll('connection');
-    const connection = new Set<string>();
-    for (const line of connectionLines) for (const token of splitList(line)) if (token !== '') connection.add(token);
+    let connection: ReadonlySet<string> = NO_TOKENS;
+    if (headers.has('connection')) {
+      const tokens = new Set<string>();
+      for (const line of headers.getAll('connection')) for (const token of splitList(line)) if (token !== '') tokens.add(token);
+      connection = tokens;
+    }
 
     this.#pos = headEnd;
     this.#lineStart = 0;

@@ -42,6 +42,8 @@ export function prepareResponse(response: HttpResponse | unknown): PreparedRespo
   if (headers !== undefined) {
     for (const name in headers) {
       if (headers[name] === undefined) continue;
+      const first = name.charCodeAt(0) | 0x20;
+      if (first !== 0x63) continue; // only content-length and connection matter here
       const lower = name.toLowerCase();
       if (lower === 'content-length') {
         const value = String(headers[name]);

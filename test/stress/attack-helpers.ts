@@ -249,14 +249,24 @@ export function startNormalClient(port: number, opts: { pauseMs?: number; freshE
     }
   })();
 
-  return {
+  const client = {
     async stop() {
       running = false;
+      active.delete(client);
       await loop;
       conn?.destroy();
       return report;
     },
   };
+  active.add(client);
+  return client;
+}
+
+const active = new Set<{ stop(): Promise<NormalClientReport> }>();
+
+/** Stops every normal client still running (a failed assertion skips a test's own stop()). */
+export async function stopAllNormalClients(): Promise<void> {
+  await Promise.all([...active].map((client) => client.stop()));
 }
 
 /** Opens `count` RawConnections, `batch` at a time (the listen backlog stays unflooded). */

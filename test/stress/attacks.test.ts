@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
-import { describe, test, type TestContext } from 'node:test';
+import { afterEach, describe, test, type TestContext } from 'node:test';
 import { RawConnection } from '../helpers/raw-client.js';
 import {
   connectMany,
@@ -21,6 +21,7 @@ import {
   splitResponses,
   startChild,
   startNormalClient,
+  stopAllNormalClients,
   waitForStats,
   type ChildServer,
   type NormalClientReport,
@@ -41,6 +42,9 @@ async function stopChild(child: ChildServer): Promise<void> {
 }
 
 describe('attacks', { concurrency: 1 }, () => {
+  // A failed assertion skips a test's own stop(): without this the file would never exit.
+  afterEach(stopAllNormalClients);
+
   test('slowloris: 1,000 connections trickling header bytes get 408 at headersTimeoutMs and are closed; a normal client is served meanwhile', async (t: TestContext) => {
     const HEADERS_TIMEOUT_MS = 1000;
     const CONNECTIONS = 1000;
