@@ -92,13 +92,14 @@ const FIELD_VALUES = new Map<number, string>();
 export function keepAliveFieldValue(keepAliveTimeoutMs: number, remaining: number | null): string {
   const seconds = Math.floor(keepAliveTimeoutMs / 1000);
   if (remaining === null) return `timeout=${seconds}`;
-  // The same few strings recur on every response: keep them.
+  // The same few strings recur on every response: keep them (keys stay exact below 2^53).
+  const cacheable = remaining < 65_536 && seconds < 1 << 30;
   const key = seconds * 65_536 + remaining;
-  if (remaining < 65_536) {
+  if (cacheable) {
     const known = FIELD_VALUES.get(key);
     if (known !== undefined) return known;
   }
   const value = `timeout=${seconds}, max=${remaining}`;
-  if (remaining < 65_536 && FIELD_VALUES.size < 4096) FIELD_VALUES.set(key, value);
+  if (cacheable && FIELD_VALUES.size < 4096) FIELD_VALUES.set(key, value);
   return value;
 }

@@ -12,12 +12,32 @@ export type DeadlineKind = 'idle' | 'headers' | 'request' | 'rate' | 'handler' |
 
 const KINDS: readonly DeadlineKind[] = ['idle', 'headers', 'request', 'rate', 'handler', 'send', 'linger'];
 
+/** A kind's slot in the array of deadlines (a switch on interned strings, not a keyed lookup). */
+function slot(kind: DeadlineKind): number {
+  switch (kind) {
+    case 'idle':
+      return 0;
+    case 'headers':
+      return 1;
+    case 'request':
+      return 2;
+    case 'rate':
+      return 3;
+    case 'handler':
+      return 4;
+    case 'send':
+      return 5;
+    case 'linger':
+      return 6;
+  }
+}
+
 export interface DeadlineOwner {
   deadlineExpired(kind: DeadlineKind): void;
 }
 
 export class Deadlines {
-  readonly #at: Record<DeadlineKind, number> = { idle: Infinity, headers: Infinity, request: Infinity, rate: Infinity, handler: Infinity, send: Infinity, linger: Infinity };
+  readonly #at = new Float64Array(KINDS.length).fill(Infinity);
   readonly #owner: DeadlineOwner;
   #timer: NodeJS.Timeout | null = null;
   #timerAt = Infinity;
@@ -29,20 +49,20 @@ export class Deadlines {
   /** Expires `ms` from now. */
   set(kind: DeadlineKind, ms: number): void {
     const at = performance.now() + ms;
-    this.#at[kind] = at;
+    this.#at[slot(kind)] = at;
     if (at < this.#timerAt) this.#schedule(at);
   }
 
   clear(kind: DeadlineKind): void {
-    this.#at[kind] = Infinity;
+    this.#at[slot(kind)] = Infinity;
   }
 
   isSet(kind: DeadlineKind): boolean {
-    return this.#at[kind] !== Infinity;
+    return this.#at[slot(kind)] !== Infinity;
   }
 
   clearAll(): void {
-    for (const kind of KINDS) this.#at[kind] = Infinity;
+    this.#at.fill(Infinity);
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
     this.#timerAt = Infinity;
@@ -58,18 +78,18 @@ export class Deadlines {
     this.#timer = null;
     this.#timerAt = Infinity;
     const now = performance.now();
-    let due: DeadlineKind | null = null;
-    for (const kind of KINDS) {
-      const at = this.#at[kind];
-      if (at <= now && (due === null || at < this.#at[due])) due = kind;
+    const times = this.#at;
+    let due = -1;
+    for (let i = 0; i < times.length; i++) {
+      if (times[i] <= now && (due === -1 || times[i] < times[due])) due = i;
     }
-    if (due !== null) {
-      this.#at[due] = Infinity;
-      this.#owner.deadlineExpired(due);
+    if (due !== -1) {
+      times[due] = Infinity;
+      this.#owner.deadlineExpired(KINDS[due]);
     }
     // The callback may have set or cleared deadlines; schedule whatever remains.
     let next = Infinity;
-    for (const kind of KINDS) if (this.#at[kind] < next) next = this.#at[kind];
+    for (let i = 0; i < times.length; i++) if (times[i] < next) next = times[i];
     if (next !== Infinity && this.#timer === null) this.#schedule(next);
   };
 }
