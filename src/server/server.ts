@@ -91,8 +91,10 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
     }
     const connection = new Connection(this.#nextId++, socket, this.#context);
     this.#registry.add(connection);
-    const { remoteAddress, remotePort } = connection.info();
-    this.emit('connection-open', { connectionId: connection.id, remoteAddress, remotePort });
+    if (this.listenerCount('connection-open') > 0) {
+      const { remoteAddress, remotePort } = connection.info();
+      this.emit('connection-open', { connectionId: connection.id, remoteAddress, remotePort });
+    }
   };
 
   #refuse(socket: net.Socket, why: string): void {
