@@ -139,6 +139,11 @@ export class RequestParser {
     }
   }
 
+  /** Between messages with nothing received and no EOF: indistinguishable from a new parser. */
+  get isPristine(): boolean {
+    return this.#state === HEAD_STATE && this.#pos === this.#end && !this.#eof && this.#lineStart === 0 && this.#lineBounds.length === 0 && this.#leadingEmptyLines === 0;
+  }
+
   feed(bytes: Uint8Array): void {
     const window = appendBytes({ buf: this.#buf, owned: this.#owned, pos: this.#pos, end: this.#end }, bytes);
     this.#buf = window.buf;

@@ -19,7 +19,8 @@ import { decideResponseFraming, type HttpVersion, type ResponseFraming } from '.
 import { decideKeepAlive, keepAliveFieldValue, type CloseReason, type KeepAliveDecision } from '../http1/keep-alive.js';
 import { RequestParser, type ParserLimits, type RequestHead } from '../http1/parser.js';
 import { CONTINUE_HEAD, httpDate, serializeResponseHead } from '../http1/serializer.js';
-import { HttpError, type Handler, type HttpRequest, type HttpResponse, type RequestBody } from '../handlers/types.js';
+import { HttpError, type ConnectionRef, type Handler, type HttpRequest, type HttpResponse, type RequestBody } from '../handlers/types.js';
+import type { HeaderMap } from '../http1/header-map.js';
 import { Deadlines, type DeadlineKind } from './deadlines.js';
 import type { ConnectionCloseEvent, ServerEvents } from './events.js';
 import type { ResolvedOptions } from './options.js';
@@ -34,6 +35,10 @@ export interface ConnectionContext {
   emit<K extends keyof ServerEvents>(event: K, ...args: ServerEvents[K]): void;
   /** Whether anyone listens for `request` events (timing is skipped otherwise). */
   wantsRequestEvents(): boolean;
+  /** Whether connection open/close events are observed: the peer address is then read at accept. */
+  wantsConnectionEvents(): boolean;
+  /** Parsers for connections that are between requests with nothing buffered (they hold none). */
+  readonly parsers: ParserPool;
   onClosed(connection: Connection, event: ConnectionCloseEvent): void;
 }
 
@@ -94,17 +99,14 @@ type OwnedSocket = Socket & { [OWNER]: Connection };
 const BATCH_FLUSH_CHARS = 65_536;
 const DONE: IteratorResult<Uint8Array> = Object.freeze({ done: true, value: undefined });
 
-export class Connection implements Tracked {
+export class Connection extends Deadlines implements Tracked {
   readonly id: number;
   readonly socket: Socket;
   readonly #ctx: ConnectionContext;
-  readonly #options: ResolvedOptions;
-  readonly #parser: RequestParser;
-  readonly #deadlines: Deadlines;
-  readonly #openedAt = Date.now();
-  readonly #remoteAddress: string;
-  readonly #remotePort: number;
-  readonly #readHighWater: number;
+  /** The idle sentinel (shared, never fed) while between requests with nothing buffered. */
+  #parser: RequestParser;
+  /** Monotonic whole ms when accepted (an integer field: no boxed double per connection). */
+  readonly #openedAt = Math.floor(performance.now());
   #phase: Phase = WAITING;
   #requestsServed = 0;
   #closeReason: CloseReason | null = null;
@@ -121,21 +123,19 @@ export class Connection implements Tracked {
   /** Evicted connections skip the lingering read: nothing was in flight on them. */
   #noLinger = false;
   /** When the connection last became idle (monotonic ms). */
-  #idleSinceMs = performance.now();
+  #idleSinceMs = this.#openedAt;
   /** Request body bytes received in the current rate window. */
   #bodyWindowBytes = 0;
-  #drainWaiters: Array<{ resolve(): void; reject(error: Error): void }> = [];
+  #drainWaiters: Array<{ resolve(): void; reject(error: Error): void }> | null = null;
 
   constructor(id: number, socket: Socket, ctx: ConnectionContext) {
+    super();
     this.id = id;
     this.socket = socket;
     this.#ctx = ctx;
-    this.#options = ctx.options;
-    this.#parser = new RequestParser(ctx.limits);
-    this.#deadlines = new Deadlines(this);
-    this.#remoteAddress = socket.remoteAddress ?? '';
-    this.#remotePort = socket.remotePort ?? 0;
-    this.#readHighWater = Math.max(65_536, 2 * ctx.limits.maxHeaderBytes);
+    this.#parser = ctx.parsers.idle;
+    // node caches the peer address on the socket once read; it cannot be read after the close.
+    if (ctx.wantsConnectionEvents()) void socket.remoteAddress;
     // Shared listeners (no closures per connection): an idle connection should cost little memory.
     (socket as OwnedSocket)[OWNER] = this;
     socket.on('data', Connection.#socketData);
@@ -143,7 +143,6 @@ export class Connection implements Tracked {
     socket.on('error', Connection.#socketError);
     socket.on('close', Connection.#socketClose);
     socket.on('drain', Connection.#socketDrain);
-    socket.on('finish', Connection.#socketFinish);
     this.#armIdle();
   }
 
@@ -167,6 +166,14 @@ export class Connection implements Tracked {
   };
   static #idleCheckOf = (connection: Connection): void => connection.#idleCheck();
 
+  get #remoteAddress(): string {
+    return this.socket.remoteAddress ?? '';
+  }
+
+  get maxBodyBytes(): number {
+    return this.#ctx.options.maxBodyBytes;
+  }
+
   get lifecycle(): Lifecycle {
     switch (this.#phase.kind) {
       case 'waiting':
@@ -185,10 +192,10 @@ export class Connection implements Tracked {
     return {
       id: this.id,
       remoteAddress: this.#remoteAddress,
-      remotePort: this.#remotePort,
+      remotePort: this.socket.remotePort ?? 0,
       state: this.lifecycle,
       requestsServed: this.#requestsServed,
-      openedAt: this.#openedAt,
+      openedAt: Math.round(performance.timeOrigin + this.#openedAt),
     };
   }
 
@@ -226,9 +233,9 @@ export class Connection implements Tracked {
 
   #closeWhenIdleEnough(): void {
     const idleForMs = performance.now() - this.#idleSinceMs;
-    const waitMs = this.#options.shutdownMinIdleMs - idleForMs;
+    const waitMs = this.#ctx.options.shutdownMinIdleMs - idleForMs;
     if (waitMs <= 0) this.#close('shutdown');
-    else this.#deadlines.set('idle', waitMs);
+    else this.setDeadline('idle', waitMs);
   }
 
 
@@ -239,10 +246,11 @@ export class Connection implements Tracked {
       const phase = this.#phase;
       if (phase.kind === 'closing') {
         this.#lingerBytes += chunk.length;
-        if (this.#lingerBytes > this.#options.maxLingerBytes) this.socket.destroy();
+        if (this.#lingerBytes > this.#ctx.options.maxLingerBytes) this.socket.destroy();
         return;
       }
       if (phase.kind === 'closed') return;
+      if (this.#parser === this.#ctx.parsers.idle) this.#parser = this.#ctx.parsers.take();
       this.#parser.feed(chunk);
       if (phase.kind === 'exchange') {
         this.#bodyWindowBytes += chunk.length;
@@ -259,7 +267,7 @@ export class Connection implements Tracked {
           this.#noteWriteBuffer();
         }
         // A head still incomplete: its deadlines count from this chunk (a complete one needs none).
-        if (this.#phase.kind === 'reading-head' && !this.#deadlines.isSet('headers')) this.#armRequestDeadlines();
+        if (this.#phase.kind === 'reading-head' && !this.hasDeadline('headers')) this.#armRequestDeadlines();
       }
       this.#updateReading();
     } catch (error) {
@@ -277,6 +285,7 @@ export class Connection implements Tracked {
         return;
       }
       if (phase.kind === 'closed') return;
+      if (this.#parser === this.#ctx.parsers.idle) this.#parser = this.#ctx.parsers.take();
       this.#parser.feedEof();
       if (phase.kind === 'exchange') this.#continueExchange(phase.exchange);
       else this.#pump();
@@ -294,22 +303,22 @@ export class Connection implements Tracked {
 
   #onFinish(): void {
     if (this.#phase.kind !== 'closing') return;
-    if (this.#peerEnded || this.#noLinger || this.#options.lingerMs === 0) {
+    if (this.#peerEnded || this.#noLinger || this.#ctx.options.lingerMs === 0) {
       this.socket.destroy();
       return;
     }
-    this.#deadlines.clear('send');
-    this.#deadlines.set('linger', this.#options.lingerMs);
+    this.clearDeadline('send');
+    this.setDeadline('linger', this.#ctx.options.lingerMs);
   }
 
 
   #onDrain(): void {
     try {
       this.#writeBlocked = false;
-      this.#deadlines.clear('send');
+      this.clearDeadline('send');
       const waiters = this.#drainWaiters;
-      if (waiters.length > 0) {
-        this.#drainWaiters = [];
+      if (waiters !== null) {
+        this.#drainWaiters = null;
         for (const waiter of waiters) waiter.resolve();
       }
       if (this.#phase.kind === 'waiting' || this.#phase.kind === 'reading-head') this.#pump();
@@ -323,11 +332,12 @@ export class Connection implements Tracked {
   #onClose(): void {
     const phase = this.#phase;
     this.#phase = CLOSED;
-    this.#deadlines.clearAll();
-    if (this.#drainWaiters.length > 0) {
+    this.clearDeadlines();
+    const waiters = this.#drainWaiters;
+    if (waiters !== null) {
+      this.#drainWaiters = null;
       const gone = new Error('connection closed');
-      for (const waiter of this.#drainWaiters) waiter.reject(gone);
-      this.#drainWaiters = [];
+      for (const waiter of waiters) waiter.reject(gone);
     }
     if (phase.kind === 'exchange') this.#abandon(phase.exchange, 'connection closed');
     const reason = this.#closeReason ?? 'peer-reset';
@@ -339,13 +349,12 @@ export class Connection implements Tracked {
       requestsServed: this.#requestsServed,
       bytesIn: this.socket.bytesRead,
       bytesOut: this.socket.bytesWritten,
-      lifetimeMs: Date.now() - this.#openedAt,
+      lifetimeMs: Math.floor(performance.now()) - this.#openedAt,
     });
   }
 
 
-  /** Called by this connection's Deadlines. */
-  deadlineExpired(kind: DeadlineKind): void {
+  protected override deadlineExpired(kind: DeadlineKind): void {
     try {
       this.#deadlineExpired(kind);
     } catch (error) {
@@ -383,9 +392,9 @@ export class Connection implements Tracked {
       case 'rate':
         if (phase.kind === 'exchange' && phase.exchange.bodyState === 'pending' && !this.#parser.bodyFullyReceived) {
           const ex = phase.exchange;
-          if (this.#bodyWindowBytes >= this.#options.minBodyBytesPerSecond) {
+          if (this.#bodyWindowBytes >= this.#ctx.options.minBodyBytesPerSecond) {
             this.#bodyWindowBytes = 0;
-            this.#deadlines.set('rate', 1000);
+            this.setDeadline('rate', 1000);
           } else if (ex.draining || ex.responseStarted) {
             this.#close('slow-body');
           } else {
@@ -425,14 +434,14 @@ export class Connection implements Tracked {
   #beginRequest(armDeadlines: boolean): void {
     this.#phase = READING_HEAD;
     this.#idleGeneration++;
-    this.#deadlines.clear('idle');
-    if (!this.#writeBlocked) this.#deadlines.clear('send');
+    this.clearDeadline('idle');
+    if (!this.#writeBlocked) this.clearDeadline('send');
     if (armDeadlines) this.#armRequestDeadlines();
   }
 
   #armRequestDeadlines(): void {
-    this.#deadlines.set('headers', this.#options.headersTimeoutMs);
-    this.#deadlines.set('request', this.#options.requestTimeoutMs);
+    this.setDeadline('headers', this.#ctx.options.headersTimeoutMs);
+    this.setDeadline('request', this.#ctx.options.requestTimeoutMs);
   }
 
   /** Parses and starts requests while the connection is between exchanges. Never recursive. */
@@ -443,7 +452,7 @@ export class Connection implements Tracked {
       for (;;) {
         const phase = this.#phase;
         if (phase.kind !== 'waiting' && phase.kind !== 'reading-head') return;
-        if (this.#writeBlocked) return;
+        if (this.#writeBlocked || this.#parser === this.#ctx.parsers.idle) return;
         const event = this.#parser.next();
         switch (event.kind) {
           case 'head':
@@ -471,19 +480,19 @@ export class Connection implements Tracked {
     const ex = new Exchange(head, ++this.#requestsServed, this.#ctx.wantsRequestEvents());
     this.#phase = { kind: 'exchange', exchange: ex };
     this.#idleGeneration++;
-    this.#deadlines.clear('idle');
-    this.#deadlines.clear('headers');
+    this.clearDeadline('idle');
+    this.clearDeadline('headers');
     if (ex.bodyState === 'complete') {
       this.#parser.next(); // the `end` of a bodiless message
-      this.#deadlines.clear('request');
+      this.clearDeadline('request');
     } else {
-      if (!this.#deadlines.isSet('request')) this.#deadlines.set('request', this.#options.requestTimeoutMs);
-      if (this.#options.minBodyBytesPerSecond > 0 && !this.#parser.bodyFullyReceived) {
+      if (!this.hasDeadline('request')) this.setDeadline('request', this.#ctx.options.requestTimeoutMs);
+      if (this.#ctx.options.minBodyBytesPerSecond > 0 && !this.#parser.bodyFullyReceived) {
         this.#bodyWindowBytes = 0;
-        this.#deadlines.set('rate', 1000);
+        this.setDeadline('rate', 1000);
       }
     }
-    if (this.#options.handlerTimeoutMs > 0) this.#deadlines.set('handler', this.#options.handlerTimeoutMs);
+    if (this.#ctx.options.handlerTimeoutMs > 0) this.setDeadline('handler', this.#ctx.options.handlerTimeoutMs);
     let result: HttpResponse | Promise<HttpResponse>;
     try {
       result = this.#ctx.handler(this.#buildRequest(ex));
@@ -559,8 +568,8 @@ export class Connection implements Tracked {
       discardBody(prepared.stream);
       return;
     }
-    this.#deadlines.clear('handler');
-    const options = this.#options;
+    this.clearDeadline('handler');
+    const options = this.#ctx.options;
     const head = ex.head;
     const serverVersion = options.httpVersion;
     const peerVersion: HttpVersion = serverVersion === '1.0' || head.version === '1.0' ? '1.0' : '1.1';
@@ -577,7 +586,7 @@ export class Connection implements Tracked {
       peerEnded: this.#peerEnded && this.#parser.bufferedBytes === 0 && this.#parser.bodyFullyReceived,
       requestsServed: this.#requestsServed,
       maxRequestsPerConnection: options.maxRequestsPerConnection,
-      lifetimeExceeded: options.maxConnectionLifetimeMs > 0 && nowMs - this.#openedAt >= options.maxConnectionLifetimeMs,
+      lifetimeExceeded: options.maxConnectionLifetimeMs > 0 && performance.now() - this.#openedAt >= options.maxConnectionLifetimeMs,
       shuttingDown: this.#ctx.isShuttingDown(),
     });
 
@@ -656,7 +665,7 @@ export class Connection implements Tracked {
     // RFC 9110 §10.1.1: without 100 Continue the client may never send the body (Go closes too).
     if (ex.head.expectContinue && !ex.continueSent) return false;
     const framing = ex.head.framing;
-    if (framing.kind === 'length') return framing.length - ex.bodyBytesRead <= this.#options.maxDrainBytes;
+    if (framing.kind === 'length') return framing.length - ex.bodyBytesRead <= this.#ctx.options.maxDrainBytes;
     return true;
   }
 
@@ -694,9 +703,14 @@ export class Connection implements Tracked {
   }
 
   #nextCycle(): void {
-    this.#parser.nextCycle();
+    const parser = this.#parser;
+    parser.nextCycle();
     this.#phase = WAITING;
-    if (this.#parser.bufferedBytes === 0) {
+    if (parser.bufferedBytes === 0) {
+      if (parser.isPristine) {
+        this.#parser = this.#ctx.parsers.idle;
+        this.#ctx.parsers.release(parser);
+      }
       this.#armIdle();
       if (this.#ctx.isShuttingDown()) this.#closeWhenIdleEnough();
     }
@@ -707,8 +721,8 @@ export class Connection implements Tracked {
   /** The keep-alive idle deadline (a new connection waits for its first request the same way). */
   #armIdle(): void {
     this.#idleGeneration++;
-    this.#idleSinceMs = performance.now();
-    this.#deadlines.set('idle', this.#options.keepAliveTimeoutMs + this.#options.keepAliveTimeoutBufferMs);
+    this.#idleSinceMs = Math.floor(performance.now());
+    this.setDeadline('idle', this.#ctx.options.keepAliveTimeoutMs + this.#ctx.options.keepAliveTimeoutBufferMs);
   }
 
   #drainBody(ex: Exchange): void {
@@ -717,7 +731,7 @@ export class Connection implements Tracked {
       switch (event.kind) {
         case 'data':
           ex.drainedBytes += event.bytes.length;
-          if (ex.drainedBytes > this.#options.maxDrainBytes) {
+          if (ex.drainedBytes > this.#ctx.options.maxDrainBytes) {
             this.#close('unread-body');
             return;
           }
@@ -725,8 +739,8 @@ export class Connection implements Tracked {
         case 'end':
           ex.bodyState = 'complete';
           ex.draining = false;
-          this.#deadlines.clear('request');
-          this.#deadlines.clear('rate');
+          this.clearDeadline('request');
+          this.clearDeadline('rate');
           this.#nextCycle();
           return;
         case 'need-data':
@@ -757,7 +771,7 @@ export class Connection implements Tracked {
       return Promise.reject(new Error('the request body can no longer be read'));
     }
     if (ex.pull !== null) return Promise.reject(new Error('the request body is already being read'));
-    if (ex.head.expectContinue && !ex.continueSent && !ex.responseStarted && this.#options.httpVersion === '1.1') {
+    if (ex.head.expectContinue && !ex.continueSent && !ex.responseStarted && this.#ctx.options.httpVersion === '1.1') {
       ex.continueSent = true;
       this.#flushText();
       this.socket.write(CONTINUE_HEAD, 'latin1');
@@ -775,8 +789,8 @@ export class Connection implements Tracked {
         return;
       case 'end':
         ex.bodyState = 'complete';
-        this.#deadlines.clear('request');
-        this.#deadlines.clear('rate');
+        this.clearDeadline('request');
+        this.clearDeadline('rate');
         pull.resolve(DONE);
         return;
       case 'need-data':
@@ -799,7 +813,7 @@ export class Connection implements Tracked {
    */
   #abandon(ex: Exchange, why: 'incomplete-message' | string | ProtocolError): void {
     ex.abandoned = true;
-    this.#deadlines.clear('handler');
+    this.clearDeadline('handler');
     const pull = ex.pull;
     if (pull === null) return;
     ex.pull = null;
@@ -820,16 +834,7 @@ export class Connection implements Tracked {
     }
     const q = target.indexOf('?', pathStart);
     const path = head.targetForm === 'asterisk' ? '*' : target.slice(pathStart, q === -1 ? target.length : q) || '/';
-    return {
-      method: head.method,
-      target,
-      path,
-      query: q === -1 ? '' : target.slice(q + 1),
-      version: head.version,
-      headers: head.headers,
-      connection: { id: this.id, requestIndex: ex.index, remoteAddress: this.#remoteAddress, remotePort: this.#remotePort },
-      body: new IncomingBody(this, ex, this.#options.maxBodyBytes),
-    };
+    return new ServerRequest(this, ex, path, q === -1 ? '' : target.slice(q + 1));
   }
 
   // ── errors, timeouts, closing ──────────────────────────────────────────────
@@ -857,7 +862,7 @@ export class Connection implements Tracked {
     const response = plainResponse(status);
     const body = response.body as string;
     const head = serializeResponseHead({
-      version: this.#options.httpVersion,
+      version: this.#ctx.options.httpVersion,
       status,
       headers: response.headers,
       contentLength: body.length,
@@ -876,16 +881,17 @@ export class Connection implements Tracked {
     if (phase.kind === 'closing' || phase.kind === 'closed') return;
     this.#closeReason ??= reason;
     this.#phase = CLOSING;
-    this.#deadlines.clearAll();
+    this.clearDeadlines();
     if (phase.kind === 'exchange') this.#abandon(phase.exchange, 'connection closing');
     if (this.#readPaused) {
       this.#readPaused = false;
       this.socket.resume();
     }
     this.#flushText();
+    this.socket.on('finish', Connection.#socketFinish);
     this.socket.end();
     if (this.socket.writableFinished) this.#onFinish();
-    else this.#deadlines.set('send', this.#options.sendTimeoutMs);
+    else this.setDeadline('send', this.#ctx.options.sendTimeoutMs);
   }
 
   /** Abrupt close (RST): the response cannot be completed honestly. */
@@ -894,7 +900,7 @@ export class Connection implements Tracked {
     const phase = this.#phase;
     this.#closeReason ??= reason;
     this.#phase = CLOSING;
-    this.#deadlines.clearAll();
+    this.clearDeadlines();
     if (phase.kind === 'exchange') this.#abandon(phase.exchange, 'connection aborted');
     // After end(), node cannot reset the socket (EINVAL, and no 'close' would follow): destroy instead.
     if (this.socket.writableEnded) this.socket.destroy();
@@ -909,8 +915,8 @@ export class Connection implements Tracked {
 
   #waitDrain(): Promise<void> {
     if (this.socket.destroyed) return Promise.reject(new Error('connection closed'));
-    this.#deadlines.set('send', this.#options.sendTimeoutMs);
-    return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
+    this.setDeadline('send', this.#ctx.options.sendTimeoutMs);
+    return new Promise((resolve, reject) => (this.#drainWaiters ??= []).push({ resolve, reject }));
   }
 
 
@@ -938,14 +944,16 @@ export class Connection implements Tracked {
   #noteWriteBuffer(): void {
     if (this.#batching && this.#outText !== '') return;
     this.#writeBlocked = this.socket.writableNeedDrain;
-    if (this.#writeBlocked) this.#deadlines.set('send', this.#options.sendTimeoutMs);
+    if (this.#writeBlocked) this.setDeadline('send', this.#ctx.options.sendTimeoutMs);
   }
 
   /** Stop reading while too much is buffered unparsed or responses are not being read. */
   #updateReading(): void {
     const phase = this.#phase.kind;
     if (phase === 'closing' || phase === 'closed') return;
-    const pause = this.#writeBlocked || this.#parser.bufferedBytes >= this.#readHighWater;
+    // Read ahead at most 64 KiB, or two full heads when heads may be larger.
+    const highWater = 2 * this.#ctx.limits.maxHeaderBytes;
+    const pause = this.#writeBlocked || this.#parser.bufferedBytes >= (highWater > 65_536 ? highWater : 65_536);
     if (pause && !this.#readPaused) {
       this.#readPaused = true;
       this.socket.pause();
@@ -964,6 +972,51 @@ function contentLengthField(framing: ResponseFraming, prepared: PreparedResponse
   if (status < 200 || status === 204) return null;
   if (method === 'HEAD' && prepared.shape.kind === 'sized') return prepared.shape.length;
   return prepared.declaredLength;
+}
+
+/**
+ * The request handed to handlers. `connection` and `body` are built on first use: most requests
+ * never read either, and the peer address is read from the socket only when asked for.
+ */
+class ServerRequest implements HttpRequest {
+  readonly method: string;
+  readonly target: string;
+  readonly path: string;
+  readonly query: string;
+  readonly version: HttpVersion;
+  readonly headers: HeaderMap;
+  readonly #connection: Connection;
+  readonly #exchange: Exchange;
+  #ref: ConnectionRef | null = null;
+  #body: IncomingBody | null = null;
+
+  constructor(connection: Connection, exchange: Exchange, path: string, query: string) {
+    const head = exchange.head;
+    this.method = head.method;
+    this.target = head.target;
+    this.path = path;
+    this.query = query;
+    this.version = head.version;
+    this.headers = head.headers;
+    this.#connection = connection;
+    this.#exchange = exchange;
+  }
+
+  get connection(): ConnectionRef {
+    if (this.#ref === null) {
+      const socket = this.#connection.socket;
+      this.#ref = { id: this.#connection.id, requestIndex: this.#exchange.index, remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 };
+    }
+    return this.#ref;
+  }
+
+  get body(): RequestBody {
+    return (this.#body ??= new IncomingBody(this.#connection, this.#exchange, this.#connection.maxBodyBytes));
+  }
+
+  toJSON(): Omit<HttpRequest, 'body'> {
+    return { method: this.method, target: this.target, path: this.path, query: this.query, version: this.version, headers: this.headers, connection: this.connection };
+  }
 }
 
 /** The request body handed to handlers: pulled from the connection's parser on demand. */
@@ -1005,5 +1058,32 @@ class IncomingBody implements RequestBody {
     } catch {
       throw new HttpError(400, 'request body is not valid JSON');
     }
+  }
+}
+
+/**
+ * Parsers for one server's connections. A connection between requests with nothing buffered
+ * holds the shared `idle` sentinel (never fed) instead of its own parser, so 10,000 idle
+ * keep-alive connections hold no parser state; a pristine parser goes back to the pool.
+ */
+export class ParserPool {
+  readonly idle: RequestParser;
+  readonly #limits: ParserLimits;
+  readonly #free: RequestParser[] = [];
+  readonly #maxFree: number;
+
+  constructor(limits: ParserLimits, maxFree = 1024) {
+    this.#limits = limits;
+    this.#maxFree = maxFree;
+    this.idle = new RequestParser(limits);
+  }
+
+  take(): RequestParser {
+    return this.#free.pop() ?? new RequestParser(this.#limits);
+  }
+
+  /** `parser` must be pristine (no bytes, no message begun, no EOF). */
+  release(parser: RequestParser): void {
+    if (this.#free.length < this.#maxFree) this.#free.push(parser);
   }
 }

@@ -1,8 +1,11 @@
 /**
- * Per-connection deadlines on one timer. Each kind is an absolute time (or off); the timer is set
- * for the earliest, and moving a deadline later costs no timer call: an early wake-up re-arms for
- * the rest. Times come from the monotonic clock (performance.now), so wall-clock steps do not move
- * them. Timeouts are deadlines, not inactivity timers: a peer trickling bytes does not push a
+ * Per-connection deadlines on one shared timer. A connection (a subclass) holds an absolute time per
+ * kind, or none; its earliest time is its wake-up, kept in one process-wide min-heap with a single
+ * unref'd node timer for the root. So an idle connection costs a few integer fields — no Timeout
+ * object, no closure — and moving a deadline later costs nothing: an early wake-up re-files the
+ * connection for the rest (O(log n)). Times are whole milliseconds of the monotonic clock
+ * (performance.now, rounded up), so wall-clock steps do not move them and the fields stay small
+ * integers. Timeouts are deadlines, not inactivity timers: a peer trickling bytes does not push a
  * headers or request deadline back (slowloris).
  */
 
@@ -10,86 +13,230 @@ import { performance } from 'node:perf_hooks';
 
 export type DeadlineKind = 'idle' | 'headers' | 'request' | 'rate' | 'handler' | 'send' | 'linger';
 
-const KINDS: readonly DeadlineKind[] = ['idle', 'headers', 'request', 'rate', 'handler', 'send', 'linger'];
+/** "No deadline": real times are ≥ 1. */
+const OFF = 0;
 
-/** A kind's slot in the array of deadlines (a switch on interned strings, not a keyed lookup). */
-function slot(kind: DeadlineKind): number {
-  switch (kind) {
-    case 'idle':
-      return 0;
-    case 'headers':
-      return 1;
-    case 'request':
-      return 2;
-    case 'rate':
-      return 3;
-    case 'handler':
-      return 4;
-    case 'send':
-      return 5;
-    case 'linger':
-      return 6;
-  }
+/** Monotonic ms, rounded up and at least 1, `ms` from now. */
+function timeIn(ms: number): number {
+  return Math.max(1, Math.ceil(performance.now() + ms));
 }
 
-export interface DeadlineOwner {
-  deadlineExpired(kind: DeadlineKind): void;
-}
+export abstract class Deadlines {
+  #idle = OFF;
+  #headers = OFF;
+  #request = OFF;
+  #rate = OFF;
+  #handler = OFF;
+  #send = OFF;
+  #linger = OFF;
+  /** The time this owner is filed under in the heap, or OFF when it is not filed. */
+  #wakeAt = OFF;
+  #heapIndex = -1;
 
-export class Deadlines {
-  readonly #at = new Float64Array(KINDS.length).fill(Infinity);
-  readonly #owner: DeadlineOwner;
-  #timer: NodeJS.Timeout | null = null;
-  #timerAt = Infinity;
+  /** Called when a deadline passes (it is cleared first). Must not throw. */
+  protected abstract deadlineExpired(kind: DeadlineKind): void;
 
-  constructor(owner: DeadlineOwner) {
-    this.#owner = owner;
+  /** `kind` expires `ms` from now (replacing its previous time). */
+  protected setDeadline(kind: DeadlineKind, ms: number): void {
+    const at = timeIn(ms);
+    this.#store(kind, at);
+    if (this.#wakeAt === OFF || at < this.#wakeAt) Deadlines.#file(this, at);
   }
 
-  /** Expires `ms` from now. */
-  set(kind: DeadlineKind, ms: number): void {
-    const at = performance.now() + ms;
-    this.#at[slot(kind)] = at;
-    if (at < this.#timerAt) this.#schedule(at);
+  protected clearDeadline(kind: DeadlineKind): void {
+    this.#store(kind, OFF);
   }
 
-  clear(kind: DeadlineKind): void {
-    this.#at[slot(kind)] = Infinity;
+  protected hasDeadline(kind: DeadlineKind): boolean {
+    return this.#load(kind) !== OFF;
   }
 
-  isSet(kind: DeadlineKind): boolean {
-    return this.#at[slot(kind)] !== Infinity;
+  protected clearDeadlines(): void {
+    this.#idle = this.#headers = this.#request = this.#rate = this.#handler = this.#send = this.#linger = OFF;
+    if (this.#heapIndex !== -1) Deadlines.#unfile(this);
   }
 
-  clearAll(): void {
-    this.#at.fill(Infinity);
-    if (this.#timer !== null) clearTimeout(this.#timer);
-    this.#timer = null;
-    this.#timerAt = Infinity;
+  #store(kind: DeadlineKind, at: number): void {
+    switch (kind) {
+      case 'idle':
+        this.#idle = at;
+        return;
+      case 'headers':
+        this.#headers = at;
+        return;
+      case 'request':
+        this.#request = at;
+        return;
+      case 'rate':
+        this.#rate = at;
+        return;
+      case 'handler':
+        this.#handler = at;
+        return;
+      case 'send':
+        this.#send = at;
+        return;
+      case 'linger':
+        this.#linger = at;
+        return;
+    }
   }
 
-  #schedule(at: number): void {
-    if (this.#timer !== null) clearTimeout(this.#timer);
-    this.#timerAt = at;
-    this.#timer = setTimeout(this.#wake, Math.max(0, Math.ceil(at - performance.now())));
+  #load(kind: DeadlineKind): number {
+    switch (kind) {
+      case 'idle':
+        return this.#idle;
+      case 'headers':
+        return this.#headers;
+      case 'request':
+        return this.#request;
+      case 'rate':
+        return this.#rate;
+      case 'handler':
+        return this.#handler;
+      case 'send':
+        return this.#send;
+      case 'linger':
+        return this.#linger;
+    }
   }
 
-  readonly #wake = (): void => {
-    this.#timer = null;
-    this.#timerAt = Infinity;
+  /** The earliest deadline (and its kind), or OFF. */
+  #earliest(): [DeadlineKind | null, number] {
+    let kind: DeadlineKind | null = null;
+    let at = OFF;
+    const consider = (k: DeadlineKind, t: number): void => {
+      if (t !== OFF && (at === OFF || t < at)) {
+        kind = k;
+        at = t;
+      }
+    };
+    consider('idle', this.#idle);
+    consider('headers', this.#headers);
+    consider('request', this.#request);
+    consider('rate', this.#rate);
+    consider('handler', this.#handler);
+    consider('send', this.#send);
+    consider('linger', this.#linger);
+    return [kind, at];
+  }
+
+  /** The heap woke this owner: fire its earliest deadline if due, then re-file for what remains. */
+  #wake(now: number): void {
+    const [kind, at] = this.#earliest();
+    if (kind !== null && at <= now) {
+      this.#store(kind, OFF);
+      this.deadlineExpired(kind);
+    }
+    if (this.#heapIndex !== -1) return; // the callback filed it again
+    const [, next] = this.#earliest();
+    if (next !== OFF) Deadlines.#file(this, next);
+  }
+
+  // ── the shared heap (ordered by #wakeAt) ──────────────────────────────────
+
+  static #heap: Deadlines[] = [];
+  static #timer: NodeJS.Timeout | null = null;
+  static #timerAt = OFF;
+
+  /** Owners filed in the shared heap (for tests and diagnostics). */
+  static get pendingOwners(): number {
+    return Deadlines.#heap.length;
+  }
+
+  static #file(owner: Deadlines, at: number): void {
+    const heap = Deadlines.#heap;
+    if (owner.#heapIndex === -1) {
+      owner.#heapIndex = heap.length;
+      heap.push(owner);
+      owner.#wakeAt = at;
+      Deadlines.#siftUp(owner.#heapIndex);
+    } else {
+      const earlier = at < owner.#wakeAt;
+      owner.#wakeAt = at;
+      if (earlier) Deadlines.#siftUp(owner.#heapIndex);
+      else Deadlines.#siftDown(owner.#heapIndex);
+    }
+    Deadlines.#arm();
+  }
+
+  static #unfile(owner: Deadlines): void {
+    const heap = Deadlines.#heap;
+    const index = owner.#heapIndex;
+    owner.#heapIndex = -1;
+    owner.#wakeAt = OFF;
+    const last = heap.pop() as Deadlines;
+    if (index < heap.length) {
+      heap[index] = last;
+      last.#heapIndex = index;
+      Deadlines.#siftDown(index);
+      Deadlines.#siftUp(last.#heapIndex);
+    }
+    if (heap.length === 0) Deadlines.#disarm();
+  }
+
+  static #siftUp(index: number): void {
+    const heap = Deadlines.#heap;
+    const item = heap[index];
+    while (index > 0) {
+      const parentIndex = (index - 1) >> 1;
+      const parent = heap[parentIndex];
+      if (parent.#wakeAt <= item.#wakeAt) break;
+      heap[index] = parent;
+      parent.#heapIndex = index;
+      index = parentIndex;
+    }
+    heap[index] = item;
+    item.#heapIndex = index;
+  }
+
+  static #siftDown(index: number): void {
+    const heap = Deadlines.#heap;
+    const length = heap.length;
+    const item = heap[index];
+    for (;;) {
+      let child = 2 * index + 1;
+      if (child >= length) break;
+      if (child + 1 < length && heap[child + 1].#wakeAt < heap[child].#wakeAt) child++;
+      if (heap[child].#wakeAt >= item.#wakeAt) break;
+      heap[index] = heap[child];
+      heap[index].#heapIndex = index;
+      index = child;
+    }
+    heap[index] = item;
+    item.#heapIndex = index;
+  }
+
+  /** The node timer runs for the heap's root: re-armed only when the root became earlier. */
+  static #arm(): void {
+    const root = Deadlines.#heap[0];
+    if (root === undefined) return;
+    if (Deadlines.#timer !== null && Deadlines.#timerAt <= root.#wakeAt) return;
+    Deadlines.#disarm();
+    Deadlines.#timerAt = root.#wakeAt;
+    const timer = setTimeout(Deadlines.#onTimer, Math.max(1, root.#wakeAt - performance.now()));
+    timer.unref();
+    Deadlines.#timer = timer;
+  }
+
+  static #disarm(): void {
+    if (Deadlines.#timer !== null) clearTimeout(Deadlines.#timer);
+    Deadlines.#timer = null;
+    Deadlines.#timerAt = OFF;
+  }
+
+  static #onTimer = (): void => {
+    Deadlines.#timer = null;
+    Deadlines.#timerAt = OFF;
     const now = performance.now();
-    const times = this.#at;
-    let due = -1;
-    for (let i = 0; i < times.length; i++) {
-      if (times[i] <= now && (due === -1 || times[i] < times[due])) due = i;
+    const heap = Deadlines.#heap;
+    // Owners filed during this pass with a time already due wait for the next timer turn.
+    let budget = heap.length;
+    while (heap.length > 0 && heap[0].#wakeAt <= now && budget-- > 0) {
+      const owner = heap[0];
+      Deadlines.#unfile(owner);
+      owner.#wake(now);
     }
-    if (due !== -1) {
-      times[due] = Infinity;
-      this.#owner.deadlineExpired(KINDS[due]);
-    }
-    // The callback may have set or cleared deadlines; schedule whatever remains.
-    let next = Infinity;
-    for (let i = 0; i < times.length; i++) if (times[i] < next) next = times[i];
-    if (next !== Infinity && this.#timer === null) this.#schedule(next);
+    Deadlines.#arm();
   };
 }

@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import type { ParserLimits } from '../http1/parser.js';
 import type { Handler } from '../handlers/types.js';
-import { Connection, type ConnectionContext } from './connection.js';
+import { Connection, ParserPool, type ConnectionContext } from './connection.js';
 import type { ConnectionCloseEvent, ServerEvents } from './events.js';
 import { attachLogger } from './logger.js';
 import { descriptorConnectionLimit, resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js';
@@ -56,12 +56,14 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
     this.#context = {
       options: this.options,
       limits,
+      parsers: new ParserPool(limits),
       handler: this.#handler,
       isShuttingDown: () => this.#shuttingDown,
       emit: (event, ...args) => {
         (this.emit as (event: string, ...args: unknown[]) => boolean)(event, ...args);
       },
       wantsRequestEvents: () => this.listenerCount('request') > 0,
+      wantsConnectionEvents: () => this.listenerCount('connection-open') > 0 || this.listenerCount('connection-close') > 0,
       onClosed: (connection: Connection, event: ConnectionCloseEvent) => {
         this.#registry.remove(connection);
         this.emit('connection-close', event);
