@@ -95,6 +95,14 @@ const CLOSED: Phase = Object.freeze({ kind: 'closed' });
 const OWNER = Symbol('holdfast.connection');
 type OwnedSocket = Socket & { [OWNER]: Connection };
 
+/** Connection flags. */
+const PEER_ENDED = 1; // the peer sent FIN
+const READ_PAUSED = 2; // reading is stopped
+const WRITE_BLOCKED = 4; // the peer is not taking our bytes
+const PUMPING = 8; // #pump is on the stack
+const BATCHING = 16; // pipelined responses collect in #outText
+const NO_LINGER = 32; // evicted: no lingering read, nothing was in flight
+
 /** A batch of pipelined responses is written once it reaches this many characters. */
 const BATCH_FLUSH_CHARS = 65_536;
 const DONE: IteratorResult<Uint8Array> = Object.freeze({ done: true, value: undefined });
@@ -110,22 +118,15 @@ export class Connection extends Deadlines implements Tracked {
   #phase: Phase = WAITING;
   #requestsServed = 0;
   #closeReason: CloseReason | null = null;
-  #peerEnded = false;
-  #readPaused = false;
-  #writeBlocked = false;
-  #pumping = false;
-  #batching = false;
   #outText = '';
   /** Bumped whenever the idle wait starts or ends, so a stale idle check does nothing. */
   #idleGeneration = 0;
-  #idleCheckGeneration = -1;
-  #lingerBytes = 0;
-  /** Evicted connections skip the lingering read: nothing was in flight on them. */
-  #noLinger = false;
   /** When the connection last became idle (monotonic ms). */
   #idleSinceMs = this.#openedAt;
-  /** Request body bytes received in the current rate window. */
-  #bodyWindowBytes = 0;
+  /** Bytes counted in the current window: request body bytes per rate second, or bytes read while lingering. */
+  #windowBytes = 0;
+  /** The boolean states below, packed into one small integer (an idle connection should be small). */
+  #flags = 0;
   #drainWaiters: Array<{ resolve(): void; reject(error: Error): void }> | null = null;
 
   constructor(id: number, socket: Socket, ctx: ConnectionContext) {
@@ -164,10 +165,47 @@ export class Connection extends Deadlines implements Tracked {
   static #socketFinish = function (this: OwnedSocket): void {
     this[OWNER].#onFinish();
   };
-  static #idleCheckOf = (connection: Connection): void => connection.#idleCheck();
+  static #idleCheckOf = (connection: Connection, generation: number): void => connection.#idleCheck(generation);
 
   get #remoteAddress(): string {
     return this.socket.remoteAddress ?? '';
+  }
+
+  get #peerEnded(): boolean {
+    return (this.#flags & PEER_ENDED) !== 0;
+  }
+  set #peerEnded(on: boolean) {
+    this.#flags = on ? this.#flags | PEER_ENDED : this.#flags & ~PEER_ENDED;
+  }
+  get #readPaused(): boolean {
+    return (this.#flags & READ_PAUSED) !== 0;
+  }
+  set #readPaused(on: boolean) {
+    this.#flags = on ? this.#flags | READ_PAUSED : this.#flags & ~READ_PAUSED;
+  }
+  get #writeBlocked(): boolean {
+    return (this.#flags & WRITE_BLOCKED) !== 0;
+  }
+  set #writeBlocked(on: boolean) {
+    this.#flags = on ? this.#flags | WRITE_BLOCKED : this.#flags & ~WRITE_BLOCKED;
+  }
+  get #pumping(): boolean {
+    return (this.#flags & PUMPING) !== 0;
+  }
+  set #pumping(on: boolean) {
+    this.#flags = on ? this.#flags | PUMPING : this.#flags & ~PUMPING;
+  }
+  get #batching(): boolean {
+    return (this.#flags & BATCHING) !== 0;
+  }
+  set #batching(on: boolean) {
+    this.#flags = on ? this.#flags | BATCHING : this.#flags & ~BATCHING;
+  }
+  get #noLinger(): boolean {
+    return (this.#flags & NO_LINGER) !== 0;
+  }
+  set #noLinger(on: boolean) {
+    this.#flags = on ? this.#flags | NO_LINGER : this.#flags & ~NO_LINGER;
   }
 
   get maxBodyBytes(): number {
@@ -245,15 +283,15 @@ export class Connection extends Deadlines implements Tracked {
     try {
       const phase = this.#phase;
       if (phase.kind === 'closing') {
-        this.#lingerBytes += chunk.length;
-        if (this.#lingerBytes > this.#ctx.options.maxLingerBytes) this.socket.destroy();
+        this.#windowBytes += chunk.length;
+        if (this.#windowBytes > this.#ctx.options.maxLingerBytes) this.socket.destroy();
         return;
       }
       if (phase.kind === 'closed') return;
       if (this.#parser === this.#ctx.parsers.idle) this.#parser = this.#ctx.parsers.take();
       this.#parser.feed(chunk);
       if (phase.kind === 'exchange') {
-        this.#bodyWindowBytes += chunk.length;
+        this.#windowBytes += chunk.length;
         this.#continueExchange(phase.exchange);
       } else {
         if (phase.kind === 'waiting') this.#beginRequest(false);
@@ -369,8 +407,7 @@ export class Connection extends Deadlines implements Tracked {
         if (phase.kind === 'waiting') {
           // Let the poll phase deliver bytes that arrived while the event loop was busy; the
           // generation tells whether a request came and went meanwhile.
-          this.#idleCheckGeneration = this.#idleGeneration;
-          setImmediate(Connection.#idleCheckOf, this);
+          setImmediate(Connection.#idleCheckOf, this, this.#idleGeneration);
         }
         return;
       case 'headers':
@@ -392,8 +429,8 @@ export class Connection extends Deadlines implements Tracked {
       case 'rate':
         if (phase.kind === 'exchange' && phase.exchange.bodyState === 'pending' && !this.#parser.bodyFullyReceived) {
           const ex = phase.exchange;
-          if (this.#bodyWindowBytes >= this.#ctx.options.minBodyBytesPerSecond) {
-            this.#bodyWindowBytes = 0;
+          if (this.#windowBytes >= this.#ctx.options.minBodyBytesPerSecond) {
+            this.#windowBytes = 0;
             this.setDeadline('rate', 1000);
           } else if (ex.draining || ex.responseStarted) {
             this.#close('slow-body');
@@ -418,9 +455,9 @@ export class Connection extends Deadlines implements Tracked {
     }
   }
 
-  #idleCheck(): void {
+  #idleCheck(generation: number): void {
     try {
-      if (this.#idleCheckGeneration !== this.#idleGeneration) return;
+      if (generation !== this.#idleGeneration) return;
       if (this.#phase.kind === 'waiting' && this.#parser.bufferedBytes === 0) this.#close(this.#ctx.isShuttingDown() ? 'shutdown' : 'idle-timeout');
     } catch (error) {
       this.#internalError(error);
@@ -488,7 +525,7 @@ export class Connection extends Deadlines implements Tracked {
     } else {
       if (!this.hasDeadline('request')) this.setDeadline('request', this.#ctx.options.requestTimeoutMs);
       if (this.#ctx.options.minBodyBytesPerSecond > 0 && !this.#parser.bodyFullyReceived) {
-        this.#bodyWindowBytes = 0;
+        this.#windowBytes = 0;
         this.setDeadline('rate', 1000);
       }
     }
@@ -881,6 +918,7 @@ export class Connection extends Deadlines implements Tracked {
     if (phase.kind === 'closing' || phase.kind === 'closed') return;
     this.#closeReason ??= reason;
     this.#phase = CLOSING;
+    this.#windowBytes = 0; // now counts the bytes read while lingering
     this.clearDeadlines();
     if (phase.kind === 'exchange') this.#abandon(phase.exchange, 'connection closing');
     if (this.#readPaused) {
