@@ -5,6 +5,7 @@
  * characters in values (RFC 9110 §5.5).
  */
 
+import { latin1 } from './latin1.js';
 import type { ProtocolErrorCode } from './errors.js';
 import { TOKEN_CHARS, type HeaderMap } from './header-map.js';
 import { internFieldName } from './interned.js';
@@ -43,6 +44,6 @@ export function parseFieldLine(buf: Buffer, start: number, end: number, into: He
   if ((name === 'content-length' || name === 'transfer-encoding') && buf.indexOf(HTAB, nameEnd) !== -1 && buf.indexOf(HTAB, nameEnd) < end) {
     return 'bad-field-value';
   }
-  into.append(name, buf.toString('latin1', i, valueEnd));
+  into.append(name, latin1(buf, i, valueEnd));
   return null;
 }

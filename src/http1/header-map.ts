@@ -44,6 +44,16 @@ export class HeaderMap implements Iterable<[string, string]> {
     return this.#names.length;
   }
 
+  /** The i-th field's (lower-case) name, in received order. */
+  nameAt(i: number): string {
+    return this.#names[i];
+  }
+
+  /** The i-th field's value, in received order. */
+  valueAt(i: number): string {
+    return this.#values[i];
+  }
+
   has(name: string): boolean {
     return this.#names.indexOf(name.toLowerCase()) !== -1;
   }

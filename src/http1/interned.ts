@@ -5,6 +5,8 @@
  * (RFC 9110 §9.1).
  */
 
+import { latin1 } from './latin1.js';
+
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'];
 
 const FIELD_NAMES = [
@@ -33,7 +35,7 @@ export function internMethod(buf: Buffer, start: number, end: number): string {
       return word;
     }
   }
-  return buf.toString('latin1', start, end);
+  return latin1(buf, start, end);
 }
 
 /** The lower-cased field name (bytes already checked to be token characters). */
@@ -49,5 +51,5 @@ export function internFieldName(buf: Buffer, start: number, end: number): string
       return word;
     }
   }
-  return buf.toString('latin1', start, end).toLowerCase();
+  return latin1(buf, start, end).toLowerCase();
 }

@@ -11,6 +11,7 @@
  *   bytes of the message only, so a verdict is the same however the input was split.
  */
 
+import { latin1 } from './latin1.js';
 import { appendBytes } from './byte-window.js';
 import { ChunkedDecoder } from './chunked.js';
 import { ProtocolError, type ProtocolErrorCode } from './errors.js';
@@ -75,6 +76,8 @@ type ReadState =
 const EMPTY_BUFFER = Buffer.alloc(0);
 const NO_TOKENS: ReadonlySet<string> = new Set<string>();
 const NO_LINES: readonly string[] = Object.freeze([]);
+/** Framing of a request without Content-Length or Transfer-Encoding (what decideRequestFraming returns for it). */
+const NO_BODY_FRAMING = decideRequestFraming('1.1', NO_LINES, NO_LINES) as BodyFraming;
 const NEED_DATA: ParserEvent = Object.freeze({ kind: 'need-data' });
 const PAUSED: ParserEvent = Object.freeze({ kind: 'paused' });
 const EOF: ParserEvent = Object.freeze({ kind: 'eof' });
@@ -102,6 +105,8 @@ export class RequestParser {
   /** Head scan progress, relative to #pos: where the current line starts, and the line ends seen. */
   #lineStart = 0;
   #lineBounds: number[] = [];
+  /** Entries of #lineBounds in use (the array is reused, never shrunk: setting length is slow). */
+  #lineCount = 0;
   #leadingEmptyLines = 0;
   #requestLine: RequestLine | null = null;
 
@@ -141,7 +146,7 @@ export class RequestParser {
 
   /** Between messages with nothing received and no EOF: indistinguishable from a new parser. */
   get isPristine(): boolean {
-    return this.#state === HEAD_STATE && this.#pos === this.#end && !this.#eof && this.#lineStart === 0 && this.#lineBounds.length === 0 && this.#leadingEmptyLines === 0;
+    return this.#state === HEAD_STATE && this.#pos === this.#end && !this.#eof && this.#lineStart === 0 && this.#lineCount === 0 && this.#leadingEmptyLines === 0;
   }
 
   feed(bytes: Uint8Array): void {
@@ -168,7 +173,7 @@ export class RequestParser {
       this.#end = 0;
     }
     this.#lineStart = 0;
-    this.#lineBounds.length = 0;
+    this.#lineCount = 0;
     this.#leadingEmptyLines = 0;
   }
 
@@ -232,7 +237,7 @@ export class RequestParser {
 
   #readHead(): ParserEvent {
     const buf = this.#buf;
-    if (this.#lineBounds.length === 0 && this.#lineStart === 0) {
+    if (this.#lineCount === 0 && this.#lineStart === 0) {
       while (this.#pos < this.#end && (buf[this.#pos] === CR || buf[this.#pos] === LF)) {
         if (buf[this.#pos] === LF) return this.#fail('bare-lf');
         if (this.#pos + 1 === this.#end) break;
@@ -244,7 +249,7 @@ export class RequestParser {
     const base = this.#pos;
     const limits = this.#limits;
     for (;;) {
-      const onRequestLine = this.#lineBounds.length === 0;
+      const onRequestLine = this.#lineCount === 0;
       const cap = onRequestLine ? Math.min(limits.maxRequestLineBytes + 2, limits.maxHeaderBytes) : limits.maxHeaderBytes;
       const windowEnd = Math.min(this.#end, base + cap);
       const from = base + this.#lineStart;
@@ -259,7 +264,7 @@ export class RequestParser {
           return this.#fail(onRequestLine && cap === limits.maxRequestLineBytes + 2 ? 'request-line-too-long' : 'header-section-too-large');
         }
         if (!this.#eof) return NEED_DATA;
-        if (this.#end === base && this.#lineBounds.length === 0) {
+        if (this.#end === base && this.#lineCount === 0) {
           this.#state = { kind: 'eof' };
           return EOF;
         }
@@ -280,10 +285,11 @@ export class RequestParser {
         const requestLine = this.#parseRequestLine(base, base + lineEnd);
         if (typeof requestLine === 'string') return this.#fail(requestLine);
         this.#requestLine = requestLine;
-      } else if (this.#lineBounds.length / 2 > limits.maxHeaderCount) {
+      } else if (this.#lineCount / 2 > limits.maxHeaderCount) {
         return this.#fail('too-many-fields');
       }
-      this.#lineBounds.push(this.#lineStart, lineEnd);
+      this.#lineBounds[this.#lineCount++] = this.#lineStart;
+      this.#lineBounds[this.#lineCount++] = lineEnd;
       this.#lineStart = lf + 1 - base;
     }
   }
@@ -308,7 +314,7 @@ export class RequestParser {
       return version === 'other' ? 'unsupported-version' : version === 'bare-cr' ? 'bare-cr' : 'bad-version';
     }
     if (method === 'CONNECT') return 'connect-not-supported';
-    const target = buf.toString('latin1', targetStart, targetEnd);
+    const target = latin1(buf, targetStart, targetEnd);
     const targetForm = classifyTarget(target, method);
     if (targetForm === null) return 'bad-target';
     return { method, target, targetForm, version };
@@ -339,44 +345,61 @@ export class RequestParser {
 
     // Field lines (RFC 9112 §5).
     const headers = new HeaderMap();
-    for (let k = 2; k < bounds.length; k += 2) {
+    for (let k = 2, count = this.#lineCount; k < count; k += 2) {
       const error = parseFieldLine(buf, base + bounds[k], base + bounds[k + 1], headers);
       if (error !== null) return this.#fail(error);
     }
 
+    // One pass for the fields the parser acts on; most requests carry none but Host.
+    let hostCount = 0;
+    let host = '';
+    let special = false;
+    for (let i = 0, size = headers.size; i < size; i++) {
+      const name = headers.nameAt(i);
+      if (name === 'host') {
+        hostCount++;
+        host = headers.valueAt(i);
+      } else if (name === 'content-length' || name === 'transfer-encoding' || name === 'expect' || name === 'connection') {
+        special = true;
+      }
+    }
+
     // Host (RFC 9112 §3.2): exactly one in HTTP/1.1, at most one in HTTP/1.0, and a valid value.
-    const hostCount = headers.count('host');
     if (hostCount > 1) return this.#fail('duplicate-host');
     if (hostCount === 0 && version === '1.1') return this.#fail('missing-host');
-    if (hostCount === 1 && !isValidHost(headers.get('host') as string)) return this.#fail('bad-field-value');
+    if (hostCount === 1 && !isValidHost(host)) return this.#fail('bad-field-value');
 
-    const framing =
-      headers.has('content-length') || headers.has('transfer-encoding')
-        ? decideRequestFraming(version, headers.getAll('content-length'), headers.getAll('transfer-encoding'))
-        : decideRequestFraming(version, NO_LINES, NO_LINES);
-    if (typeof framing === 'string') return this.#fail(framing);
-    if (framing.kind === 'length' && this.#limits.maxBodyBytes > 0 && framing.length > this.#limits.maxBodyBytes) {
-      return this.#fail('body-too-large');
-    }
-
+    let framing = NO_BODY_FRAMING;
     let expectContinue = false;
-    const expect = headers.get('expect');
-    if (expect !== undefined && version === '1.1') {
-      // RFC 9110 §10.1.1: 100-continue is the only expectation; an HTTP/1.0 request's is ignored.
-      if (expect.toLowerCase() !== '100-continue') return this.#fail('unsupported-expectation');
-      expectContinue = framing.kind !== 'none';
-    }
-
     let connection: ReadonlySet<string> = NO_TOKENS;
-    if (headers.has('connection')) {
-      const tokens = new Set<string>();
-      for (const line of headers.getAll('connection')) for (const token of splitList(line)) if (token !== '') tokens.add(token);
-      connection = tokens;
+    if (special) {
+      const decided =
+        headers.has('content-length') || headers.has('transfer-encoding')
+          ? decideRequestFraming(version, headers.getAll('content-length'), headers.getAll('transfer-encoding'))
+          : decideRequestFraming(version, NO_LINES, NO_LINES);
+      if (typeof decided === 'string') return this.#fail(decided);
+      framing = decided;
+      if (framing.kind === 'length' && this.#limits.maxBodyBytes > 0 && framing.length > this.#limits.maxBodyBytes) {
+        return this.#fail('body-too-large');
+      }
+
+      const expect = headers.get('expect');
+      if (expect !== undefined && version === '1.1') {
+        // RFC 9110 §10.1.1: 100-continue is the only expectation; an HTTP/1.0 request's is ignored.
+        if (expect.toLowerCase() !== '100-continue') return this.#fail('unsupported-expectation');
+        expectContinue = framing.kind !== 'none';
+      }
+
+      if (headers.has('connection')) {
+        const tokens = new Set<string>();
+        for (const line of headers.getAll('connection')) for (const token of splitList(line)) if (token !== '') tokens.add(token);
+        connection = tokens;
+      }
     }
 
     this.#pos = headEnd;
     this.#lineStart = 0;
-    this.#lineBounds.length = 0;
+    this.#lineCount = 0;
     switch (framing.kind) {
       case 'none':
         this.#state = NO_TRAILERS_END;

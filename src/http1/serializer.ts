@@ -58,6 +58,7 @@ const SERVER_OWNED = new Set(['connection', 'keep-alive', 'transfer-encoding', '
 
 let cachedDateSecond = -1;
 let cachedDate = '';
+let cachedDateServerLines = '';
 
 /** IMF-fixdate for `nowMs`, computed at most once per second (RFC 9110 §5.6.7). */
 export function httpDate(nowMs: number): string {
@@ -65,8 +66,47 @@ export function httpDate(nowMs: number): string {
   if (second !== cachedDateSecond) {
     cachedDateSecond = second;
     cachedDate = new Date(second * 1000).toUTCString();
+    cachedDateServerLines = `Date: ${cachedDate}\r\nServer: holdfast\r\n`;
   }
   return cachedDate;
+}
+
+/** Status lines by version and code, built once each (`HTTP/1.1 200 OK\r\n`). */
+const STATUS_LINES = new Map<number, string>();
+
+function statusLine(version: HttpVersion, status: number): string {
+  const key = version === '1.1' ? status : -status;
+  let line = STATUS_LINES.get(key);
+  if (line === undefined) {
+    line = `HTTP/${version} ${status} ${reasonPhrase(status)}\r\n`;
+    STATUS_LINES.set(key, line);
+  }
+  return line;
+}
+
+/** The persistence fields and the empty line that ends the head, by Keep-Alive value (few recur). */
+const KEEP_ALIVE_TAILS = new Map<string, string>();
+const CLOSE_TAIL = 'Connection: close\r\n\r\n';
+let lastKeepAlive = '';
+let lastKeepAliveTail = '';
+
+function persistenceTail(connection: 'keep-alive' | 'close' | null, keepAlive: string | null): string {
+  if (connection === 'close' && keepAlive === null) return CLOSE_TAIL;
+  if (connection === 'keep-alive' && keepAlive !== null) {
+    if (keepAlive === lastKeepAlive) return lastKeepAliveTail;
+    let tail = KEEP_ALIVE_TAILS.get(keepAlive);
+    if (tail === undefined) {
+      tail = `Connection: keep-alive\r\nKeep-Alive: ${keepAlive}\r\n\r\n`;
+      if (KEEP_ALIVE_TAILS.size < 4096) KEEP_ALIVE_TAILS.set(keepAlive, tail);
+    }
+    lastKeepAlive = keepAlive;
+    lastKeepAliveTail = tail;
+    return tail;
+  }
+  let tail = '';
+  if (connection !== null) tail += `Connection: ${connection}\r\n`;
+  if (keepAlive !== null) tail += `Keep-Alive: ${keepAlive}\r\n`;
+  return tail + '\r\n';
 }
 
 export function serializeResponseHead(init: ResponseHeadInit): string {
@@ -74,7 +114,7 @@ export function serializeResponseHead(init: ResponseHeadInit): string {
   if (!Number.isInteger(status) || status < 100 || status > 999) {
     throw new InvalidResponseError('response status is not three digits');
   }
-  let head = `HTTP/${init.version} ${status} ${reasonPhrase(status)}\r\n`;
+  let head = statusLine(init.version, status);
   let hasDate = false;
   let hasServer = false;
   const headers = init.headers;
@@ -94,13 +134,14 @@ export function serializeResponseHead(init: ResponseHeadInit): string {
       }
     }
   }
-  if (!hasDate) head += `Date: ${init.date}\r\n`;
-  if (!hasServer) head += 'Server: holdfast\r\n';
+  if (!hasDate && !hasServer && init.date === cachedDate) head += cachedDateServerLines;
+  else {
+    if (!hasDate) head += `Date: ${init.date}\r\n`;
+    if (!hasServer) head += 'Server: holdfast\r\n';
+  }
   if (init.contentLength !== null) head += `Content-Length: ${init.contentLength}\r\n`;
   if (init.chunked) head += 'Transfer-Encoding: chunked\r\n';
-  if (init.connection !== null) head += `Connection: ${init.connection}\r\n`;
-  if (init.keepAlive !== null) head += `Keep-Alive: ${init.keepAlive}\r\n`;
-  return head + '\r\n';
+  return head + persistenceTail(init.connection, init.keepAlive);
 }
 
 function headerLine(name: string, value: string): string {

@@ -758,8 +758,9 @@ export class Connection extends Deadlines implements Tracked {
   /** The keep-alive idle deadline (a new connection waits for its first request the same way). */
   #armIdle(): void {
     this.#idleGeneration++;
-    this.#idleSinceMs = Math.floor(performance.now());
-    this.setDeadline('idle', this.#ctx.options.keepAliveTimeoutMs + this.#ctx.options.keepAliveTimeoutBufferMs);
+    const nowMs = performance.now();
+    this.#idleSinceMs = Math.floor(nowMs);
+    this.setDeadline('idle', this.#ctx.options.keepAliveTimeoutMs + this.#ctx.options.keepAliveTimeoutBufferMs, nowMs);
   }
 
   #drainBody(ex: Exchange): void {
