@@ -48,13 +48,6 @@ export interface RequestHead {
   expectContinue: boolean;
 }
 
-interface RequestLine {
-  method: string;
-  target: string;
-  targetForm: TargetForm;
-  version: HttpVersion;
-}
-
 export type ParserEvent =
   | { kind: 'head'; head: RequestHead }
   | { kind: 'data'; bytes: Buffer }
@@ -108,7 +101,11 @@ export class RequestParser {
   /** Entries of #lineBounds in use (the array is reused, never shrunk: setting length is slow). */
   #lineCount = 0;
   #leadingEmptyLines = 0;
-  #requestLine: RequestLine | null = null;
+  /** The request line, once parsed (valid while #lineCount > 0). */
+  #method = '';
+  #target = '';
+  #targetForm: TargetForm = 'origin';
+  #version: HttpVersion = '1.1';
 
   constructor(limits: ParserLimits) {
     this.#limits = limits;
@@ -282,9 +279,8 @@ export class RequestParser {
         return this.#completeHead(base, lf + 1);
       }
       if (onRequestLine) {
-        const requestLine = this.#parseRequestLine(base, base + lineEnd);
-        if (typeof requestLine === 'string') return this.#fail(requestLine);
-        this.#requestLine = requestLine;
+        const error = this.#parseRequestLine(base, base + lineEnd);
+        if (error !== null) return this.#fail(error);
       } else if (this.#lineCount / 2 > limits.maxHeaderCount) {
         return this.#fail('too-many-fields');
       }
@@ -295,7 +291,7 @@ export class RequestParser {
   }
 
   /** Request line: method SP request-target SP HTTP-version (RFC 9112 §3), checked as soon as it is complete. */
-  #parseRequestLine(lineStart: number, lineEnd: number): RequestLine | ProtocolErrorCode {
+  #parseRequestLine(lineStart: number, lineEnd: number): ProtocolErrorCode | null {
     const buf = this.#buf;
     let i = lineStart;
     while (i < lineEnd && TOKEN_CHARS[buf[i]] === 1) i++;
@@ -317,7 +313,11 @@ export class RequestParser {
     const target = latin1(buf, targetStart, targetEnd);
     const targetForm = classifyTarget(target, method);
     if (targetForm === null) return 'bad-target';
-    return { method, target, targetForm, version };
+    this.#method = method;
+    this.#target = target;
+    this.#targetForm = targetForm;
+    this.#version = version;
+    return null;
   }
 
   /**
@@ -339,9 +339,11 @@ export class RequestParser {
   #completeHead(base: number, headEnd: number): ParserEvent {
     const buf = this.#buf;
     const bounds = this.#lineBounds;
-    const requestLine = this.#requestLine as RequestLine;
-    const { method, target, targetForm, version } = requestLine;
-    this.#requestLine = null;
+    const method = this.#method;
+    const target = this.#target;
+    const targetForm = this.#targetForm;
+    const version = this.#version;
+    this.#target = '';
 
     // Field lines (RFC 9112 §5).
     const headers = new HeaderMap();

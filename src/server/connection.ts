@@ -16,9 +16,9 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { ProtocolError } from '../http1/errors.js';
 import { decideResponseFraming, type HttpVersion, type ResponseFraming } from '../http1/framing.js';
-import { decideKeepAlive, keepAliveFieldValue, type CloseReason, type KeepAliveDecision } from '../http1/keep-alive.js';
+import { decideKeepAlive, keepAliveFieldValue, type CloseReason, type KeepAliveDecision, type KeepAliveFacts } from '../http1/keep-alive.js';
 import { RequestParser, type ParserLimits, type RequestHead } from '../http1/parser.js';
-import { CONTINUE_HEAD, httpDate, serializeResponseHead } from '../http1/serializer.js';
+import { CONTINUE_HEAD, httpDate, serializeResponseHead, type ResponseHeadInit } from '../http1/serializer.js';
 import { HttpError, type ConnectionRef, type Handler, type HttpRequest, type HttpResponse, type RequestBody } from '../handlers/types.js';
 import type { HeaderMap } from '../http1/header-map.js';
 import { Deadlines, type DeadlineKind } from './deadlines.js';
@@ -49,8 +49,9 @@ interface Pull {
   reject(error: unknown): void;
 }
 
-/** One request and its response. */
+/** One request and its response; while it runs it is also the connection's phase. */
 export class Exchange {
+  readonly kind = 'exchange';
   readonly head: RequestHead;
   readonly index: number;
   /** performance.now() at the head, or 0 when nobody listens for request events. */
@@ -84,7 +85,7 @@ export class Exchange {
 type Phase =
   | { kind: 'waiting' }
   | { kind: 'reading-head' }
-  | { kind: 'exchange'; exchange: Exchange }
+  | Exchange
   | { kind: 'closing' }
   | { kind: 'closed' };
 
@@ -94,6 +95,31 @@ const CLOSING: Phase = Object.freeze({ kind: 'closing' });
 const CLOSED: Phase = Object.freeze({ kind: 'closed' });
 const OWNER = Symbol('holdfast.connection');
 type OwnedSocket = Socket & { [OWNER]: Connection };
+
+const NO_TOKENS: ReadonlySet<string> = new Set<string>();
+const FACTS: KeepAliveFacts = {
+  serverVersion: '1.1',
+  requestVersion: '1.1',
+  requestConnection: NO_TOKENS,
+  responseConnectionClose: false,
+  responseFraming: 'length',
+  requestBodyDrainable: true,
+  peerEnded: false,
+  requestsServed: 0,
+  maxRequestsPerConnection: 0,
+  lifetimeExceeded: false,
+  shuttingDown: false,
+};
+const HEAD_INIT: ResponseHeadInit = {
+  version: '1.1',
+  status: 200,
+  headers: undefined,
+  contentLength: null,
+  chunked: false,
+  connection: null,
+  keepAlive: null,
+  date: '',
+};
 
 /** Connection flags. */
 const PEER_ENDED = 1; // the peer sent FIN
@@ -292,7 +318,7 @@ export class Connection extends Deadlines implements Tracked {
       this.#parser.feed(chunk);
       if (phase.kind === 'exchange') {
         this.#windowBytes += chunk.length;
-        this.#continueExchange(phase.exchange);
+        this.#continueExchange(phase);
       } else {
         if (phase.kind === 'waiting') this.#beginRequest(false);
         // Responses to every request in this chunk that can be answered now leave in one write.
@@ -325,7 +351,7 @@ export class Connection extends Deadlines implements Tracked {
       if (phase.kind === 'closed') return;
       if (this.#parser === this.#ctx.parsers.idle) this.#parser = this.#ctx.parsers.take();
       this.#parser.feedEof();
-      if (phase.kind === 'exchange') this.#continueExchange(phase.exchange);
+      if (phase.kind === 'exchange') this.#continueExchange(phase);
       else this.#pump();
     } catch (error) {
       this.#internalError(error);
@@ -377,7 +403,7 @@ export class Connection extends Deadlines implements Tracked {
       const gone = new Error('connection closed');
       for (const waiter of waiters) waiter.reject(gone);
     }
-    if (phase.kind === 'exchange') this.#abandon(phase.exchange, 'connection closed');
+    if (phase.kind === 'exchange') this.#abandon(phase, 'connection closed');
     const reason = this.#closeReason ?? 'peer-reset';
     this.#closeReason = reason;
     this.#ctx.onClosed(this, {
@@ -416,8 +442,8 @@ export class Connection extends Deadlines implements Tracked {
       case 'request':
         if (phase.kind === 'reading-head') {
           this.#writeErrorAndClose(408, 'request-timeout');
-        } else if (phase.kind === 'exchange' && phase.exchange.bodyState === 'pending') {
-          const ex = phase.exchange;
+        } else if (phase.kind === 'exchange' && phase.bodyState === 'pending') {
+          const ex = phase;
           if (ex.draining) this.#close('request-timeout');
           else if (ex.responseStarted) ex.requestTimedOut = true;
           else if (!this.#parser.bodyFullyReceived) {
@@ -427,8 +453,8 @@ export class Connection extends Deadlines implements Tracked {
         }
         return;
       case 'rate':
-        if (phase.kind === 'exchange' && phase.exchange.bodyState === 'pending' && !this.#parser.bodyFullyReceived) {
-          const ex = phase.exchange;
+        if (phase.kind === 'exchange' && phase.bodyState === 'pending' && !this.#parser.bodyFullyReceived) {
+          const ex = phase;
           if (this.#windowBytes >= this.#ctx.options.minBodyBytesPerSecond) {
             this.#windowBytes = 0;
             this.setDeadline('rate', 1000);
@@ -441,8 +467,8 @@ export class Connection extends Deadlines implements Tracked {
         }
         return;
       case 'handler':
-        if (phase.kind === 'exchange' && !phase.exchange.responseStarted && !phase.exchange.abandoned) {
-          this.#abandon(phase.exchange, 'handler timed out');
+        if (phase.kind === 'exchange' && !phase.responseStarted && !phase.abandoned) {
+          this.#abandon(phase, 'handler timed out');
           this.#writeErrorAndClose(503, 'handler-timeout');
         }
         return;
@@ -515,7 +541,7 @@ export class Connection extends Deadlines implements Tracked {
 
   #startExchange(head: RequestHead): void {
     const ex = new Exchange(head, ++this.#requestsServed, this.#ctx.wantsRequestEvents());
-    this.#phase = { kind: 'exchange', exchange: ex };
+    this.#phase = ex;
     this.#idleGeneration++;
     this.clearDeadline('idle');
     this.clearDeadline('headers');
@@ -601,7 +627,7 @@ export class Connection extends Deadlines implements Tracked {
   }
 
   #respond(ex: Exchange, prepared: PreparedResponse): void {
-    if (this.#phase.kind !== 'exchange' || this.#phase.exchange !== ex || ex.abandoned) {
+    if (this.#phase.kind !== 'exchange' || this.#phase !== ex || ex.abandoned) {
       discardBody(prepared.stream);
       return;
     }
@@ -612,33 +638,37 @@ export class Connection extends Deadlines implements Tracked {
     const peerVersion: HttpVersion = serverVersion === '1.0' || head.version === '1.0' ? '1.0' : '1.1';
     const framing = decideResponseFraming(head.method, prepared.status, prepared.shape, peerVersion);
     const nowMs = Date.now();
-    const decision = decideKeepAlive({
-      serverVersion,
-      requestVersion: head.version,
-      requestConnection: head.connection,
-      responseConnectionClose: prepared.connectionClose,
-      responseFraming: framing,
-      requestBodyDrainable: this.#isBodyDrainable(ex),
-      // A FIN ends the connection only once nothing more was sent before it (pipelined requests are answered).
-      peerEnded: this.#peerEnded && this.#parser.bufferedBytes === 0 && this.#parser.bodyFullyReceived,
-      requestsServed: this.#requestsServed,
-      maxRequestsPerConnection: options.maxRequestsPerConnection,
-      lifetimeExceeded: options.maxConnectionLifetimeMs > 0 && performance.now() - this.#openedAt >= options.maxConnectionLifetimeMs,
-      shuttingDown: this.#ctx.isShuttingDown(),
-    });
+    // The facts and the head's fields go through two reused objects: #respond runs to completion
+    // before it can run again, and one response then allocates two objects fewer.
+    const facts = FACTS;
+    facts.serverVersion = serverVersion;
+    facts.requestVersion = head.version;
+    facts.requestConnection = head.connection;
+    facts.responseConnectionClose = prepared.connectionClose;
+    facts.responseFraming = framing;
+    facts.requestBodyDrainable = this.#isBodyDrainable(ex);
+    // A FIN ends the connection only once nothing more was sent before it (pipelined requests are answered).
+    facts.peerEnded = this.#peerEnded && this.#parser.bufferedBytes === 0 && this.#parser.bodyFullyReceived;
+    facts.requestsServed = this.#requestsServed;
+    facts.maxRequestsPerConnection = options.maxRequestsPerConnection;
+    facts.lifetimeExceeded = options.maxConnectionLifetimeMs > 0 && performance.now() - this.#openedAt >= options.maxConnectionLifetimeMs;
+    facts.shuttingDown = this.#ctx.isShuttingDown();
+    const decision = decideKeepAlive(facts);
+    facts.requestConnection = NO_TOKENS;
 
     let headText: string;
+    const init = HEAD_INIT;
     try {
-      headText = serializeResponseHead({
-        version: serverVersion,
-        status: prepared.status,
-        headers: prepared.headers,
-        contentLength: contentLengthField(framing, prepared, head.method),
-        chunked: framing === 'chunked',
-        connection: decision.keepAlive ? 'keep-alive' : 'close',
-        keepAlive: decision.keepAlive ? keepAliveFieldValue(options.keepAliveTimeoutMs, decision.remaining) : null,
-        date: httpDate(nowMs),
-      });
+      init.version = serverVersion;
+      init.status = prepared.status;
+      init.headers = prepared.headers;
+      init.contentLength = contentLengthField(framing, prepared, head.method);
+      init.chunked = framing === 'chunked';
+      init.connection = decision.keepAlive ? 'keep-alive' : 'close';
+      init.keepAlive = decision.keepAlive ? keepAliveFieldValue(options.keepAliveTimeoutMs, decision.remaining) : null;
+      init.date = httpDate(nowMs);
+      headText = serializeResponseHead(init);
+      init.headers = undefined;
     } catch (error) {
       discardBody(prepared.stream);
       this.#ctx.emit('handler-error', { connectionId: this.id, requestIndex: ex.index, error });
@@ -708,7 +738,7 @@ export class Connection extends Deadlines implements Tracked {
 
   /** The response is queued on the socket: log it, then keep the connection or close it. */
   #responseDone(ex: Exchange, decision: KeepAliveDecision): void {
-    if (this.#phase.kind !== 'exchange' || this.#phase.exchange !== ex) return;
+    if (this.#phase.kind !== 'exchange' || this.#phase !== ex) return;
     if (ex.startedAt !== 0) this.#ctx.emit('request', {
       connectionId: this.id,
       requestIndex: ex.index,
@@ -805,7 +835,7 @@ export class Connection extends Deadlines implements Tracked {
   pullBody(ex: Exchange): Promise<IteratorResult<Uint8Array>> {
     if (ex.bodyState === 'complete') return Promise.resolve(DONE);
     if (ex.bodyState === 'failed') return Promise.reject(new ProtocolError('incomplete-message'));
-    if (this.#phase.kind !== 'exchange' || this.#phase.exchange !== ex || ex.abandoned || ex.draining) {
+    if (this.#phase.kind !== 'exchange' || this.#phase !== ex || ex.abandoned || ex.draining) {
       return Promise.reject(new Error('the request body can no longer be read'));
     }
     if (ex.pull !== null) return Promise.reject(new Error('the request body is already being read'));
@@ -921,7 +951,7 @@ export class Connection extends Deadlines implements Tracked {
     this.#phase = CLOSING;
     this.#windowBytes = 0; // now counts the bytes read while lingering
     this.clearDeadlines();
-    if (phase.kind === 'exchange') this.#abandon(phase.exchange, 'connection closing');
+    if (phase.kind === 'exchange') this.#abandon(phase, 'connection closing');
     if (this.#readPaused) {
       this.#readPaused = false;
       this.socket.resume();
@@ -940,7 +970,7 @@ export class Connection extends Deadlines implements Tracked {
     this.#closeReason ??= reason;
     this.#phase = CLOSING;
     this.clearDeadlines();
-    if (phase.kind === 'exchange') this.#abandon(phase.exchange, 'connection aborted');
+    if (phase.kind === 'exchange') this.#abandon(phase, 'connection aborted');
     // After end(), node cannot reset the socket (EINVAL, and no 'close' would follow): destroy instead.
     if (this.socket.writableEnded) this.socket.destroy();
     else this.socket.resetAndDestroy();
