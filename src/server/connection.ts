@@ -7,8 +7,9 @@
  * Requests on a connection are answered strictly in order, one handler at a time; pipelined bytes
  * wait in the parser. The idle deadline is keepAliveTimeoutMs + keepAliveTimeoutBufferMs (node's
  * buffer), and before closing on idle the loop lets pending socket reads run and checks that no
- * request byte has arrived. Every close is lingering (FIN, then read-and-discard for lingerMs or
- * maxLingerBytes) so a late client write never turns into an RST that wipes out the last response.
+ * request byte has arrived. A close is lingering (FIN, then read-and-discard for lingerMs or
+ * maxLingerBytes) so a late client write never turns into an RST that wipes out the last response —
+ * unless the client itself ended the connection with every byte read (nginx's heuristic).
  * Every closed connection reports exactly one CloseReason. A bug of ours aborts this socket only.
  */
 
@@ -127,7 +128,7 @@ const READ_PAUSED = 2; // reading is stopped
 const WRITE_BLOCKED = 4; // the peer is not taking our bytes
 const PUMPING = 8; // #pump is on the stack
 const BATCHING = 16; // pipelined responses collect in #outText
-const NO_LINGER = 32; // evicted: no lingering read, nothing was in flight
+const NO_LINGER = 32; // no lingering read: evicted idle, or the client ended the connection with everything read
 
 /** A batch of pipelined responses is written once it reaches this many characters. */
 const BATCH_FLUSH_CHARS = 65_536;
@@ -750,6 +751,11 @@ export class Connection extends Deadlines implements Tracked {
       keepAlive: decision.keepAlive,
     });
     if (!decision.keepAlive) {
+      // The client said this request is its last (Connection: close, or HTTP/1.0 without
+      // keep-alive) and every byte it sent is read: it will send nothing more, so no late write can
+      // turn into an RST — close at once after the FIN, as nginx's lingering_close heuristic does.
+      // A close the server decided (max requests, shutdown…) still lingers: the client may be sending.
+      if (ex.bodyState === 'complete' && this.#parser.bufferedBytes === 0 && clientEndsConnection(ex.head)) this.#noLinger = true;
       this.#close(decision.reason);
       return;
     }
@@ -1031,6 +1037,11 @@ export class Connection extends Deadlines implements Tracked {
       this.socket.resume();
     }
   }
+}
+
+/** The request itself ends the connection (RFC 9112 §9.3, §9.6). */
+function clientEndsConnection(head: RequestHead): boolean {
+  return head.connection.has('close') || (head.version === '1.0' && !head.connection.has('keep-alive'));
 }
 
 /** Content-Length for the response head: the body's size, or for HEAD/304 what the handler declared. */

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
 import { describe, test } from 'node:test';
 import { RawConnection } from '../helpers/raw-client.js';
 import { GET, sleep, startServer } from '../helpers/server.js';
@@ -100,6 +102,54 @@ describe('keep-alive (seed behaviours)', () => {
       }
     });
   }
+
+  /** A client that keeps its side open after the server's FIN (no automatic end): lingering shows. */
+  async function halfOpenClient(port: number, request: string): Promise<{ socket: net.Socket; response: Promise<string>; fin: Promise<void> }> {
+    const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    await once(socket, 'connect');
+    socket.on('error', () => undefined);
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    const fin = once(socket, 'end').then(() => undefined);
+    socket.write(request);
+    return { socket, response: fin.then(() => text), fin };
+  }
+
+  test('a client that ends the connection with everything read is closed without lingering', async () => {
+    // lingerMs is long: were the server lingering, it would hold the socket until the client's FIN.
+    const t = await startServer({ lingerMs: 5000 });
+    const close11 = await halfOpenClient(t.port, GET('/', 'Connection: close\r\n'));
+    const http10 = await halfOpenClient(t.port, 'GET / HTTP/1.0\r\n\r\n');
+    try {
+      assert.match(await close11.response, /^HTTP\/1\.1 200 [^]*\r\nConnection: close\r\n/);
+      assert.match(await http10.response, /^HTTP\/1\.1 200 [^]*\r\nConnection: close\r\n/);
+      await t.closed(2, 1000);
+      assert.deepEqual(t.closes.map((e) => e.reason).sort(), ['client-close', 'http10-default']);
+      assert.equal(t.server.connectionCount, 0, 'closed while both clients still hold their side open');
+    } finally {
+      close11.socket.destroy();
+      http10.socket.destroy();
+      await t.stop();
+    }
+  });
+
+  test('a close the server decides lingers until the client closes its side', async () => {
+    const t = await startServer({ lingerMs: 5000, maxRequestsPerConnection: 1 });
+    const c = await halfOpenClient(t.port, GET());
+    try {
+      assert.match(await c.response, /\r\nConnection: close\r\n/);
+      await sleep(150);
+      assert.equal(t.server.connectionCount, 1, 'still lingering: the client may have been sending');
+      assert.equal(t.closes.length, 0);
+      c.socket.end();
+      await t.closed(1, 1000);
+      assert.equal(t.closes[0].reason, 'max-requests');
+      assert.equal(t.server.connectionCount, 0);
+    } finally {
+      c.socket.destroy();
+      await t.stop();
+    }
+  });
 
   test('handler Connection: close closes after the response', async () => {
     const t = await startServer({}, () => ({ status: 200, headers: { connection: 'close' }, body: 'bye' }));
