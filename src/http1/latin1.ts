@@ -1,6 +1,6 @@
 /**
- * Bytes → string, one byte per character (ISO-8859-1, as RFC 9110 §5.5 field values are read).
- * Uses Buffer's own latin1Slice when present (what toString('latin1', …) calls after its argument
+ * Bytes ↔ string, one byte per character (ISO-8859-1, as RFC 9110 §5.5 field values are read).
+ * Uses Buffer's own latin1Slice/latin1Write when present (what toString/write call after their argument
  * checks), which the parser calls for every target and field value.
  */
 
@@ -12,4 +12,13 @@ const hasLatin1Slice = typeof (Buffer.prototype as Partial<Latin1Buffer>).latin1
 export function latin1(buf: Buffer, start: number, end: number): string {
   if (start === end) return '';
   return hasLatin1Slice ? (buf as Latin1Buffer).latin1Slice(start, end) : buf.toString('latin1', start, end);
+}
+
+type Latin1WritableBuffer = Buffer & { latin1Write(text: string, offset: number): number };
+
+const hasLatin1Write = typeof (Buffer.prototype as Partial<Latin1WritableBuffer>).latin1Write === 'function';
+
+/** Writes `text` (latin1, one byte per character) into `buf` at `offset`; returns the bytes written. */
+export function writeLatin1(buf: Buffer, text: string, offset: number): number {
+  return hasLatin1Write ? (buf as Latin1WritableBuffer).latin1Write(text, offset) : buf.write(text, offset, 'latin1');
 }

@@ -6,7 +6,8 @@
  * handler's copies are dropped. `Date` is cached per second; `Server: holdfast` unless the handler
  * sets its own. The status must be three digits (RFC 9112 §4 `status-code = 3DIGIT`; Go's net/http
  * checks 100–999 likewise), handler field names tokens and values free of CR, LF and NUL, or the
- * serializer throws (header injection is a handler bug, answered with 500).
+ * serializer throws (header injection is a handler bug, answered with 500). A frozen headers object
+ * is serialized once and its text reused (it cannot change).
  */
 
 import { isFieldValue, isToken } from './header-map.js';
@@ -109,35 +110,57 @@ function persistenceTail(connection: 'keep-alive' | 'close' | null, keepAlive: s
   return tail + '\r\n';
 }
 
+/** The handler's own header lines, serialized and checked; whether it set Date and Server. */
+interface HeaderBlock {
+  text: string;
+  hasDate: boolean;
+  hasServer: boolean;
+}
+
+const NO_HEADERS: HeaderBlock = Object.freeze({ text: '', hasDate: false, hasServer: false });
+/** Frozen header objects cannot change: their block is built once (a static file's, say). */
+const FROZEN_BLOCKS = new WeakMap<ResponseHeaders, HeaderBlock>();
+
+function headerBlock(headers: ResponseHeaders | undefined): HeaderBlock {
+  if (headers === undefined) return NO_HEADERS;
+  const frozen = Object.isFrozen(headers);
+  if (frozen) {
+    const known = FROZEN_BLOCKS.get(headers);
+    if (known !== undefined) return known;
+  }
+  let text = '';
+  let hasDate = false;
+  let hasServer = false;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (!isToken(name)) throw new InvalidResponseError('response header name is not a token');
+    const lower = name.toLowerCase();
+    if (SERVER_OWNED.has(lower)) continue;
+    if (lower === 'date') hasDate = true;
+    else if (lower === 'server') hasServer = true;
+    if (typeof value === 'string' || typeof value === 'number') {
+      text += headerLine(name, String(value));
+    } else {
+      for (const item of value) text += headerLine(name, item);
+    }
+  }
+  const block = { text, hasDate, hasServer };
+  if (frozen) FROZEN_BLOCKS.set(headers, block);
+  return block;
+}
+
 export function serializeResponseHead(init: ResponseHeadInit): string {
   const status = init.status;
   if (!Number.isInteger(status) || status < 100 || status > 999) {
     throw new InvalidResponseError('response status is not three digits');
   }
-  let head = statusLine(init.version, status);
-  let hasDate = false;
-  let hasServer = false;
-  const headers = init.headers;
-  if (headers !== undefined) {
-    for (const name in headers) {
-      const value = headers[name];
-      if (value === undefined) continue;
-      if (!isToken(name)) throw new InvalidResponseError('response header name is not a token');
-      const lower = name.toLowerCase();
-      if (SERVER_OWNED.has(lower)) continue;
-      if (lower === 'date') hasDate = true;
-      else if (lower === 'server') hasServer = true;
-      if (typeof value === 'string' || typeof value === 'number') {
-        head += headerLine(name, String(value));
-      } else {
-        for (const item of value) head += headerLine(name, item);
-      }
-    }
-  }
-  if (!hasDate && !hasServer && init.date === cachedDate) head += cachedDateServerLines;
+  const block = headerBlock(init.headers);
+  let head = statusLine(init.version, status) + block.text;
+  if (!block.hasDate && !block.hasServer && init.date === cachedDate) head += cachedDateServerLines;
   else {
-    if (!hasDate) head += `Date: ${init.date}\r\n`;
-    if (!hasServer) head += 'Server: holdfast\r\n';
+    if (!block.hasDate) head += `Date: ${init.date}\r\n`;
+    if (!block.hasServer) head += 'Server: holdfast\r\n';
   }
   if (init.contentLength !== null) head += `Content-Length: ${init.contentLength}\r\n`;
   if (init.chunked) head += 'Transfer-Encoding: chunked\r\n';

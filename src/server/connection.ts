@@ -18,6 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { ProtocolError } from '../http1/errors.js';
 import { decideResponseFraming, type HttpVersion, type ResponseFraming } from '../http1/framing.js';
 import { decideKeepAlive, keepAliveFieldValue, type CloseReason, type KeepAliveDecision, type KeepAliveFacts } from '../http1/keep-alive.js';
+import { latin1, writeLatin1 } from '../http1/latin1.js';
 import { RequestParser, type ParserLimits, type RequestHead } from '../http1/parser.js';
 import { CONTINUE_HEAD, httpDate, serializeResponseHead, type ResponseHeadInit } from '../http1/serializer.js';
 import { HttpError, type ConnectionRef, type Handler, type HttpRequest, type HttpResponse, type RequestBody } from '../handlers/types.js';
@@ -130,6 +131,8 @@ const PUMPING = 8; // #pump is on the stack
 const BATCHING = 16; // pipelined responses collect in #outText
 const NO_LINGER = 32; // no lingering read: evicted idle, or the client ended the connection with everything read
 
+/** Bodies up to this size are copied next to their head and written once; larger ones go by writev. */
+const SMALL_BODY_BYTES = 16_384;
 /** A batch of pipelined responses is written once it reaches this many characters. */
 const BATCH_FLUSH_CHARS = 65_536;
 const DONE: IteratorResult<Uint8Array> = Object.freeze({ done: true, value: undefined });
@@ -697,6 +700,19 @@ export class Connection extends Deadlines implements Tracked {
           socket.uncork();
         }
         ex.bytesOut = prepared.shape.kind === 'sized' ? prepared.shape.length : 0;
+      } else if (payload.length <= SMALL_BODY_BYTES) {
+        // A small body (a cached static file, say) leaves with its head in one write: as one buffer,
+        // or as latin1 text (one byte per character, lossless) joining a batch of pipelined responses.
+        if (this.#batching && (this.#outText !== '' || this.#parser.bufferedBytes > 0)) {
+          this.#writeText(headText + latin1(Buffer.from(payload.buffer, payload.byteOffset, payload.length), 0, payload.length));
+        } else {
+          this.#flushText();
+          const out = Buffer.allocUnsafe(headText.length + payload.length);
+          writeLatin1(out, headText, 0);
+          out.set(payload, headText.length);
+          socket.write(out);
+        }
+        ex.bytesOut = payload.length;
       } else {
         this.#flushText();
         socket.cork();

@@ -31,31 +31,53 @@ export interface PreparedResponse {
 const EMPTY: ResponseBodyShape = Object.freeze({ kind: 'empty' });
 const STREAM: ResponseBodyShape = Object.freeze({ kind: 'stream' });
 
+/** What the connection needs from the handler's headers: its Content-Length and `Connection: close`. */
+interface ResponseFields {
+  declaredLength: number | null;
+  connectionClose: boolean;
+}
+
+const NO_FIELDS: ResponseFields = Object.freeze({ declaredLength: null, connectionClose: false });
+/** Frozen header objects cannot change: scanned once. */
+const FROZEN_FIELDS = new WeakMap<ResponseHeaders, ResponseFields>();
+
+function responseFields(headers: ResponseHeaders): ResponseFields {
+  const frozen = Object.isFrozen(headers);
+  if (frozen) {
+    const known = FROZEN_FIELDS.get(headers);
+    if (known !== undefined) return known;
+  }
+  let declaredLength: number | null = null;
+  let connectionClose = false;
+  for (const name in headers) {
+    if (headers[name] === undefined) continue;
+    const first = name.charCodeAt(0) | 0x20;
+    if (first !== 0x63) continue; // only content-length and connection matter here
+    const lower = name.toLowerCase();
+    if (lower === 'content-length') {
+      const value = String(headers[name]);
+      if (!/^\d{1,15}$/.test(value)) throw new InvalidResponseError('response Content-Length must be a decimal number');
+      declaredLength = Number(value);
+    } else if (lower === 'connection') {
+      const value = headers[name];
+      const lines = Array.isArray(value) ? value : [String(value)];
+      for (const line of lines) if (splitList(line).includes('close')) connectionClose = true;
+    }
+  }
+  const fields = declaredLength === null && !connectionClose ? NO_FIELDS : { declaredLength, connectionClose };
+  if (frozen) FROZEN_FIELDS.set(headers, fields);
+  return fields;
+}
+
 export function prepareResponse(response: HttpResponse | unknown): PreparedResponse {
   if (response === null || typeof response !== 'object') throw new InvalidResponseError('handler must return an HttpResponse object');
   const { status, headers, body } = response as HttpResponse;
   if (!Number.isInteger(status) || status < 200 || status > 999) throw new InvalidResponseError('response status must be an integer from 200 to 999');
   if (headers !== undefined && (headers === null || typeof headers !== 'object')) throw new InvalidResponseError('response headers must be an object');
 
-  let declaredLength: number | null = null;
-  let connectionClose = false;
-  if (headers !== undefined) {
-    for (const name in headers) {
-      if (headers[name] === undefined) continue;
-      const first = name.charCodeAt(0) | 0x20;
-      if (first !== 0x63) continue; // only content-length and connection matter here
-      const lower = name.toLowerCase();
-      if (lower === 'content-length') {
-        const value = String(headers[name]);
-        if (!/^\d{1,15}$/.test(value)) throw new InvalidResponseError('response Content-Length must be a decimal number');
-        declaredLength = Number(value);
-      } else if (lower === 'connection') {
-        const value = headers[name];
-        const lines = Array.isArray(value) ? value : [String(value)];
-        for (const line of lines) if (splitList(line).includes('close')) connectionClose = true;
-      }
-    }
-  }
+  const fields = headers === undefined ? NO_FIELDS : responseFields(headers);
+  const declaredLength = fields.declaredLength;
+  const connectionClose = fields.connectionClose;
 
   let shape: ResponseBodyShape;
   let payload: Uint8Array | string | null = null;

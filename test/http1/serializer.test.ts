@@ -316,3 +316,34 @@ describe('httpDate', () => {
   });
 });
 
+
+describe('serializeResponseHead: frozen headers are serialized once', () => {
+  test('the same frozen object gives the same head every time, with the per-response fields current', () => {
+    const headers: ResponseHeaders = Object.freeze({ 'Content-Type': 'text/css', etag: '"1-2"', 'content-length': '9' });
+    const first = head({ headers, contentLength: 9, connection: 'keep-alive', keepAlive: 'timeout=5' });
+    const second = head({ headers, contentLength: 9, connection: 'keep-alive', keepAlive: 'timeout=5' });
+    assert.equal(second, first);
+    const closing = head({ headers, contentLength: 7, connection: 'close', date: 'Mon, 07 Nov 1994 08:49:37 GMT' });
+    assert.deepEqual(fields(closing), [
+      ['Content-Type', 'text/css'],
+      ['etag', '"1-2"'],
+      ['Date', 'Mon, 07 Nov 1994 08:49:37 GMT'],
+      ['Server', 'holdfast'],
+      ['Content-Length', '7'],
+      ['Connection', 'close'],
+    ]);
+  });
+
+  test('a frozen object with an invalid field fails every time (nothing cached)', () => {
+    const headers: ResponseHeaders = Object.freeze({ 'x-bad': 'a\r\nInjected: 1' });
+    assert.throws(() => head({ headers }), InvalidResponseError);
+    assert.throws(() => head({ headers }), InvalidResponseError);
+  });
+
+  test('a mutable object is read afresh on every response', () => {
+    const headers: Record<string, string> = { 'x-n': '1' };
+    assert.deepEqual(fields(head({ headers }))[0], ['x-n', '1']);
+    headers['x-n'] = '2';
+    assert.deepEqual(fields(head({ headers }))[0], ['x-n', '2']);
+  });
+});

@@ -4,6 +4,34 @@ import { RawConnection } from '../helpers/raw-client.js';
 import { GET, sleep, startServer } from '../helpers/server.js';
 
 describe('pipelining', () => {
+  test('binary bodies of every size class keep every byte, alone and pipelined (head and body in one write)', async () => {
+    const every = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const bodies: Record<string, Buffer> = {
+      '/small': every,
+      '/edge': Buffer.concat(Array.from({ length: 64 }, () => every)), // 16 KiB: the one-write limit
+      '/large': Buffer.concat(Array.from({ length: 80 }, () => every)), // 20 KiB: head and body by writev
+    };
+    const headers = Object.freeze({ 'content-type': 'application/octet-stream' }); // frozen: serialized once
+    const t = await startServer({}, (req) => ({ status: 200, headers, body: bodies[req.path] }));
+    const c = await RawConnection.connect(t.port);
+    try {
+      const paths = ['/small', '/edge', '/large', '/small', '/large', '/edge', '/small'];
+      for (const p of paths.slice(0, 3)) {
+        c.write(GET(p));
+        assert.deepEqual((await c.readResponse()).body, bodies[p]);
+      }
+      c.write(paths.map((p) => GET(p)).join(''));
+      for (const p of paths) {
+        const res = await c.readResponse();
+        assert.equal(res.header('content-type'), 'application/octet-stream');
+        assert.deepEqual(res.body, bodies[p], p);
+      }
+    } finally {
+      c.destroy();
+      await t.stop();
+    }
+  });
+
   test('pipelined requests are answered in request order, one handler at a time', async () => {
     let running = 0;
     let maxRunning = 0;
