@@ -110,6 +110,49 @@ function persistenceTail(connection: 'keep-alive' | 'close' | null, keepAlive: s
   return tail + '\r\n';
 }
 
+/**
+ * What the serializer knows about one response field name, kept per name (the same few names
+ * recur): checked once, and the line for the value it last had, so a repeated
+ * `content-type: text/plain` costs a comparison.
+ */
+class FieldName {
+  readonly name: string;
+  readonly owned: boolean;
+  readonly date: boolean;
+  readonly server: boolean;
+  #lastValue: string | null = null;
+  #lastLine = '';
+
+  constructor(name: string) {
+    if (!isToken(name)) throw new InvalidResponseError('response header name is not a token');
+    const lower = name.toLowerCase();
+    this.name = name;
+    this.owned = SERVER_OWNED.has(lower);
+    this.date = lower === 'date';
+    this.server = lower === 'server';
+  }
+
+  line(value: string): string {
+    if (value === this.#lastValue) return this.#lastLine;
+    const line = headerLine(this.name, value);
+    this.#lastValue = value;
+    this.#lastLine = line;
+    return line;
+  }
+}
+
+const FIELD_NAMES = new Map<string, FieldName>();
+
+function fieldName(name: string): FieldName {
+  let field = FIELD_NAMES.get(name);
+  if (field === undefined) {
+    field = new FieldName(name);
+    if (FIELD_NAMES.size >= 1024) FIELD_NAMES.clear();
+    FIELD_NAMES.set(name, field);
+  }
+  return field;
+}
+
 /** The handler's own header lines, serialized and checked; whether it set Date and Server. */
 interface HeaderBlock {
   text: string;
@@ -134,15 +177,16 @@ function headerBlock(headers: ResponseHeaders | undefined): HeaderBlock {
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined) continue;
-    if (!isToken(name)) throw new InvalidResponseError('response header name is not a token');
-    const lower = name.toLowerCase();
-    if (SERVER_OWNED.has(lower)) continue;
-    if (lower === 'date') hasDate = true;
-    else if (lower === 'server') hasServer = true;
-    if (typeof value === 'string' || typeof value === 'number') {
-      text += headerLine(name, String(value));
+    const field = fieldName(name);
+    if (field.owned) continue;
+    if (field.date) hasDate = true;
+    else if (field.server) hasServer = true;
+    if (typeof value === 'string') {
+      text += field.line(value);
+    } else if (typeof value === 'number') {
+      text += field.line(String(value));
     } else {
-      for (const item of value) text += headerLine(name, item);
+      for (const item of value) text += field.line(item);
     }
   }
   const block = { text, hasDate, hasServer };
