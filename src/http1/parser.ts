@@ -68,6 +68,17 @@ type ReadState =
 
 const EMPTY_BUFFER = Buffer.alloc(0);
 const NO_TOKENS: ReadonlySet<string> = new Set<string>();
+/** A Connection field that is exactly one common token, as clients send it → its token set. */
+const SINGLE_TOKEN_SETS: ReadonlyMap<string, ReadonlySet<string>> = (() => {
+  const keepAlive: ReadonlySet<string> = new Set(['keep-alive']);
+  const close: ReadonlySet<string> = new Set(['close']);
+  return new Map([
+    ['keep-alive', keepAlive],
+    ['Keep-Alive', keepAlive],
+    ['close', close],
+    ['Close', close],
+  ]);
+})();
 const NO_LINES: readonly string[] = Object.freeze([]);
 /** Framing of a request without Content-Length or Transfer-Encoding (what decideRequestFraming returns for it). */
 const NO_BODY_FRAMING = decideRequestFraming('1.1', NO_LINES, NO_LINES) as BodyFraming;
@@ -355,14 +366,22 @@ export class RequestParser {
     // One pass for the fields the parser acts on; most requests carry none but Host.
     let hostCount = 0;
     let host = '';
-    let special = false;
+    let framingFields = false;
+    let expect: string | undefined;
+    let connectionLine: string | null = null;
+    let connectionLines = 0;
     for (let i = 0, size = headers.size; i < size; i++) {
       const name = headers.nameAt(i);
       if (name === 'host') {
         hostCount++;
         host = headers.valueAt(i);
-      } else if (name === 'content-length' || name === 'transfer-encoding' || name === 'expect' || name === 'connection') {
-        special = true;
+      } else if (name === 'content-length' || name === 'transfer-encoding') {
+        framingFields = true;
+      } else if (name === 'expect') {
+        expect = expect === undefined ? headers.valueAt(i) : `${expect}, ${headers.valueAt(i)}`;
+      } else if (name === 'connection') {
+        connectionLines++;
+        connectionLine = headers.valueAt(i);
       }
     }
 
@@ -372,27 +391,28 @@ export class RequestParser {
     if (hostCount === 1 && !isValidHost(host)) return this.#fail('bad-field-value');
 
     let framing = NO_BODY_FRAMING;
-    let expectContinue = false;
-    let connection: ReadonlySet<string> = NO_TOKENS;
-    if (special) {
-      const decided =
-        headers.has('content-length') || headers.has('transfer-encoding')
-          ? decideRequestFraming(version, headers.getAll('content-length'), headers.getAll('transfer-encoding'))
-          : decideRequestFraming(version, NO_LINES, NO_LINES);
+    if (framingFields) {
+      const decided = decideRequestFraming(version, headers.getAll('content-length'), headers.getAll('transfer-encoding'));
       if (typeof decided === 'string') return this.#fail(decided);
       framing = decided;
       if (framing.kind === 'length' && this.#limits.maxBodyBytes > 0 && framing.length > this.#limits.maxBodyBytes) {
         return this.#fail('body-too-large');
       }
+    }
 
-      const expect = headers.get('expect');
-      if (expect !== undefined && version === '1.1') {
-        // RFC 9110 §10.1.1: 100-continue is the only expectation; an HTTP/1.0 request's is ignored.
-        if (expect.toLowerCase() !== '100-continue') return this.#fail('unsupported-expectation');
-        expectContinue = framing.kind !== 'none';
-      }
+    let expectContinue = false;
+    if (expect !== undefined && version === '1.1') {
+      // RFC 9110 §10.1.1: 100-continue is the only expectation; an HTTP/1.0 request's is ignored.
+      if (expect.toLowerCase() !== '100-continue') return this.#fail('unsupported-expectation');
+      expectContinue = framing.kind !== 'none';
+    }
 
-      if (headers.has('connection')) {
+    let connection: ReadonlySet<string> = NO_TOKENS;
+    if (connectionLine !== null) {
+      // The usual single `keep-alive` or `close` shares one frozen set; anything else is parsed.
+      const single = connectionLines === 1 ? SINGLE_TOKEN_SETS.get(connectionLine) : undefined;
+      if (single !== undefined) connection = single;
+      else {
         const tokens = new Set<string>();
         for (const line of headers.getAll('connection')) for (const token of splitList(line)) if (token !== '') tokens.add(token);
         connection = tokens;

@@ -13,6 +13,7 @@
  * Every closed connection reports exactly one CloseReason. A bug of ours aborts this socket only.
  */
 
+import type net from 'node:net';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { ProtocolError } from '../http1/errors.js';
@@ -24,6 +25,7 @@ import { CONTINUE_HEAD, httpDate, serializeResponseHead, type ResponseHeadInit }
 import { HttpError, type ConnectionRef, type Handler, type HttpRequest, type HttpResponse, type RequestBody } from '../handlers/types.js';
 import type { HeaderMap } from '../http1/header-map.js';
 import { Deadlines, type DeadlineKind } from './deadlines.js';
+import { readIntoSharedBuffer } from './shared-read.js';
 import type { ConnectionCloseEvent, ServerEvents } from './events.js';
 import type { ResolvedOptions } from './options.js';
 import type { ConnectionInfo, Lifecycle, Tracked } from './registry.js';
@@ -169,7 +171,7 @@ export class Connection extends Deadlines implements Tracked {
     if (ctx.wantsConnectionEvents()) void socket.remoteAddress;
     // Shared listeners (no closures per connection): an idle connection should cost little memory.
     (socket as OwnedSocket)[OWNER] = this;
-    socket.on('data', Connection.#socketData);
+    if (!readIntoSharedBuffer(socket, Connection.#socketRead)) socket.on('data', Connection.#socketData);
     socket.on('end', Connection.#socketEnd);
     socket.on('error', Connection.#socketError);
     socket.on('close', Connection.#socketClose);
@@ -179,6 +181,12 @@ export class Connection extends Deadlines implements Tracked {
 
   static #socketData = function (this: OwnedSocket, chunk: Buffer): void {
     this[OWNER].#onData(chunk);
+  };
+  /** A read into the shared buffer: the bytes are copied (small reads land in node's buffer pool). */
+  static #socketRead = function (this: net.Socket, nread: number, bytes: Buffer): void {
+    const chunk = Buffer.allocUnsafe(nread);
+    bytes.copy(chunk, 0, 0, nread);
+    (this as OwnedSocket)[OWNER].#onData(chunk);
   };
   static #socketEnd = function (this: OwnedSocket): void {
     this[OWNER].#onEnd();
