@@ -37,6 +37,10 @@ export interface RequestBody extends AsyncIterable<Uint8Array> {
   json(): Promise<unknown>;
 }
 
+/**
+ * `connection` and `body` are accessors, built on first use: copy a request with explicit fields
+ * (or keep the object), since `{ ...req }` leaves them out.
+ */
 export interface HttpRequest {
   method: string;
   /** The request-target as received. */

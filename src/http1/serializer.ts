@@ -7,7 +7,7 @@
  * sets its own. The status must be three digits (RFC 9112 §4 `status-code = 3DIGIT`; Go's net/http
  * checks 100–999 likewise), handler field names tokens and values free of CR, LF and NUL, or the
  * serializer throws (header injection is a handler bug, answered with 500). A frozen headers object
- * is serialized once and its text reused (it cannot change).
+ * with plain values is serialized once and its text reused (it cannot change).
  */
 
 import { isFieldValue, isToken } from './header-map.js';
@@ -161,7 +161,22 @@ interface HeaderBlock {
 }
 
 const NO_HEADERS: HeaderBlock = Object.freeze({ text: '', hasDate: false, hasServer: false });
-/** Frozen header objects cannot change: their block is built once (a static file's, say). */
+
+/**
+ * True when `headers` cannot change: frozen, no getters, and every value a string, a number or a
+ * frozen array of them. Only such objects are cached by identity (checked once, when cached).
+ */
+export function isImmutableHeaders(headers: ResponseHeaders): boolean {
+  if (!Object.isFrozen(headers)) return false;
+  for (const descriptor of Object.values(Object.getOwnPropertyDescriptors(headers))) {
+    if (!('value' in descriptor)) return false;
+    const value: unknown = descriptor.value;
+    if (value === undefined || typeof value === 'string' || typeof value === 'number') continue;
+    if (!Array.isArray(value) || !Object.isFrozen(value)) return false;
+  }
+  return true;
+}
+/** Immutable header objects (see isImmutableHeaders): their block is built once (a static file's, say). */
 const FROZEN_BLOCKS = new WeakMap<ResponseHeaders, HeaderBlock>();
 
 function headerBlock(headers: ResponseHeaders | undefined): HeaderBlock {
@@ -190,7 +205,7 @@ function headerBlock(headers: ResponseHeaders | undefined): HeaderBlock {
     }
   }
   const block = { text, hasDate, hasServer };
-  if (frozen) FROZEN_BLOCKS.set(headers, block);
+  if (frozen && isImmutableHeaders(headers)) FROZEN_BLOCKS.set(headers, block);
   return block;
 }
 

@@ -553,6 +553,10 @@ export class Connection extends Deadlines implements Tracked {
 
   #startExchange(head: RequestHead): void {
     const ex = new Exchange(head, ++this.#requestsServed, this.#ctx.wantsRequestEvents());
+    // node caches the peer address once read; read it now, while the socket is open, so a handler
+    // that asks after an await (or a close event) still gets it. Idle-before-first-request
+    // connections never pay for it.
+    if (ex.index === 1) void this.socket.remoteAddress;
     this.#phase = ex;
     this.#idleGeneration++;
     this.clearDeadline('idle');

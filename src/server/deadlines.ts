@@ -128,9 +128,10 @@ export abstract class Deadlines {
       this.#store(kind, OFF);
       this.deadlineExpired(kind);
     }
-    if (this.#heapIndex !== -1) return; // the callback filed it again
+    // The callback may have filed this owner for a later deadline of its own while an earlier one
+    // remains (rate re-arms a second ahead): file it for its earliest.
     const [, next] = this.#earliest();
-    if (next !== OFF) Deadlines.#file(this, next);
+    if (next !== OFF && (this.#heapIndex === -1 || next < this.#wakeAt)) Deadlines.#file(this, next);
   }
 
   // ── the shared heap (ordered by #wakeAt) ──────────────────────────────────
@@ -232,11 +233,22 @@ export abstract class Deadlines {
     const heap = Deadlines.#heap;
     // Owners filed during this pass with a time already due wait for the next timer turn.
     let budget = heap.length;
-    while (heap.length > 0 && heap[0].#wakeAt <= now && budget-- > 0) {
-      const owner = heap[0];
-      Deadlines.#unfile(owner);
-      owner.#wake(now);
+    try {
+      while (heap.length > 0 && heap[0].#wakeAt <= now && budget-- > 0) {
+        const owner = heap[0];
+        Deadlines.#unfile(owner);
+        try {
+          owner.#wake(now);
+        } finally {
+          // Even if a callback threw, the owner keeps its remaining deadlines.
+          if (owner.#heapIndex === -1) {
+            const [, next] = owner.#earliest();
+            if (next !== OFF) Deadlines.#file(owner, next);
+          }
+        }
+      }
+    } finally {
+      Deadlines.#arm();
     }
-    Deadlines.#arm();
   };
 }

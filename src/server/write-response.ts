@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import { LAST_CHUNK, chunkHeader, chunkTrailer } from '../http1/chunked.js';
 import type { ResponseBodyShape, ResponseFraming } from '../http1/framing.js';
 import { splitList } from '../http1/header-map.js';
-import { InvalidResponseError, reasonPhrase, type ResponseHeaders } from '../http1/serializer.js';
+import { InvalidResponseError, isImmutableHeaders, reasonPhrase, type ResponseHeaders } from '../http1/serializer.js';
 import type { HttpResponse } from '../handlers/types.js';
 
 export type StreamBody = AsyncIterable<Uint8Array | string>;
@@ -38,7 +38,7 @@ interface ResponseFields {
 }
 
 const NO_FIELDS: ResponseFields = Object.freeze({ declaredLength: null, connectionClose: false });
-/** Frozen header objects cannot change: scanned once. */
+/** Immutable header objects (see isImmutableHeaders) cannot change: scanned once. */
 const FROZEN_FIELDS = new WeakMap<ResponseHeaders, ResponseFields>();
 
 function responseFields(headers: ResponseHeaders): ResponseFields {
@@ -65,7 +65,7 @@ function responseFields(headers: ResponseHeaders): ResponseFields {
     }
   }
   const fields = declaredLength === null && !connectionClose ? NO_FIELDS : { declaredLength, connectionClose };
-  if (frozen) FROZEN_FIELDS.set(headers, fields);
+  if (frozen && isImmutableHeaders(headers)) FROZEN_FIELDS.set(headers, fields);
   return fields;
 }
 

@@ -340,6 +340,20 @@ describe('serializeResponseHead: frozen headers are serialized once', () => {
     assert.throws(() => head({ headers }), InvalidResponseError);
   });
 
+  test('a frozen object holding a mutable array or a getter is not cached', () => {
+    const cookies = ['a=1'];
+    const withArray: ResponseHeaders = Object.freeze({ 'set-cookie': cookies });
+    assert.deepEqual(fields(head({ headers: withArray }))[0], ['set-cookie', 'a=1']);
+    cookies[0] = 'a=2';
+    assert.deepEqual(fields(head({ headers: withArray }))[0], ['set-cookie', 'a=2']);
+    let n = 0;
+    const withGetter = Object.freeze(
+      Object.defineProperty({}, 'x-count', { enumerable: true, get: () => String(++n) }),
+    ) as ResponseHeaders;
+    assert.deepEqual(fields(head({ headers: withGetter }))[0], ['x-count', '1']);
+    assert.deepEqual(fields(head({ headers: withGetter }))[0], ['x-count', '2']);
+  });
+
   test('a mutable object is read afresh on every response', () => {
     const headers: Record<string, string> = { 'x-n': '1' };
     assert.deepEqual(fields(head({ headers }))[0], ['x-n', '1']);

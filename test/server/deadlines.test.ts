@@ -107,4 +107,20 @@ describe('Deadlines: one shared heap for every owner', () => {
     assert.deepEqual(owner.fired.map((f) => f.kind), ['idle', 'linger']);
     assert.equal(Deadlines.pendingOwners, 0);
   });
+
+  test('a deadline re-armed later from its callback does not hold back an earlier one', async () => {
+    const owner = new Owner();
+    const startedAt = performance.now();
+    owner.onExpired = (kind) => {
+      if (kind === 'rate') owner.set('rate', 300);
+    };
+    owner.set('rate', 10);
+    owner.set('handler', 40);
+    await sleep(120);
+    const handler = owner.fired.find((f) => f.kind === 'handler');
+    assert.ok(handler !== undefined, 'handler fired');
+    assert.ok(handler.atMs - startedAt < 100, `handler fired after ${handler.atMs - startedAt} ms`);
+    owner.clearAll();
+    assert.equal(Deadlines.pendingOwners, 0);
+  });
 });

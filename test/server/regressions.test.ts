@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { HttpError } from '../../src/index.js';
+import { HttpError, createServer } from '../../src/index.js';
 import { RawConnection } from '../helpers/raw-client.js';
 import { GET, sleep, startServer } from '../helpers/server.js';
 
@@ -25,6 +25,30 @@ describe('regressions', () => {
     } finally {
       c.destroy();
       await t.stop();
+    }
+  });
+
+  test('the peer address is still there for a handler that asks after the client reset (logging off)', async () => {
+    let seen: { remoteAddress: string; remotePort: number } | null = null;
+    const server = createServer({ log: 'off' }, async (req) => {
+      await sleep(100);
+      const { remoteAddress, remotePort } = req.connection;
+      seen = { remoteAddress, remotePort };
+      return { status: 200, body: 'late' };
+    });
+    const { port } = await server.listen(0, '127.0.0.1');
+    const c = await RawConnection.connect(port);
+    try {
+      const localPort = c.socket.localPort;
+      c.write(GET());
+      await sleep(30);
+      c.socket.resetAndDestroy();
+      await sleep(150);
+      assert.deepEqual(seen, { remoteAddress: '127.0.0.1', remotePort: localPort });
+    } finally {
+      c.destroy();
+      await server.close({ graceMs: 500 });
+      assert.equal(server.connectionCount, 0);
     }
   });
 
