@@ -13,6 +13,9 @@ import { performance } from 'node:perf_hooks';
 
 export type DeadlineKind = 'idle' | 'headers' | 'request' | 'rate' | 'handler' | 'send' | 'linger';
 
+/** The longest delay node's setTimeout honours. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** "No deadline": real times are ≥ 1. */
 const OFF = 0;
 
@@ -215,7 +218,8 @@ export abstract class Deadlines {
     if (Deadlines.#timer !== null && Deadlines.#timerAt <= root.#wakeAt) return;
     Deadlines.#disarm();
     Deadlines.#timerAt = root.#wakeAt;
-    const timer = setTimeout(Deadlines.#onTimer, Math.max(1, root.#wakeAt - performance.now()));
+    // node's timers take at most 2^31 − 1 ms (longer fires at once): a farther deadline wakes early and re-arms.
+    const timer = setTimeout(Deadlines.#onTimer, Math.min(MAX_TIMER_MS, Math.max(1, root.#wakeAt - performance.now())));
     timer.unref();
     Deadlines.#timer = timer;
   }

@@ -123,4 +123,24 @@ describe('Deadlines: one shared heap for every owner', () => {
     owner.clearAll();
     assert.equal(Deadlines.pendingOwners, 0);
   });
+
+  test('a deadline beyond node’s longest timer (2^31 − 1 ms) is kept without a timer overflow', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => {
+      warnings.push(warning.name);
+    };
+    process.on('warning', onWarning);
+    const owner = new Owner();
+    try {
+      owner.set('idle', 30 * 24 * 3600 * 1000); // 30 days
+      await sleep(30);
+      assert.deepEqual(warnings, []);
+      assert.equal(owner.fired.length, 0);
+      assert.equal(owner.has('idle'), true);
+    } finally {
+      owner.clearAll();
+      process.off('warning', onWarning);
+    }
+    assert.equal(Deadlines.pendingOwners, 0);
+  });
 });
