@@ -176,16 +176,27 @@ export function isImmutableHeaders(headers: ResponseHeaders): boolean {
   }
   return true;
 }
-/** Immutable header objects (see isImmutableHeaders): their block is built once (a static file's, say). */
-const FROZEN_BLOCKS = new WeakMap<ResponseHeaders, HeaderBlock>();
+
+/**
+ * `derive(headers)`, computed once per immutable headers object and kept in `cache` (a static
+ * file's frozen headers, say); computed afresh for any other object.
+ */
+export function derivedOnce<T>(cache: WeakMap<ResponseHeaders, T>, headers: ResponseHeaders, derive: (headers: ResponseHeaders) => T): T {
+  if (!Object.isFrozen(headers)) return derive(headers);
+  const known = cache.get(headers);
+  if (known !== undefined) return known;
+  const derived = derive(headers);
+  if (isImmutableHeaders(headers)) cache.set(headers, derived);
+  return derived;
+}
+
+const HEADER_BLOCKS = new WeakMap<ResponseHeaders, HeaderBlock>();
 
 function headerBlock(headers: ResponseHeaders | undefined): HeaderBlock {
-  if (headers === undefined) return NO_HEADERS;
-  const frozen = Object.isFrozen(headers);
-  if (frozen) {
-    const known = FROZEN_BLOCKS.get(headers);
-    if (known !== undefined) return known;
-  }
+  return headers === undefined ? NO_HEADERS : derivedOnce(HEADER_BLOCKS, headers, buildHeaderBlock);
+}
+
+function buildHeaderBlock(headers: ResponseHeaders): HeaderBlock {
   let text = '';
   let hasDate = false;
   let hasServer = false;
@@ -204,9 +215,7 @@ function headerBlock(headers: ResponseHeaders | undefined): HeaderBlock {
       for (const item of value) text += field.line(item);
     }
   }
-  const block = { text, hasDate, hasServer };
-  if (frozen && isImmutableHeaders(headers)) FROZEN_BLOCKS.set(headers, block);
-  return block;
+  return { text, hasDate, hasServer };
 }
 
 export function serializeResponseHead(init: ResponseHeadInit): string {

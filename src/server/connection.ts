@@ -13,7 +13,6 @@
  * Every closed connection reports exactly one CloseReason. A bug of ours aborts this socket only.
  */
 
-import type net from 'node:net';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { ProtocolError } from '../http1/errors.js';
@@ -183,7 +182,7 @@ export class Connection extends Deadlines implements Tracked {
     this[OWNER].#onData(chunk);
   };
   /** A read into the shared buffer: the bytes are copied (small reads land in node's buffer pool). */
-  static #socketRead = function (this: net.Socket, nread: number, bytes: Buffer): void {
+  static #socketRead = function (this: Socket, nread: number, bytes: Buffer): void {
     const chunk = Buffer.allocUnsafe(nread);
     bytes.copy(chunk, 0, 0, nread);
     (this as OwnedSocket)[OWNER].#onData(chunk);

@@ -124,15 +124,20 @@ export abstract class Deadlines {
     return [kind, at];
   }
 
-  /** The heap woke this owner: fire its earliest deadline if due, then re-file for what remains. */
-  #wake(now: number): void {
+  /** The heap woke this owner (it is no longer filed): fire its earliest deadline if due. */
+  #fireDue(now: number): void {
     const [kind, at] = this.#earliest();
     if (kind !== null && at <= now) {
       this.#store(kind, OFF);
       this.deadlineExpired(kind);
     }
-    // The callback may have filed this owner for a later deadline of its own while an earlier one
-    // remains (rate re-arms a second ahead): file it for its earliest.
+  }
+
+  /**
+   * File this owner for its earliest remaining deadline. After an expiry the callback may have filed
+   * it for a later deadline of its own while an earlier one remains (rate re-arms a second ahead).
+   */
+  #refile(): void {
     const [, next] = this.#earliest();
     if (next !== OFF && (this.#heapIndex === -1 || next < this.#wakeAt)) Deadlines.#file(this, next);
   }
@@ -242,13 +247,9 @@ export abstract class Deadlines {
         const owner = heap[0];
         Deadlines.#unfile(owner);
         try {
-          owner.#wake(now);
+          owner.#fireDue(now);
         } finally {
-          // Even if a callback threw, the owner keeps its remaining deadlines.
-          if (owner.#heapIndex === -1) {
-            const [, next] = owner.#earliest();
-            if (next !== OFF) Deadlines.#file(owner, next);
-          }
+          owner.#refile(); // even if the callback threw: the owner keeps its remaining deadlines
         }
       }
     } finally {

@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import { LAST_CHUNK, chunkHeader, chunkTrailer } from '../http1/chunked.js';
 import type { ResponseBodyShape, ResponseFraming } from '../http1/framing.js';
 import { splitList } from '../http1/header-map.js';
-import { InvalidResponseError, isImmutableHeaders, reasonPhrase, type ResponseHeaders } from '../http1/serializer.js';
+import { InvalidResponseError, derivedOnce, reasonPhrase, type ResponseHeaders } from '../http1/serializer.js';
 import type { HttpResponse } from '../handlers/types.js';
 
 export type StreamBody = AsyncIterable<Uint8Array | string>;
@@ -38,15 +38,9 @@ interface ResponseFields {
 }
 
 const NO_FIELDS: ResponseFields = Object.freeze({ declaredLength: null, connectionClose: false });
-/** Immutable header objects (see isImmutableHeaders) cannot change: scanned once. */
-const FROZEN_FIELDS = new WeakMap<ResponseHeaders, ResponseFields>();
+const RESPONSE_FIELDS = new WeakMap<ResponseHeaders, ResponseFields>();
 
-function responseFields(headers: ResponseHeaders): ResponseFields {
-  const frozen = Object.isFrozen(headers);
-  if (frozen) {
-    const known = FROZEN_FIELDS.get(headers);
-    if (known !== undefined) return known;
-  }
+function scanFields(headers: ResponseHeaders): ResponseFields {
   let declaredLength: number | null = null;
   let connectionClose = false;
   for (const name in headers) {
@@ -64,9 +58,7 @@ function responseFields(headers: ResponseHeaders): ResponseFields {
       for (const line of lines) if (splitList(line).includes('close')) connectionClose = true;
     }
   }
-  const fields = declaredLength === null && !connectionClose ? NO_FIELDS : { declaredLength, connectionClose };
-  if (frozen && isImmutableHeaders(headers)) FROZEN_FIELDS.set(headers, fields);
-  return fields;
+  return declaredLength === null && !connectionClose ? NO_FIELDS : { declaredLength, connectionClose };
 }
 
 export function prepareResponse(response: HttpResponse | unknown): PreparedResponse {
@@ -75,7 +67,7 @@ export function prepareResponse(response: HttpResponse | unknown): PreparedRespo
   if (!Number.isInteger(status) || status < 200 || status > 999) throw new InvalidResponseError('response status must be an integer from 200 to 999');
   if (headers !== undefined && (headers === null || typeof headers !== 'object')) throw new InvalidResponseError('response headers must be an object');
 
-  const fields = headers === undefined ? NO_FIELDS : responseFields(headers);
+  const fields = headers === undefined ? NO_FIELDS : derivedOnce(RESPONSE_FIELDS, headers, scanFields);
   const declaredLength = fields.declaredLength;
   const connectionClose = fields.connectionClose;
 

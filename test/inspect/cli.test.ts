@@ -1,24 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { runInspect, type InspectIo } from '../../src/cli/inspect.js';
+import { runCli } from '../helpers/cli.js';
 import { startHoldfast } from './servers.js';
-
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args]);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 function captureIo(stderrIsTty = false): InspectIo & { out: string; err: string } {
   const io = {
