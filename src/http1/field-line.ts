@@ -8,7 +8,7 @@
 import { latin1 } from './latin1.js';
 import type { ProtocolErrorCode } from './errors.js';
 import { TOKEN_CHARS, type HeaderMap } from './header-map.js';
-import { internFieldName } from './interned.js';
+import { fieldNameAt, fieldNameIndex, recentFieldValue, repeatedFieldValue } from './interned.js';
 
 const SP = 0x20;
 const HTAB = 0x09;
@@ -34,16 +34,25 @@ export function parseFieldLine(buf: Buffer, start: number, end: number, into: He
   while (i < end && (buf[i] === SP || buf[i] === HTAB)) i++;
   let valueEnd = end;
   while (valueEnd > i && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HTAB)) valueEnd--;
-  for (let j = i; j < valueEnd; j++) {
-    c = buf[j];
-    if ((c < SP && c !== HTAB) || c === 0x7f) return c === CR ? 'bare-cr' : 'bad-field-value';
-  }
-  const name = internFieldName(buf, start, nameEnd);
+  const index = fieldNameIndex(buf, start, nameEnd);
+  const name = index === -1 ? latin1(buf, start, nameEnd).toLowerCase() : fieldNameAt(index);
   // Framing fields: a tab anywhere in them (OWS included) is rejected; parsers that do not trim
   // tabs would read a different length or coding (request smuggling).
   if ((name === 'content-length' || name === 'transfer-encoding') && buf.indexOf(HTAB, nameEnd) !== -1 && buf.indexOf(HTAB, nameEnd) < end) {
     return 'bad-field-value';
   }
-  into.append(name, latin1(buf, i, valueEnd));
+  if (index !== -1) {
+    // A common field repeating its last value: that one was checked, and the string is reused.
+    const repeated = repeatedFieldValue(index, buf, i, valueEnd);
+    if (repeated !== null) {
+      into.append(name, repeated);
+      return null;
+    }
+  }
+  for (let j = i; j < valueEnd; j++) {
+    c = buf[j];
+    if ((c < SP && c !== HTAB) || c === 0x7f) return c === CR ? 'bare-cr' : 'bad-field-value';
+  }
+  into.append(name, index === -1 ? latin1(buf, i, valueEnd) : recentFieldValue(index, buf, i, valueEnd));
   return null;
 }

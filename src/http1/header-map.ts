@@ -31,39 +31,42 @@ export function isFieldValue(value: string): boolean {
 }
 
 export class HeaderMap implements Iterable<[string, string]> {
-  readonly #names: string[] = [];
-  readonly #values: string[] = [];
+  /** Names (lower-case) and values interleaved: [name0, value0, name1, value1, …] — one array to grow. */
+  readonly #fields: string[] = [];
 
   /** Appends a field; `name` must already be lower-case. */
   append(name: string, value: string): void {
-    this.#names.push(name);
-    this.#values.push(value);
+    this.#fields.push(name, value);
   }
 
   get size(): number {
-    return this.#names.length;
+    return this.#fields.length >> 1;
   }
 
   /** The i-th field's (lower-case) name, in received order. */
   nameAt(i: number): string {
-    return this.#names[i];
+    return this.#fields[2 * i];
   }
 
   /** The i-th field's value, in received order. */
   valueAt(i: number): string {
-    return this.#values[i];
+    return this.#fields[2 * i + 1];
   }
 
   has(name: string): boolean {
-    return this.#names.indexOf(name.toLowerCase()) !== -1;
+    const key = name.toLowerCase();
+    const fields = this.#fields;
+    for (let i = 0; i < fields.length; i += 2) if (fields[i] === key) return true;
+    return false;
   }
 
   /** The field's values joined with ", " (RFC 9110 §5.3); undefined when absent. */
   get(name: string): string | undefined {
     const key = name.toLowerCase();
+    const fields = this.#fields;
     let result: string | undefined;
-    for (let i = 0; i < this.#names.length; i++) {
-      if (this.#names[i] === key) result = result === undefined ? this.#values[i] : `${result}, ${this.#values[i]}`;
+    for (let i = 0; i < fields.length; i += 2) {
+      if (fields[i] === key) result = result === undefined ? fields[i + 1] : `${result}, ${fields[i + 1]}`;
     }
     return result;
   }
@@ -71,21 +74,24 @@ export class HeaderMap implements Iterable<[string, string]> {
   /** Every field line with this name, in order (use for Set-Cookie and the like). */
   getAll(name: string): string[] {
     const key = name.toLowerCase();
+    const fields = this.#fields;
     const result: string[] = [];
-    for (let i = 0; i < this.#names.length; i++) if (this.#names[i] === key) result.push(this.#values[i]);
+    for (let i = 0; i < fields.length; i += 2) if (fields[i] === key) result.push(fields[i + 1]);
     return result;
   }
 
   /** Number of field lines with this name. */
   count(name: string): number {
     const key = name.toLowerCase();
+    const fields = this.#fields;
     let n = 0;
-    for (let i = 0; i < this.#names.length; i++) if (this.#names[i] === key) n++;
+    for (let i = 0; i < fields.length; i += 2) if (fields[i] === key) n++;
     return n;
   }
 
   *[Symbol.iterator](): IterableIterator<[string, string]> {
-    for (let i = 0; i < this.#names.length; i++) yield [this.#names[i], this.#values[i]];
+    const fields = this.#fields;
+    for (let i = 0; i < fields.length; i += 2) yield [fields[i], fields[i + 1]];
   }
 
   entries(): IterableIterator<[string, string]> {

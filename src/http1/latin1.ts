@@ -14,6 +14,21 @@ export function latin1(buf: Buffer, start: number, end: number): string {
   return hasLatin1Slice ? (buf as Latin1Buffer).latin1Slice(start, end) : buf.toString('latin1', start, end);
 }
 
+/**
+ * `buf[start, end)` as a latin1 string, or `previous` itself when it holds exactly those bytes:
+ * a value that repeats (the Host, the target) then costs a comparison, not an allocation and a
+ * call into C++.
+ */
+export function latin1Reuse(buf: Buffer, start: number, end: number, previous: string): string {
+  const length = end - start;
+  if (previous.length === length) {
+    let k = 0;
+    while (k < length && previous.charCodeAt(k) === buf[start + k]) k++;
+    if (k === length) return previous;
+  }
+  return latin1(buf, start, end);
+}
+
 type Latin1WritableBuffer = Buffer & { latin1Write(text: string, offset: number): number };
 
 const hasLatin1Write = typeof (Buffer.prototype as Partial<Latin1WritableBuffer>).latin1Write === 'function';

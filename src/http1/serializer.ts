@@ -218,21 +218,94 @@ function buildHeaderBlock(headers: ResponseHeaders): HeaderBlock {
   return { text, hasDate, hasServer };
 }
 
+/** `Content-Length: n\r\n` for the length last asked for (the same size recurs). */
+let lastLength = -1;
+let lastLengthLine = '';
+
+function contentLengthLine(length: number): string {
+  if (length !== lastLength) {
+    lastLength = length;
+    lastLengthLine = `Content-Length: ${length}\r\n`;
+  }
+  return lastLengthLine;
+}
+
+/**
+ * The last head built and the parts it was built from: the same response again (a hello, a cached
+ * file, within the same second) reuses it. The first reuse flattens it, so a batch of identical
+ * heads is a rope of a few leaves, cheap to write.
+ */
+let lastStatusLine = '';
+let lastBlockText = '';
+let lastDateLines = '';
+let lastContentLength: number | null = null;
+let lastChunked = false;
+let lastTail = '';
+let lastHead = '';
+let lastHeadFlat = false;
+
+/** One contiguous copy of `text` (V8 builds `a + b` as a tree of pieces, walked on every write). */
+export function flatten(text: string): string {
+  return text.length < 13 ? text : Buffer.from(text, 'latin1').toString('latin1');
+}
+
 export function serializeResponseHead(init: ResponseHeadInit): string {
   const status = init.status;
   if (!Number.isInteger(status) || status < 100 || status > 999) {
     throw new InvalidResponseError('response status is not three digits');
   }
+  const line = statusLine(init.version, status);
   const block = headerBlock(init.headers);
-  let head = statusLine(init.version, status) + block.text;
-  if (!block.hasDate && !block.hasServer && init.date === cachedDate) head += cachedDateServerLines;
-  else {
-    if (!block.hasDate) head += `Date: ${init.date}\r\n`;
-    if (!block.hasServer) head += 'Server: holdfast\r\n';
+  let dateLines: string;
+  if (!block.hasDate && !block.hasServer && init.date === cachedDate) dateLines = cachedDateServerLines;
+  else dateLines = (block.hasDate ? '' : `Date: ${init.date}\r\n`) + (block.hasServer ? '' : 'Server: holdfast\r\n');
+  const contentLength = init.contentLength;
+  const chunked = init.chunked;
+  const tail = persistenceTail(init.connection, init.keepAlive);
+  if (line === lastStatusLine && block.text === lastBlockText && dateLines === lastDateLines && contentLength === lastContentLength && chunked === lastChunked && tail === lastTail) {
+    if (!lastHeadFlat) {
+      lastHead = flatten(lastHead);
+      lastHeadFlat = true;
+    }
+    return lastHead;
   }
-  if (init.contentLength !== null) head += `Content-Length: ${init.contentLength}\r\n`;
-  if (init.chunked) head += 'Transfer-Encoding: chunked\r\n';
-  return head + persistenceTail(init.connection, init.keepAlive);
+  let head = line + block.text + dateLines;
+  if (contentLength !== null) head += contentLengthLine(contentLength);
+  if (chunked) head += 'Transfer-Encoding: chunked\r\n';
+  head += tail;
+  lastStatusLine = line;
+  lastBlockText = block.text;
+  lastDateLines = dateLines;
+  lastContentLength = contentLength;
+  lastChunked = chunked;
+  lastTail = tail;
+  lastHead = head;
+  lastHeadFlat = false;
+  return head;
+}
+
+let lastJoinHead = '';
+let lastJoinBody = '';
+let lastJoined = '';
+let lastJoinedFlat = false;
+
+/** `head + body` for a small text body, reusing (and on first reuse flattening) the last such join. */
+export function joinHeadAndBody(head: string, body: string): string {
+  if (head === lastJoinHead && body === lastJoinBody) {
+    if (!lastJoinedFlat) {
+      lastJoined = flatten(lastJoined);
+      lastJoinedFlat = true;
+    }
+    return lastJoined;
+  }
+  const joined = head + body;
+  if (joined.length <= 16_384) {
+    lastJoinHead = head;
+    lastJoinBody = body;
+    lastJoined = joined;
+    lastJoinedFlat = false;
+  }
+  return joined;
 }
 
 function headerLine(name: string, value: string): string {

@@ -20,7 +20,7 @@ import { decideResponseFraming, type HttpVersion, type ResponseFraming } from '.
 import { decideKeepAlive, keepAliveFieldValue, type CloseReason, type KeepAliveDecision, type KeepAliveFacts } from '../http1/keep-alive.js';
 import { latin1, writeLatin1 } from '../http1/latin1.js';
 import { RequestParser, type ParserLimits, type RequestHead } from '../http1/parser.js';
-import { CONTINUE_HEAD, httpDate, serializeResponseHead, type ResponseHeadInit } from '../http1/serializer.js';
+import { CONTINUE_HEAD, httpDate, joinHeadAndBody, serializeResponseHead, type ResponseHeadInit } from '../http1/serializer.js';
 import { HttpError, type ConnectionRef, type Handler, type HttpRequest, type HttpResponse, type RequestBody } from '../handlers/types.js';
 import type { HeaderMap } from '../http1/header-map.js';
 import { Deadlines, type DeadlineKind } from './deadlines.js';
@@ -702,7 +702,7 @@ export class Connection extends Deadlines implements Tracked {
       } else if (typeof payload === 'string') {
         // An ASCII body (as many bytes as characters) encodes the same in latin1: one write for both.
         if (prepared.shape.kind === 'sized' && prepared.shape.length === payload.length) {
-          this.#writeText(headText + payload);
+          this.#writeText(joinHeadAndBody(headText, payload));
         } else {
           this.#flushText();
           socket.cork();

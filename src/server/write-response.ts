@@ -45,8 +45,8 @@ function scanFields(headers: ResponseHeaders): ResponseFields {
   let connectionClose = false;
   for (const name in headers) {
     if (headers[name] === undefined) continue;
-    const first = name.charCodeAt(0) | 0x20;
-    if (first !== 0x63) continue; // only content-length and connection matter here
+    // Only content-length (14 characters) and connection (10) matter here.
+    if ((name.length !== 14 && name.length !== 10) || (name.charCodeAt(0) | 0x20) !== 0x63) continue;
     const lower = name.toLowerCase();
     if (lower === 'content-length') {
       const value = String(headers[name]);

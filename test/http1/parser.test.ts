@@ -307,3 +307,64 @@ describe('every vector under random multi-way splits', () => {
     }
   });
 });
+
+describe('RequestParser fast path and value reuse agree with the byte parser', () => {
+  const headOf = (events: Array<Record<string, unknown>>, i = 0): Record<string, unknown> => events.filter((e) => e.kind === 'head')[i];
+
+  test('simple and not-so-simple heads give the same events whole, split and byte by byte', () => {
+    const inputs = [
+      'GET /a?b HTTP/1.1\r\nHost: example.com:8080\r\nUser-Agent: x/1\r\nACCEPT:  */*  \r\nX-Empty:\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: a\r\nX-Tab:\tv\t\r\n\r\n', // HTAB: byte parser
+      'GET / HTTP/1.1\r\nHost: a\r\nX-Obs: caf\xe9\r\n\r\n', // obs-text: byte parser
+      '\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n', // a leading empty line: byte parser
+      'OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n',
+      'GET http://a/b HTTP/1.1\r\nHost: a\r\n\r\n',
+      'GET / HTTP/1.0\r\n\r\n',
+      'GET /#frag HTTP/1.1\r\nHost: a\r\n\r\n',
+      'CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: a%41b\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: a%4\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: []\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: a b\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: a:8x\r\n\r\n',
+      'get / HTTP/1.1\r\nHost: a\r\n\r\n',
+    ];
+    for (const input of inputs) eventsEveryWay(latin1(input));
+  });
+
+  test('a repeated field value is reused only when its bytes are the same', () => {
+    const events = eventsEveryWay(latin1('GET / HTTP/1.1\r\nHost: a.example\r\nX-Tab:\tv\r\n\r\nGET / HTTP/1.1\r\nHost: b.example\r\nX-Tab:\tw\r\n\r\nGET / HTTP/1.1\r\nHost: b.example\r\nX-Tab:\tw\r\n\r\n'));
+    assert.deepEqual(headOf(events, 0).headers, [['host', 'a.example'], ['x-tab', 'v']]);
+    assert.deepEqual(headOf(events, 1).headers, [['host', 'b.example'], ['x-tab', 'w']]);
+    assert.deepEqual(headOf(events, 2).headers, [['host', 'b.example'], ['x-tab', 'w']]);
+  });
+
+  test('a tab around Content-Length is rejected even right after the same value was accepted', () => {
+    const parser = new RequestParser(DEFAULT_LIMITS);
+    parser.feed(latin1('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx'));
+    expectKind(parser.next(), 'head');
+    expectKind(parser.next(), 'data');
+    expectKind(parser.next(), 'end');
+    const again = new RequestParser(DEFAULT_LIMITS);
+    again.feed(latin1('POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\t1\r\n\r\nx'));
+    assert.equal(expectKind(again.next(), 'error').error.code, 'bad-field-value');
+  });
+
+  test('a head larger than the fast window, or over a limit, gets the byte parser verdict', () => {
+    const big = `GET / HTTP/1.1\r\nHost: a\r\nX-Big: ${'v'.repeat(6000)}\r\n\r\n`;
+    assert.equal(String(headOf(eventsEveryWay(latin1(big))).target), '/');
+    const tight = { ...DEFAULT_LIMITS, maxHeaderCount: 1 };
+    const events = eventsEveryWay(latin1('GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n\r\n'), tight);
+    assert.equal(events[0].kind, 'error');
+    assert.equal(events[0].code, 'too-many-fields');
+    const longLine = { ...DEFAULT_LIMITS, maxRequestLineBytes: 10 };
+    assert.equal(eventsEveryWay(latin1('GET /abcdefgh HTTP/1.1\r\nHost: a\r\n\r\n'), longLine)[0].code, 'request-line-too-long');
+    // `GET /ab HTTP/1.1` is 16 bytes: at the limit it passes, one byte under it fails.
+    assert.equal(eventsEveryWay(latin1('GET /ab HTTP/1.1\r\nHost: a\r\n\r\n'), { ...DEFAULT_LIMITS, maxRequestLineBytes: 16 })[0].kind, 'head');
+    assert.equal(eventsEveryWay(latin1('GET /ab HTTP/1.1\r\nHost: a\r\n\r\n'), { ...DEFAULT_LIMITS, maxRequestLineBytes: 15 })[0].code, 'request-line-too-long');
+    // 27 bytes of head: at maxHeaderBytes 27 it passes, at 26 it fails.
+    assert.equal(eventsEveryWay(latin1('GET / HTTP/1.1\r\nHost: a\r\n\r\n'), { ...DEFAULT_LIMITS, maxHeaderBytes: 27 })[0].kind, 'head');
+    assert.equal(eventsEveryWay(latin1('GET / HTTP/1.1\r\nHost: a\r\n\r\n'), { ...DEFAULT_LIMITS, maxHeaderBytes: 26 })[0].code, 'header-section-too-large');
+  });
+});

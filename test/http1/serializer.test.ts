@@ -4,6 +4,7 @@ import {
   CONTINUE_HEAD,
   InvalidResponseError,
   httpDate,
+  joinHeadAndBody,
   reasonPhrase,
   serializeResponseHead,
   type ResponseHeadInit,
@@ -359,5 +360,30 @@ describe('serializeResponseHead: frozen headers are serialized once', () => {
     assert.deepEqual(fields(head({ headers }))[0], ['x-n', '1']);
     headers['x-n'] = '2';
     assert.deepEqual(fields(head({ headers }))[0], ['x-n', '2']);
+  });
+});
+
+describe('serializeResponseHead: the last head is reused only for the same parts', () => {
+  test('heads that differ in one part each come out right, in any order', () => {
+    const headers = { 'content-type': 'text/plain' };
+    const base = { headers, contentLength: 13, connection: 'keep-alive' as const, keepAlive: 'timeout=5' };
+    const a = head(base);
+    assert.equal(head(base), a);
+    assert.equal(head(base), a);
+    assert.deepEqual(fields(head({ ...base, contentLength: 14 })).find(([name]) => name === 'Content-Length'), ['Content-Length', '14']);
+    assert.deepEqual(fields(head({ ...base, keepAlive: 'timeout=5, max=9' })).at(-1), ['Keep-Alive', 'timeout=5, max=9']);
+    assert.deepEqual(fields(head({ ...base, headers: { 'content-type': 'text/html' } }))[0], ['content-type', 'text/html']);
+    assert.match(head({ ...base, date: 'Mon, 07 Nov 1994 08:49:37 GMT' }), /\r\nDate: Mon, 07 Nov 1994 08:49:37 GMT\r\n/);
+    assert.match(head({ ...base, status: 404 }), /^HTTP\/1\.1 404 Not Found\r\n/);
+    assert.match(head({ ...base, chunked: true, contentLength: null }), /\r\nTransfer-Encoding: chunked\r\n/);
+    assert.equal(head(base), a);
+  });
+
+  test('joinHeadAndBody joins, and reuses only for the same head and body', () => {
+    assert.equal(joinHeadAndBody('H1\r\n\r\n', 'body-a'), 'H1\r\n\r\nbody-a');
+    assert.equal(joinHeadAndBody('H1\r\n\r\n', 'body-a'), 'H1\r\n\r\nbody-a');
+    assert.equal(joinHeadAndBody('H1\r\n\r\n', 'body-b'), 'H1\r\n\r\nbody-b');
+    assert.equal(joinHeadAndBody('H2\r\n\r\n', 'body-b'), 'H2\r\n\r\nbody-b');
+    assert.equal(joinHeadAndBody('H2\r\n\r\n', 'body-b'), 'H2\r\n\r\nbody-b');
   });
 });
