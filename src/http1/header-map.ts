@@ -32,7 +32,12 @@ export function isFieldValue(value: string): boolean {
 
 export class HeaderMap implements Iterable<[string, string]> {
   /** Names (lower-case) and values interleaved: [name0, value0, name1, value1, …] — one array to grow. */
-  readonly #fields: string[] = [];
+  readonly #fields: string[];
+
+  /** `fields`: names (lower-case) and values interleaved, taken as is (not copied). */
+  constructor(fields: string[] = []) {
+    this.#fields = fields;
+  }
 
   /** Appends a field; `name` must already be lower-case. */
   append(name: string, value: string): void {

@@ -410,7 +410,7 @@ export class RequestParser {
     const targetForm = target.charCodeAt(0) === 0x2f ? 'origin' : classifyTarget(target, method);
     if (targetForm === null) return null;
     const version: HttpVersion = text.charCodeAt(sp2 + 8) === 0x31 ? '1.1' : '1.0';
-    const headers = new HeaderMap();
+    let fields: string[] | null = null;
     const fieldsEnd = end - 2;
     let count = 0;
     for (let line = sp2 + 11; line < fieldsEnd; ) {
@@ -421,9 +421,14 @@ export class RequestParser {
       while (valueStart < cr && text.charCodeAt(valueStart) === SP) valueStart++;
       let valueEnd = cr;
       while (valueEnd > valueStart && text.charCodeAt(valueEnd - 1) === SP) valueEnd--;
-      headers.append(fieldNameIn(text, line, colon), text.slice(valueStart, valueEnd));
+      const name = fieldNameIn(text, line, colon);
+      const value = text.slice(valueStart, valueEnd);
+      // Sized for what arrived: most heads are a few fields, and a pushed-to empty array reserves 17.
+      if (fields === null) fields = [name, value];
+      else fields.push(name, value);
       line = cr + 2;
     }
+    const headers = new HeaderMap(fields ?? []);
     return this.#finishHead(headers, method, target, targetForm, version, from + end);
   }
 

@@ -10,7 +10,7 @@
  * with plain values is serialized once and its text reused (it cannot change).
  */
 
-import { isFieldValue, isToken } from './header-map.js';
+import { isFieldValue, isToken, splitList } from './header-map.js';
 import type { HttpVersion } from './framing.js';
 
 export type ResponseHeaders = Record<string, string | number | readonly string[] | undefined>;
@@ -120,6 +120,8 @@ class FieldName {
   readonly owned: boolean;
   readonly date: boolean;
   readonly server: boolean;
+  readonly contentLength: boolean;
+  readonly connection: boolean;
   #lastValue: string | null = null;
   #lastLine = '';
 
@@ -130,6 +132,8 @@ class FieldName {
     this.owned = SERVER_OWNED.has(lower);
     this.date = lower === 'date';
     this.server = lower === 'server';
+    this.contentLength = lower === 'content-length';
+    this.connection = lower === 'connection';
   }
 
   line(value: string): string {
@@ -153,14 +157,21 @@ function fieldName(name: string): FieldName {
   return field;
 }
 
-/** The handler's own header lines, serialized and checked; whether it set Date and Server. */
-interface HeaderBlock {
+/**
+ * What a handler's headers object comes to, from one pass over it: its own lines, serialized and
+ * checked; whether it set Date and Server; and the two fields the connection acts on, its
+ * Content-Length (a decimal number, else the response is invalid) and whether it asked for
+ * `Connection: close`.
+ */
+export interface HeaderBlock {
   text: string;
   hasDate: boolean;
   hasServer: boolean;
+  declaredLength: number | null;
+  connectionClose: boolean;
 }
 
-const NO_HEADERS: HeaderBlock = Object.freeze({ text: '', hasDate: false, hasServer: false });
+export const NO_HEADERS: HeaderBlock = Object.freeze({ text: '', hasDate: false, hasServer: false, declaredLength: null, connectionClose: false });
 
 /**
  * True when `headers` cannot change: frozen, no getters, and every value a string, a number or a
@@ -192,7 +203,8 @@ export function derivedOnce<T>(cache: WeakMap<ResponseHeaders, T>, headers: Resp
 
 const HEADER_BLOCKS = new WeakMap<ResponseHeaders, HeaderBlock>();
 
-function headerBlock(headers: ResponseHeaders | undefined): HeaderBlock {
+/** The headers object's HeaderBlock (computed once for an immutable object); throws InvalidResponseError. */
+export function headerBlock(headers: ResponseHeaders | undefined): HeaderBlock {
   return headers === undefined ? NO_HEADERS : derivedOnce(HEADER_BLOCKS, headers, buildHeaderBlock);
 }
 
@@ -200,11 +212,23 @@ function buildHeaderBlock(headers: ResponseHeaders): HeaderBlock {
   let text = '';
   let hasDate = false;
   let hasServer = false;
+  let declaredLength: number | null = null;
+  let connectionClose = false;
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined) continue;
     const field = fieldName(name);
-    if (field.owned) continue;
+    if (field.owned) {
+      if (field.contentLength) {
+        const length = String(value);
+        if (!/^\d{1,15}$/.test(length)) throw new InvalidResponseError('response Content-Length must be a decimal number');
+        declaredLength = Number(length);
+      } else if (field.connection) {
+        const lines = Array.isArray(value) ? value : [String(value)];
+        for (const line of lines) if (splitList(line).includes('close')) connectionClose = true;
+      }
+      continue;
+    }
     if (field.date) hasDate = true;
     else if (field.server) hasServer = true;
     if (typeof value === 'string') {
@@ -215,7 +239,7 @@ function buildHeaderBlock(headers: ResponseHeaders): HeaderBlock {
       for (const item of value) text += field.line(item);
     }
   }
-  return { text, hasDate, hasServer };
+  return { text, hasDate, hasServer, declaredLength, connectionClose };
 }
 
 /** `Content-Length: n\r\n` for the length last asked for (the same size recurs). */
@@ -249,13 +273,13 @@ export function flatten(text: string): string {
   return text.length < 13 ? text : Buffer.from(text, 'latin1').toString('latin1');
 }
 
-export function serializeResponseHead(init: ResponseHeadInit): string {
+/** The head for `init`; `block` is headerBlock(init.headers), passed when the caller has it already. */
+export function serializeResponseHead(init: ResponseHeadInit, block: HeaderBlock = headerBlock(init.headers)): string {
   const status = init.status;
   if (!Number.isInteger(status) || status < 100 || status > 999) {
     throw new InvalidResponseError('response status is not three digits');
   }
   const line = statusLine(init.version, status);
-  const block = headerBlock(init.headers);
   let dateLines: string;
   if (!block.hasDate && !block.hasServer && init.date === cachedDate) dateLines = cachedDateServerLines;
   else dateLines = (block.hasDate ? '' : `Date: ${init.date}\r\n`) + (block.hasServer ? '' : 'Server: holdfast\r\n');

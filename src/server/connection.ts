@@ -124,6 +124,23 @@ const HEAD_INIT: ResponseHeadInit = {
   date: '',
 };
 
+/**
+ * Monotonic ms estimated from a wall-clock reading the caller already has: Date.now() minus an offset
+ * resampled whenever the wall-clock second changes (a step of the wall clock changes it too). Used
+ * to skip a performance.now() per response; a positive verdict is confirmed on the monotonic clock.
+ */
+let wallMinusMonotonicMs = Date.now() - performance.now();
+let offsetSecond = -1;
+
+function monotonicFromWall(wallMs: number): number {
+  const second = Math.floor(wallMs / 1000);
+  if (second !== offsetSecond) {
+    offsetSecond = second;
+    wallMinusMonotonicMs = wallMs - performance.now();
+  }
+  return wallMs - wallMinusMonotonicMs;
+}
+
 /** Connection flags. */
 const PEER_ENDED = 1; // the peer sent FIN
 const READ_PAUSED = 2; // reading is stopped
@@ -616,6 +633,7 @@ export class Connection extends Deadlines implements Tracked {
     try {
       prepared = prepareResponse(response);
     } catch (error) {
+      discardBody((response as Partial<HttpResponse> | null)?.body);
       this.#handlerFailed(ex, error);
       return;
     }
@@ -666,7 +684,8 @@ export class Connection extends Deadlines implements Tracked {
     facts.peerEnded = this.#peerEnded && this.#parser.bufferedBytes === 0 && this.#parser.bodyFullyReceived;
     facts.requestsServed = this.#requestsServed;
     facts.maxRequestsPerConnection = options.maxRequestsPerConnection;
-    facts.lifetimeExceeded = options.maxConnectionLifetimeMs > 0 && performance.now() - this.#openedAt >= options.maxConnectionLifetimeMs;
+    const maxLifetimeMs = options.maxConnectionLifetimeMs;
+    facts.lifetimeExceeded = maxLifetimeMs > 0 && monotonicFromWall(nowMs) - this.#openedAt >= maxLifetimeMs && performance.now() - this.#openedAt >= maxLifetimeMs;
     facts.shuttingDown = this.#ctx.isShuttingDown();
     const decision = decideKeepAlive(facts);
     facts.requestConnection = NO_TOKENS;
@@ -676,14 +695,12 @@ export class Connection extends Deadlines implements Tracked {
     try {
       init.version = serverVersion;
       init.status = prepared.status;
-      init.headers = prepared.headers;
       init.contentLength = contentLengthField(framing, prepared, head.method);
       init.chunked = framing === 'chunked';
       init.connection = decision.keepAlive ? 'keep-alive' : 'close';
       init.keepAlive = decision.keepAlive ? keepAliveFieldValue(options.keepAliveTimeoutMs, decision.remaining) : null;
       init.date = httpDate(nowMs);
-      headText = serializeResponseHead(init);
-      init.headers = undefined;
+      headText = serializeResponseHead(init, prepared.block);
     } catch (error) {
       discardBody(prepared.stream);
       this.#ctx.emit('handler-error', { connectionId: this.id, requestIndex: ex.index, error });

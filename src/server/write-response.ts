@@ -9,8 +9,7 @@
 import type { Socket } from 'node:net';
 import { LAST_CHUNK, chunkHeader, chunkTrailer } from '../http1/chunked.js';
 import type { ResponseBodyShape, ResponseFraming } from '../http1/framing.js';
-import { splitList } from '../http1/header-map.js';
-import { InvalidResponseError, derivedOnce, reasonPhrase, type ResponseHeaders } from '../http1/serializer.js';
+import { InvalidResponseError, headerBlock, reasonPhrase, type HeaderBlock, type ResponseHeaders } from '../http1/serializer.js';
 import type { HttpResponse } from '../handlers/types.js';
 
 export type StreamBody = AsyncIterable<Uint8Array | string>;
@@ -18,6 +17,8 @@ export type StreamBody = AsyncIterable<Uint8Array | string>;
 export interface PreparedResponse {
   status: number;
   headers: ResponseHeaders | undefined;
+  /** The headers' lines and facts, checked (serializer's headerBlock). */
+  block: HeaderBlock;
   shape: ResponseBodyShape;
   /** The whole body when its size is known. */
   payload: Uint8Array | string | null;
@@ -31,34 +32,24 @@ export interface PreparedResponse {
 const EMPTY: ResponseBodyShape = Object.freeze({ kind: 'empty' });
 const STREAM: ResponseBodyShape = Object.freeze({ kind: 'stream' });
 
-/** What the connection needs from the handler's headers: its Content-Length and `Connection: close`. */
-interface ResponseFields {
-  declaredLength: number | null;
-  connectionClose: boolean;
+/** The shape of the last sized body (frozen; the same size recurs). */
+let lastSized: ResponseBodyShape = Object.freeze({ kind: 'sized', length: 0 });
+
+function sized(length: number): ResponseBodyShape {
+  if (lastSized.kind !== 'sized' || lastSized.length !== length) lastSized = Object.freeze({ kind: 'sized', length });
+  return lastSized;
 }
 
-const NO_FIELDS: ResponseFields = Object.freeze({ declaredLength: null, connectionClose: false });
-const RESPONSE_FIELDS = new WeakMap<ResponseHeaders, ResponseFields>();
+/** The last string body measured, and its UTF-8 length (the same body recurs). */
+let lastBody = '';
+let lastBodyBytes = 0;
 
-function scanFields(headers: ResponseHeaders): ResponseFields {
-  let declaredLength: number | null = null;
-  let connectionClose = false;
-  for (const name in headers) {
-    if (headers[name] === undefined) continue;
-    // Only content-length (14 characters) and connection (10) matter here.
-    if ((name.length !== 14 && name.length !== 10) || (name.charCodeAt(0) | 0x20) !== 0x63) continue;
-    const lower = name.toLowerCase();
-    if (lower === 'content-length') {
-      const value = String(headers[name]);
-      if (!/^\d{1,15}$/.test(value)) throw new InvalidResponseError('response Content-Length must be a decimal number');
-      declaredLength = Number(value);
-    } else if (lower === 'connection') {
-      const value = headers[name];
-      const lines = Array.isArray(value) ? value : [String(value)];
-      for (const line of lines) if (splitList(line).includes('close')) connectionClose = true;
-    }
+function utf8Length(body: string): number {
+  if (body !== lastBody) {
+    lastBody = body;
+    lastBodyBytes = Buffer.byteLength(body);
   }
-  return declaredLength === null && !connectionClose ? NO_FIELDS : { declaredLength, connectionClose };
+  return lastBodyBytes;
 }
 
 export function prepareResponse(response: HttpResponse | unknown): PreparedResponse {
@@ -67,9 +58,8 @@ export function prepareResponse(response: HttpResponse | unknown): PreparedRespo
   if (!Number.isInteger(status) || status < 200 || status > 999) throw new InvalidResponseError('response status must be an integer from 200 to 999');
   if (headers !== undefined && (headers === null || typeof headers !== 'object')) throw new InvalidResponseError('response headers must be an object');
 
-  const fields = headers === undefined ? NO_FIELDS : derivedOnce(RESPONSE_FIELDS, headers, scanFields);
-  const declaredLength = fields.declaredLength;
-  const connectionClose = fields.connectionClose;
+  const block = headerBlock(headers);
+  const declaredLength = block.declaredLength;
 
   let shape: ResponseBodyShape;
   let payload: Uint8Array | string | null = null;
@@ -78,17 +68,17 @@ export function prepareResponse(response: HttpResponse | unknown): PreparedRespo
     shape = EMPTY;
   } else if (typeof body === 'string') {
     payload = body;
-    shape = { kind: 'sized', length: Buffer.byteLength(body) };
+    shape = sized(utf8Length(body));
   } else if (body instanceof Uint8Array) {
     payload = body;
-    shape = { kind: 'sized', length: body.length };
+    shape = sized(body.length);
   } else if (typeof (body as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function') {
     stream = body as StreamBody;
     shape = declaredLength === null ? STREAM : { kind: 'sized', length: declaredLength };
   } else {
     throw new InvalidResponseError('response body must be a string, Uint8Array, AsyncIterable or null');
   }
-  return { status, headers, shape, payload, stream, declaredLength, connectionClose };
+  return { status, headers, block, shape, payload, stream, declaredLength, connectionClose: block.connectionClose };
 }
 
 /** A short plain-text response for errors (never echoes peer bytes). */
