@@ -297,9 +297,12 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
   };
 }
 
-/** No Range and no precondition: the answer depends on the file alone. */
+const CONDITIONAL_NAMES: ReadonlySet<string> = new Set(CONDITIONAL_FIELDS);
+
+/** No Range and no precondition: the answer depends on the file alone. One pass over the fields. */
 function isUnconditional(req: HttpRequest): boolean {
-  for (const name of CONDITIONAL_FIELDS) if (req.headers.has(name)) return false;
+  const headers = req.headers;
+  for (let i = 0, size = headers.size; i < size; i++) if (CONDITIONAL_NAMES.has(headers.nameAt(i))) return false;
   return true;
 }
 

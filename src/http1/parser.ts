@@ -114,6 +114,8 @@ export class RequestParser {
   #state: ReadState = HEAD_STATE;
   #buf: Buffer = EMPTY_BUFFER;
   #owned = false;
+  /** #buf is the caller's, lent by feedBorrowed() until release(): body views handed out are copies. */
+  #borrowed = false;
   #pos = 0;
   #end = 0;
   #eof = false;
@@ -172,11 +174,48 @@ export class RequestParser {
   }
 
   feed(bytes: Uint8Array): void {
+    if (this.#borrowed) throw new Error('feed() while a borrowed buffer is not released');
     const window = appendBytes({ buf: this.#buf, owned: this.#owned, pos: this.#pos, end: this.#end }, bytes);
     this.#buf = window.buf;
     this.#owned = window.owned;
     this.#pos = window.pos;
     this.#end = window.end;
+    this.#text = '';
+  }
+
+  /**
+   * Like feed(bytes[0, length)) for an empty window, without copying: the parser reads the caller's
+   * buffer in place until release(), which the caller must call before it reuses the buffer (and
+   * before the next feed). Body `data` events meanwhile carry copies. Returns false (nothing done)
+   * unless the window is empty; the caller then copies and feeds.
+   */
+  feedBorrowed(bytes: Buffer, length: number): boolean {
+    if (this.#pos !== this.#end || length === 0) return false;
+    this.#buf = bytes;
+    this.#owned = false;
+    this.#borrowed = true;
+    this.#pos = 0;
+    this.#end = length;
+    this.#text = '';
+    return true;
+  }
+
+  /** Ends a feedBorrowed(): bytes not yet consumed are copied into a buffer of the parser's own. */
+  release(): void {
+    if (!this.#borrowed) return;
+    this.#borrowed = false;
+    const pending = this.#end - this.#pos;
+    if (pending === 0) {
+      this.#buf = EMPTY_BUFFER;
+      this.#pos = 0;
+      this.#end = 0;
+    } else {
+      const own = Buffer.allocUnsafe(pending);
+      this.#buf.copy(own, 0, this.#pos, this.#end);
+      this.#buf = own;
+      this.#pos = 0;
+      this.#end = pending;
+    }
     this.#text = '';
   }
 
@@ -192,6 +231,7 @@ export class RequestParser {
       // Nothing pipelined: let go of the last chunk so an idle connection holds no buffer.
       this.#buf = EMPTY_BUFFER;
       this.#owned = false;
+      this.#borrowed = false;
       this.#pos = 0;
       this.#end = 0;
       this.#text = '';
@@ -209,7 +249,7 @@ export class RequestParser {
       case 'length-body': {
         if (this.#pos === this.#end) return this.#eof ? this.#fail('incomplete-message') : NEED_DATA;
         const take = Math.min(state.remaining, this.#end - this.#pos);
-        const bytes = this.#buf.subarray(this.#pos, this.#pos + take);
+        const bytes = this.#view(this.#pos, this.#pos + take);
         this.#pos += take;
         state.remaining -= take;
         if (state.remaining === 0) this.#state = NO_TRAILERS_END;
@@ -230,7 +270,7 @@ export class RequestParser {
               state.overLimit = true;
             }
             state.bodyBytes += end - step.start;
-            return { kind: 'data', bytes: this.#buf.subarray(step.start, end) };
+            return { kind: 'data', bytes: this.#view(step.start, end) };
           }
           case 'need-data':
             return this.#eof ? this.#fail('incomplete-message') : NEED_DATA;
@@ -251,6 +291,14 @@ export class RequestParser {
       case 'failed':
         return { kind: 'error', error: state.error };
     }
+  }
+
+  /** Received bytes for a `data` event: a view, or a copy while the buffer is borrowed. */
+  #view(start: number, end: number): Buffer {
+    if (!this.#borrowed) return this.#buf.subarray(start, end);
+    const copy = Buffer.allocUnsafe(end - start);
+    this.#buf.copy(copy, 0, start, end);
+    return copy;
   }
 
   #fail(code: ProtocolErrorCode): ParserEvent {

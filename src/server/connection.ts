@@ -198,11 +198,9 @@ export class Connection extends Deadlines implements Tracked {
   static #socketData = function (this: OwnedSocket, chunk: Buffer): void {
     this[OWNER].#onData(chunk);
   };
-  /** A read into the shared buffer: the bytes are copied (small reads land in node's buffer pool). */
+  /** A read into the shared buffer: parsed in place, and what is left unparsed is copied. */
   static #socketRead = function (this: Socket, nread: number, bytes: Buffer): void {
-    const chunk = Buffer.allocUnsafe(nread);
-    bytes.copy(chunk, 0, 0, nread);
-    (this as OwnedSocket)[OWNER].#onData(chunk);
+    (this as OwnedSocket)[OWNER].#onData(bytes, nread, true);
   };
   static #socketEnd = function (this: OwnedSocket): void {
     this[OWNER].#onEnd();
@@ -333,19 +331,27 @@ export class Connection extends Deadlines implements Tracked {
 
   // ── socket events (each guarded: a bug of ours aborts this socket, never the process) ──
 
-  #onData(chunk: Buffer): void {
+  /**
+   * Bytes from the socket: `chunk[0, length)`. A `borrowed` chunk is the shared read buffer, valid
+   * only during this call: the parser reads it in place (when it holds nothing else) and keeps a
+   * copy of whatever it did not consume.
+   */
+  #onData(chunk: Buffer, length = chunk.length, borrowed = false): void {
+    let lent: RequestParser | null = null;
     try {
       const phase = this.#phase;
       if (phase.kind === 'closing') {
-        this.#windowBytes += chunk.length;
+        this.#windowBytes += length;
         if (this.#windowBytes > this.#ctx.options.maxLingerBytes) this.socket.destroy();
         return;
       }
       if (phase.kind === 'closed') return;
       if (this.#parser === this.#ctx.parsers.idle) this.#parser = this.#ctx.parsers.take();
-      this.#parser.feed(chunk);
+      const parser = this.#parser;
+      if (borrowed && parser.feedBorrowed(chunk, length)) lent = parser;
+      else parser.feed(borrowed ? copyOf(chunk, length) : chunk);
       if (phase.kind === 'exchange') {
-        this.#windowBytes += chunk.length;
+        this.#windowBytes += length;
         this.#continueExchange(phase);
       } else {
         if (phase.kind === 'waiting') this.#beginRequest(false);
@@ -361,12 +367,14 @@ export class Connection extends Deadlines implements Tracked {
         // A head still incomplete: its deadlines count from this chunk (a complete one needs none).
         if (this.#phase.kind === 'reading-head' && !this.hasDeadline('headers')) this.#armRequestDeadlines();
       }
+      lent?.release();
+      lent = null;
       this.#updateReading();
     } catch (error) {
+      lent?.release();
       this.#internalError(error);
     }
   }
-
 
   #onEnd(): void {
     try {
@@ -1081,6 +1089,13 @@ export class Connection extends Deadlines implements Tracked {
       this.socket.resume();
     }
   }
+}
+
+/** `bytes[0, length)` in a buffer of its own (small copies land in node's buffer pool). */
+function copyOf(bytes: Buffer, length: number): Buffer {
+  const copy = Buffer.allocUnsafe(length);
+  bytes.copy(copy, 0, 0, length);
+  return copy;
 }
 
 /** The request itself ends the connection (RFC 9112 §9.3, §9.6). */

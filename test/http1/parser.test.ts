@@ -368,3 +368,59 @@ describe('RequestParser fast path and value reuse agree with the byte parser', (
     assert.equal(eventsEveryWay(latin1('GET / HTTP/1.1\r\nHost: a\r\n\r\n'), { ...DEFAULT_LIMITS, maxHeaderBytes: 26 })[0].code, 'header-section-too-large');
   });
 });
+
+describe('RequestParser borrowed buffers (reading the socket buffer in place)', () => {
+  test('what was not consumed survives release() and the lender reusing its buffer', () => {
+    const parser = new RequestParser(DEFAULT_LIMITS);
+    const shared = Buffer.alloc(256);
+    const first = latin1('GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHo');
+    first.copy(shared);
+    assert.equal(parser.feedBorrowed(shared, first.length), true);
+    assert.equal(expectKind(parser.next(), 'head').head.target, '/1');
+    parser.next();
+    parser.next();
+    parser.nextCycle();
+    assert.equal(parser.next().kind, 'need-data');
+    parser.release();
+    shared.fill(0x58); // the lender's next read overwrites its buffer
+    const rest = latin1('st: b\r\n\r\n');
+    rest.copy(shared);
+    assert.equal(parser.feedBorrowed(shared, rest.length), false, 'bytes are pending: the caller copies and feeds');
+    parser.feed(Buffer.from(shared.subarray(0, rest.length)));
+    const head = expectKind(parser.next(), 'head').head;
+    assert.equal(head.target, '/2');
+    assert.equal(head.headers.get('host'), 'b');
+  });
+
+  test('body bytes handed out while borrowed are copies; feed() before release() throws', () => {
+    const parser = new RequestParser(DEFAULT_LIMITS);
+    const shared = Buffer.alloc(256);
+    const input = latin1('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello');
+    input.copy(shared);
+    assert.equal(parser.feedBorrowed(shared, input.length), true);
+    expectKind(parser.next(), 'head');
+    const data = expectKind(parser.next(), 'data').bytes;
+    assert.throws(() => parser.feed(latin1('x')), /borrowed/);
+    parser.release();
+    shared.fill(0);
+    assert.equal(Buffer.from(data).toString('latin1'), 'hello');
+    expectKind(parser.next(), 'end');
+  });
+
+  test('a borrowed head split across reads gives the same head as a whole one', () => {
+    const input = latin1('GET /split HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\n\r\n');
+    for (let at = 1; at < input.length; at++) {
+      const parser = new RequestParser(DEFAULT_LIMITS);
+      const shared = Buffer.alloc(128);
+      input.copy(shared, 0, 0, at);
+      assert.equal(parser.feedBorrowed(shared, at), true);
+      assert.equal(parser.next().kind, 'need-data', `split at ${at}`);
+      parser.release();
+      shared.fill(0x21);
+      parser.feed(Buffer.from(input.subarray(at)));
+      const head = expectKind(parser.next(), 'head').head;
+      assert.equal(head.target, '/split');
+      assert.deepEqual([...head.headers], [['host', 'example.com'], ['accept', '*/*']], `split at ${at}`);
+    }
+  });
+});
