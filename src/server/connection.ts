@@ -20,9 +20,10 @@ import { decideResponseFraming, type HttpVersion, type ResponseFraming } from '.
 import { decideKeepAlive, keepAliveFieldValue, type CloseReason, type KeepAliveDecision, type KeepAliveFacts } from '../http1/keep-alive.js';
 import { latin1, writeLatin1 } from '../http1/latin1.js';
 import { RequestParser, type ParserLimits, type RequestHead } from '../http1/parser.js';
-import { CONTINUE_HEAD, httpDate, joinHeadAndBody, serializeResponseHead, type ResponseHeadInit } from '../http1/serializer.js';
+import { CONTINUE_HEAD, joinHeadAndBody, serializeResponseHead, type ResponseHeadInit } from '../http1/serializer.js';
 import { HttpError, type ConnectionRef, type Handler, type HttpRequest, type HttpResponse, type RequestBody } from '../handlers/types.js';
 import type { HeaderMap } from '../http1/header-map.js';
+import { coarseMonotonicMs, responseDate } from './clock.js';
 import { Deadlines, type DeadlineKind } from './deadlines.js';
 import { readIntoSharedBuffer } from './shared-read.js';
 import type { ConnectionCloseEvent, ServerEvents } from './events.js';
@@ -123,23 +124,6 @@ const HEAD_INIT: ResponseHeadInit = {
   keepAlive: null,
   date: '',
 };
-
-/**
- * Monotonic ms estimated from a wall-clock reading the caller already has: Date.now() minus an offset
- * resampled whenever the wall-clock second changes (a step of the wall clock changes it too). Used
- * to skip a performance.now() per response; a positive verdict is confirmed on the monotonic clock.
- */
-let wallMinusMonotonicMs = Date.now() - performance.now();
-let offsetSecond = -1;
-
-function monotonicFromWall(wallMs: number): number {
-  const second = Math.floor(wallMs / 1000);
-  if (second !== offsetSecond) {
-    offsetSecond = second;
-    wallMinusMonotonicMs = wallMs - performance.now();
-  }
-  return wallMs - wallMinusMonotonicMs;
-}
 
 /** Connection flags. */
 const PEER_ENDED = 1; // the peer sent FIN
@@ -678,7 +662,6 @@ export class Connection extends Deadlines implements Tracked {
     const serverVersion = options.httpVersion;
     const peerVersion: HttpVersion = serverVersion === '1.0' || head.version === '1.0' ? '1.0' : '1.1';
     const framing = decideResponseFraming(head.method, prepared.status, prepared.shape, peerVersion);
-    const nowMs = Date.now();
     // The facts and the head's fields go through two reused objects: #respond runs to completion
     // before it can run again, and one response then allocates two objects fewer.
     const facts = FACTS;
@@ -693,7 +676,10 @@ export class Connection extends Deadlines implements Tracked {
     facts.requestsServed = this.#requestsServed;
     facts.maxRequestsPerConnection = options.maxRequestsPerConnection;
     const maxLifetimeMs = options.maxConnectionLifetimeMs;
-    facts.lifetimeExceeded = maxLifetimeMs > 0 && monotonicFromWall(nowMs) - this.#openedAt >= maxLifetimeMs && performance.now() - this.#openedAt >= maxLifetimeMs;
+    // The coarse clock (at most about a second behind) rules out most responses; a candidate is
+    // confirmed on the real one.
+    facts.lifetimeExceeded =
+      maxLifetimeMs > 0 && coarseMonotonicMs() - this.#openedAt >= maxLifetimeMs - 1500 && performance.now() - this.#openedAt >= maxLifetimeMs;
     facts.shuttingDown = this.#ctx.isShuttingDown();
     const decision = decideKeepAlive(facts);
     facts.requestConnection = NO_TOKENS;
@@ -707,7 +693,7 @@ export class Connection extends Deadlines implements Tracked {
       init.chunked = framing === 'chunked';
       init.connection = decision.keepAlive ? 'keep-alive' : 'close';
       init.keepAlive = decision.keepAlive ? keepAliveFieldValue(options.keepAliveTimeoutMs, decision.remaining) : null;
-      init.date = httpDate(nowMs);
+      init.date = responseDate();
       headText = serializeResponseHead(init, prepared.block);
     } catch (error) {
       discardBody(prepared.stream);
@@ -995,7 +981,7 @@ export class Connection extends Deadlines implements Tracked {
       chunked: false,
       connection: 'close',
       keepAlive: null,
-      date: httpDate(Date.now()),
+      date: responseDate(),
     });
     this.#writeText(head + body);
     this.#close(reason);

@@ -1,0 +1,37 @@
+/**
+ * The clock readings a response needs, without a clock read per response: the Date header text
+ * (RFC 9110 §6.6.1, IMF-fixdate to the second) and a coarse monotonic time, both taken when first
+ * asked for and forgotten by one unref'd timer at the next wall-clock second (node's http caches
+ * its Date the same way). While traffic flows that is one Date.now() and one performance.now() per
+ * second; the coarse time is behind the real one by at most about a second (more if the event loop
+ * is blocked, as the timer fires late), so callers use it only to rule things out.
+ */
+
+import { performance } from 'node:perf_hooks';
+import { httpDate } from '../http1/serializer.js';
+
+let dateText = '';
+let coarseMs = 0;
+
+function forget(): void {
+  dateText = '';
+}
+
+function read(): void {
+  const wallMs = Date.now();
+  dateText = httpDate(wallMs);
+  coarseMs = performance.now();
+  setTimeout(forget, 1000 - (wallMs % 1000)).unref();
+}
+
+/** The Date header value for a response sent now. */
+export function responseDate(): string {
+  if (dateText === '') read();
+  return dateText;
+}
+
+/** performance.now() as of at most about a second ago (never ahead of it). */
+export function coarseMonotonicMs(): number {
+  if (dateText === '') read();
+  return coarseMs;
+}
