@@ -10,10 +10,15 @@
  * - Range (RFC 9110 §14): one range → 206 + Content-Range; unsatisfiable → 416; If-Range; several
  *   ranges → the whole file (200), as RFC 9110 §14.2 allows.
  * - Pre-compressed `.br` / `.gz` siblings when Accept-Encoding allows, with Vary: Accept-Encoding.
- * - Small files are kept in memory (revalidated by size and mtime on every request); large files are
- *   streamed with backpressure, never read whole. Metadata calls are synchronous (stat, realpath
- *   once per inode and mtime), as nginx's workers do: on a local disk they cost microseconds, far
- *   less than a trip through libuv's thread pool.
+ * - Small files are kept in memory (revalidated by size, mtime and inode); large files are streamed
+ *   with backpressure, never read whole. Metadata calls are synchronous (stat, realpath once per
+ *   inode and mtime), as nginx's workers do: on a local disk they cost microseconds, far less than a
+ *   trip through libuv's thread pool.
+ * - Freshness: a cached file is stat'ed at most once per event-loop turn. Requests answered in the
+ *   same turn arrived together (their bytes were read after the same poll), so they are answered
+ *   from the same version, as if served at the same instant; any request read in a later turn sees
+ *   a change on disk. A change this process makes to a file is therefore seen from the next turn
+ *   (after an `await`), not by another request answered in the same synchronous stretch.
  * - Safety: the decoded path never leaves the root (`..`, encoded slashes, backslashes, NUL,
  *   symlinks that resolve outside → 403/404); dotfiles are hidden (404). Error pages never show
  *   filesystem paths or stacks.
@@ -75,6 +80,8 @@ interface FastEntry {
   mtimeMs: number;
   ino: number;
   checkedAtMs: number;
+  /** The event-loop turn (see thisTurn) in which the file was last stat'ed and found unchanged. */
+  statTurn: number;
   headers: Readonly<Record<string, string>>;
   body: Buffer;
 }
@@ -211,6 +218,7 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
             mtimeMs: stats.mtimeMs,
             ino: stats.ino,
             checkedAtMs: performance.now(),
+            statTurn: thisTurn(),
             headers: Object.freeze({ ...headers }),
             body: bytes,
           });
@@ -270,8 +278,11 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
     if (unconditional) {
       const entry = fast.get(req.path);
       if (entry !== undefined) {
+        const turn = thisTurn();
+        if (entry.statTurn === turn) return { status: 200, headers: entry.headers, body: entry.body };
         const stats = statFile(entry.file);
         if (stats !== null && stats.isFile() && stats.size === entry.size && stats.mtimeMs === entry.mtimeMs && stats.ino === entry.ino && performance.now() - entry.checkedAtMs < SIBLING_RECHECK_MS) {
+          entry.statTurn = turn;
           return { status: 200, headers: entry.headers, body: entry.body };
         }
         fast.delete(req.path);
@@ -295,6 +306,26 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
     }
     return serveFile(req, resolved);
   };
+}
+
+/**
+ * The current event-loop turn: a number that changes once per turn, in the check phase that
+ * follows the poll in which requests are read (one setImmediate per turn, only in turns that ask).
+ */
+let turnNumber = 0;
+let turnEnding = false;
+
+function endTurn(): void {
+  turnNumber++;
+  turnEnding = false;
+}
+
+function thisTurn(): number {
+  if (!turnEnding) {
+    turnEnding = true;
+    setImmediate(endTurn);
+  }
+  return turnNumber;
 }
 
 const CONDITIONAL_NAMES: ReadonlySet<string> = new Set(CONDITIONAL_FIELDS);

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
 import { serveStatic, type StaticOptions } from '../../src/handlers/static.js';
 import { RawConnection, type ParsedResponse } from '../helpers/raw-client.js';
-import { startServer } from '../helpers/server.js';
+import { GET, startServer } from '../helpers/server.js';
 
 // Layout (tmp is the mkdtemp dir; the served root is tmp/root so that `/../secret` would hit tmp/secret):
 //   tmp/secret                      SECRET content, outside the root
@@ -622,5 +622,34 @@ describe('serveStatic: SPA and freshness', () => {
       assert.equal(stale.status, 200);
       assert.equal(text(stale), 'version-3');
     });
+  });
+
+  test('a cached file is stat\'ed once per event-loop turn: requests read together share a version, the next turn sees the change', async () => {
+    const file = path.join(root, 'turns.txt');
+    const version = (n: number): string => `v${'.'.repeat(n)}`; // a new size for every version
+    fs.writeFileSync(file, version(0));
+    const files = serveStatic(root);
+    let answered = 0;
+    // After each answer the file is rewritten synchronously: a request answered later in the same
+    // turn still gets the version stat'ed at that turn's first request.
+    const t = await startServer({}, (req) => {
+      const response = files(req);
+      fs.writeFileSync(file, version(++answered));
+      return response;
+    });
+    const c = await RawConnection.connect(t.port);
+    try {
+      assert.equal(text(await get(c, '/turns.txt')), version(0));
+      assert.equal(text(await get(c, '/turns.txt')), version(1)); // a later turn: the change is seen
+      // Three pipelined requests in one write are read, and answered, in one turn.
+      c.write(GET('/turns.txt') + GET('/turns.txt') + GET('/turns.txt'));
+      const together = [await c.readResponse(), await c.readResponse(), await c.readResponse()].map(text);
+      assert.deepEqual(together, [version(2), version(2), version(2)]);
+      assert.equal(text(await get(c, '/turns.txt')), version(5));
+    } finally {
+      c.destroy();
+      await t.stop();
+      fs.rmSync(file, { force: true });
+    }
   });
 });
