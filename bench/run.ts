@@ -17,7 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { measureIdle } from './lib/idle.js';
 import { LOAD_CORE } from './lib/load.js';
-import { isInterrupted, onInterrupt, stopAll } from './lib/processes.js';
+import { cpuSeconds, isInterrupted, onInterrupt, stopAll } from './lib/processes.js';
 import {
   describeMachine,
   machineLine,
@@ -199,10 +199,13 @@ async function main(): Promise<void> {
             await scenario.check(server.port, fx).catch((error: unknown) => {
               throw new Error(`answer check failed: ${message(error)}`);
             });
+            const cpuBefore = cpuSeconds(server.pid);
             const result = await scenario.load(server.port, args.durationS, fx);
-            list.push({ round, result });
+            const cpuAfter = cpuSeconds(server.pid);
+            const serverCpuUsPerRequest = cpuBefore === null || cpuAfter === null || result.requests === 0 ? null : ((cpuAfter - cpuBefore) * 1e6) / result.requests;
+            list.push({ round, result, serverCpuUsPerRequest });
             const errors = Object.entries(result.errors).map(([kind, n]) => `${kind} ${n}`).join(', ');
-            log(`  round ${round} ${server.name.padEnd(9)} ${Math.round(result.requestsPerSec).toString().padStart(8)} req/s  p99 ${result.p99Ms === null ? 'n/a' : `${result.p99Ms.toFixed(2)} ms`}${errors ? `  (${errors})` : ''}`);
+            log(`  round ${round} ${server.name.padEnd(9)} ${Math.round(result.requestsPerSec).toString().padStart(8)} req/s  p99 ${result.p99Ms === null ? 'n/a' : `${result.p99Ms.toFixed(2)} ms`}  CPU ${serverCpuUsPerRequest == null ? 'n/a' : `${serverCpuUsPerRequest.toFixed(1)} µs/req`}${errors ? `  (${errors})` : ''}`);
           } catch (error) {
             list.push({ round, error: message(error) });
             log(`  round ${round} ${server.name.padEnd(9)} FAILED: ${message(error)}`);

@@ -3,10 +3,12 @@
  * (taskset execs, so the child's PID is the command's) and tracks it until it exits. `stop(child)`
  * sends SIGTERM to its PID, then SIGKILL after a grace period. `stopAll()` stops every tracked child;
  * `onInterrupt(cleanup)` runs it (and the given cleanup) on SIGINT/SIGTERM, and the process 'exit'
- * hook SIGKILLs anything still tracked, so no child outlives the bench.
+ * hook SIGKILLs anything still tracked, so no child outlives the bench. `cpuSeconds(pid)` reads a
+ * process's user+system CPU time (all its threads) from /proc.
  */
 
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 const live = new Set<ChildProcess>();
 
@@ -117,4 +119,20 @@ export function onInterrupt(cleanup: () => Promise<void>): void {
   process.on('exit', () => {
     for (const child of live) if (child.pid !== undefined) signal(child.pid, 'SIGKILL');
   });
+}
+
+let ticksPerSecond: number | null = null;
+
+/** User + system CPU seconds used so far by `pid` and its threads (/proc/<pid>/stat), or null off Linux. */
+export function cpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // Fields after the command name (which may hold spaces) start at "state": utime and stime are
+    // fields 14 and 15 of the whole line, so 12 and 13 after it.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticksPerSecond ??= Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+  } catch {
+    return null;
+  }
 }

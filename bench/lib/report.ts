@@ -25,6 +25,8 @@ export interface Machine {
 export interface LoadRun {
   round: number;
   result?: LoadResult;
+  /** The server's CPU time (user + system, all threads) during the load over the requests served. */
+  serverCpuUsPerRequest?: number | null;
   error?: string;
 }
 
@@ -32,6 +34,7 @@ export interface LoadSummary {
   runs: LoadRun[];
   medianRequestsPerSec: number | null;
   medianP99Ms: number | null;
+  medianServerCpuUsPerRequest: number | null;
   vsNodeHttp: number | null;
   vsNginx: number | null;
   errors: Record<string, number>;
@@ -97,6 +100,7 @@ export function summarizeLoad(runs: Partial<Record<ServerName, LoadRun[]>>): Par
       runs: list,
       medianRequestsPerSec: median(ok.map((r) => r.requestsPerSec)),
       medianP99Ms: median(ok.map((r) => r.p99Ms).filter((p): p is number => p !== null)),
+      medianServerCpuUsPerRequest: median(list.map((run) => run.serverCpuUsPerRequest).filter((us): us is number => typeof us === 'number')),
       vsNodeHttp: null,
       vsNginx: null,
       errors,
@@ -193,14 +197,14 @@ export function markdown(report: Report): string {
     '',
     `- machine: ${machineLine(report.machine)}`,
     `- method: servers on core ${s.serverCore}, load generator on core ${s.loadCore}; ${s.rounds} round${s.rounds === 1 ? '' : 's'} × ${s.durationS} s per server, interleaved, after a ${s.warmupS} s warm-up; medians of the rounds; each run preceded by an answer check`,
-    `- ratios: req/s over node:http's and over nginx's (higher is faster)`,
+    `- ratios: req/s over node:http's and over nginx's (higher is faster); server CPU / req: the server process's user + system CPU time during the load (all threads, from /proc) over the requests it served, a steadier measure than req/s on a VM whose neighbours steal time`,
   ];
   for (const [name, info] of Object.entries(report.servers)) if (info?.error !== undefined) lines.push(`- ${name}: ${info.error}`);
   if (report.scenarios.length > 0) {
-    lines.push('', '| scenario | server | req/s | p99 | vs node:http | vs nginx | errors |', '|---|---|--:|--:|--:|--:|---|');
+    lines.push('', '| scenario | server | req/s | p99 | server CPU / req | vs node:http | vs nginx | errors |', '|---|---|--:|--:|--:|--:|--:|---|');
     for (const scenario of report.scenarios) {
       if (scenario.skipped !== undefined) {
-        lines.push(`| ${scenario.title} | — | skipped: ${scenario.skipped} | | | | |`);
+        lines.push(`| ${scenario.title} | — | skipped: ${scenario.skipped} | | | | | |`);
         continue;
       }
       for (const name of SERVER_ORDER) {
@@ -208,8 +212,9 @@ export function markdown(report: Report): string {
         if (summary === undefined) continue;
         const rps = summary.medianRequestsPerSec;
         const p99 = summary.medianP99Ms;
+        const cpu = summary.medianServerCpuUsPerRequest;
         lines.push(
-          `| ${scenario.title} | ${name} | ${rps === null ? 'failed' : int(rps)} | ${p99 === null ? 'n/a' : ms(p99)} | ${times(summary.vsNodeHttp)} | ${times(summary.vsNginx)} | ${errorText(summary)} |`,
+          `| ${scenario.title} | ${name} | ${rps === null ? 'failed' : int(rps)} | ${p99 === null ? 'n/a' : ms(p99)} | ${cpu === null ? '—' : `${cpu.toFixed(1)} µs`} | ${times(summary.vsNodeHttp)} | ${times(summary.vsNginx)} | ${errorText(summary)} |`,
         );
       }
     }
