@@ -14,11 +14,13 @@
  *   with backpressure, never read whole. Metadata calls are synchronous (stat, realpath once per
  *   inode and mtime), as nginx's workers do: on a local disk they cost microseconds, far less than a
  *   trip through libuv's thread pool.
- * - Freshness: a cached file is stat'ed at most once per event-loop turn. Requests answered in the
- *   same turn arrived together (their bytes were read after the same poll), so they are answered
- *   from the same version, as if served at the same instant; any request read in a later turn sees
- *   a change on disk. A change this process makes to a file is therefore seen from the next turn
- *   (after an `await`), not by another request answered in the same synchronous stretch.
+ * - Freshness: a cached file is stat'ed at most once per event-loop turn, a turn ending at the check
+ *   phase (setImmediate). Requests read in one poll arrived together, so they are answered from the
+ *   same version, as if served at the same instant; a request read in a later poll sees a change on
+ *   disk. Two edges: a stat taken by code running in the check phase itself (a handler resumed by
+ *   `setImmediate`) also serves requests read in the next poll; and a change this process makes to
+ *   a file is seen once the turn has ended (`await new Promise(setImmediate)`), not after a
+ *   microtask (`await null`).
  * - Safety: the decoded path never leaves the root (`..`, encoded slashes, backslashes, NUL,
  *   symlinks that resolve outside → 403/404); dotfiles are hidden (404). Error pages never show
  *   filesystem paths or stacks.

@@ -179,6 +179,9 @@ export const NO_HEADERS: HeaderBlock = Object.freeze({ text: '', hasDate: false,
  */
 export function isImmutableHeaders(headers: ResponseHeaders): boolean {
   if (!Object.isFrozen(headers)) return false;
+  // Fields are read with for…in, which also sees inherited ones: only a plain prototype is fixed.
+  const proto: unknown = Object.getPrototypeOf(headers);
+  if (proto !== Object.prototype && proto !== null) return false;
   for (const descriptor of Object.values(Object.getOwnPropertyDescriptors(headers))) {
     if (!('value' in descriptor)) return false;
     const value: unknown = descriptor.value;

@@ -355,6 +355,14 @@ describe('serializeResponseHead: frozen headers are serialized once', () => {
     assert.deepEqual(fields(head({ headers: withGetter }))[0], ['x-count', '2']);
   });
 
+  test('a frozen object with a mutable prototype is not cached (inherited fields are serialized too)', () => {
+    const defaults: Record<string, string> = { 'x-inherited': '1' };
+    const headers = Object.freeze(Object.create(defaults, { 'x-own': { value: 'a', enumerable: true } })) as ResponseHeaders;
+    assert.deepEqual(fields(head({ headers })).slice(0, 2), [['x-own', 'a'], ['x-inherited', '1']]);
+    defaults['x-inherited'] = '2';
+    assert.deepEqual(fields(head({ headers })).slice(0, 2), [['x-own', 'a'], ['x-inherited', '2']]);
+  });
+
   test('a mutable object is read afresh on every response', () => {
     const headers: Record<string, string> = { 'x-n': '1' };
     assert.deepEqual(fields(head({ headers }))[0], ['x-n', '1']);
