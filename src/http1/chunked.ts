@@ -11,6 +11,7 @@
 import type { ProtocolErrorCode } from './errors.js';
 import { parseFieldLine } from './field-line.js';
 import { HeaderMap, TOKEN_CHARS } from './header-map.js';
+import { indexOfByte } from './bytes.js';
 
 export interface ChunkedLimits {
   /** Longest chunk-size line, extensions included (bytes before CRLF). */
@@ -70,8 +71,8 @@ export class ChunkedDecoder {
       switch (state.kind) {
         case 'size': {
           const windowEnd = Math.min(end, pos + this.#limits.maxChunkLineBytes + 2);
-          const lf = buf.indexOf(LF, pos);
-          if (lf === -1 || lf >= windowEnd) {
+          const lf = indexOfByte(buf, LF, pos, windowEnd);
+          if (lf === -1) {
             this.position = pos;
             if (end - pos >= this.#limits.maxChunkLineBytes + 2) return this.#error(pos, 'chunk-line-too-long');
             return NEED_DATA;
@@ -108,8 +109,8 @@ export class ChunkedDecoder {
         case 'trailers': {
           const budget = this.#limits.maxTrailerBytes - state.bytes;
           const windowEnd = Math.min(end, pos + budget);
-          const lf = buf.indexOf(LF, pos);
-          if (lf === -1 || lf >= windowEnd) {
+          const lf = indexOfByte(buf, LF, pos, windowEnd);
+          if (lf === -1) {
             this.position = pos;
             if (end - pos >= budget) return this.#error(pos, 'header-section-too-large');
             return NEED_DATA;

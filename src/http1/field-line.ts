@@ -9,6 +9,7 @@ import { latin1 } from './latin1.js';
 import type { ProtocolErrorCode } from './errors.js';
 import { TOKEN_CHARS, type HeaderMap } from './header-map.js';
 import { fieldNameAt, fieldNameIndex, recentFieldValue, repeatedFieldValue } from './interned.js';
+import { indexOfByte } from './bytes.js';
 
 const SP = 0x20;
 const HTAB = 0x09;
@@ -38,7 +39,7 @@ export function parseFieldLine(buf: Buffer, start: number, end: number, into: He
   const name = index === -1 ? latin1(buf, start, nameEnd).toLowerCase() : fieldNameAt(index);
   // Framing fields: a tab anywhere in them (OWS included) is rejected; parsers that do not trim
   // tabs would read a different length or coding (request smuggling).
-  if ((name === 'content-length' || name === 'transfer-encoding') && buf.indexOf(HTAB, nameEnd) !== -1 && buf.indexOf(HTAB, nameEnd) < end) {
+  if ((name === 'content-length' || name === 'transfer-encoding') && indexOfByte(buf, HTAB, nameEnd, end) !== -1) {
     return 'bad-field-value';
   }
   if (index !== -1) {

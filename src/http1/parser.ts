@@ -19,6 +19,7 @@ import { parseFieldLine } from './field-line.js';
 import { decideRequestFraming, type BodyFraming, type HttpVersion } from './framing.js';
 import { HeaderMap, TOKEN_CHARS, splitList } from './header-map.js';
 import { fieldNameIn, internMethod, methodIn, recentTargetValue } from './interned.js';
+import { indexOfByte } from './bytes.js';
 
 export type { BodyFraming, HttpVersion } from './framing.js';
 
@@ -329,8 +330,7 @@ export class RequestParser {
       const cap = onRequestLine ? Math.min(limits.maxRequestLineBytes + 2, limits.maxHeaderBytes) : limits.maxHeaderBytes;
       const windowEnd = Math.min(this.#end, base + cap);
       const from = base + this.#lineStart;
-      let lf = from < windowEnd ? buf.indexOf(LF, from) : -1;
-      if (lf >= windowEnd) lf = -1;
+      const lf = indexOfByte(buf, LF, from, windowEnd);
       if (lf === -1) {
         if (onRequestLine) {
           const early = this.#checkMethodPrefix(base, windowEnd);

@@ -407,6 +407,24 @@ describe('RequestParser borrowed buffers (reading the socket buffer in place)', 
     expectKind(parser.next(), 'end');
   });
 
+  test('stale bytes past the borrowed length are never read: line ends there do not complete a head, a chunk size or trailers', () => {
+    const stale = latin1('\r\n\r\n0\r\n\r\nGET /stale HTTP/1.1\r\nHost: s\r\n\r\n'.repeat(3000)); // > 64 KiB of line ends
+    const cases: Array<[string, string[]]> = [
+      ['GET /real HTTP/1.1\r\nHost: a', ['need-data']],
+      ['POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5', ['head', 'need-data']],
+      ['POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1', ['head', 'need-data']],
+    ];
+    for (const [text, kinds] of cases) {
+      const parser = new RequestParser(DEFAULT_LIMITS);
+      const shared = Buffer.from(stale);
+      const input = latin1(text);
+      input.copy(shared);
+      assert.equal(parser.feedBorrowed(shared, input.length), true);
+      assert.deepEqual(kinds.map(() => parser.next().kind), kinds, JSON.stringify(text));
+      parser.release();
+    }
+  });
+
   test('a borrowed head split across reads gives the same head as a whole one', () => {
     const input = latin1('GET /split HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\n\r\n');
     for (let at = 1; at < input.length; at++) {
