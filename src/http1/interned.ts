@@ -31,9 +31,12 @@ function indexesByLength(words: readonly string[]): number[][] {
   return buckets;
 }
 
+// fieldNameIndex/fieldNameIn fold case with `| 0x20`, which is exact only for these characters.
+for (const name of FIELD_NAMES) if (!/^[a-z-]+$/.test(name)) throw new Error(`interned field name ${name}: only a-z and - are allowed`);
+
 const METHODS_BY_LENGTH = byLength(METHODS);
 const NAME_INDEXES_BY_LENGTH = indexesByLength(FIELD_NAMES);
-const NAMES_BY_LENGTH = byLength(FIELD_NAMES);
+const NAME_BYTES_BY_LENGTH = byLength(FIELD_NAMES).map((bucket) => bucket.map((word) => Uint8Array.from(word, (c) => c.charCodeAt(0))));
 
 export function internMethod(buf: Buffer, start: number, end: number): string {
   const candidates = METHODS_BY_LENGTH[end - start];
@@ -46,17 +49,22 @@ export function internMethod(buf: Buffer, start: number, end: number): string {
   return latin1(buf, start, end);
 }
 
-/** Index of the lower-cased field name in FIELD_NAMES, or -1 (bytes already checked to be token characters). */
-export function fieldNameIndex(buf: Buffer, start: number, end: number): number {
-  const candidates = NAMES_BY_LENGTH[end - start];
+/**
+ * Index of the lower-cased field name in FIELD_NAMES, or -1 (bytes already checked to be token
+ * characters). The names are compared as bytes (typed-array loads, no string reads). Same-length
+ * names mostly differ at the end (`sec-fetch-mode`/`-site`/`-dest`), so the last byte goes first.
+ * `(b | 0x20) === c` is a case-insensitive match because every FIELD_NAMES character is a lower-case
+ * letter or `-` (checked at load) and `b` is a token character.
+ */
+export function fieldNameIndex(buf: Uint8Array, start: number, end: number): number {
+  const candidates = NAME_BYTES_BY_LENGTH[end - start];
   if (candidates !== undefined) {
+    const last = end - 1 - start;
+    const lastByte = buf[end - 1] | 0x20;
     outer: for (let w = 0; w < candidates.length; w++) {
       const word = candidates[w];
-      for (let i = 0; i < word.length; i++) {
-        const b = buf[start + i];
-        const c = word.charCodeAt(i);
-        if (b !== c && !(b >= 0x41 && b <= 0x5a && b + 0x20 === c)) continue outer;
-      }
+      if (word[last] !== lastByte) continue;
+      for (let i = 0; i < last; i++) if ((buf[start + i] | 0x20) !== word[i]) continue outer;
       return NAME_INDEXES_BY_LENGTH[end - start][w];
     }
   }
@@ -110,19 +118,11 @@ export function methodIn(text: string, start: number, end: number): string {
   return text.slice(start, end);
 }
 
-/** The field name in `text[start, end)` (token characters) lower-cased: a common name's constant string when it is one. */
-export function fieldNameIn(text: string, start: number, end: number): string {
-  const candidates = NAMES_BY_LENGTH[end - start];
-  if (candidates !== undefined) {
-    outer: for (let w = 0; w < candidates.length; w++) {
-      const word = candidates[w];
-      for (let i = 0; i < word.length; i++) {
-        const b = text.charCodeAt(start + i);
-        const c = word.charCodeAt(i);
-        if (b !== c && !(b >= 0x41 && b <= 0x5a && b + 0x20 === c)) continue outer;
-      }
-      return word;
-    }
-  }
-  return text.slice(start, end).toLowerCase();
+/**
+ * The field name in `text[start, end)` lower-cased, where `text` is `buf` decoded from `offset`
+ * (text index k is byte offset + k): a common name's constant string when it is one.
+ */
+export function fieldNameIn(text: string, start: number, end: number, buf: Uint8Array, offset: number): string {
+  const index = fieldNameIndex(buf, offset + start, offset + end);
+  return index === -1 ? text.slice(start, end).toLowerCase() : FIELD_NAMES[index];
 }

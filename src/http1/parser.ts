@@ -460,6 +460,7 @@ export class RequestParser {
     const version: HttpVersion = text.charCodeAt(sp2 + 8) === 0x31 ? '1.1' : '1.0';
     let fields: string[] | null = null;
     const fieldsEnd = end - 2;
+    const buf = this.#buf;
     let count = 0;
     for (let line = sp2 + 11; line < fieldsEnd; ) {
       if (++count > limits.maxHeaderCount) return null;
@@ -469,7 +470,7 @@ export class RequestParser {
       while (valueStart < cr && text.charCodeAt(valueStart) === SP) valueStart++;
       let valueEnd = cr;
       while (valueEnd > valueStart && text.charCodeAt(valueEnd - 1) === SP) valueEnd--;
-      const name = fieldNameIn(text, line, colon);
+      const name = fieldNameIn(text, line, colon, buf, from);
       const value = text.slice(valueStart, valueEnd);
       // Sized for what arrived: most heads are a few fields, and a pushed-to empty array reserves 17.
       if (fields === null) fields = [name, value];
