@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { measureIdle } from './lib/idle.js';
-import { LOAD_CORE } from './lib/load.js';
+import { HTTP_LOAD_TOOL, LOAD_CORE, WRK } from './lib/load.js';
 import { cpuSeconds, isInterrupted, onInterrupt, stopAll } from './lib/processes.js';
 import {
   describeMachine,
@@ -131,6 +131,7 @@ async function main(): Promise<void> {
   const machine = describeMachine();
   log(`holdfast bench: ${machineLine(machine)}`);
   log(`${args.rounds} rounds × ${args.durationS} s, warm-up ${args.warmupS} s; scenarios: ${args.only.join(', ')}`);
+  if (HTTP_LOAD_TOOL === 'autocannon') log(`${WRK} not found: the wrk scenarios run with autocannon (npm dev dependency) instead; install wrk for the figures the README quotes`);
 
   const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'holdfast-bench-'));
   const cleanup = (): Promise<void> => fs.rm(workDir, { recursive: true, force: true });
@@ -140,7 +141,7 @@ async function main(): Promise<void> {
     startedAt: new Date(started).toISOString(),
     totalSeconds: 0,
     machine,
-    settings: { rounds: args.rounds, durationS: args.durationS, warmupS: args.warmupS, idleConnections: args.idleConnections, serverCore: SERVER_CORE, loadCore: LOAD_CORE },
+    settings: { rounds: args.rounds, durationS: args.durationS, warmupS: args.warmupS, idleConnections: args.idleConnections, serverCore: SERVER_CORE, loadCore: LOAD_CORE, httpLoadTool: HTTP_LOAD_TOOL },
     servers: {},
     scenarios: [],
     idle: null,

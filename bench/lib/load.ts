@@ -4,15 +4,30 @@
  * latency in ms and the errors the tool counted; a tool that fails or prints no rate rejects.
  * wrk's p99 is dropped for pipelined requests: its coordinated-omission correction assumes one
  * request per round trip and then skews or zeroes the percentiles (wg/wrk#236).
- * The output parsers are exported for direct use.
+ * `runHttpLoad` is what the wrk scenarios call: wrk when it is installed, else autocannon (the npm
+ * dev dependency, run by node on the same core; slower than wrk, so its figures compare servers
+ * only within one run). The output parsers are exported for direct use.
  */
 
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { runPinned } from './processes.js';
 
 export const LOAD_CORE = 1;
 export const WRK = '/usr/bin/wrk';
 export const AB = '/usr/bin/ab';
+
+/** autocannon's command-line entry point, or null when the dev dependency is not installed. */
+export const AUTOCANNON: string | null = (() => {
+  try {
+    return createRequire(import.meta.url).resolve('autocannon/autocannon.js');
+  } catch {
+    return null;
+  }
+})();
+
+/** The HTTP/1.1 load generator this machine has: wrk, else autocannon. */
+export const HTTP_LOAD_TOOL: 'wrk' | 'autocannon' = existsSync(WRK) || AUTOCANNON === null ? 'wrk' : 'autocannon';
 
 export interface LoadResult {
   requestsPerSec: number;
@@ -74,6 +89,11 @@ export function wrkMissing(): string | null {
   return existsSync(WRK) ? null : `${WRK} not found (apt-get install wrk)`;
 }
 
+/** Why neither wrk nor autocannon can run, or null. */
+export function httpLoadMissing(): string | null {
+  return existsSync(WRK) || AUTOCANNON !== null ? null : `${WRK} not found (apt-get install wrk) and autocannon not installed (npm install)`;
+}
+
 export function abMissing(): string | null {
   return existsSync(AB) ? null : `${AB} not found (apt-get install apache2-utils)`;
 }
@@ -101,6 +121,53 @@ export async function runWrk(o: WrkOptions): Promise<LoadResult> {
   if (run.timedOut || run.code !== 0) throw new Error(`wrk failed (${run.timedOut ? 'timed out' : `exit ${run.code ?? run.signal}`}): ${run.stderr.trim() || run.stdout.trim()}`);
   const result = parseWrk(run.stdout);
   return (o.pipeline ?? 1) > 1 ? { ...result, p99Ms: null } : result;
+}
+
+export function autocannonArgs(o: WrkOptions): string[] {
+  const args = ['-j', '-c', String(o.connections), '-d', String(o.durationS)];
+  if ((o.pipeline ?? 1) > 1) args.push('-p', String(o.pipeline));
+  for (const header of o.headers ?? []) {
+    const colon = header.indexOf(':');
+    args.push('-H', `${header.slice(0, colon).trim()}=${header.slice(colon + 1).trim()}`);
+  }
+  args.push(o.url);
+  return args;
+}
+
+/** autocannon's --json report → LoadResult (rate over the measured duration; p99 in ms). */
+export function parseAutocannon(output: string): LoadResult {
+  let report: { duration?: number; requests?: { total?: number }; latency?: { p99?: number }; errors?: number; timeouts?: number; non2xx?: number; resets?: number; mismatches?: number };
+  try {
+    report = JSON.parse(output.slice(output.indexOf('{'))) as typeof report;
+  } catch {
+    throw new Error(`unparsable autocannon output:\n${output}`);
+  }
+  const total = report.requests?.total;
+  const duration = report.duration;
+  if (typeof total !== 'number' || typeof duration !== 'number' || duration <= 0) throw new Error(`unparsable autocannon output:\n${output}`);
+  const errors: Record<string, number> = {};
+  for (const kind of ['errors', 'timeouts', 'non2xx', 'resets', 'mismatches'] as const) {
+    const n = report[kind];
+    if (typeof n === 'number' && n > 0) errors[kind === 'non2xx' ? 'non-2xx' : kind] = n;
+  }
+  return { requestsPerSec: total / duration, p99Ms: report.latency?.p99 ?? null, requests: total, errors };
+}
+
+export async function runAutocannon(o: WrkOptions): Promise<LoadResult> {
+  if (AUTOCANNON === null) throw new Error('autocannon is not installed (npm install)');
+  const run = await runPinned(LOAD_CORE, process.execPath, [AUTOCANNON, ...autocannonArgs(o)], (o.durationS + 30) * 1000);
+  if (run.timedOut || run.code !== 0) throw new Error(`autocannon failed (${run.timedOut ? 'timed out' : `exit ${run.code ?? run.signal}`}): ${run.stderr.trim().slice(-2000)}`);
+  return parseAutocannon(run.stdout);
+}
+
+/** The wrk scenarios' load: wrk, or autocannon where wrk is missing. */
+export function runHttpLoad(o: WrkOptions): Promise<LoadResult> {
+  return HTTP_LOAD_TOOL === 'wrk' ? runWrk(o) : runAutocannon(o);
+}
+
+/** The command runHttpLoad runs, for the report (`script` is the Lua file's name for wrk). */
+export function httpLoadCommand(o: WrkOptions): string {
+  return HTTP_LOAD_TOOL === 'wrk' ? shellJoin(['wrk', ...wrkArgs(o)]) : shellJoin(['autocannon', ...autocannonArgs(o)]);
 }
 
 export interface AbOptions {

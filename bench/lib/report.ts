@@ -73,7 +73,7 @@ export interface Report {
   startedAt: string;
   totalSeconds: number;
   machine: Machine;
-  settings: { rounds: number; durationS: number; warmupS: number; idleConnections: number; serverCore: number; loadCore: number };
+  settings: { rounds: number; durationS: number; warmupS: number; idleConnections: number; serverCore: number; loadCore: number; httpLoadTool: 'wrk' | 'autocannon' };
   servers: Partial<Record<ServerName, { pid?: number; error?: string }>>;
   scenarios: LoadScenarioReport[];
   idle: IdleScenarioReport | null;
@@ -197,6 +197,7 @@ export function markdown(report: Report): string {
     '',
     `- machine: ${machineLine(report.machine)}`,
     `- method: servers on core ${s.serverCore}, load generator on core ${s.loadCore}; ${s.rounds} round${s.rounds === 1 ? '' : 's'} × ${s.durationS} s per server, interleaved, after a ${s.warmupS} s warm-up; medians of the rounds; each run preceded by an answer check`,
+    ...(s.httpLoadTool === 'autocannon' ? ['- load: wrk is not installed; autocannon (node, on the load core) ran the wrk scenarios'] : []),
     `- ratios: req/s over node:http's and over nginx's (higher is faster); server CPU / req: the server process's user + system CPU time during the load (all threads, from /proc) over the requests it served, a steadier measure than req/s on a VM whose neighbours steal time`,
   ];
   for (const [name, info] of Object.entries(report.servers)) if (info?.error !== undefined) lines.push(`- ${name}: ${info.error}`);

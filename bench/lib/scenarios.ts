@@ -8,7 +8,7 @@
 import path from 'node:path';
 import { promises as fs } from 'node:fs';
 import { connect, getRequest, withTimeout, type RawConnection, type RawResponse } from './http-client.js';
-import { abArgs, abMissing, runAb, runWrk, shellJoin, wrkArgs, wrkMissing, type LoadResult } from './load.js';
+import { abArgs, abMissing, HTTP_LOAD_TOOL, httpLoadCommand, httpLoadMissing, runAb, runHttpLoad, shellJoin, type LoadResult } from './load.js';
 
 export const HELLO = 'Hello, World!';
 export const PIPELINE_DEPTH = 16;
@@ -94,9 +94,9 @@ function url(port: number | 'PORT', target = '/'): string {
 function staticScenario(name: string, file: string, connections: number): Scenario {
   return {
     name,
-    title: `static ${file} (wrk -c${connections})`,
-    command: (durationS) => shellJoin(['wrk', ...wrkArgs({ url: url('PORT', `/${file}`), connections, durationS })]),
-    unavailable: wrkMissing,
+    title: `static ${file} (${HTTP_LOAD_TOOL} -c${connections})`,
+    command: (durationS) => httpLoadCommand({ url: url('PORT', `/${file}`), connections, durationS }),
+    unavailable: httpLoadMissing,
     check: (port, fx) =>
       onConnection(port, async (conn) => {
         const expected = fx.files.get(file) as Buffer;
@@ -108,47 +108,47 @@ function staticScenario(name: string, file: string, connections: number): Scenar
         }
         await stillOpen(conn, `GET /${file}`);
       }),
-    load: (port, durationS) => runWrk({ url: url(port, `/${file}`), connections, durationS }),
+    load: (port, durationS) => runHttpLoad({ url: url(port, `/${file}`), connections, durationS }),
   };
 }
 
 export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'hello',
-    title: 'hello, keep-alive (wrk -c50)',
-    command: (durationS) => shellJoin(['wrk', ...wrkArgs({ url: url('PORT'), connections: 50, durationS })]),
-    unavailable: wrkMissing,
+    title: `hello, keep-alive (${HTTP_LOAD_TOOL} -c50)`,
+    command: (durationS) => httpLoadCommand({ url: url('PORT'), connections: 50, durationS }),
+    unavailable: httpLoadMissing,
     check: (port) =>
       onConnection(port, async (conn) => {
         for (let i = 0; i < 3; i++) expectHello((await exchange(conn, getRequest('/')))[0]);
         await stillOpen(conn, 'GET /');
       }),
-    load: (port, durationS) => runWrk({ url: url(port), connections: 50, durationS }),
+    load: (port, durationS) => runHttpLoad({ url: url(port), connections: 50, durationS }),
   },
   {
     name: 'pipelined',
-    title: `hello, pipelined ×${PIPELINE_DEPTH} (wrk -c50)`,
-    command: (durationS) => shellJoin(['wrk', ...wrkArgs({ url: url('PORT'), connections: 50, durationS, script: 'pipeline.lua' })]),
-    unavailable: wrkMissing,
+    title: `hello, pipelined ×${PIPELINE_DEPTH} (${HTTP_LOAD_TOOL} -c50)`,
+    command: (durationS) => httpLoadCommand({ url: url('PORT'), connections: 50, durationS, script: 'pipeline.lua', pipeline: PIPELINE_DEPTH }),
+    unavailable: httpLoadMissing,
     check: (port) =>
       onConnection(port, async (conn) => {
         const responses = await exchange(conn, getRequest('/').repeat(PIPELINE_DEPTH), PIPELINE_DEPTH);
         responses.forEach((response, i) => expectHello(response, `pipelined GET / #${i + 1}`));
         await stillOpen(conn, 'pipelined GET /');
       }),
-    load: (port, durationS, fx) => runWrk({ url: url(port), connections: 50, durationS, script: fx.pipelineScript, pipeline: PIPELINE_DEPTH }),
+    load: (port, durationS, fx) => runHttpLoad({ url: url(port), connections: 50, durationS, script: fx.pipelineScript, pipeline: PIPELINE_DEPTH }),
   },
   {
     name: 'close',
-    title: 'hello, new connection per request (wrk -c50)',
-    command: (durationS) => shellJoin(['wrk', ...wrkArgs({ url: url('PORT'), connections: 50, durationS, headers: ['Connection: close'] })]),
-    unavailable: wrkMissing,
+    title: `hello, new connection per request (${HTTP_LOAD_TOOL} -c50)`,
+    command: (durationS) => httpLoadCommand({ url: url('PORT'), connections: 50, durationS, headers: ['Connection: close'] }),
+    unavailable: httpLoadMissing,
     check: (port) =>
       onConnection(port, async (conn) => {
         expectHello((await exchange(conn, getRequest('/', 'Connection: close\r\n')))[0], 'GET / with Connection: close');
         await withTimeout(conn.ended, 2000, 'server closing after Connection: close');
       }),
-    load: (port, durationS) => runWrk({ url: url(port), connections: 50, durationS, headers: ['Connection: close'] }),
+    load: (port, durationS) => runHttpLoad({ url: url(port), connections: 50, durationS, headers: ['Connection: close'] }),
   },
   {
     name: 'http10',
