@@ -9,7 +9,8 @@
  * buffer), and before closing on idle the loop lets pending socket reads run and checks that no
  * request byte has arrived. A close is lingering (FIN, then read-and-discard for lingerMs or
  * maxLingerBytes) so a late client write never turns into an RST that wipes out the last response —
- * unless the client itself ended the connection with every byte read (nginx's heuristic).
+ * unless the client itself ended the connection with every byte read and sends nothing while the
+ * response goes out (nginx's heuristic).
  * Every closed connection reports exactly one CloseReason. A bug of ours aborts this socket only.
  */
 
@@ -327,6 +328,10 @@ export class Connection extends Deadlines implements Tracked {
       if (phase.kind === 'closing') {
         this.#windowBytes += length;
         if (this.#windowBytes > this.#ctx.options.maxLingerBytes) this.socket.destroy();
+        // The client that said it was done is still sending: closing at once could answer its next
+        // bytes with an RST that wipes out the response it has not read yet, so linger after all
+        // (an idle connection evicted to make room still goes at once).
+        else if (this.#closeReason !== 'connection-limit') this.#noLinger = false;
         return;
       }
       if (phase.kind === 'closed') return;

@@ -133,6 +133,36 @@ describe('keep-alive (seed behaviours)', () => {
     }
   });
 
+  test('a client that said Connection: close but keeps sending is lingered for after all', async () => {
+    const big = Buffer.alloc(4 * 1024 * 1024, 0x61);
+    const t = await startServer({ lingerMs: 5000 }, () => ({ status: 200, headers: { 'content-type': 'application/octet-stream' }, body: big }));
+    const socket = net.connect({ port: t.port, host: '127.0.0.1', allowHalfOpen: true });
+    try {
+      await once(socket, 'connect');
+      socket.on('error', () => undefined);
+      socket.pause(); // the response backs up: the server is closing, its FIN waits behind the body
+      socket.write(GET('/', 'Connection: close\r\n'));
+      await sleep(50);
+      socket.write('more bytes after Connection: close');
+      await sleep(50);
+      let received = 0;
+      socket.on('data', (chunk: Buffer) => (received += chunk.length));
+      const fin = once(socket, 'end');
+      socket.resume();
+      await fin;
+      assert.ok(received > big.length, 'the whole response arrived');
+      await sleep(150);
+      assert.equal(t.server.connectionCount, 1, 'lingering: the client was still sending');
+      socket.end();
+      await t.closed(1, 1000);
+      assert.equal(t.closes[0].reason, 'client-close');
+      assert.equal(t.server.connectionCount, 0);
+    } finally {
+      socket.destroy();
+      await t.stop();
+    }
+  });
+
   test('a close the server decides lingers until the client closes its side', async () => {
     const t = await startServer({ lingerMs: 5000, maxRequestsPerConnection: 1 });
     const c = await halfOpenClient(t.port, GET());
