@@ -4,7 +4,7 @@
  *
  * - GET and HEAD (other methods → 405 with Allow); `index.html` for directories; a directory
  *   without its trailing slash → 301 to the slash form.
- * - Content-Type from mime-db (charset=utf-8 for text); strong ETag and Last-Modified; conditional
+ * - Content-Type from the extension (./mime.ts; charset=utf-8 for text); strong ETag and Last-Modified; conditional
  *   requests in RFC 9110 §13.2.2 order (If-Match, If-Unmodified-Since, If-None-Match,
  *   If-Modified-Since) → 412 / 304.
  * - Range (RFC 9110 §14): one range → 206 + Content-Range; unsatisfiable → 416; If-Range; several
@@ -29,8 +29,8 @@
 import { createReadStream, promises as fs, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import mime from 'mime-types';
 import type { Handler, HttpRequest, HttpResponse, ResponseHeaders } from './types.js';
+import { contentTypeFor } from './mime.js';
 
 export interface StaticOptions {
   /** File served for a directory. Default `index.html`. */
@@ -171,7 +171,7 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
     const etag = `"${stats.size.toString(16)}-${Math.floor(stats.mtimeMs).toString(16)}${variant.encoding === null ? '' : `-${variant.encoding}`}"`;
     const lastModified = new Date(Math.floor(stats.mtimeMs / 1000) * 1000);
     const headers: Record<string, string> = {
-      'content-type': mime.contentType(path.extname(resolved.file)) || 'application/octet-stream',
+      'content-type': contentTypeFor(path.extname(resolved.file)),
       etag,
       'last-modified': lastModified.toUTCString(),
       'accept-ranges': 'bytes',
