@@ -4,9 +4,9 @@
  *
  * - GET and HEAD (other methods → 405 with Allow); `index.html` for directories; a directory
  *   without its trailing slash → 301 to the slash form.
- * - Content-Type from the extension (./mime.ts; charset=utf-8 for text); strong ETag and Last-Modified; conditional
- *   requests in RFC 9110 §13.2.2 order (If-Match, If-Unmodified-Since, If-None-Match,
- *   If-Modified-Since) → 412 / 304.
+ * - Content-Type from the extension (./mime.ts; charset=utf-8 for text); strong ETag and
+ *   Last-Modified; conditional requests in RFC 9110 §13.2.2 order (If-Match, If-Unmodified-Since,
+ *   If-None-Match, If-Modified-Since) → 412 / 304.
  * - Range (RFC 9110 §14): one range → 206 + Content-Range; unsatisfiable → 416; If-Range; several
  *   ranges → the whole file (200), as RFC 9110 §14.2 allows.
  * - Pre-compressed `.br` / `.gz` siblings when Accept-Encoding allows, with Vary: Accept-Encoding.

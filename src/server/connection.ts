@@ -328,10 +328,6 @@ export class Connection extends Deadlines implements Tracked {
       if (phase.kind === 'closing') {
         this.#windowBytes += length;
         if (this.#windowBytes > this.#ctx.options.maxLingerBytes) this.socket.destroy();
-        // The client that said it was done is still sending: closing at once could answer its next
-        // bytes with an RST that wipes out the response it has not read yet, so linger after all
-        // (an idle connection evicted to make room still goes at once).
-        else if (this.#closeReason !== 'connection-limit') this.#noLinger = false;
         return;
       }
       if (phase.kind === 'closed') return;
@@ -392,7 +388,11 @@ export class Connection extends Deadlines implements Tracked {
 
   #onFinish(): void {
     if (this.#phase.kind !== 'closing') return;
-    if (this.#peerEnded || this.#noLinger || this.#ctx.options.lingerMs === 0) {
+    // A client that said it was done but sent more while the response went out is still sending:
+    // closing at once could answer its next bytes with an RST that wipes out the response it has
+    // not read yet. An idle connection evicted to make room goes at once regardless.
+    const quiet = this.#windowBytes === 0 || this.#closeReason === 'connection-limit';
+    if (this.#peerEnded || (this.#noLinger && quiet) || this.#ctx.options.lingerMs === 0) {
       this.socket.destroy();
       return;
     }
