@@ -566,10 +566,6 @@ export class Connection extends Deadlines implements Tracked {
 
   #startExchange(head: RequestHead): void {
     const ex = new Exchange(head, ++this.#requestsServed, this.#ctx.wantsRequestEvents());
-    // node caches the peer address once read; read it now, while the socket is open, so a handler
-    // that asks after an await (or a close event) still gets it. Idle-before-first-request
-    // connections never pay for it.
-    if (ex.index === 1) void this.socket.remoteAddress;
     this.#phase = ex;
     this.#idleGeneration++;
     this.clearDeadline('idle');
@@ -589,6 +585,10 @@ export class Connection extends Deadlines implements Tracked {
     try {
       result = this.#ctx.handler(this.#buildRequest(ex));
       if (result !== null && typeof (result as Promise<HttpResponse>).then === 'function') {
+        // node caches the peer address once read: read it while the socket is surely open, so a
+        // handler that asks after an await (the client may have reset by then) still gets it. A
+        // synchronous handler asks while the socket is open; it does not pay for a getpeername(2).
+        void this.socket.remoteAddress;
         (result as Promise<HttpResponse>).then(
           (response) => this.#guarded(() => this.#handlerAnswered(ex, response)),
           (error: unknown) => this.#guarded(() => this.#handlerFailed(ex, error)),
@@ -754,6 +754,7 @@ export class Connection extends Deadlines implements Tracked {
     }
     this.#flushText();
     socket.write(headText, 'latin1');
+    void socket.remoteAddress; // a streamed body's producer runs later, as an awaiting handler does
     writeStreamBody(socket, prepared.stream, framing, prepared.declaredLength, () => this.#waitDrain()).then(
       (written) =>
         this.#guarded(() => {
@@ -1006,6 +1007,12 @@ export class Connection extends Deadlines implements Tracked {
       this.socket.resume();
     }
     this.#flushText();
+    // Nothing left to send and no reason to linger: close(2) sends the FIN after the response the
+    // kernel already holds, as shutdown(2) would, without node's shutdown round (as nginx does).
+    if ((this.#noLinger || this.#peerEnded) && this.socket.writableLength === 0) {
+      this.socket.destroy();
+      return;
+    }
     this.socket.on('finish', Connection.#socketFinish);
     this.socket.end();
     if (this.socket.writableFinished) this.#onFinish();

@@ -52,6 +52,27 @@ describe('regressions', () => {
     }
   });
 
+  test('a synchronous handler reads the peer address on every request of a connection (logging off)', async () => {
+    const seen: string[] = [];
+    const server = createServer({ log: 'off' }, (req) => {
+      const { remoteAddress, remotePort } = req.connection;
+      seen.push(`${remoteAddress}:${remotePort}`);
+      return { status: 200, body: 'ok' };
+    });
+    const { port } = await server.listen(0, '127.0.0.1');
+    const c = await RawConnection.connect(port);
+    try {
+      const localPort = c.socket.localPort;
+      c.write(GET() + GET() + GET('/', 'Connection: close\r\n'));
+      for (let i = 0; i < 3; i++) assert.equal((await c.readResponse()).status, 200);
+      assert.deepEqual(seen, Array(3).fill(`127.0.0.1:${localPort}`));
+    } finally {
+      c.destroy();
+      await server.close({ graceMs: 500 });
+      assert.equal(server.connectionCount, 0);
+    }
+  });
+
   test('HttpError with an invalid header gives a 500 instead of crashing', async () => {
     const t = await startServer({}, async () => {
       throw new HttpError(416, 'x', { 'Content-Length': 'x' });
