@@ -26,11 +26,12 @@
  *   filesystem paths or stacks.
  */
 
-import { createReadStream, promises as fs, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { promises as fs, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Handler, HttpRequest, HttpResponse, ResponseHeaders } from './types.js';
 import { contentTypeFor } from './mime.js';
+import { FileBody } from './file-body.js';
 
 export interface StaticOptions {
   /** File served for a directory. Default `index.html`. */
@@ -228,7 +229,7 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
         return { status, headers, body: status === 206 ? bytes.subarray(start, end + 1) : bytes };
       }
     }
-    return { status, headers, body: createReadStream(variant.file, { start, end, highWaterMark: 262_144 }) };
+    return { status, headers, body: new FileBody(variant.file, start, length) };
   }
 
   /** The URL path → a file inside the root, or an HTTP status. */

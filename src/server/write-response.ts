@@ -6,11 +6,13 @@
  * connection is aborted rather than left claiming a complete body).
  */
 
+import { closeSync, openSync, read } from 'node:fs';
 import type { Socket } from 'node:net';
 import { LAST_CHUNK, chunkHeader, chunkTrailer } from '../http1/chunked.js';
 import type { ResponseBodyShape, ResponseFraming } from '../http1/framing.js';
 import { InvalidResponseError, headerBlock, reasonPhrase, type HeaderBlock, type ResponseHeaders } from '../http1/serializer.js';
 import type { HttpResponse } from '../handlers/types.js';
+import { FILE_CHUNK_BYTES, FileBody } from '../handlers/file-body.js';
 
 export type StreamBody = AsyncIterable<Uint8Array | string>;
 
@@ -73,6 +75,9 @@ export function prepareResponse(response: HttpResponse | unknown): PreparedRespo
     payload = body;
     shape = sized(body.length);
   } else if (typeof (body as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function') {
+    if (body instanceof FileBody && declaredLength !== null && declaredLength !== body.length) {
+      throw new InvalidResponseError(`file body is ${body.length} bytes but Content-Length says ${declaredLength}`);
+    }
     stream = body as StreamBody;
     shape = declaredLength === null ? STREAM : { kind: 'sized', length: declaredLength };
   } else {
@@ -120,6 +125,7 @@ export async function writeStreamBody(
   declaredLength: number | null,
   waitDrain: () => Promise<void>,
 ): Promise<number> {
+  if (stream instanceof FileBody) return writeFileBody(socket, stream, framing, waitDrain);
   if (isReadable(stream)) return writeReadableBody(socket, stream, framing, declaredLength, waitDrain);
   let written = 0;
   for await (const item of stream) {
@@ -138,17 +144,86 @@ export async function writeStreamBody(
 
 const ignore = (): void => undefined;
 
-/** One piece of a streamed body, in chunked framing (RFC 9112 §7.1) or as is. */
-function writeChunk(socket: Socket, chunk: Uint8Array, framing: ResponseFraming): void {
+/**
+ * One piece of a streamed body, in chunked framing (RFC 9112 §7.1) or as is. `written` is called
+ * once the socket is done with `chunk` (handed to the kernel, or failed).
+ */
+function writeChunk(socket: Socket, chunk: Uint8Array, framing: ResponseFraming, written?: (error?: Error | null) => void): void {
   if (framing !== 'chunked') {
-    socket.write(chunk);
+    socket.write(chunk, written);
     return;
   }
   socket.cork();
   socket.write(chunkHeader(chunk.length));
-  socket.write(chunk);
+  socket.write(chunk, written);
   socket.write(chunkTrailer());
   socket.uncork();
+}
+
+/**
+ * Read buffers for FileBody, reused across responses: a fresh 256 KiB buffer per read costs its
+ * page faults (the allocator hands large blocks back to the system), more than the read itself.
+ * A buffer returns only when the socket has handed its bytes to the kernel; at most
+ * FILE_POOL_BUFFERS are kept (the thread pool reads four at a time, plus one per response
+ * waiting for its write to finish).
+ */
+const FILE_POOL_BUFFERS = 8;
+const filePool: Buffer[] = [];
+
+function releaseFileBuffer(buffer: Buffer): void {
+  if (filePool.length < FILE_POOL_BUFFERS) filePool.push(buffer);
+}
+
+function readAt(fd: number, buffer: Buffer, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    read(fd, buffer, 0, length, position, (error, bytesRead) => (error === null ? resolve(bytesRead) : reject(error)));
+  });
+}
+
+/**
+ * A FileBody: opened here (synchronously, as the static handler's stat was: the inode is cached),
+ * read through the thread pool into pooled buffers, one piece in flight beyond the socket's buffer.
+ */
+async function writeFileBody(
+  socket: Socket,
+  body: FileBody,
+  framing: ResponseFraming,
+  waitDrain: () => Promise<void>,
+): Promise<number> {
+  let written = 0; // prepareResponse checked that a declared Content-Length is body.length
+  if (body.length > 0) {
+    const fd = openSync(body.path, 'r');
+    try {
+      let position = body.start;
+      while (written < body.length) {
+        const buffer = filePool.pop() ?? Buffer.allocUnsafeSlow(FILE_CHUNK_BYTES);
+        let bytesRead: number;
+        try {
+          bytesRead = await readAt(fd, buffer, Math.min(FILE_CHUNK_BYTES, body.length - written), position);
+        } catch (error) {
+          releaseFileBuffer(buffer);
+          throw error;
+        }
+        if (bytesRead === 0 || socket.destroyed) {
+          releaseFileBuffer(buffer);
+          if (bytesRead === 0) break;
+          throw new Error('connection closed while writing the response');
+        }
+        position += bytesRead;
+        written += bytesRead;
+        writeChunk(socket, buffer.subarray(0, bytesRead), framing, (error) => {
+          // A failed write may still be in libuv's hands: that buffer is left to the GC.
+          if (error == null) releaseFileBuffer(buffer);
+        });
+        if (socket.writableNeedDrain) await waitDrain();
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+  if (written !== body.length) throw new InvalidResponseError('file is shorter than its Content-Length (it shrank)');
+  if (framing === 'chunked') socket.write(LAST_CHUNK);
+  return written;
 }
 
 interface ReadableLike {
