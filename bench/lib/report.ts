@@ -225,7 +225,7 @@ export function markdown(report: Report): string {
     const idle = report.idle;
     lines.push(
       '',
-      `Idle cost: ${int(idle.connections)} keep-alive connections, each served once, held idle, then served again (RSS and heap deltas over a baseline taken before connecting; heap after a full GC).`,
+      `Idle cost: ${int(idle.connections)} keep-alive connections, each served once, held idle, then served again, on a freshly started server each round (RSS and heap deltas over a baseline taken before connecting; heap after a full GC).`,
       '',
       '| server | RSS / idle conn | JS heap / idle conn | RSS vs node:http | RSS vs nginx | opened | served again |',
       '|---|--:|--:|--:|--:|---|---|',
