@@ -11,9 +11,9 @@
  *   ranges → the whole file (200), as RFC 9110 §14.2 allows.
  * - Pre-compressed `.br` / `.gz` siblings when Accept-Encoding allows, with Vary: Accept-Encoding.
  * - Small files are kept in memory (revalidated by size, mtime and inode); large files are streamed
- *   with backpressure, never read whole. Metadata calls are synchronous (stat, realpath once per
- *   inode and mtime), as nginx's workers do: on a local disk they cost microseconds, far less than a
- *   trip through libuv's thread pool.
+ *   with backpressure, never read whole (a FileBody, ./file-body.ts: reused 256 KiB read buffers).
+ *   Metadata calls are synchronous (stat, realpath once per inode and mtime), as nginx's workers
+ *   do: on a local disk they cost microseconds, far less than a trip through libuv's thread pool.
  * - Freshness: a cached file is stat'ed at most once per event-loop turn, a turn ending at the check
  *   phase (setImmediate). Requests read in one poll arrived together, so they are answered from the
  *   same version, as if served at the same instant; a request read in a later poll sees a change on
@@ -229,7 +229,7 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
         return { status, headers, body: status === 206 ? bytes.subarray(start, end + 1) : bytes };
       }
     }
-    return { status, headers, body: new FileBody(variant.file, start, length) };
+    return { status, headers, body: new FileBody(variant.file, start, length, { ino: stats.ino, size, mtimeMs: stats.mtimeMs }) };
   }
 
   /** The URL path → a file inside the root, or an HTTP status. */

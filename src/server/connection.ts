@@ -30,6 +30,7 @@ import { readIntoSharedBuffer } from './shared-read.js';
 import type { ConnectionCloseEvent, ServerEvents } from './events.js';
 import type { ResolvedOptions } from './options.js';
 import type { ConnectionInfo, Lifecycle, Tracked } from './registry.js';
+import { FileBody } from '../handlers/file-body.js';
 import { discardBody, plainResponse, prepareResponse, writeStreamBody, type PreparedResponse } from './write-response.js';
 
 export interface ConnectionContext {
@@ -133,6 +134,9 @@ const WRITE_BLOCKED = 4; // the peer is not taking our bytes
 const PUMPING = 8; // #pump is on the stack
 const BATCHING = 16; // pipelined responses collect in #outText
 const NO_LINGER = 32; // no lingering read: evicted idle, or the client ended the connection with everything read
+const READ_FULL = 64; // the last read filled the read buffer: more bytes may be waiting in the kernel
+/** node's read size (and the shared read buffer's): a read this long may not have drained the socket. */
+const READ_BUFFER_BYTES = 65_536;
 
 /** Bodies up to this size are copied next to their head and written once; larger ones go by writev. */
 const SMALL_BODY_BYTES = 16_384;
@@ -323,6 +327,7 @@ export class Connection extends Deadlines implements Tracked {
    */
   #onData(chunk: Buffer, length = chunk.length, borrowed = false): void {
     let lent: RequestParser | null = null;
+    this.#flags = length >= READ_BUFFER_BYTES ? this.#flags | READ_FULL : this.#flags & ~READ_FULL;
     try {
       const phase = this.#phase;
       if (phase.kind === 'closing') {
@@ -692,6 +697,8 @@ export class Connection extends Deadlines implements Tracked {
     let headText: string;
     const init = HEAD_INIT;
     try {
+      // A file is opened before its head goes out: one that cannot be sent is still a clean 500.
+      if (framing !== 'none' && prepared.stream instanceof FileBody) prepared.stream.open();
       init.version = serverVersion;
       init.status = prepared.status;
       init.contentLength = contentLengthField(framing, prepared, head.method);
@@ -752,9 +759,10 @@ export class Connection extends Deadlines implements Tracked {
       this.#responseDone(ex, decision);
       return;
     }
+    // A streamed body's producer runs later, as an awaiting handler does: keep the peer address.
+    if (!(prepared.stream instanceof FileBody)) void socket.remoteAddress;
     this.#flushText();
     socket.write(headText, 'latin1');
-    void socket.remoteAddress; // a streamed body's producer runs later, as an awaiting handler does
     writeStreamBody(socket, prepared.stream, framing, prepared.declaredLength, () => this.#waitDrain()).then(
       (written) =>
         this.#guarded(() => {
@@ -799,7 +807,8 @@ export class Connection extends Deadlines implements Tracked {
       // keep-alive) and every byte it sent is read: it will send nothing more, so no late write can
       // turn into an RST — close at once after the FIN, as nginx's lingering_close heuristic does.
       // A close the server decided (max requests, shutdown…) still lingers: the client may be sending.
-      if (ex.bodyState === 'complete' && this.#parser.bufferedBytes === 0 && clientEndsConnection(ex.head)) this.#noLinger = true;
+      // (A read that filled the buffer may have left bytes in the kernel: those would draw the RST.)
+      if (ex.bodyState === 'complete' && this.#parser.bufferedBytes === 0 && (this.#flags & READ_FULL) === 0 && clientEndsConnection(ex.head)) this.#noLinger = true;
       this.#close(decision.reason);
       return;
     }

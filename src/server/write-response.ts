@@ -6,7 +6,7 @@
  * connection is aborted rather than left claiming a complete body).
  */
 
-import { closeSync, openSync, read } from 'node:fs';
+import { read } from 'node:fs';
 import type { Socket } from 'node:net';
 import { LAST_CHUNK, chunkHeader, chunkTrailer } from '../http1/chunked.js';
 import type { ResponseBodyShape, ResponseFraming } from '../http1/framing.js';
@@ -75,11 +75,15 @@ export function prepareResponse(response: HttpResponse | unknown): PreparedRespo
     payload = body;
     shape = sized(body.length);
   } else if (typeof (body as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function') {
-    if (body instanceof FileBody && declaredLength !== null && declaredLength !== body.length) {
-      throw new InvalidResponseError(`file body is ${body.length} bytes but Content-Length says ${declaredLength}`);
-    }
     stream = body as StreamBody;
-    shape = declaredLength === null ? STREAM : { kind: 'sized', length: declaredLength };
+    if (body instanceof FileBody) {
+      if (declaredLength !== null && declaredLength !== body.length) {
+        throw new InvalidResponseError(`file body is ${body.length} bytes but Content-Length says ${declaredLength}`);
+      }
+      shape = sized(body.length); // its length is known: Content-Length, never chunked
+    } else {
+      shape = declaredLength === null ? STREAM : { kind: 'sized', length: declaredLength };
+    }
   } else {
     throw new InvalidResponseError('response body must be a string, Uint8Array, AsyncIterable or null');
   }
@@ -125,7 +129,7 @@ export async function writeStreamBody(
   declaredLength: number | null,
   waitDrain: () => Promise<void>,
 ): Promise<number> {
-  if (stream instanceof FileBody) return writeFileBody(socket, stream, framing, waitDrain);
+  if (stream instanceof FileBody) return writeFileBody(socket, stream, waitDrain);
   if (isReadable(stream)) return writeReadableBody(socket, stream, framing, declaredLength, waitDrain);
   let written = 0;
   for await (const item of stream) {
@@ -144,18 +148,15 @@ export async function writeStreamBody(
 
 const ignore = (): void => undefined;
 
-/**
- * One piece of a streamed body, in chunked framing (RFC 9112 §7.1) or as is. `written` is called
- * once the socket is done with `chunk` (handed to the kernel, or failed).
- */
-function writeChunk(socket: Socket, chunk: Uint8Array, framing: ResponseFraming, written?: (error?: Error | null) => void): void {
+/** One piece of a streamed body, in chunked framing (RFC 9112 §7.1) or as is. */
+function writeChunk(socket: Socket, chunk: Uint8Array, framing: ResponseFraming): void {
   if (framing !== 'chunked') {
-    socket.write(chunk, written);
+    socket.write(chunk);
     return;
   }
   socket.cork();
   socket.write(chunkHeader(chunk.length));
-  socket.write(chunk, written);
+  socket.write(chunk);
   socket.write(chunkTrailer());
   socket.uncork();
 }
@@ -181,19 +182,15 @@ function readAt(fd: number, buffer: Buffer, length: number, position: number): P
 }
 
 /**
- * A FileBody: opened here (synchronously, as the static handler's stat was: the inode is cached),
- * read through the thread pool into pooled buffers, one piece in flight beyond the socket's buffer.
+ * A FileBody (always Content-Length framed: prepareResponse gives it a sized shape): opened before
+ * the head was written (#respond; open() is idempotent), read through the thread pool into pooled
+ * buffers, one piece in flight beyond the socket's buffer; closed at the end.
  */
-async function writeFileBody(
-  socket: Socket,
-  body: FileBody,
-  framing: ResponseFraming,
-  waitDrain: () => Promise<void>,
-): Promise<number> {
+async function writeFileBody(socket: Socket, body: FileBody, waitDrain: () => Promise<void>): Promise<number> {
   let written = 0; // prepareResponse checked that a declared Content-Length is body.length
-  if (body.length > 0) {
-    const fd = openSync(body.path, 'r');
-    try {
+  try {
+    if (body.length > 0) {
+      const fd = body.open();
       let position = body.start;
       while (written < body.length) {
         const buffer = filePool.pop() ?? Buffer.allocUnsafeSlow(FILE_CHUNK_BYTES);
@@ -204,25 +201,24 @@ async function writeFileBody(
           releaseFileBuffer(buffer);
           throw error;
         }
-        if (bytesRead === 0 || socket.destroyed) {
+        if (bytesRead === 0 || socket.destroyed || socket.writableEnded) {
           releaseFileBuffer(buffer);
           if (bytesRead === 0) break;
           throw new Error('connection closed while writing the response');
         }
         position += bytesRead;
         written += bytesRead;
-        writeChunk(socket, buffer.subarray(0, bytesRead), framing, (error) => {
+        socket.write(buffer.subarray(0, bytesRead), (error) => {
           // A failed write may still be in libuv's hands: that buffer is left to the GC.
           if (error == null) releaseFileBuffer(buffer);
         });
         if (socket.writableNeedDrain) await waitDrain();
       }
-    } finally {
-      closeSync(fd);
     }
+  } finally {
+    body.destroy();
   }
   if (written !== body.length) throw new InvalidResponseError('file is shorter than its Content-Length (it shrank)');
-  if (framing === 'chunked') socket.write(LAST_CHUNK);
   return written;
 }
 

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import { FILE_CHUNK_BYTES, FileBody } from '../../src/handlers/file-body.js';
@@ -26,6 +27,11 @@ before(() => {
   });
 });
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** This process's open file descriptors (Linux). */
+function openDescriptors(): number {
+  return fs.readdirSync('/proc/self/fd').length;
+}
 
 async function collect(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const parts: Uint8Array[] = [];
@@ -77,11 +83,11 @@ describe('FileBody as an async iterable', () => {
 });
 
 describe('FileBody written by the server', () => {
-  test('byte-exact with Content-Length and with chunked framing, ranges across pieces', async () => {
+  test('byte-exact, with or without a declared Content-Length (one is added), ranges across pieces', async () => {
     const t = await startServer({}, (req) => {
       const { file, bytes } = files[Number(req.path.slice(1, 2))];
       if (req.path.endsWith('/range')) return { status: 206, headers: { 'content-length': '300000' }, body: new FileBody(file, 200_000, 300_000) };
-      if (req.path.endsWith('/chunked')) return { status: 200, body: new FileBody(file, 0, bytes.length) };
+      if (req.path.endsWith('/undeclared')) return { status: 200, body: new FileBody(file, 0, bytes.length) };
       return { status: 200, headers: { 'content-length': String(bytes.length) }, body: new FileBody(file, 0, bytes.length) };
     });
     const c = await RawConnection.connect(t.port);
@@ -91,10 +97,11 @@ describe('FileBody written by the server', () => {
         const whole = await c.readResponse();
         assert.equal(whole.header('content-length'), String(files[i].bytes.length));
         assert.ok(whole.body.equals(files[i].bytes), `file ${i}`);
-        c.write(GET(`/${i}/chunked`));
-        const chunked = await c.readResponse();
-        assert.equal(chunked.framing, 'chunked');
-        assert.ok(chunked.body.equals(files[i].bytes), `file ${i} chunked`);
+        c.write(GET(`/${i}/undeclared`));
+        const undeclared = await c.readResponse();
+        assert.equal(undeclared.framing, 'length', 'its length is known: never chunked');
+        assert.equal(undeclared.header('content-length'), String(files[i].bytes.length));
+        assert.ok(undeclared.body.equals(files[i].bytes), `file ${i} without a declared length`);
       }
       c.write(GET('/4/range'));
       const range = await c.readResponse();
@@ -145,26 +152,57 @@ describe('FileBody written by the server', () => {
     }
   });
 
-  test('a file gone before the write aborts the response; the server stays up, nothing leaks', async () => {
-    let served = 0;
-    const t = await startServer({}, (req) => {
-      served++;
-      if (req.path === '/gone') return { status: 200, headers: { 'content-length': '10' }, body: new FileBody(path.join(tmp, 'no-such-file'), 0, 10) };
-      return { status: 200, body: 'still here' };
-    });
+  test('a file that is gone, not a regular file (a FIFO) or not the one the headers describe: a clean 500, the connection kept', async () => {
+    const { file, bytes } = files[0];
+    const fifo = path.join(tmp, 'fifo');
+    execFileSync('mkfifo', [fifo]); // opened blocking, this would hang the event loop
+    const stats = fs.statSync(file);
+    const bodies: Record<string, () => FileBody> = {
+      '/gone': () => new FileBody(path.join(tmp, 'no-such-file'), 0, 10),
+      '/fifo': () => new FileBody(fifo, 0, 10),
+      '/replaced': () => new FileBody(file, 0, bytes.length, { ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs - 1000 }),
+      '/same': () => new FileBody(file, 0, bytes.length, { ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs }),
+    };
+    const t = await startServer({}, (req) => ({ status: 200, body: bodies[req.path]() }));
     const c = await RawConnection.connect(t.port);
+    const fdsBefore = openDescriptors(); // both ends of the connection are in this process
     try {
-      c.write(GET('/gone'));
-      assert.ok((await c.waitForClose(1000)) !== null);
-      await t.closed(1, 1000);
-      assert.equal(t.closes[0].reason, 'handler-error');
-      const again = await RawConnection.connect(t.port);
-      again.write(GET('/ok'));
-      assert.equal((await again.readResponse()).body.toString(), 'still here');
-      again.destroy();
-      assert.equal(served, 2);
+      for (const p of ['/gone', '/fifo', '/replaced']) {
+        c.write(GET(p));
+        const r = await c.readResponse();
+        assert.equal(r.status, 500, p);
+        assert.equal(r.header('connection'), 'keep-alive', p);
+      }
+      c.write(GET('/same'));
+      const same = await c.readResponse();
+      assert.equal(same.header('content-length'), String(bytes.length), 'a FileBody without Content-Length gets one');
+      assert.ok(same.body.equals(bytes));
+      assert.equal(openDescriptors(), fdsBefore, 'every descriptor opened was closed');
+      assert.equal(t.logs.filter((line) => line.includes('handler-error')).length, 3);
     } finally {
       c.destroy();
+      await t.stop();
+    }
+  });
+
+  test('a client that resets mid-download: the server closes, the file descriptor is released', async () => {
+    const { file, bytes } = files[5];
+    const t = await startServer({}, () => ({ status: 200, body: new FileBody(file, 0, bytes.length) }));
+    const fdsBefore = openDescriptors();
+    const socket = net.connect({ port: t.port, host: '127.0.0.1' });
+    try {
+      await once(socket, 'connect');
+      socket.on('error', () => undefined);
+      socket.pause(); // the response backs up: the server is mid-file when the reset comes
+      socket.write(GET());
+      await sleep(60);
+      socket.resetAndDestroy();
+      await t.closed(1, 1000);
+      assert.equal(t.server.connectionCount, 0);
+      await sleep(20); // a read in flight on the thread pool finishes before the close
+      assert.equal(openDescriptors(), fdsBefore);
+    } finally {
+      socket.destroy();
       await t.stop();
     }
   });
