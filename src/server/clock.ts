@@ -30,6 +30,12 @@ export function responseDate(): string {
   return dateText;
 }
 
+/**
+ * How far behind coarseMonotonicMs() may be with the event loop running (the timer's second plus
+ * room for a busy turn): a caller that rules a deadline out needs it this far ahead.
+ */
+export const COARSE_CLOCK_SLACK_MS = 1500;
+
 /** performance.now() as of at most about a second ago (never ahead of it). */
 export function coarseMonotonicMs(): number {
   if (dateText === '') read();

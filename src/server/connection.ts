@@ -24,7 +24,7 @@ import { RequestParser, type ParserLimits, type RequestHead } from '../http1/par
 import { CONTINUE_HEAD, joinHeadAndBody, serializeResponseHead, type ResponseHeadInit } from '../http1/serializer.js';
 import { HttpError, type ConnectionRef, type Handler, type HttpRequest, type HttpResponse, type RequestBody } from '../handlers/types.js';
 import type { HeaderMap } from '../http1/header-map.js';
-import { coarseMonotonicMs, responseDate } from './clock.js';
+import { COARSE_CLOCK_SLACK_MS, coarseMonotonicMs, responseDate } from './clock.js';
 import { Deadlines, type DeadlineKind } from './deadlines.js';
 import { readIntoSharedBuffer } from './shared-read.js';
 import type { ConnectionCloseEvent, ServerEvents } from './events.js';
@@ -689,7 +689,7 @@ export class Connection extends Deadlines implements Tracked {
     // The coarse clock (at most about a second behind) rules out most responses; a candidate is
     // confirmed on the real one.
     facts.lifetimeExceeded =
-      maxLifetimeMs > 0 && coarseMonotonicMs() - this.#openedAt >= maxLifetimeMs - 1500 && performance.now() - this.#openedAt >= maxLifetimeMs;
+      maxLifetimeMs > 0 && coarseMonotonicMs() - this.#openedAt >= maxLifetimeMs - COARSE_CLOCK_SLACK_MS && performance.now() - this.#openedAt >= maxLifetimeMs;
     facts.shuttingDown = this.#ctx.isShuttingDown();
     const decision = decideKeepAlive(facts);
     facts.requestConnection = NO_TOKENS;
