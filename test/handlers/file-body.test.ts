@@ -152,14 +152,22 @@ describe('FileBody written by the server', () => {
     }
   });
 
-  test('a file that is gone, not a regular file (a FIFO) or not the one the headers describe: a clean 500, the connection kept', async () => {
-    const { file, bytes } = files[0];
+  test('a FIFO is refused at once, without blocking the event loop in open(2)', () => {
     const fifo = path.join(tmp, 'fifo');
-    execFileSync('mkfifo', [fifo]); // opened blocking, this would hang the event loop
+    execFileSync('mkfifo', [fifo]);
+    // In a child with a time limit: opened blocking, it would hang the process instead of failing.
+    const script = `import { FileBody } from ${JSON.stringify(new URL('../../src/handlers/file-body.js', import.meta.url).href)};
+      try { new FileBody(process.argv[1], 0, 10).open(); console.log('opened'); } catch (error) { console.log(error.message); }`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script, fifo], { timeout: 5000, encoding: 'utf8' });
+    assert.equal(out.trim(), 'not a regular file');
+  });
+
+  test('a file that is gone, not a regular file or not the one the headers describe: a clean 500, the connection kept', async () => {
+    const { file, bytes } = files[0];
     const stats = fs.statSync(file);
     const bodies: Record<string, () => FileBody> = {
       '/gone': () => new FileBody(path.join(tmp, 'no-such-file'), 0, 10),
-      '/fifo': () => new FileBody(fifo, 0, 10),
+      '/dir': () => new FileBody(tmp, 0, 10),
       '/replaced': () => new FileBody(file, 0, bytes.length, { ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs - 1000 }),
       '/same': () => new FileBody(file, 0, bytes.length, { ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs }),
     };
@@ -167,7 +175,7 @@ describe('FileBody written by the server', () => {
     const c = await RawConnection.connect(t.port);
     const fdsBefore = openDescriptors(); // both ends of the connection are in this process
     try {
-      for (const p of ['/gone', '/fifo', '/replaced']) {
+      for (const p of ['/gone', '/dir', '/replaced']) {
         c.write(GET(p));
         const r = await c.readResponse();
         assert.equal(r.status, 500, p);
