@@ -391,13 +391,20 @@ export class Connection extends Deadlines implements Tracked {
   }
 
 
+  /**
+   * While closing: no lingering read is needed (the peer sent FIN, or said it was done and has sent
+   * nothing since, or lingering is off). A client that said it was done but sent more while the
+   * response went out is still sending: closing at once could answer its next bytes with an RST that
+   * wipes out the response it has not read yet. An idle connection evicted to make room goes at once.
+   */
+  #closesAtOnce(): boolean {
+    const quiet = this.#windowBytes === 0 || this.#closeReason === 'connection-limit';
+    return this.#peerEnded || (this.#noLinger && quiet) || this.#ctx.options.lingerMs === 0;
+  }
+
   #onFinish(): void {
     if (this.#phase.kind !== 'closing') return;
-    // A client that said it was done but sent more while the response went out is still sending:
-    // closing at once could answer its next bytes with an RST that wipes out the response it has
-    // not read yet. An idle connection evicted to make room goes at once regardless.
-    const quiet = this.#windowBytes === 0 || this.#closeReason === 'connection-limit';
-    if (this.#peerEnded || (this.#noLinger && quiet) || this.#ctx.options.lingerMs === 0) {
+    if (this.#closesAtOnce()) {
       this.socket.destroy();
       return;
     }
@@ -1018,7 +1025,7 @@ export class Connection extends Deadlines implements Tracked {
     this.#flushText();
     // Nothing left to send and no reason to linger: close(2) sends the FIN after the response the
     // kernel already holds, as shutdown(2) would, without node's shutdown round (as nginx does).
-    if ((this.#noLinger || this.#peerEnded) && this.socket.writableLength === 0) {
+    if (this.socket.writableLength === 0 && this.#closesAtOnce()) {
       this.socket.destroy();
       return;
     }

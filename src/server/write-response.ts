@@ -189,31 +189,24 @@ function readAt(fd: number, buffer: Buffer, length: number, position: number): P
 async function writeFileBody(socket: Socket, body: FileBody, waitDrain: () => Promise<void>): Promise<number> {
   let written = 0; // prepareResponse checked that a declared Content-Length is body.length
   try {
-    if (body.length > 0) {
-      const fd = body.open();
-      let position = body.start;
-      while (written < body.length) {
-        const buffer = filePool.pop() ?? Buffer.allocUnsafeSlow(FILE_CHUNK_BYTES);
-        let bytesRead: number;
-        try {
-          bytesRead = await readAt(fd, buffer, Math.min(FILE_CHUNK_BYTES, body.length - written), position);
-        } catch (error) {
-          releaseFileBuffer(buffer);
-          throw error;
-        }
-        if (bytesRead === 0 || socket.destroyed || socket.writableEnded) {
-          releaseFileBuffer(buffer);
-          if (bytesRead === 0) break;
-          throw new Error('connection closed while writing the response');
-        }
-        position += bytesRead;
-        written += bytesRead;
-        socket.write(buffer.subarray(0, bytesRead), (error) => {
-          // A failed write may still be in libuv's hands: that buffer is left to the GC.
-          if (error == null) releaseFileBuffer(buffer);
-        });
-        if (socket.writableNeedDrain) await waitDrain();
+    const fd = body.open();
+    while (written < body.length) {
+      const buffer = filePool.pop() ?? Buffer.allocUnsafeSlow(FILE_CHUNK_BYTES);
+      const bytesRead = await readAt(fd, buffer, Math.min(FILE_CHUNK_BYTES, body.length - written), body.start + written).catch((error: unknown) => {
+        releaseFileBuffer(buffer);
+        throw error;
+      });
+      if (bytesRead === 0 || socket.destroyed || socket.writableEnded) {
+        releaseFileBuffer(buffer);
+        if (bytesRead === 0) break;
+        throw new Error('connection closed while writing the response');
       }
+      written += bytesRead;
+      socket.write(buffer.subarray(0, bytesRead), (error) => {
+        // A failed write may still be in libuv's hands: that buffer is left to the GC.
+        if (error == null) releaseFileBuffer(buffer);
+      });
+      if (socket.writableNeedDrain) await waitDrain();
     }
   } finally {
     body.destroy();

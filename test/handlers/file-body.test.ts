@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import { FILE_CHUNK_BYTES, FileBody } from '../../src/handlers/file-body.js';
-import { RawConnection } from '../helpers/raw-client.js';
+import { RawConnection, exchange } from '../helpers/raw-client.js';
 import { GET, sleep, startServer } from '../helpers/server.js';
 
 let tmp = '';
@@ -142,12 +142,10 @@ describe('FileBody written by the server', () => {
   test('a Content-Length that disagrees with the file body is a handler bug: 500 before any byte of it', async () => {
     const { file, bytes } = files[0];
     const t = await startServer({}, () => ({ status: 200, headers: { 'content-length': String(bytes.length + 1) }, body: new FileBody(file, 0, bytes.length) }));
-    const c = await RawConnection.connect(t.port);
     try {
-      c.write(GET());
-      assert.equal((await c.readResponse()).status, 500);
+      const [response] = await exchange(t.port, GET());
+      assert.equal(response.status, 500);
     } finally {
-      c.destroy();
       await t.stop();
     }
   });
