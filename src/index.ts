@@ -7,5 +7,5 @@ export type { ServerEvents, ConnectionOpenEvent, ConnectionCloseEvent, RequestEv
 export { HttpError, type Handler, type HttpRequest, type HttpResponse, type ResponseBody, type RequestBody, type ConnectionRef, type ResponseHeaders } from './handlers/types.js';
 export { HeaderMap } from './http1/header-map.js';
 export { ProtocolError, type ProtocolErrorCode } from './http1/errors.js';
-export type { CloseReason } from './http1/keep-alive.js';
+export type { CloseReason } from './server/close-reason.js';
 export { serveStatic, type StaticOptions } from './handlers/static.js';

@@ -20,28 +20,20 @@
 import type { ResponseFraming } from './framing.js';
 import type { HttpVersion } from './framing.js';
 
-export type CloseReason =
-  | 'idle-timeout'
-  | 'max-requests'
-  | 'max-lifetime'
+/**
+ * Why a connection is not kept after a response: the reasons this module decides. The server
+ * layer adds its own (timeouts, resets, limits…) to form the one `CloseReason` union users see.
+ */
+export type PersistenceCloseReason =
+  | 'shutdown'
+  | 'http10-default'
   | 'client-close'
   | 'handler-close'
-  | 'http10-default'
+  | 'peer-eof'
   | 'unframed-body'
   | 'unread-body'
-  | 'peer-eof'
-  | 'peer-reset'
-  | 'headers-timeout'
-  | 'request-timeout'
-  | 'slow-body'
-  | 'connection-limit'
-  | 'send-timeout'
-  | 'protocol-error'
-  | 'write-error'
-  | 'handler-error'
-  | 'handler-timeout'
-  | 'internal-error'
-  | 'shutdown';
+  | 'max-requests'
+  | 'max-lifetime';
 
 export interface KeepAliveFacts {
   serverVersion: HttpVersion;
@@ -63,10 +55,10 @@ export interface KeepAliveFacts {
   shuttingDown: boolean;
 }
 
-export type KeepAliveDecision = { keepAlive: true; remaining: number | null } | { keepAlive: false; reason: CloseReason };
+export type KeepAliveDecision = { keepAlive: true; remaining: number | null } | { keepAlive: false; reason: PersistenceCloseReason };
 
 const UNLIMITED: KeepAliveDecision = Object.freeze({ keepAlive: true, remaining: null });
-const closing = (reason: CloseReason): KeepAliveDecision => ({ keepAlive: false, reason });
+const closing = (reason: PersistenceCloseReason): KeepAliveDecision => ({ keepAlive: false, reason });
 
 export function decideKeepAlive(facts: KeepAliveFacts): KeepAliveDecision {
   if (facts.shuttingDown) return closing('shutdown');
@@ -74,13 +66,22 @@ export function decideKeepAlive(facts: KeepAliveFacts): KeepAliveDecision {
   if (facts.requestConnection.has('close')) return closing('client-close');
   if (facts.responseConnectionClose) return closing('handler-close');
   if (facts.peerEnded) return closing('peer-eof');
-  if (facts.requestVersion === '1.0' && !facts.requestConnection.has('keep-alive')) return closing('http10-default');
+  if (isHttp10WithoutKeepAlive(facts.requestVersion, facts.requestConnection)) return closing('http10-default');
   if (facts.responseFraming === 'close-delimited') return closing('unframed-body');
   if (!facts.requestBodyDrainable) return closing('unread-body');
   const max = facts.maxRequestsPerConnection;
   if (max > 0 && facts.requestsServed >= max) return closing('max-requests');
   if (facts.lifetimeExceeded) return closing('max-lifetime');
   return max > 0 ? { keepAlive: true, remaining: max - facts.requestsServed } : UNLIMITED;
+}
+
+function isHttp10WithoutKeepAlive(version: HttpVersion, connection: ReadonlySet<string>): boolean {
+  return version === '1.0' && !connection.has('keep-alive');
+}
+
+/** The request itself says it is the connection's last (RFC 9112 §9.3, §9.6): rules 3 and 6. */
+export function requestEndsConnection(version: HttpVersion, connection: ReadonlySet<string>): boolean {
+  return connection.has('close') || isHttp10WithoutKeepAlive(version, connection);
 }
 
 /**

@@ -1,37 +1,53 @@
 /**
- * One loop per socket for its whole life — the seed's handleConnection:
+ * One loop per socket for its whole life (Go's conn.serve):
  *   wait for a request (idle deadline) → read the head (headers deadline) → run the handler and
- *   write the response (backpressure, send deadline) → decide keep-alive (one pure function) →
- *   drain an unread body or close.
+ *   write the response (backpressure, send deadline) → decide keep-alive → drain an unread body or
+ *   close.
+ *
+ * This file is the protocol flow only: phases, deadlines, the pump, body reads, close and linger.
+ * What to answer with and what follows a response are pure decisions (./response-plan.ts); how
+ * bytes reach the socket is the write side (./outbound.ts, this class's base).
  *
  * Requests on a connection are answered strictly in order, one handler at a time; pipelined bytes
  * wait in the parser. The idle deadline is keepAliveTimeoutMs + keepAliveTimeoutBufferMs (node's
- * buffer), and before closing on idle the loop lets pending socket reads run and checks that no
- * request byte has arrived. A close is lingering (FIN, then read-and-discard for lingerMs or
- * maxLingerBytes) so a late client write never turns into an RST that wipes out the last response —
- * unless the client itself ended the connection with every byte read and sends nothing while the
- * response goes out (nginx's heuristic).
+ * buffer against the close-while-the-client-sends race), and before closing on idle the loop lets
+ * pending socket reads run and checks that no request byte has arrived. A close is lingering (FIN,
+ * then read-and-discard for lingerMs or maxLingerBytes) so a late client write never turns into an
+ * RST that wipes out the last response — unless nothing more can come (decideLingering).
  * Every closed connection reports exactly one CloseReason. A bug of ours aborts this socket only.
  */
 
-import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { Socket } from 'node:net';
 import { ProtocolError } from '../http1/errors.js';
-import { decideResponseFraming, type HttpVersion, type ResponseFraming } from '../http1/framing.js';
-import { decideKeepAlive, keepAliveFieldValue, type CloseReason, type KeepAliveDecision, type KeepAliveFacts } from '../http1/keep-alive.js';
-import { latin1, writeLatin1 } from '../http1/latin1.js';
-import { RequestParser, type ParserLimits, type RequestHead } from '../http1/parser.js';
-import { CONTINUE_HEAD, joinHeadAndBody, serializeResponseHead, type ResponseHeadInit } from '../http1/serializer.js';
-import { HttpError, type ConnectionRef, type Handler, type HttpRequest, type HttpResponse, type RequestBody } from '../handlers/types.js';
-import type { HeaderMap } from '../http1/header-map.js';
+import type { BodyFraming, ResponseBodyShape } from '../http1/framing.js';
+import type { KeepAliveDecision } from '../http1/keep-alive.js';
+import type { ParserLimits, RequestHead, RequestParser } from '../http1/parser.js';
+import { serializeResponseHead } from '../http1/serializer.js';
+import { HttpError, type Handler, type HttpResponse } from '../handlers/types.js';
+import { FileBody } from '../handlers/file-body.js';
+import type { CloseReason } from './close-reason.js';
 import { COARSE_CLOCK_SLACK_MS, coarseMonotonicMs, responseDate } from './clock.js';
-import { Deadlines, type DeadlineKind } from './deadlines.js';
-import { readIntoSharedBuffer } from './shared-read.js';
+import type { DeadlineKind } from './deadlines.js';
 import type { ConnectionCloseEvent, ServerEvents } from './events.js';
 import type { ResolvedOptions } from './options.js';
+import { FIRST_CONNECTION_FLAG, Outbound } from './outbound.js';
+import type { ParserPool } from './parser-pool.js';
 import type { ConnectionInfo, Lifecycle, Tracked } from './registry.js';
-import { FileBody } from '../handlers/file-body.js';
-import { discardBody, plainResponse, prepareResponse, writeStreamBody, type PreparedResponse } from './write-response.js';
+import { buildRequest } from './request.js';
+import {
+  decideAfterResponse,
+  decideLingering,
+  newResponsePlan,
+  planResponse,
+  type AfterResponseFacts,
+  type LingerFacts,
+  type ReadingState,
+  type ResponseFacts,
+  type WritingState,
+} from './response-plan.js';
+import { READ_BUFFER_BYTES, readIntoSharedBuffer } from './shared-read.js';
+import { discardBody, plainResponse, prepareResponse, type PreparedResponse } from './write-response.js';
 
 export interface ConnectionContext {
   readonly options: ResolvedOptions;
@@ -48,8 +64,6 @@ export interface ConnectionContext {
   onClosed(connection: Connection, event: ConnectionCloseEvent): void;
 }
 
-type BodyState = 'complete' | 'pending' | 'failed';
-
 interface Pull {
   resolve(result: IteratorResult<Uint8Array>): void;
   reject(error: unknown): void;
@@ -62,20 +76,15 @@ export class Exchange {
   readonly index: number;
   /** performance.now() at the head, or 0 when nobody listens for request events. */
   readonly startedAt: number;
-  bodyState: BodyState;
+  reading: ReadingState;
+  writing: WritingState = 'handler';
   bodyBytesRead = 0;
+  /** Body bytes read in the current second (minBodyBytesPerSecond). */
+  rateWindowBytes = 0;
   drainedBytes = 0;
+  /** While draining: past this many discarded bytes, close. */
+  drainBudgetBytes = 0;
   continueSent = false;
-  /** Response head bytes were queued: no other response can be sent for this request. */
-  responseStarted = false;
-  /** The handler's answer was taken (or will be discarded). */
-  settled = false;
-  /** The server answered on its own (error, timeout) or the connection is gone: the handler is ignored. */
-  abandoned = false;
-  /** The unread rest of the body is being discarded after the response. */
-  draining = false;
-  /** The request deadline passed while the response was being written. */
-  requestTimedOut = false;
   pull: Pull | null = null;
   status = 0;
   bytesOut = 0;
@@ -84,7 +93,12 @@ export class Exchange {
     this.head = head;
     this.index = index;
     this.startedAt = timed ? performance.now() : 0;
-    this.bodyState = head.framing.kind === 'none' ? 'complete' : 'pending';
+    this.reading = head.framing.kind === 'none' ? 'done' : 'body';
+  }
+
+  /** The response head is queued: no other response can be sent for this request. */
+  get responseStarted(): boolean {
+    return this.writing === 'streaming' || this.writing === 'done';
   }
 }
 
@@ -102,51 +116,55 @@ const CLOSED: Phase = Object.freeze({ kind: 'closed' });
 const OWNER = Symbol('holdfast.connection');
 type OwnedSocket = Socket & { [OWNER]: Connection };
 
+/** Connection flags, above Outbound's in the shared `flags` integer. */
+const PEER_ENDED = FIRST_CONNECTION_FLAG; // the peer sent FIN
+const READ_PAUSED = FIRST_CONNECTION_FLAG << 1; // reading is stopped
+const PUMPING = FIRST_CONNECTION_FLAG << 2; // #pump is on the stack
+const QUIET_CLOSE = FIRST_CONNECTION_FLAG << 3; // closing without lingering was planned: evicted idle, or the client ended the connection
+const READ_FULL = FIRST_CONNECTION_FLAG << 4; // the last read filled the read buffer: more bytes may be waiting in the kernel
+
+const DONE: IteratorResult<Uint8Array> = Object.freeze({ done: true, value: undefined });
 const NO_TOKENS: ReadonlySet<string> = new Set<string>();
-const FACTS: KeepAliveFacts = {
+const NO_BODY: BodyFraming = Object.freeze({ kind: 'none' });
+const EMPTY: ResponseBodyShape = Object.freeze({ kind: 'empty' });
+
+// Reused fact and plan objects: each decision runs to completion before it can run again, and one
+// response then allocates none of them.
+const RESPONSE_FACTS: ResponseFacts = {
   serverVersion: '1.1',
+  keepAliveTimeoutMs: 0,
+  maxRequestsPerConnection: 0,
+  maxDrainBytes: 0,
+  method: 'GET',
   requestVersion: '1.1',
   requestConnection: NO_TOKENS,
-  responseConnectionClose: false,
-  responseFraming: 'length',
-  requestBodyDrainable: true,
+  requestFraming: NO_BODY,
+  reading: 'done',
+  bodyBytesRead: 0,
+  continueWithheld: false,
+  status: 200,
+  shape: EMPTY,
+  declaredLength: null,
+  connectionClose: false,
   peerEnded: false,
   requestsServed: 0,
-  maxRequestsPerConnection: 0,
   lifetimeExceeded: false,
   shuttingDown: false,
-};
-const HEAD_INIT: ResponseHeadInit = {
-  version: '1.1',
-  status: 200,
-  headers: undefined,
-  contentLength: null,
-  chunked: false,
-  connection: null,
-  keepAlive: null,
   date: '',
 };
+const PLAN = newResponsePlan();
+const AFTER_FACTS: AfterResponseFacts = {
+  decision: PLAN.decision,
+  requestVersion: '1.1',
+  requestConnection: NO_TOKENS,
+  reading: 'done',
+  inputPending: false,
+  maxDrainBytes: 0,
+};
+const LINGER_FACTS: LingerFacts = { peerEnded: false, quietClose: false, evicted: false, bytesReadWhileClosing: 0, lingerMs: 0 };
 
-/** Connection flags. */
-const PEER_ENDED = 1; // the peer sent FIN
-const READ_PAUSED = 2; // reading is stopped
-const WRITE_BLOCKED = 4; // the peer is not taking our bytes
-const PUMPING = 8; // #pump is on the stack
-const BATCHING = 16; // pipelined responses collect in #outText
-const NO_LINGER = 32; // no lingering read: evicted idle, or the client ended the connection with everything read
-const READ_FULL = 64; // the last read filled the read buffer: more bytes may be waiting in the kernel
-/** node's read size (and the shared read buffer's): a read this long may not have drained the socket. */
-const READ_BUFFER_BYTES = 65_536;
-
-/** Bodies up to this size are copied next to their head and written once; larger ones go by writev. */
-const SMALL_BODY_BYTES = 16_384;
-/** A batch of pipelined responses is written once it reaches this many characters. */
-const BATCH_FLUSH_CHARS = 65_536;
-const DONE: IteratorResult<Uint8Array> = Object.freeze({ done: true, value: undefined });
-
-export class Connection extends Deadlines implements Tracked {
+export class Connection extends Outbound implements Tracked {
   readonly id: number;
-  readonly socket: Socket;
   readonly #ctx: ConnectionContext;
   /** The idle sentinel (shared, never fed) while between requests with nothing buffered. */
   #parser: RequestParser;
@@ -155,21 +173,16 @@ export class Connection extends Deadlines implements Tracked {
   #phase: Phase = WAITING;
   #requestsServed = 0;
   #closeReason: CloseReason | null = null;
-  #outText = '';
   /** Bumped whenever the idle wait starts or ends, so a stale idle check does nothing. */
   #idleGeneration = 0;
   /** When the connection last became idle (monotonic ms). */
   #idleSinceMs = this.#openedAt;
-  /** Bytes counted in the current window: request body bytes per rate second, or bytes read while lingering. */
-  #windowBytes = 0;
-  /** The boolean states below, packed into one small integer (an idle connection should be small). */
-  #flags = 0;
-  #drainWaiters: Array<{ resolve(): void; reject(error: Error): void }> | null = null;
+  /** Bytes read since the close began (lingering is bounded by maxLingerBytes). */
+  #bytesReadWhileClosing = 0;
 
   constructor(id: number, socket: Socket, ctx: ConnectionContext) {
-    super();
+    super(socket);
     this.id = id;
-    this.socket = socket;
     this.#ctx = ctx;
     this.#parser = ctx.parsers.idle;
     // node caches the peer address on the socket once read; it cannot be read after the close.
@@ -208,45 +221,20 @@ export class Connection extends Deadlines implements Tracked {
   };
   static #idleCheckOf = (connection: Connection, generation: number): void => connection.#idleCheck(generation);
 
+  protected get sendTimeoutMs(): number {
+    return this.#ctx.options.sendTimeoutMs;
+  }
+
   get #remoteAddress(): string {
     return this.socket.remoteAddress ?? '';
   }
 
-  get #peerEnded(): boolean {
-    return (this.#flags & PEER_ENDED) !== 0;
+  #has(flag: number): boolean {
+    return (this.flags & flag) !== 0;
   }
-  set #peerEnded(on: boolean) {
-    this.#flags = on ? this.#flags | PEER_ENDED : this.#flags & ~PEER_ENDED;
-  }
-  get #readPaused(): boolean {
-    return (this.#flags & READ_PAUSED) !== 0;
-  }
-  set #readPaused(on: boolean) {
-    this.#flags = on ? this.#flags | READ_PAUSED : this.#flags & ~READ_PAUSED;
-  }
-  get #writeBlocked(): boolean {
-    return (this.#flags & WRITE_BLOCKED) !== 0;
-  }
-  set #writeBlocked(on: boolean) {
-    this.#flags = on ? this.#flags | WRITE_BLOCKED : this.#flags & ~WRITE_BLOCKED;
-  }
-  get #pumping(): boolean {
-    return (this.#flags & PUMPING) !== 0;
-  }
-  set #pumping(on: boolean) {
-    this.#flags = on ? this.#flags | PUMPING : this.#flags & ~PUMPING;
-  }
-  get #batching(): boolean {
-    return (this.#flags & BATCHING) !== 0;
-  }
-  set #batching(on: boolean) {
-    this.#flags = on ? this.#flags | BATCHING : this.#flags & ~BATCHING;
-  }
-  get #noLinger(): boolean {
-    return (this.#flags & NO_LINGER) !== 0;
-  }
-  set #noLinger(on: boolean) {
-    this.#flags = on ? this.#flags | NO_LINGER : this.#flags & ~NO_LINGER;
+
+  #set(flag: number, on: boolean): void {
+    this.flags = on ? this.flags | flag : this.flags & ~flag;
   }
 
   get maxBodyBytes(): number {
@@ -284,7 +272,7 @@ export class Connection extends Deadlines implements Tracked {
    * responses carry `Connection: close`.
    */
   shutdown(): void {
-    if (this.#phase.kind === 'waiting' && this.#parser.bufferedBytes === 0) this.#closeWhenIdleEnough();
+    if (this.isIdle) this.#closeWhenIdleEnough();
   }
 
   /** True when the connection is between requests with nothing buffered: the first to go under pressure. */
@@ -299,7 +287,7 @@ export class Connection extends Deadlines implements Tracked {
   /** Closes an idle connection to make room (maxConnections reached): FIN, then gone, no lingering. */
   evict(): void {
     if (!this.isIdle) return;
-    this.#noLinger = true;
+    this.#set(QUIET_CLOSE, true);
     this.#close('connection-limit');
   }
 
@@ -317,7 +305,6 @@ export class Connection extends Deadlines implements Tracked {
     else this.setDeadline('idle', waitMs);
   }
 
-
   // ── socket events (each guarded: a bug of ours aborts this socket, never the process) ──
 
   /**
@@ -327,12 +314,12 @@ export class Connection extends Deadlines implements Tracked {
    */
   #onData(chunk: Buffer, length = chunk.length, borrowed = false): void {
     let lent: RequestParser | null = null;
-    this.#flags = length >= READ_BUFFER_BYTES ? this.#flags | READ_FULL : this.#flags & ~READ_FULL;
+    this.#set(READ_FULL, length >= READ_BUFFER_BYTES);
     try {
       const phase = this.#phase;
       if (phase.kind === 'closing') {
-        this.#windowBytes += length;
-        if (this.#windowBytes > this.#ctx.options.maxLingerBytes) this.socket.destroy();
+        this.#bytesReadWhileClosing += length;
+        if (this.#bytesReadWhileClosing > this.#ctx.options.maxLingerBytes) this.socket.destroy();
         return;
       }
       if (phase.kind === 'closed') return;
@@ -341,18 +328,16 @@ export class Connection extends Deadlines implements Tracked {
       if (borrowed && parser.feedBorrowed(chunk, length)) lent = parser;
       else parser.feed(borrowed ? copyOf(chunk, length) : chunk);
       if (phase.kind === 'exchange') {
-        this.#windowBytes += length;
+        phase.rateWindowBytes += length;
         this.#continueExchange(phase);
       } else {
         if (phase.kind === 'waiting') this.#beginRequest(false);
         // Responses to every request in this chunk that can be answered now leave in one write.
-        this.#batching = true;
+        this.beginBatch();
         try {
           this.#pump();
         } finally {
-          this.#batching = false;
-          this.#flushText();
-          this.#noteWriteBuffer();
+          this.endBatch();
         }
         // A head still incomplete: its deadlines count from this chunk (a complete one needs none).
         if (this.#phase.kind === 'reading-head' && !this.hasDeadline('headers')) this.#armRequestDeadlines();
@@ -368,7 +353,7 @@ export class Connection extends Deadlines implements Tracked {
 
   #onEnd(): void {
     try {
-      this.#peerEnded = true;
+      this.#set(PEER_ENDED, true);
       const phase = this.#phase;
       if (phase.kind === 'closing') {
         if (this.socket.writableFinished) this.socket.destroy();
@@ -384,27 +369,25 @@ export class Connection extends Deadlines implements Tracked {
     }
   }
 
-
   #onError(error: NodeJS.ErrnoException): void {
     const code = error.code;
     this.#closeReason ??= code === 'ECONNRESET' || code === 'ETIMEDOUT' || code === 'EHOSTUNREACH' ? 'peer-reset' : 'write-error';
   }
 
-
-  /**
-   * While closing: no lingering read is needed (the peer sent FIN, or said it was done and has sent
-   * nothing since, or lingering is off). A client that said it was done but sent more while the
-   * response went out is still sending: closing at once could answer its next bytes with an RST that
-   * wipes out the response it has not read yet. An idle connection evicted to make room goes at once.
-   */
-  #closesAtOnce(): boolean {
-    const quiet = this.#windowBytes === 0 || this.#closeReason === 'connection-limit';
-    return this.#peerEnded || (this.#noLinger && quiet) || this.#ctx.options.lingerMs === 0;
+  /** While closing: whether to read and discard after our FIN (decideLingering). */
+  #lingers(): boolean {
+    const facts = LINGER_FACTS;
+    facts.peerEnded = this.#has(PEER_ENDED);
+    facts.quietClose = this.#has(QUIET_CLOSE);
+    facts.evicted = this.#closeReason === 'connection-limit';
+    facts.bytesReadWhileClosing = this.#bytesReadWhileClosing;
+    facts.lingerMs = this.#ctx.options.lingerMs;
+    return decideLingering(facts);
   }
 
   #onFinish(): void {
     if (this.#phase.kind !== 'closing') return;
-    if (this.#closesAtOnce()) {
+    if (!this.#lingers()) {
       this.socket.destroy();
       return;
     }
@@ -412,16 +395,9 @@ export class Connection extends Deadlines implements Tracked {
     this.setDeadline('linger', this.#ctx.options.lingerMs);
   }
 
-
   #onDrain(): void {
     try {
-      this.#writeBlocked = false;
-      this.clearDeadline('send');
-      const waiters = this.#drainWaiters;
-      if (waiters !== null) {
-        this.#drainWaiters = null;
-        for (const waiter of waiters) waiter.resolve();
-      }
+      this.writable();
       if (this.#phase.kind === 'waiting' || this.#phase.kind === 'reading-head') this.#pump();
       this.#updateReading();
     } catch (error) {
@@ -429,17 +405,11 @@ export class Connection extends Deadlines implements Tracked {
     }
   }
 
-
   #onClose(): void {
     const phase = this.#phase;
     this.#phase = CLOSED;
     this.clearDeadlines();
-    const waiters = this.#drainWaiters;
-    if (waiters !== null) {
-      this.#drainWaiters = null;
-      const gone = new Error('connection closed');
-      for (const waiter of waiters) waiter.reject(gone);
-    }
+    this.writesFailed();
     if (phase.kind === 'exchange') this.#abandon(phase, 'connection closed');
     const reason = this.#closeReason ?? 'peer-reset';
     this.#closeReason = reason;
@@ -453,7 +423,6 @@ export class Connection extends Deadlines implements Tracked {
       lifetimeMs: Math.floor(performance.now()) - this.#openedAt,
     });
   }
-
 
   protected override deadlineExpired(kind: DeadlineKind): void {
     try {
@@ -479,10 +448,11 @@ export class Connection extends Deadlines implements Tracked {
       case 'request':
         if (phase.kind === 'reading-head') {
           this.#writeErrorAndClose(408, 'request-timeout');
-        } else if (phase.kind === 'exchange' && phase.bodyState === 'pending') {
+        } else if (phase.kind === 'exchange') {
           const ex = phase;
-          if (ex.draining) this.#close('request-timeout');
-          else if (ex.responseStarted) ex.requestTimedOut = true;
+          if (ex.reading === 'draining') this.#close('request-timeout');
+          else if (ex.reading !== 'body') return;
+          else if (ex.responseStarted) ex.reading = 'overdue';
           else if (!this.#parser.bodyFullyReceived) {
             this.#abandon(ex, 'incomplete-message');
             this.#writeErrorAndClose(408, 'request-timeout');
@@ -490,12 +460,12 @@ export class Connection extends Deadlines implements Tracked {
         }
         return;
       case 'rate':
-        if (phase.kind === 'exchange' && phase.bodyState === 'pending' && !this.#parser.bodyFullyReceived) {
+        if (phase.kind === 'exchange' && isBodyPending(phase.reading) && !this.#parser.bodyFullyReceived) {
           const ex = phase;
-          if (this.#windowBytes >= this.#ctx.options.minBodyBytesPerSecond) {
-            this.#windowBytes = 0;
+          if (ex.rateWindowBytes >= this.#ctx.options.minBodyBytesPerSecond) {
+            ex.rateWindowBytes = 0;
             this.setDeadline('rate', 1000);
-          } else if (ex.draining || ex.responseStarted) {
+          } else if (ex.reading === 'draining' || ex.responseStarted) {
             this.#close('slow-body');
           } else {
             this.#abandon(ex, 'incomplete-message');
@@ -504,7 +474,7 @@ export class Connection extends Deadlines implements Tracked {
         }
         return;
       case 'handler':
-        if (phase.kind === 'exchange' && !phase.responseStarted && !phase.abandoned) {
+        if (phase.kind === 'exchange' && phase.writing === 'handler') {
           this.#abandon(phase, 'handler timed out');
           this.#writeErrorAndClose(503, 'handler-timeout');
         }
@@ -521,12 +491,11 @@ export class Connection extends Deadlines implements Tracked {
   #idleCheck(generation: number): void {
     try {
       if (generation !== this.#idleGeneration) return;
-      if (this.#phase.kind === 'waiting' && this.#parser.bufferedBytes === 0) this.#close(this.#ctx.isShuttingDown() ? 'shutdown' : 'idle-timeout');
+      if (this.isIdle) this.#close(this.#ctx.isShuttingDown() ? 'shutdown' : 'idle-timeout');
     } catch (error) {
       this.#internalError(error);
     }
   }
-
 
   // ── the loop ───────────────────────────────────────────────────────────────
 
@@ -535,7 +504,7 @@ export class Connection extends Deadlines implements Tracked {
     this.#phase = READING_HEAD;
     this.#idleGeneration++;
     this.clearDeadline('idle');
-    if (!this.#writeBlocked) this.clearDeadline('send');
+    if (!this.writeBlocked) this.clearDeadline('send');
     if (armDeadlines) this.#armRequestDeadlines();
   }
 
@@ -546,13 +515,13 @@ export class Connection extends Deadlines implements Tracked {
 
   /** Parses and starts requests while the connection is between exchanges. Never recursive. */
   #pump(): void {
-    if (this.#pumping) return;
-    this.#pumping = true;
+    if (this.#has(PUMPING)) return;
+    this.#set(PUMPING, true);
     try {
       for (;;) {
         const phase = this.#phase;
         if (phase.kind !== 'waiting' && phase.kind !== 'reading-head') return;
-        if (this.#writeBlocked || this.#parser === this.#ctx.parsers.idle) return;
+        if (this.writeBlocked || this.#parser === this.#ctx.parsers.idle) return;
         const event = this.#parser.next();
         switch (event.kind) {
           case 'head':
@@ -572,7 +541,7 @@ export class Connection extends Deadlines implements Tracked {
         }
       }
     } finally {
-      this.#pumping = false;
+      this.#set(PUMPING, false);
     }
   }
 
@@ -582,20 +551,17 @@ export class Connection extends Deadlines implements Tracked {
     this.#idleGeneration++;
     this.clearDeadline('idle');
     this.clearDeadline('headers');
-    if (ex.bodyState === 'complete') {
+    if (ex.reading === 'done') {
       this.#parser.next(); // the `end` of a bodiless message
       this.clearDeadline('request');
     } else {
       if (!this.hasDeadline('request')) this.setDeadline('request', this.#ctx.options.requestTimeoutMs);
-      if (this.#ctx.options.minBodyBytesPerSecond > 0 && !this.#parser.bodyFullyReceived) {
-        this.#windowBytes = 0;
-        this.setDeadline('rate', 1000);
-      }
+      if (this.#ctx.options.minBodyBytesPerSecond > 0 && !this.#parser.bodyFullyReceived) this.setDeadline('rate', 1000);
     }
     if (this.#ctx.options.handlerTimeoutMs > 0) this.setDeadline('handler', this.#ctx.options.handlerTimeoutMs);
     let result: HttpResponse | Promise<HttpResponse>;
     try {
-      result = this.#ctx.handler(this.#buildRequest(ex));
+      result = this.#ctx.handler(buildRequest(this, ex));
       if (result !== null && typeof (result as Promise<HttpResponse>).then === 'function') {
         // node caches the peer address once read: read it while the socket is surely open, so a
         // handler that asks after an await (the client may have reset by then) still gets it. A
@@ -624,7 +590,7 @@ export class Connection extends Deadlines implements Tracked {
 
   /** New bytes (or EOF) while an exchange is in progress. */
   #continueExchange(ex: Exchange): void {
-    if (ex.draining) {
+    if (ex.reading === 'draining') {
       this.#drainBody(ex);
     } else if (ex.pull !== null) {
       const pull = ex.pull;
@@ -634,7 +600,7 @@ export class Connection extends Deadlines implements Tracked {
   }
 
   #handlerAnswered(ex: Exchange, response: HttpResponse): void {
-    if (ex.settled || ex.abandoned) {
+    if (ex.writing !== 'handler') {
       discardBody((response as Partial<HttpResponse> | null)?.body);
       return;
     }
@@ -646,13 +612,11 @@ export class Connection extends Deadlines implements Tracked {
       this.#handlerFailed(ex, error);
       return;
     }
-    ex.settled = true;
     this.#respond(ex, prepared);
   }
 
   #handlerFailed(ex: Exchange, error: unknown): void {
-    if (ex.settled || ex.abandoned) return;
-    ex.settled = true;
+    if (ex.writing !== 'handler') return;
     if (error instanceof HttpError) {
       let prepared: PreparedResponse | null = null;
       try {
@@ -664,117 +628,49 @@ export class Connection extends Deadlines implements Tracked {
       return;
     }
     this.#ctx.emit('handler-error', { connectionId: this.id, requestIndex: ex.index, error });
-    if (!ex.responseStarted) this.#respond(ex, prepareResponse(plainResponse(500)));
-    else this.#abort('handler-error');
+    this.#respond(ex, prepareResponse(plainResponse(500)));
   }
 
+  /** plan → head → write → after the response. */
   #respond(ex: Exchange, prepared: PreparedResponse): void {
-    if (this.#phase.kind !== 'exchange' || this.#phase !== ex || ex.abandoned) {
+    if (this.#phase !== ex || ex.writing !== 'handler') {
       discardBody(prepared.stream);
       return;
     }
     this.clearDeadline('handler');
-    const options = this.#ctx.options;
-    const head = ex.head;
-    const serverVersion = options.httpVersion;
-    const peerVersion: HttpVersion = serverVersion === '1.0' || head.version === '1.0' ? '1.0' : '1.1';
-    const framing = decideResponseFraming(head.method, prepared.status, prepared.shape, peerVersion);
-    // The facts and the head's fields go through two reused objects: #respond runs to completion
-    // before it can run again, and one response then allocates two objects fewer.
-    const facts = FACTS;
-    facts.serverVersion = serverVersion;
-    facts.requestVersion = head.version;
-    facts.requestConnection = head.connection;
-    facts.responseConnectionClose = prepared.connectionClose;
-    facts.responseFraming = framing;
-    facts.requestBodyDrainable = this.#isBodyDrainable(ex);
-    // A FIN ends the connection only once nothing more was sent before it (pipelined requests are answered).
-    facts.peerEnded = this.#peerEnded && this.#parser.bufferedBytes === 0 && this.#parser.bodyFullyReceived;
-    facts.requestsServed = this.#requestsServed;
-    facts.maxRequestsPerConnection = options.maxRequestsPerConnection;
-    const maxLifetimeMs = options.maxConnectionLifetimeMs;
-    // The coarse clock (at most about a second behind) rules out most responses; a candidate is
-    // confirmed on the real one.
-    facts.lifetimeExceeded =
-      maxLifetimeMs > 0 && coarseMonotonicMs() - this.#openedAt >= maxLifetimeMs - COARSE_CLOCK_SLACK_MS && performance.now() - this.#openedAt >= maxLifetimeMs;
-    facts.shuttingDown = this.#ctx.isShuttingDown();
-    const decision = decideKeepAlive(facts);
-    facts.requestConnection = NO_TOKENS;
-
+    const plan = planResponse(this.#responseFacts(ex, prepared), PLAN);
+    const framing = plan.framing;
+    const stream = prepared.stream;
     let headText: string;
-    const init = HEAD_INIT;
     try {
       // A file is opened before its head goes out: one that cannot be sent is still a clean 500.
-      if (framing !== 'none' && prepared.stream instanceof FileBody) prepared.stream.open();
-      init.version = serverVersion;
-      init.status = prepared.status;
-      init.contentLength = contentLengthField(framing, prepared, head.method);
-      init.chunked = framing === 'chunked';
-      init.connection = decision.keepAlive ? 'keep-alive' : 'close';
-      init.keepAlive = decision.keepAlive ? keepAliveFieldValue(options.keepAliveTimeoutMs, decision.remaining) : null;
-      init.date = responseDate();
-      headText = serializeResponseHead(init, prepared.block);
+      if (framing !== 'none' && stream instanceof FileBody) stream.open();
+      headText = serializeResponseHead(plan.head, prepared.block);
     } catch (error) {
-      discardBody(prepared.stream);
+      discardBody(stream);
       this.#ctx.emit('handler-error', { connectionId: this.id, requestIndex: ex.index, error });
       this.#respond(ex, prepareResponse(plainResponse(500)));
       return;
     }
-
-    ex.responseStarted = true;
     ex.status = prepared.status;
-    const socket = this.socket;
-    if (framing === 'none' || prepared.stream === null) {
-      discardBody(prepared.stream);
-      const payload = framing === 'none' ? null : prepared.payload;
-      if (payload === null || payload.length === 0) {
-        this.#writeText(headText);
-      } else if (typeof payload === 'string') {
-        // An ASCII body (as many bytes as characters) encodes the same in latin1: one write for both.
-        if (prepared.shape.kind === 'sized' && prepared.shape.length === payload.length) {
-          this.#writeText(joinHeadAndBody(headText, payload));
-        } else {
-          this.#flushText();
-          socket.cork();
-          socket.write(headText, 'latin1');
-          socket.write(payload, 'utf8');
-          socket.uncork();
-        }
-        ex.bytesOut = prepared.shape.kind === 'sized' ? prepared.shape.length : 0;
-      } else if (payload.length <= SMALL_BODY_BYTES) {
-        // A small body (a cached static file, say) leaves with its head in one write: as one buffer,
-        // or as latin1 text (one byte per character, lossless) joining a batch of pipelined responses.
-        if (this.#batching && (this.#outText !== '' || this.#parser.bufferedBytes > 0)) {
-          this.#writeText(headText + latin1(Buffer.from(payload.buffer, payload.byteOffset, payload.length), 0, payload.length));
-        } else {
-          this.#flushText();
-          const out = Buffer.allocUnsafe(headText.length + payload.length);
-          writeLatin1(out, headText, 0);
-          out.set(payload, headText.length);
-          socket.write(out);
-        }
-        ex.bytesOut = payload.length;
-      } else {
-        this.#flushText();
-        socket.cork();
-        socket.write(headText, 'latin1');
-        socket.write(payload);
-        socket.uncork();
-        ex.bytesOut = payload.length;
-      }
-      this.#noteWriteBuffer();
+    const decision = plan.decision;
+    if (framing === 'none' || stream === null) {
+      discardBody(stream);
+      ex.writing = 'done';
+      ex.bytesOut = this.writeWhole(headText, framing === 'none' ? null : prepared.payload, prepared.shape, this.#parser.bufferedBytes > 0);
+      this.noteWriteBuffer();
       this.#responseDone(ex, decision);
       return;
     }
+    ex.writing = 'streaming';
     // A streamed body's producer runs later, as an awaiting handler does: keep the peer address.
-    if (!(prepared.stream instanceof FileBody)) void socket.remoteAddress;
-    this.#flushText();
-    socket.write(headText, 'latin1');
-    writeStreamBody(socket, prepared.stream, framing, prepared.declaredLength, () => this.#waitDrain()).then(
+    if (!(stream instanceof FileBody)) void this.socket.remoteAddress;
+    this.writeStreamed(headText, stream, framing, prepared.declaredLength).then(
       (written) =>
         this.#guarded(() => {
           ex.bytesOut = written;
-          this.#noteWriteBuffer();
+          if (ex.writing === 'streaming') ex.writing = 'done';
+          this.noteWriteBuffer();
           this.#responseDone(ex, decision);
         }),
       (error: unknown) =>
@@ -786,19 +682,42 @@ export class Connection extends Deadlines implements Tracked {
     );
   }
 
-  #isBodyDrainable(ex: Exchange): boolean {
-    if (ex.bodyState === 'complete') return true;
-    if (ex.bodyState === 'failed') return false;
-    // RFC 9110 §10.1.1: without 100 Continue the client may never send the body (Go closes too).
-    if (ex.head.expectContinue && !ex.continueSent) return false;
-    const framing = ex.head.framing;
-    if (framing.kind === 'length') return framing.length - ex.bodyBytesRead <= this.#ctx.options.maxDrainBytes;
-    return true;
+  /** The facts planResponse reads, in the reused object. */
+  #responseFacts(ex: Exchange, prepared: PreparedResponse): ResponseFacts {
+    const options = this.#ctx.options;
+    const head = ex.head;
+    const facts = RESPONSE_FACTS;
+    facts.serverVersion = options.httpVersion;
+    facts.keepAliveTimeoutMs = options.keepAliveTimeoutMs;
+    facts.maxRequestsPerConnection = options.maxRequestsPerConnection;
+    facts.maxDrainBytes = options.maxDrainBytes;
+    facts.method = head.method;
+    facts.requestVersion = head.version;
+    facts.requestConnection = head.connection;
+    facts.requestFraming = head.framing;
+    facts.reading = ex.reading;
+    facts.bodyBytesRead = ex.bodyBytesRead;
+    facts.continueWithheld = head.expectContinue && !ex.continueSent;
+    facts.status = prepared.status;
+    facts.shape = prepared.shape;
+    facts.declaredLength = prepared.declaredLength;
+    facts.connectionClose = prepared.connectionClose;
+    // A FIN ends the connection only once nothing more was sent before it (pipelined requests are answered).
+    facts.peerEnded = this.#has(PEER_ENDED) && this.#parser.bufferedBytes === 0 && this.#parser.bodyFullyReceived;
+    facts.requestsServed = this.#requestsServed;
+    const maxLifetimeMs = options.maxConnectionLifetimeMs;
+    // The coarse clock (at most about a second behind) rules out most responses; a candidate is
+    // confirmed on the real one.
+    facts.lifetimeExceeded =
+      maxLifetimeMs > 0 && coarseMonotonicMs() - this.#openedAt >= maxLifetimeMs - COARSE_CLOCK_SLACK_MS && performance.now() - this.#openedAt >= maxLifetimeMs;
+    facts.shuttingDown = this.#ctx.isShuttingDown();
+    facts.date = responseDate();
+    return facts;
   }
 
-  /** The response is queued on the socket: log it, then keep the connection or close it. */
+  /** The response is queued on the socket: log it, then what decideAfterResponse says. */
   #responseDone(ex: Exchange, decision: KeepAliveDecision): void {
-    if (this.#phase.kind !== 'exchange' || this.#phase !== ex) return;
+    if (this.#phase !== ex) return;
     if (ex.startedAt !== 0) this.#ctx.emit('request', {
       connectionId: this.id,
       requestIndex: ex.index,
@@ -809,30 +728,33 @@ export class Connection extends Deadlines implements Tracked {
       durationMs: performance.now() - ex.startedAt,
       keepAlive: decision.keepAlive,
     });
-    if (!decision.keepAlive) {
-      // The client said this request is its last (Connection: close, or HTTP/1.0 without
-      // keep-alive) and every byte it sent is read: it will send nothing more, so no late write can
-      // turn into an RST — close at once after the FIN, as nginx's lingering_close heuristic does.
-      // A close the server decided (max requests, shutdown…) still lingers: the client may be sending.
-      // (A read that filled the buffer may have left bytes in the kernel: those would draw the RST.)
-      if (ex.bodyState === 'complete' && this.#parser.bufferedBytes === 0 && (this.#flags & READ_FULL) === 0 && clientEndsConnection(ex.head)) this.#noLinger = true;
-      this.#close(decision.reason);
-      return;
-    }
-    if (ex.bodyState === 'pending') {
-      if (ex.requestTimedOut) {
-        this.#close('request-timeout');
+    const facts = AFTER_FACTS;
+    facts.decision = decision;
+    facts.requestVersion = ex.head.version;
+    facts.requestConnection = ex.head.connection;
+    facts.reading = ex.reading;
+    facts.inputPending = this.#parser.bufferedBytes > 0 || this.#has(READ_FULL);
+    facts.maxDrainBytes = this.#ctx.options.maxDrainBytes;
+    const after = decideAfterResponse(facts);
+    facts.requestConnection = NO_TOKENS;
+    switch (after.kind) {
+      case 'close':
+        if (!after.linger) this.#set(QUIET_CLOSE, true);
+        this.#close(after.reason);
+        return;
+      case 'drain': {
+        // The handler is done with this request: a read it left pending ends here.
+        const pull = ex.pull;
+        ex.pull = null;
+        pull?.resolve(DONE);
+        ex.reading = 'draining';
+        ex.drainBudgetBytes = after.maxBytes;
+        this.#drainBody(ex);
         return;
       }
-      // The handler is done with this request: a read it left pending ends here.
-      const pull = ex.pull;
-      ex.pull = null;
-      pull?.resolve(DONE);
-      ex.draining = true;
-      this.#drainBody(ex);
-      return;
+      case 'next-request':
+        this.#nextCycle();
     }
-    this.#nextCycle();
   }
 
   #nextCycle(): void {
@@ -865,14 +787,13 @@ export class Connection extends Deadlines implements Tracked {
       switch (event.kind) {
         case 'data':
           ex.drainedBytes += event.bytes.length;
-          if (ex.drainedBytes > this.#ctx.options.maxDrainBytes) {
+          if (ex.drainedBytes > ex.drainBudgetBytes) {
             this.#close('unread-body');
             return;
           }
           break;
         case 'end':
-          ex.bodyState = 'complete';
-          ex.draining = false;
+          ex.reading = 'done';
           this.clearDeadline('request');
           this.clearDeadline('rate');
           this.#nextCycle();
@@ -881,8 +802,8 @@ export class Connection extends Deadlines implements Tracked {
           this.#updateReading();
           return;
         case 'error':
-          ex.bodyState = 'failed';
-          if (event.error.code === 'incomplete-message' && this.#peerEnded) {
+          ex.reading = 'failed';
+          if (event.error.code === 'incomplete-message' && this.#has(PEER_ENDED)) {
             this.#close('peer-eof');
             return;
           }
@@ -899,16 +820,16 @@ export class Connection extends Deadlines implements Tracked {
 
   /** Called by the request body's iterator. */
   pullBody(ex: Exchange): Promise<IteratorResult<Uint8Array>> {
-    if (ex.bodyState === 'complete') return Promise.resolve(DONE);
-    if (ex.bodyState === 'failed') return Promise.reject(new ProtocolError('incomplete-message'));
-    if (this.#phase.kind !== 'exchange' || this.#phase !== ex || ex.abandoned || ex.draining) {
+    const reading = ex.reading;
+    if (reading === 'done') return Promise.resolve(DONE);
+    if (reading === 'failed') return Promise.reject(new ProtocolError('incomplete-message'));
+    if (this.#phase !== ex || ex.writing === 'abandoned' || reading === 'draining') {
       return Promise.reject(new Error('the request body can no longer be read'));
     }
     if (ex.pull !== null) return Promise.reject(new Error('the request body is already being read'));
-    if (ex.head.expectContinue && !ex.continueSent && !ex.responseStarted && this.#ctx.options.httpVersion === '1.1') {
+    if (ex.head.expectContinue && !ex.continueSent && ex.writing === 'handler' && this.#ctx.options.httpVersion === '1.1') {
       ex.continueSent = true;
-      this.#flushText();
-      this.socket.write(CONTINUE_HEAD, 'latin1');
+      this.writeContinue();
     }
     return new Promise((resolve, reject) => this.#serveBodyPull(ex, { resolve, reject }));
   }
@@ -922,7 +843,7 @@ export class Connection extends Deadlines implements Tracked {
         this.#updateReading();
         return;
       case 'end':
-        ex.bodyState = 'complete';
+        ex.reading = 'done';
         this.clearDeadline('request');
         this.clearDeadline('rate');
         pull.resolve(DONE);
@@ -932,7 +853,7 @@ export class Connection extends Deadlines implements Tracked {
         this.#updateReading();
         return;
       case 'error':
-        ex.bodyState = 'failed';
+        ex.reading = 'failed';
         pull.reject(event.error);
         this.#protocolError(event.error, ex);
         return;
@@ -946,7 +867,7 @@ export class Connection extends Deadlines implements Tracked {
    * only when someone is waiting: capturing a stack on every close is measurable).
    */
   #abandon(ex: Exchange, why: 'incomplete-message' | string | ProtocolError): void {
-    ex.abandoned = true;
+    ex.writing = 'abandoned';
     this.clearDeadline('handler');
     const pull = ex.pull;
     if (pull === null) return;
@@ -954,33 +875,17 @@ export class Connection extends Deadlines implements Tracked {
     pull.reject(why instanceof ProtocolError ? why : why === 'incomplete-message' ? new ProtocolError('incomplete-message') : new Error(why));
   }
 
-
-  #buildRequest(ex: Exchange): HttpRequest {
-    const head = ex.head;
-    const target = head.target;
-    let pathStart = 0;
-    if (head.targetForm === 'absolute') {
-      // http://authority[/path][?query]: the path starts at the first '/' or '?' after the authority.
-      const authorityStart = target.indexOf('//') + 2;
-      let end = authorityStart;
-      while (end < target.length && target.charCodeAt(end) !== 0x2f && target.charCodeAt(end) !== 0x3f) end++;
-      pathStart = end;
-    }
-    const q = target.indexOf('?', pathStart);
-    const path = head.targetForm === 'asterisk' ? '*' : target.slice(pathStart, q === -1 ? target.length : q) || '/';
-    return new ServerRequest(this, ex, path, q === -1 ? '' : target.slice(q + 1));
-  }
-
   // ── errors, timeouts, closing ──────────────────────────────────────────────
 
   #protocolError(error: ProtocolError, ex: Exchange | null): void {
     if (ex !== null) {
-      if (error.code === 'incomplete-message' && this.#peerEnded && ex.responseStarted) {
+      const started = ex.responseStarted;
+      if (error.code === 'incomplete-message' && this.#has(PEER_ENDED) && started) {
         this.#close('peer-eof');
         return;
       }
       this.#abandon(ex, error);
-      if (ex.responseStarted) {
+      if (started) {
         this.#ctx.emit('protocol-error', { connectionId: this.id, code: error.code, status: error.status });
         this.#abort('protocol-error');
         return;
@@ -1005,7 +910,7 @@ export class Connection extends Deadlines implements Tracked {
       keepAlive: null,
       date: responseDate(),
     });
-    this.#writeText(head + body);
+    this.writeText(head + body);
     this.#close(reason);
   }
 
@@ -1015,17 +920,17 @@ export class Connection extends Deadlines implements Tracked {
     if (phase.kind === 'closing' || phase.kind === 'closed') return;
     this.#closeReason ??= reason;
     this.#phase = CLOSING;
-    this.#windowBytes = 0; // now counts the bytes read while lingering
+    this.#bytesReadWhileClosing = 0;
     this.clearDeadlines();
     if (phase.kind === 'exchange') this.#abandon(phase, 'connection closing');
-    if (this.#readPaused) {
-      this.#readPaused = false;
+    if (this.#has(READ_PAUSED)) {
+      this.#set(READ_PAUSED, false);
       this.socket.resume();
     }
-    this.#flushText();
+    this.flushText();
     // Nothing left to send and no reason to linger: close(2) sends the FIN after the response the
     // kernel already holds, as shutdown(2) would, without node's shutdown round (as nginx does).
-    if (this.socket.writableLength === 0 && this.#closesAtOnce()) {
+    if (this.socket.writableLength === 0 && !this.#lingers()) {
       this.socket.destroy();
       return;
     }
@@ -1054,55 +959,27 @@ export class Connection extends Deadlines implements Tracked {
     if (this.#phase.kind !== 'closed') this.socket.destroy();
   }
 
-  #waitDrain(): Promise<void> {
-    if (this.socket.destroyed) return Promise.reject(new Error('connection closed'));
-    this.setDeadline('send', this.#ctx.options.sendTimeoutMs);
-    return new Promise((resolve, reject) => (this.#drainWaiters ??= []).push({ resolve, reject }));
-  }
-
-
-  /**
-   * Latin-1 text for the socket. While a read's pipelined requests are answered, responses collect
-   * here and leave in one write (bounded, so backpressure still sees them); otherwise at once.
-   */
-  #writeText(text: string): void {
-    if (!this.#batching) {
-      this.socket.write(text, 'latin1');
-      return;
-    }
-    this.#outText += text;
-    if (this.#outText.length >= BATCH_FLUSH_CHARS) this.#flushText();
-  }
-
-  #flushText(): void {
-    if (this.#outText === '') return;
-    const text = this.#outText;
-    this.#outText = '';
-    this.socket.write(text, 'latin1');
-  }
-
-  /** After queueing a response: while the peer is not taking our bytes, the send deadline runs. */
-  #noteWriteBuffer(): void {
-    if (this.#batching && this.#outText !== '') return;
-    this.#writeBlocked = this.socket.writableNeedDrain;
-    if (this.#writeBlocked) this.setDeadline('send', this.#ctx.options.sendTimeoutMs);
-  }
-
   /** Stop reading while too much is buffered unparsed or responses are not being read. */
   #updateReading(): void {
     const phase = this.#phase.kind;
     if (phase === 'closing' || phase === 'closed') return;
-    // Read ahead at most 64 KiB, or two full heads when heads may be larger.
+    // Read ahead at most one read buffer, or two full heads when heads may be larger.
     const highWater = 2 * this.#ctx.limits.maxHeaderBytes;
-    const pause = this.#writeBlocked || this.#parser.bufferedBytes >= (highWater > 65_536 ? highWater : 65_536);
-    if (pause && !this.#readPaused) {
-      this.#readPaused = true;
+    const pause = this.writeBlocked || this.#parser.bufferedBytes >= (highWater > READ_BUFFER_BYTES ? highWater : READ_BUFFER_BYTES);
+    const paused = this.#has(READ_PAUSED);
+    if (pause && !paused) {
+      this.#set(READ_PAUSED, true);
       this.socket.pause();
-    } else if (!pause && this.#readPaused) {
-      this.#readPaused = false;
+    } else if (!pause && paused) {
+      this.#set(READ_PAUSED, false);
       this.socket.resume();
     }
   }
+}
+
+/** The request body is not all read yet (the handler may read it, or it is being discarded). */
+function isBodyPending(reading: ReadingState): boolean {
+  return reading === 'body' || reading === 'overdue' || reading === 'draining';
 }
 
 /** `bytes[0, length)` in a buffer of its own (small copies land in node's buffer pool). */
@@ -1110,133 +987,4 @@ function copyOf(bytes: Buffer, length: number): Buffer {
   const copy = Buffer.allocUnsafe(length);
   bytes.copy(copy, 0, 0, length);
   return copy;
-}
-
-/** The request itself ends the connection (RFC 9112 §9.3, §9.6). */
-function clientEndsConnection(head: RequestHead): boolean {
-  return head.connection.has('close') || (head.version === '1.0' && !head.connection.has('keep-alive'));
-}
-
-/** Content-Length for the response head: the body's size, or for HEAD/304 what the handler declared. */
-function contentLengthField(framing: ResponseFraming, prepared: PreparedResponse, method: string): number | null {
-  if (framing === 'length') return prepared.shape.kind === 'sized' ? prepared.shape.length : 0;
-  if (framing !== 'none') return null;
-  const status = prepared.status;
-  if (status < 200 || status === 204) return null;
-  if (method === 'HEAD' && prepared.shape.kind === 'sized') return prepared.shape.length;
-  return prepared.declaredLength;
-}
-
-/**
- * The request handed to handlers. `connection` and `body` are built on first use: most requests
- * never read either, and the peer address is read from the socket only when asked for.
- */
-class ServerRequest implements HttpRequest {
-  readonly method: string;
-  readonly target: string;
-  readonly path: string;
-  readonly query: string;
-  readonly version: HttpVersion;
-  readonly headers: HeaderMap;
-  readonly #connection: Connection;
-  readonly #exchange: Exchange;
-  #ref: ConnectionRef | null = null;
-  #body: IncomingBody | null = null;
-
-  constructor(connection: Connection, exchange: Exchange, path: string, query: string) {
-    const head = exchange.head;
-    this.method = head.method;
-    this.target = head.target;
-    this.path = path;
-    this.query = query;
-    this.version = head.version;
-    this.headers = head.headers;
-    this.#connection = connection;
-    this.#exchange = exchange;
-  }
-
-  get connection(): ConnectionRef {
-    if (this.#ref === null) {
-      const socket = this.#connection.socket;
-      this.#ref = { id: this.#connection.id, requestIndex: this.#exchange.index, remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 };
-    }
-    return this.#ref;
-  }
-
-  get body(): RequestBody {
-    return (this.#body ??= new IncomingBody(this.#connection, this.#exchange, this.#connection.maxBodyBytes));
-  }
-
-  toJSON(): Omit<HttpRequest, 'body'> {
-    return { method: this.method, target: this.target, path: this.path, query: this.query, version: this.version, headers: this.headers, connection: this.connection };
-  }
-}
-
-/** The request body handed to handlers: pulled from the connection's parser on demand. */
-class IncomingBody implements RequestBody {
-  readonly #connection: Connection;
-  readonly #exchange: Exchange;
-  readonly #maxBytes: number;
-
-  constructor(connection: Connection, exchange: Exchange, maxBytes: number) {
-    this.#connection = connection;
-    this.#exchange = exchange;
-    this.#maxBytes = maxBytes;
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    return { next: () => this.#connection.pullBody(this.#exchange) };
-  }
-
-  async bytes(): Promise<Uint8Array> {
-    const parts: Uint8Array[] = [];
-    let total = 0;
-    for await (const part of this) {
-      total += part.length;
-      if (this.#maxBytes > 0 && total > this.#maxBytes) throw new HttpError(413);
-      parts.push(part);
-    }
-    return parts.length === 1 ? parts[0] : Buffer.concat(parts, total);
-  }
-
-  async text(): Promise<string> {
-    const bytes = await this.bytes();
-    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8');
-  }
-
-  async json(): Promise<unknown> {
-    const text = await this.text();
-    try {
-      return JSON.parse(text);
-    } catch {
-      throw new HttpError(400, 'request body is not valid JSON');
-    }
-  }
-}
-
-/**
- * Parsers for one server's connections. A connection between requests with nothing buffered
- * holds the shared `idle` sentinel (never fed) instead of its own parser, so 10,000 idle
- * keep-alive connections hold no parser state; a pristine parser goes back to the pool.
- */
-export class ParserPool {
-  readonly idle: RequestParser;
-  readonly #limits: ParserLimits;
-  readonly #free: RequestParser[] = [];
-  readonly #maxFree: number;
-
-  constructor(limits: ParserLimits, maxFree = 1024) {
-    this.#limits = limits;
-    this.#maxFree = maxFree;
-    this.idle = new RequestParser(limits);
-  }
-
-  take(): RequestParser {
-    return this.#free.pop() ?? new RequestParser(this.#limits);
-  }
-
-  /** `parser` must be pristine (no bytes, no message begun, no EOF). */
-  release(parser: RequestParser): void {
-    if (this.#free.length < this.#maxFree) this.#free.push(parser);
-  }
 }

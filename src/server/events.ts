@@ -1,6 +1,6 @@
 /** The server's typed events: what operators log, count and alert on. */
 
-import type { CloseReason } from '../http1/keep-alive.js';
+import type { CloseReason } from './close-reason.js';
 
 export interface ConnectionOpenEvent {
   connectionId: number;

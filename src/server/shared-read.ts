@@ -42,7 +42,9 @@ function probeSlots(): Slots | null {
 }
 
 const SLOTS: Slots | null = process.env.HOLDFAST_READ_EVENTS === '1' ? null : probeSlots();
-const SHARED = Buffer.allocUnsafe(65_536);
+/** node's read size, and the shared read buffer's: a read this long may not have drained the socket. */
+export const READ_BUFFER_BYTES = 65_536;
+const SHARED = Buffer.allocUnsafe(READ_BUFFER_BYTES);
 
 /** True when `socket` now reads into the shared buffer and calls `callback`; false: use 'data'. */
 export function readIntoSharedBuffer(socket: net.Socket, callback: SharedReadCallback): boolean {

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import {
   decideKeepAlive,
   keepAliveFieldValue,
-  type CloseReason,
+  type PersistenceCloseReason as CloseReason,
   type KeepAliveDecision,
   type KeepAliveFacts,
 } from '../../src/http1/keep-alive.js';

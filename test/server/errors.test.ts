@@ -109,6 +109,31 @@ describe('bad input gets a clear error, Connection: close, a log line', () => {
     }
   });
 
+  test('a request deadline that passes while the response streams lets it finish, then closes', async () => {
+    const t = await startServer({ requestTimeoutMs: 100 }, () => ({
+      status: 200,
+      body: (async function* () {
+        yield 'first ';
+        await sleep(250);
+        yield 'last';
+      })(),
+    }));
+    const c = await RawConnection.connect(t.port);
+    try {
+      c.write('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc');
+      const res = await c.readResponse();
+      assert.equal(res.status, 200);
+      assert.equal(res.body.toString(), 'first last');
+      assert.equal(res.header('connection'), 'keep-alive');
+      await c.waitForClose();
+      await t.closed(1);
+      assert.equal(t.closes[0].reason, 'request-timeout');
+    } finally {
+      c.destroy();
+      await t.stop();
+    }
+  });
+
   test('garbage bytes get a 400, never a crash', async () => {
     const t = await startServer({});
     const c = await RawConnection.connect(t.port);

@@ -1,0 +1,178 @@
+/**
+ * The write side of a connection: how response bytes reach the socket, never how many or when to
+ * close (that is the response plan's). It owns
+ * - batching: while one read's pipelined requests are answered, their responses collect as latin1
+ *   text and leave in one write (bounded, so backpressure still sees them);
+ * - the payload strategies: head and small body joined in one write, cork + two writes for large
+ *   bodies and UTF-8 text, streams and files with one piece in flight beyond the socket's buffer;
+ * - the write-blocked state (the peer is not taking our bytes), the send deadline that runs while
+ *   it lasts, and the waiters of a streamed body.
+ *
+ * It is the base class of Connection (beneath it, Deadlines) rather than an object of its own, so
+ * that an idle connection carries no extra object: 10,000 idle connections are the memory figure.
+ */
+
+import type { Socket } from 'node:net';
+import type { ResponseBodyShape, ResponseFraming } from '../http1/framing.js';
+import { latin1, writeLatin1 } from '../http1/latin1.js';
+import { CONTINUE_HEAD, joinHeadAndBody } from '../http1/serializer.js';
+import { Deadlines } from './deadlines.js';
+import { writeStreamBody, type StreamBody } from './write-response.js';
+
+/** Output flags in `flags`; Connection's own start at FIRST_CONNECTION_FLAG. */
+const WRITE_BLOCKED = 1; // the peer is not taking our bytes
+const BATCHING = 2; // pipelined responses collect in #outText
+export const FIRST_CONNECTION_FLAG = 4;
+
+/** Bodies up to this size are copied next to their head and written once; larger ones go by writev. */
+const SMALL_BODY_BYTES = 16_384;
+/** A batch of pipelined responses is written once it reaches this many characters. */
+const BATCH_FLUSH_CHARS = 65_536;
+
+interface DrainWaiter {
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+export abstract class Outbound extends Deadlines {
+  readonly socket: Socket;
+  /** Small boolean states packed in one integer (an idle connection should be small): output bits here, Connection's above. */
+  protected flags = 0;
+  #outText = '';
+  #drainWaiters: DrainWaiter[] | null = null;
+
+  constructor(socket: Socket) {
+    super();
+    this.socket = socket;
+  }
+
+  protected abstract get sendTimeoutMs(): number;
+
+  /** The peer is not taking our bytes (as of the last response queued): read no further requests. */
+  protected get writeBlocked(): boolean {
+    return (this.flags & WRITE_BLOCKED) !== 0;
+  }
+
+  /** Responses queued until endBatch() leave in one write. */
+  protected beginBatch(): void {
+    this.flags |= BATCHING;
+  }
+
+  protected endBatch(): void {
+    this.flags &= ~BATCHING;
+    this.flushText();
+    this.noteWriteBuffer();
+  }
+
+  /** Latin-1 text (a head, an error response) for the socket: batched or written at once. */
+  protected writeText(text: string): void {
+    if ((this.flags & BATCHING) === 0) {
+      this.socket.write(text, 'latin1');
+      return;
+    }
+    this.#outText += text;
+    if (this.#outText.length >= BATCH_FLUSH_CHARS) this.flushText();
+  }
+
+  protected flushText(): void {
+    if (this.#outText === '') return;
+    const text = this.#outText;
+    this.#outText = '';
+    this.socket.write(text, 'latin1');
+  }
+
+  /**
+   * A head and its whole body (null: none). `morePipelined`: further requests are already
+   * buffered, so a small body may join the batch as text. Returns the body bytes queued.
+   */
+  protected writeWhole(headText: string, payload: Uint8Array | string | null, shape: ResponseBodyShape, morePipelined: boolean): number {
+    const socket = this.socket;
+    if (payload === null || payload.length === 0) {
+      this.writeText(headText);
+      return 0;
+    }
+    if (typeof payload === 'string') {
+      // An ASCII body (as many bytes as characters) encodes the same in latin1: one write for both.
+      if (shape.kind === 'sized' && shape.length === payload.length) {
+        this.writeText(joinHeadAndBody(headText, payload));
+      } else {
+        this.flushText();
+        socket.cork();
+        socket.write(headText, 'latin1');
+        socket.write(payload, 'utf8');
+        socket.uncork();
+      }
+      return shape.kind === 'sized' ? shape.length : 0;
+    }
+    if (payload.length <= SMALL_BODY_BYTES) {
+      // A small body (a cached static file, say) leaves with its head in one write: as one buffer,
+      // or as latin1 text (one byte per character, lossless) joining a batch of pipelined responses.
+      if ((this.flags & BATCHING) !== 0 && (this.#outText !== '' || morePipelined)) {
+        this.writeText(headText + latin1(Buffer.from(payload.buffer, payload.byteOffset, payload.length), 0, payload.length));
+      } else {
+        this.flushText();
+        const out = Buffer.allocUnsafe(headText.length + payload.length);
+        writeLatin1(out, headText, 0);
+        out.set(payload, headText.length);
+        socket.write(out);
+      }
+      return payload.length;
+    }
+    this.flushText();
+    socket.cork();
+    socket.write(headText, 'latin1');
+    socket.write(payload);
+    socket.uncork();
+    return payload.length;
+  }
+
+  /** A head, then a streamed body with backpressure; resolves with the body bytes written. */
+  protected writeStreamed(headText: string, stream: StreamBody, framing: ResponseFraming, declaredLength: number | null): Promise<number> {
+    this.flushText();
+    this.socket.write(headText, 'latin1');
+    return writeStreamBody(this.socket, stream, framing, declaredLength, () => this.#waitDrain());
+  }
+
+  /** `100 Continue` (RFC 9110 §10.1.1), ahead of anything batched after it. */
+  protected writeContinue(): void {
+    this.flushText();
+    this.socket.write(CONTINUE_HEAD, 'latin1');
+  }
+
+  /** After queueing a response: while the peer is not taking our bytes, the send deadline runs. */
+  protected noteWriteBuffer(): void {
+    if ((this.flags & BATCHING) !== 0 && this.#outText !== '') return;
+    if (this.socket.writableNeedDrain) {
+      this.flags |= WRITE_BLOCKED;
+      this.setDeadline('send', this.sendTimeoutMs);
+    } else {
+      this.flags &= ~WRITE_BLOCKED;
+    }
+  }
+
+  /** The socket drained: the send deadline stops and streamed bodies go on. */
+  protected writable(): void {
+    this.flags &= ~WRITE_BLOCKED;
+    this.clearDeadline('send');
+    const waiters = this.#drainWaiters;
+    if (waiters !== null) {
+      this.#drainWaiters = null;
+      for (const waiter of waiters) waiter.resolve();
+    }
+  }
+
+  /** The socket closed: streamed bodies waiting for it fail. */
+  protected writesFailed(): void {
+    const waiters = this.#drainWaiters;
+    if (waiters === null) return;
+    this.#drainWaiters = null;
+    const gone = new Error('connection closed');
+    for (const waiter of waiters) waiter.reject(gone);
+  }
+
+  #waitDrain(): Promise<void> {
+    if (this.socket.destroyed) return Promise.reject(new Error('connection closed'));
+    this.setDeadline('send', this.sendTimeoutMs);
+    return new Promise((resolve, reject) => (this.#drainWaiters ??= []).push({ resolve, reject }));
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * The request handed to handlers (`HttpRequest`) and its body (`RequestBody`). Both are thin views
+ * of one exchange on a connection: `connection` and `body` are built on first use (most requests
+ * never read either), the peer address is read from the socket only when asked for, and the body
+ * is pulled from the connection's parser on demand, so pulling is the backpressure.
+ */
+
+import type { HttpVersion } from '../http1/framing.js';
+import type { HeaderMap } from '../http1/header-map.js';
+import { HttpError, type ConnectionRef, type HttpRequest, type RequestBody } from '../handlers/types.js';
+import type { Connection, Exchange } from './connection.js';
+
+/** The handler's view of `ex`: path and query split from the request-target (RFC 9112 §3.2). */
+export function buildRequest(connection: Connection, ex: Exchange): HttpRequest {
+  const head = ex.head;
+  const target = head.target;
+  let pathStart = 0;
+  if (head.targetForm === 'absolute') {
+    // http://authority[/path][?query]: the path starts at the first '/' or '?' after the authority.
+    const authorityStart = target.indexOf('//') + 2;
+    let end = authorityStart;
+    while (end < target.length && target.charCodeAt(end) !== 0x2f && target.charCodeAt(end) !== 0x3f) end++;
+    pathStart = end;
+  }
+  const q = target.indexOf('?', pathStart);
+  const path = head.targetForm === 'asterisk' ? '*' : target.slice(pathStart, q === -1 ? target.length : q) || '/';
+  return new ServerRequest(connection, ex, path, q === -1 ? '' : target.slice(q + 1));
+}
+
+class ServerRequest implements HttpRequest {
+  readonly method: string;
+  readonly target: string;
+  readonly path: string;
+  readonly query: string;
+  readonly version: HttpVersion;
+  readonly headers: HeaderMap;
+  readonly #connection: Connection;
+  readonly #exchange: Exchange;
+  #ref: ConnectionRef | null = null;
+  #body: IncomingBody | null = null;
+
+  constructor(connection: Connection, exchange: Exchange, path: string, query: string) {
+    const head = exchange.head;
+    this.method = head.method;
+    this.target = head.target;
+    this.path = path;
+    this.query = query;
+    this.version = head.version;
+    this.headers = head.headers;
+    this.#connection = connection;
+    this.#exchange = exchange;
+  }
+
+  get connection(): ConnectionRef {
+    if (this.#ref === null) {
+      const socket = this.#connection.socket;
+      this.#ref = { id: this.#connection.id, requestIndex: this.#exchange.index, remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 };
+    }
+    return this.#ref;
+  }
+
+  get body(): RequestBody {
+    return (this.#body ??= new IncomingBody(this.#connection, this.#exchange, this.#connection.maxBodyBytes));
+  }
+
+  toJSON(): Omit<HttpRequest, 'body'> {
+    return { method: this.method, target: this.target, path: this.path, query: this.query, version: this.version, headers: this.headers, connection: this.connection };
+  }
+}
+
+class IncomingBody implements RequestBody {
+  readonly #connection: Connection;
+  readonly #exchange: Exchange;
+  readonly #maxBytes: number;
+
+  constructor(connection: Connection, exchange: Exchange, maxBytes: number) {
+    this.#connection = connection;
+    this.#exchange = exchange;
+    this.#maxBytes = maxBytes;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return { next: () => this.#connection.pullBody(this.#exchange) };
+  }
+
+  async bytes(): Promise<Uint8Array> {
+    const parts: Uint8Array[] = [];
+    let total = 0;
+    for await (const part of this) {
+      total += part.length;
+      if (this.#maxBytes > 0 && total > this.#maxBytes) throw new HttpError(413);
+      parts.push(part);
+    }
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts, total);
+  }
+
+  async text(): Promise<string> {
+    const bytes = await this.bytes();
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8');
+  }
+
+  async json(): Promise<unknown> {
+    const text = await this.text();
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new HttpError(400, 'request body is not valid JSON');
+    }
+  }
+}
+
