@@ -70,6 +70,9 @@ interface Variant {
 }
 
 const ALLOW = 'GET, HEAD';
+/** Files up to this size are kept in memory (under DEFAULT_MAX_CACHE_BYTES in all), unless the options say otherwise. */
+const DEFAULT_MAX_CACHED_FILE_BYTES = 65_536;
+const DEFAULT_MAX_CACHE_BYTES = 16 * 1_048_576;
 const MAX_VERDICTS = 10_000;
 const MAX_FAST_ENTRIES = 10_000;
 /** How long a fast entry trusts that no pre-compressed sibling appeared (its own file is stat'ed every time). */
@@ -95,8 +98,8 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
   const rootPrefix = withSep(rootDir);
   const index = options.index ?? 'index.html';
   const cacheControl = options.cacheControl === undefined ? 'no-cache' : options.cacheControl;
-  const maxCachedFileBytes = options.maxCachedFileBytes ?? 65_536;
-  const maxCacheBytes = options.maxCacheBytes ?? 16 * 1_048_576;
+  const maxCachedFileBytes = options.maxCachedFileBytes ?? DEFAULT_MAX_CACHED_FILE_BYTES;
+  const maxCacheBytes = options.maxCacheBytes ?? DEFAULT_MAX_CACHE_BYTES;
   const cache = new Map<string, CachedFile>();
   const fast = new Map<string, FastEntry>();
   let cacheBytes = 0;

@@ -1,6 +1,6 @@
 /**
- * The handler API: `(req: HttpRequest) => HttpResponse | Promise<HttpResponse>` — the seed's
- * Handle and HandleStream in one interface. A response body may be a string, bytes, or a stream
+ * The handler API: `(req: HttpRequest) => HttpResponse | Promise<HttpResponse>` — a whole
+ * response and a streamed one (Handle and HandleStream elsewhere) in one interface. A response body may be a string, bytes, or a stream
  * (`AsyncIterable<Uint8Array>`, which includes Node `Readable`); streams are written with
  * backpressure. Names stay off the WHATWG `Request`/`Response` globals so a fetch-style adapter
  * can sit on top.

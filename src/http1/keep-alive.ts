@@ -4,7 +4,7 @@
  *
  * Rules, in the order they are checked (the first that applies names the reason):
  * 1. the server is draining (graceful shutdown)                      → shutdown
- * 2. the server is configured for HTTP/1.0 (the seed's HTTP10 mode)  → http10-default
+ * 2. the server is configured for HTTP/1.0 (answers never persist)   → http10-default
  * 3. the client sent `Connection: close` (any token position/case)   → client-close
  * 4. the handler's response said `Connection: close`                 → handler-close
  * 5. the client half-closed its side                                 → peer-eof

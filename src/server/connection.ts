@@ -123,6 +123,9 @@ const PUMPING = FIRST_CONNECTION_FLAG << 2; // #pump is on the stack
 const QUIET_CLOSE = FIRST_CONNECTION_FLAG << 3; // closing without lingering was planned: evicted idle, or the client ended the connection
 const READ_FULL = FIRST_CONNECTION_FLAG << 4; // the last read filled the read buffer: more bytes may be waiting in the kernel
 
+/** minBodyBytesPerSecond is checked over windows of this length. */
+const RATE_WINDOW_MS = 1_000;
+
 const DONE: IteratorResult<Uint8Array> = Object.freeze({ done: true, value: undefined });
 const NO_TOKENS: ReadonlySet<string> = new Set<string>();
 const NO_BODY: BodyFraming = Object.freeze({ kind: 'none' });
@@ -464,7 +467,7 @@ export class Connection extends Outbound implements Tracked {
           const ex = phase;
           if (ex.rateWindowBytes >= this.#ctx.options.minBodyBytesPerSecond) {
             ex.rateWindowBytes = 0;
-            this.setDeadline('rate', 1000);
+            this.setDeadline('rate', RATE_WINDOW_MS);
           } else if (ex.reading === 'draining' || ex.responseStarted) {
             this.#close('slow-body');
           } else {
@@ -556,7 +559,7 @@ export class Connection extends Outbound implements Tracked {
       this.clearDeadline('request');
     } else {
       if (!this.hasDeadline('request')) this.setDeadline('request', this.#ctx.options.requestTimeoutMs);
-      if (this.#ctx.options.minBodyBytesPerSecond > 0 && !this.#parser.bodyFullyReceived) this.setDeadline('rate', 1000);
+      if (this.#ctx.options.minBodyBytesPerSecond > 0 && !this.#parser.bodyFullyReceived) this.setDeadline('rate', RATE_WINDOW_MS);
     }
     if (this.#ctx.options.handlerTimeoutMs > 0) this.setDeadline('handler', this.#ctx.options.handlerTimeoutMs);
     let result: HttpResponse | Promise<HttpResponse>;

@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { RawConnection } from '../helpers/raw-client.js';
 import { GET, sleep, startServer } from '../helpers/server.js';
 
-describe('keep-alive (seed behaviours)', () => {
+describe('keep-alive (the core behaviours)', () => {
   test('HTTP/1.1 keeps the connection alive by default and serves several requests on it', async () => {
     const t = await startServer({ keepAliveTimeoutMs: 5000 });
     const c = await RawConnection.connect(t.port);

@@ -13,7 +13,7 @@ describe('options', () => {
     assert.equal(o.httpVersion, '1.1');
   });
 
-  test('presets are the seed values, and explicit options override them', () => {
+  test('presets are the recommended values (production 30 s/100, high-traffic 15 s/50, low-traffic 60 s/200), and explicit options override them', () => {
     assert.deepEqual(PRESETS['high-traffic'], { keepAliveTimeoutMs: 15_000, maxRequestsPerConnection: 50 });
     assert.deepEqual(PRESETS['low-traffic'], { keepAliveTimeoutMs: 60_000, maxRequestsPerConnection: 200 });
     const o = resolveOptions({ preset: 'low-traffic', maxRequestsPerConnection: 7 });

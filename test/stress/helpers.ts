@@ -160,7 +160,7 @@ async function serveChild(kind: ServerKind, keepAliveTimeoutMs: number): Promise
       res.setHeader('content-type', 'text/plain');
       res.end(`${entry.id} ${entry.requests} ${epochNow()}`);
     });
-    // The seed's configuration: advertises timeout=1 and (node 20 adds its 1 s buffer) enforces 2000 ms.
+    // node's documented configuration: advertises timeout=1 and (node 20 adds its 1 s buffer) enforces 2000 ms.
     server.keepAliveTimeout = keepAliveTimeoutMs;
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
