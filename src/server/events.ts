@@ -50,9 +50,10 @@ export interface InternalErrorEvent {
 }
 
 /**
- * The listener refused or could not accept connections: the maxConnections cap (counted, at most
- * one event a second) or an accept error node reports. libuv drops connections on EMFILE without
- * an error, which is why maxConnections defaults to just under the open-file limit.
+ * The listener refused or could not accept connections: the maxConnections cap or the open-file
+ * limit (counted, at most one event a second), or an accept error node reports. libuv drops
+ * connections on EMFILE without an error, which is why the server refuses new ones just below the
+ * open-file limit, whatever maxConnections says (it defaults to unlimited).
  */
 export interface AcceptErrorEvent {
   code: string;
