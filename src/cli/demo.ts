@@ -2,7 +2,8 @@
  * Demo mode (`npm start`, `holdfast --demo`): the bundled site in ./site, plus
  * `/__holdfast/requests`, a JSON record of recent requests (connection id, request index on the
  * connection) and when each connection opened. The page reads it to show, per resource, which
- * connection served it: connection reuse, seen with real numbers. It is a demo feature, off otherwise.
+ * connection served it — keep-alive's point (one connection, many requests) with real numbers. It is
+ * a demo feature, off otherwise.
  */
 
 import { fileURLToPath } from 'node:url';

@@ -9,26 +9,31 @@
 import { inspect, InspectError, INSPECT_DEFAULTS, type ProgressEvent } from '../inspect/inspect.js';
 import { formatMs, formatReport } from '../inspect/report.js';
 import { parseTarget } from '../inspect/target.js';
+import { DURATION_SYNTAX, formatDuration, type NumberSpec } from '../server/units.js';
+import { describeAccepted, helpEntry, parseNumberFlag, readArgv, requireValue, UsageError } from './flags.js';
 
-export const INSPECT_USAGE = `Usage: holdfast inspect <http://host:port/path> [options]
+const MAX_WAIT: NumberSpec = { kind: 'duration', min: 1 };
+const CONCURRENCY: NumberSpec = { kind: 'count', unit: 'connections', min: 1, max: 16 };
 
-Probes any HTTP/1.x server and reports its real keep-alive behaviour: keep-alive for HTTP/1.1 and
-HTTP/1.0, Connection: close, the enforced idle timeout (FIN or RST) against the advertised one,
-max requests per connection, pipelining, the headers timeout, and the idle timeout clients and
-load balancers in front of it should use.
-
-Options:
-  --json               print one JSON object (times in ms) instead of the text report
-  --max-wait <dur>     longest wait for the server to close a connection (default 120s);
-                       a duration: 500ms, 30s, 2m, or plain seconds
-  --concurrency <n>    idle connections held to measure the idle timeout (default 3, 1–16)
-  --progress           show progress on stderr even when it is not a terminal
-  -h, --help           this text
-
-Exit codes: 0 probe completed, 1 server unreachable or not HTTP/1.x, 2 usage error.
-`;
-
-const MAX_CONCURRENCY = 16;
+export const INSPECT_USAGE = [
+  'Usage: holdfast inspect <http://host:port/path> [options]',
+  '',
+  'Probes any HTTP/1.x server and reports its real keep-alive behaviour: keep-alive for HTTP/1.1 and',
+  'HTTP/1.0, Connection: close, the enforced idle timeout (FIN or RST) against the advertised one,',
+  'max requests per connection, pipelining, the headers timeout, and the idle timeout clients and',
+  'load balancers in front of it should use.',
+  '',
+  'Options:',
+  helpEntry('--json', 'print one JSON object (times in ms) instead of the text report'),
+  helpEntry('--max-wait D', 'longest wait for the server to close a connection', `(default ${formatDuration(INSPECT_DEFAULTS.maxWaitMs)})`),
+  helpEntry('--concurrency N', `idle connections held to measure the idle timeout, ${CONCURRENCY.min} to ${CONCURRENCY.max}`, `(default ${INSPECT_DEFAULTS.concurrency})`),
+  helpEntry('--progress', 'show progress on stderr even when it is not a terminal'),
+  helpEntry('-h, --help', 'this text'),
+  '',
+  `Durations: ${DURATION_SYNTAX}.`,
+  'Exit codes: 0 probe completed, 1 server unreachable or not HTTP/1.x, 2 usage error.',
+  '',
+].join('\n');
 
 export interface InspectIo {
   stdout: (text: string) => void;
@@ -50,30 +55,23 @@ interface InspectArgs {
   concurrency: number;
 }
 
-type ParsedArgs = { kind: 'run'; args: InspectArgs } | { kind: 'help' } | { kind: 'error'; message: string };
+const SWITCHES = new Set(['-h', '--help', '--json', '--progress']);
 
-/** `500ms`, `30s`, `2m`, or a plain number of seconds → milliseconds; null when malformed. */
-export function parseDurationMs(text: string): number | null {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
-  if (match === null) return null;
-  const value = Number(match[1]);
-  const unit = match[2] ?? 's';
-  const ms = Math.round(unit === 'ms' ? value : unit === 's' ? value * 1000 : value * 60_000);
-  return ms > 0 ? ms : null;
-}
-
-export function parseInspectArgs(argv: readonly string[]): ParsedArgs {
+/** The arguments, `{ kind: 'help' }`, or a UsageError naming the flag and what it accepts. */
+export function parseInspectArgs(argv: readonly string[]): { kind: 'run'; args: InspectArgs } | { kind: 'help' } {
   let url: string | null = null;
   let json = false;
   let progress = false;
   let maxWaitMs: number = INSPECT_DEFAULTS.maxWaitMs;
   let concurrency: number = INSPECT_DEFAULTS.concurrency;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const equals = arg.startsWith('--') ? arg.indexOf('=') : -1;
-    const name = equals === -1 ? arg : arg.slice(0, equals);
-    const value = (): string | null => (equals !== -1 ? arg.slice(equals + 1) : (argv[++i] ?? null));
-    switch (name) {
+  for (const item of readArgv(argv, SWITCHES)) {
+    if (item.kind === 'positional') {
+      if (url !== null) throw new UsageError(`one URL only; got ${url} and ${item.text}`);
+      url = item.text;
+      continue;
+    }
+    const { flag, value } = item;
+    switch (flag) {
       case '-h':
       case '--help':
         return { kind: 'help' };
@@ -83,27 +81,17 @@ export function parseInspectArgs(argv: readonly string[]): ParsedArgs {
       case '--progress':
         progress = true;
         break;
-      case '--max-wait': {
-        const text = value();
-        const ms = text === null ? null : parseDurationMs(text);
-        if (ms === null) return { kind: 'error', message: `--max-wait needs a duration such as 500ms, 30s or 2m; got ${text ?? 'nothing'}` };
-        maxWaitMs = ms;
+      case '--max-wait':
+        maxWaitMs = parseNumberFlag(flag, MAX_WAIT, requireValue(flag, value, describeAccepted(MAX_WAIT)));
         break;
-      }
-      case '--concurrency': {
-        const text = value();
-        const n = text !== null && /^\d+$/.test(text) ? Number(text) : NaN;
-        if (!(n >= 1 && n <= MAX_CONCURRENCY)) return { kind: 'error', message: `--concurrency needs a whole number from 1 to ${MAX_CONCURRENCY}; got ${text ?? 'nothing'}` };
-        concurrency = n;
+      case '--concurrency':
+        concurrency = parseNumberFlag(flag, CONCURRENCY, requireValue(flag, value, describeAccepted(CONCURRENCY)));
         break;
-      }
       default:
-        if (arg.startsWith('-')) return { kind: 'error', message: `unknown option ${arg}` };
-        if (url !== null) return { kind: 'error', message: `one URL only; got ${url} and ${arg}` };
-        url = arg;
+        throw new UsageError(`unknown option ${flag}`);
     }
   }
-  if (url === null) return { kind: 'error', message: 'which server? give a URL such as http://127.0.0.1:8080/' };
+  if (url === null) throw new UsageError('which server? give a URL such as http://127.0.0.1:8080/');
   return { kind: 'run', args: { url, json, progress, maxWaitMs, concurrency } };
 }
 
@@ -167,14 +155,17 @@ class ProgressDisplay {
 }
 
 export async function runInspect(argv: string[], io: InspectIo = processIo()): Promise<number> {
-  const parsed = parseInspectArgs(argv);
+  let parsed;
+  try {
+    parsed = parseInspectArgs(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.stderr(`holdfast inspect: ${error.message}\nRun \`holdfast inspect --help\` for usage.\n`);
+    return 2;
+  }
   if (parsed.kind === 'help') {
     io.stdout(INSPECT_USAGE);
     return 0;
-  }
-  if (parsed.kind === 'error') {
-    io.stderr(`holdfast inspect: ${parsed.message}\nRun \`holdfast inspect --help\` for usage.\n`);
-    return 2;
   }
   const args = parsed.args;
   const target = parseTarget(args.url);

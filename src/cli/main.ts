@@ -10,8 +10,9 @@ import cluster from 'node:cluster';
 import { readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { serveStatic } from '../handlers/static.js';
+import { advertisedTimeoutSeconds } from '../http1/keep-alive.js';
 import { createServer, type HoldfastServer } from '../server/server.js';
-import { OptionError, resolveOptions, type ResolvedOptions, type ServerOptions } from '../server/options.js';
+import { OptionError, resolveOptions, type ResolvedOptions } from '../server/options.js';
 import { USAGE, UsageError, parseArgs, type CliConfig } from './args.js';
 import { DEMO_SITE, withDemoReport } from './demo.js';
 
@@ -29,25 +30,12 @@ function version(): string {
   return pkg.version;
 }
 
-function serverOptions(config: CliConfig): ServerOptions {
-  const options: ServerOptions = { log: config.log };
-  if (config.preset !== undefined) options.preset = config.preset;
-  if (config.keepAliveTimeoutMs !== undefined) options.keepAliveTimeoutMs = config.keepAliveTimeoutMs;
-  if (config.keepAliveTimeoutBufferMs !== undefined) options.keepAliveTimeoutBufferMs = config.keepAliveTimeoutBufferMs;
-  if (config.maxRequestsPerConnection !== undefined) options.maxRequestsPerConnection = config.maxRequestsPerConnection;
-  if (config.maxConnectionLifetimeMs !== undefined) options.maxConnectionLifetimeMs = config.maxConnectionLifetimeMs;
-  if (config.headersTimeoutMs !== undefined) options.headersTimeoutMs = config.headersTimeoutMs;
-  if (config.requestTimeoutMs !== undefined) options.requestTimeoutMs = config.requestTimeoutMs;
-  if (config.httpVersion !== undefined) options.httpVersion = config.httpVersion;
-  return options;
-}
-
 function buildServer(config: CliConfig): HoldfastServer {
   const root = config.demo ? DEMO_SITE : (config.root as string);
   let server: HoldfastServer;
   const files = serveStatic(root, { spa: config.spa, list: config.list, cors: config.cors });
   try {
-    server = createServer(serverOptions(config), (req) => handler(req));
+    server = createServer(config.options, (req) => handler(req));
   } catch (error) {
     if (error instanceof OptionError) usageError(error.message);
     throw error;
@@ -59,7 +47,7 @@ function buildServer(config: CliConfig): HoldfastServer {
 function describeSettings(o: ResolvedOptions): string {
   const max = o.maxRequestsPerConnection === 0 ? 'unlimited' : String(o.maxRequestsPerConnection);
   return (
-    `keep-alive: advertised timeout=${Math.floor(o.keepAliveTimeoutMs / 1000)}s, ` +
+    `keep-alive: advertised timeout=${advertisedTimeoutSeconds(o.keepAliveTimeoutMs)}s, ` +
     `enforced ${o.keepAliveTimeoutMs + o.keepAliveTimeoutBufferMs} ms (timeout + ${o.keepAliveTimeoutBufferMs} ms buffer), ` +
     `max requests ${max}, HTTP/${o.httpVersion} (preset ${o.preset})`
   );
@@ -103,7 +91,7 @@ async function runServer(config: CliConfig): Promise<void> {
 async function runPrimary(config: CliConfig, count: number): Promise<void> {
   let settings: string;
   try {
-    settings = describeSettings(resolveOptions(serverOptions(config)));
+    settings = describeSettings(resolveOptions(config.options));
   } catch (error) {
     if (error instanceof OptionError) usageError(error.message);
     throw error;

@@ -91,7 +91,7 @@ export function requestEndsConnection(version: HttpVersion, connection: Readonly
 const FIELD_VALUES = new Map<number, string>();
 
 export function keepAliveFieldValue(keepAliveTimeoutMs: number, remaining: number | null): string {
-  const seconds = Math.floor(keepAliveTimeoutMs / 1000);
+  const seconds = advertisedTimeoutSeconds(keepAliveTimeoutMs);
   if (remaining === null) return `timeout=${seconds}`;
   // The same few strings recur on every response: keep them (keys stay exact below 2^53).
   const cacheable = remaining < 65_536 && seconds < 1 << 30;
@@ -103,4 +103,9 @@ export function keepAliveFieldValue(keepAliveTimeoutMs: number, remaining: numbe
   const value = `timeout=${seconds}, max=${remaining}`;
   if (cacheable && FIELD_VALUES.size < 4096) FIELD_VALUES.set(key, value);
   return value;
+}
+
+/** The `timeout=` of the Keep-Alive field: whole seconds, rounded down, never more than enforced. */
+export function advertisedTimeoutSeconds(keepAliveTimeoutMs: number): number {
+  return Math.floor(keepAliveTimeoutMs / 1000);
 }

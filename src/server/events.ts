@@ -50,10 +50,10 @@ export interface InternalErrorEvent {
 }
 
 /**
- * The listener refused or could not accept connections: the maxConnections cap, or the server's
- * own refusal just below the process's open-file limit (libuv drops connections on EMFILE without
- * an error, so the server refuses first and says so) — each counted, at most one event a second —
- * or an accept error node reports.
+ * The listener refused or could not accept connections: the maxConnections cap or the open-file
+ * limit (counted, at most one event a second), or an accept error node reports. libuv drops
+ * connections on EMFILE without an error, which is why the server refuses new ones just below the
+ * open-file limit, whatever maxConnections says (it defaults to unlimited).
  */
 export interface AcceptErrorEvent {
   code: string;

@@ -1,116 +1,232 @@
 /**
- * Server options, the seed's presets, validation and defaults. Every default names its precedent.
- * Invalid options throw at construction with the option's name and what it accepts.
+ * Server options: ONE table (`OPTIONS`) declares each option once — its kind, default and the
+ * precedent for that default, the range it accepts, its `holdfast` flag and help line (or none).
+ * `ServerOptions`, `ResolvedOptions`, `DEFAULTS`, the validation in `resolveOptions`, the CLI flags,
+ * `holdfast --help` and the CLI → library mapping all derive from it. Invalid options throw at
+ * construction with the option's name and what it accepts; an unknown name is rejected, so a typo
+ * never falls back to a default silently.
+ *
+ * Adding an option is one row here and one line in the README's options table.
  */
 
 import { readdirSync, readFileSync } from 'node:fs';
 import type { HttpVersion } from '../http1/framing.js';
+import { formatDuration, isInRange, type NumberSpec } from './units.js';
 
-export type Preset = 'production' | 'high-traffic' | 'low-traffic';
-export type LogFormat = 'pretty' | 'json' | 'off';
 export type LogSink = (line: string) => void;
 
-export interface ServerOptions {
-  /** Keep-alive timeout and max requests from the seed's recommendations. Default production. */
-  preset?: Preset;
-  /** Idle time allowed between requests, advertised as `Keep-Alive: timeout=`. */
-  keepAliveTimeoutMs?: number;
-  /** Extra idle time enforced beyond the advertised timeout (close-while-sending race). */
-  keepAliveTimeoutBufferMs?: number;
-  /** Requests per connection; 0 = unlimited, 1 = no keep-alive. */
-  maxRequestsPerConnection?: number;
-  /** The response that crosses this age says `Connection: close`; 0 = unlimited. */
-  maxConnectionLifetimeMs?: number;
-  /** From a request's first byte to the end of its head → 408. */
-  headersTimeoutMs?: number;
-  /** From a request's first byte to the end of its body → 408. */
-  requestTimeoutMs?: number;
-  /** Slowest accepted request body, measured per second while it arrives → 408; 0 = off. */
-  minBodyBytesPerSecond?: number;
-  /** During graceful close, an idle connection is closed once it has been idle this long. */
-  shutdownMinIdleMs?: number;
-  /**
-   * Most connections at once; at the cap lingering and idle keep-alive connections are closed
-   * first, then new ones are refused (and logged). 0 = unlimited (default). Independently, the
-   * server refuses (and logs) new connections just below the process's open-file limit.
-   */
-  maxConnections?: number;
-  /** Longest a handler may take to start its response → 503 and close; 0 = off. */
-  handlerTimeoutMs?: number;
-  /** Longest stall of a response write (peer not reading) before the connection is dropped. */
-  sendTimeoutMs?: number;
-  maxRequestLineBytes?: number;
-  maxHeaderBytes?: number;
-  maxHeaderCount?: number;
-  /** Largest request body; 0 = unlimited. */
-  maxBodyBytes?: number;
-  /** Unread request body discarded after a response to keep the connection; beyond → close. */
-  maxDrainBytes?: number;
-  /** Lingering close: how long to read and discard after our FIN. */
-  lingerMs?: number;
-  /** Lingering close: how many bytes to discard at most. */
-  maxLingerBytes?: number;
-  /** '1.0' answers as HTTP/1.0 and never keeps connections alive (the seed's HTTP10 config). */
-  httpVersion?: HttpVersion;
-  /** Built-in logger: one line per connection and request event. */
-  log?: LogFormat;
-  /** Where log lines go. Default: process.stdout. */
-  logSink?: LogSink;
-}
-
-export interface ResolvedOptions {
-  preset: Preset;
-  keepAliveTimeoutMs: number;
-  keepAliveTimeoutBufferMs: number;
-  maxRequestsPerConnection: number;
-  maxConnectionLifetimeMs: number;
-  headersTimeoutMs: number;
-  requestTimeoutMs: number;
-  minBodyBytesPerSecond: number;
-  shutdownMinIdleMs: number;
-  maxConnections: number;
-  handlerTimeoutMs: number;
-  sendTimeoutMs: number;
-  maxRequestLineBytes: number;
-  maxHeaderBytes: number;
-  maxHeaderCount: number;
-  maxBodyBytes: number;
-  maxDrainBytes: number;
-  lingerMs: number;
-  maxLingerBytes: number;
-  httpVersion: HttpVersion;
-  log: LogFormat;
-  logSink: LogSink | null;
-}
-
-/** The seed's configuration recommendations: production 30 s/100, high-traffic 15 s/50, low-traffic 60 s/200. */
-export const PRESETS: Readonly<Record<Preset, { keepAliveTimeoutMs: number; maxRequestsPerConnection: number }>> = {
+/**
+ * The recommended keep-alive settings: idle timeout / requests per connection. Production's 100
+ * requests is Apache's MaxKeepAliveRequests (and nginx's keepalive_requests before 1.19.10); its
+ * 30 s idle time lies between node's 5 s and nginx's 75 s. Busier servers free connections sooner,
+ * quieter ones keep them longer.
+ */
+export const PRESETS = {
   production: { keepAliveTimeoutMs: 30_000, maxRequestsPerConnection: 100 },
   'high-traffic': { keepAliveTimeoutMs: 15_000, maxRequestsPerConnection: 50 },
   'low-traffic': { keepAliveTimeoutMs: 60_000, maxRequestsPerConnection: 200 },
-};
+} as const satisfies Record<string, { keepAliveTimeoutMs: number; maxRequestsPerConnection: number }>;
 
-export const DEFAULTS = {
-  preset: 'production',
-  keepAliveTimeoutBufferMs: 1_000, // node: HTTP_SERVER_KEEP_ALIVE_TIMEOUT_BUFFER
-  maxConnectionLifetimeMs: 3_600_000, // nginx: keepalive_time 1h
-  headersTimeoutMs: 60_000, // nginx: client_header_timeout 60s; node: headersTimeout 60s
-  requestTimeoutMs: 300_000, // node: requestTimeout 300s
-  minBodyBytesPerSecond: 0, // off; Apache mod_reqtimeout uses MinRate=500 when enabled
-  shutdownMinIdleMs: 1_000, // nginx: keepalive_min_timeout (0 there); holdfast waits 1 s so a client about to send is answered
-  maxConnections: 0, // unlimited; nginx: worker_connections, reusing idle keep-alive connections under pressure
-  handlerTimeoutMs: 0, // off, as node and Go (Go's TimeoutHandler is opt-in)
-  sendTimeoutMs: 60_000, // nginx: send_timeout 60s
-  maxRequestLineBytes: 8_190, // Apache: LimitRequestLine 8190
-  maxHeaderBytes: 16_384, // node: --max-http-header-size 16 KiB
-  maxHeaderCount: 100, // Apache: LimitRequestFields 100
-  maxBodyBytes: 1_048_576, // nginx: client_max_body_size 1m
-  maxDrainBytes: 262_144, // Go: maxPostHandlerReadBytes 256 KiB
-  lingerMs: 5_000, // nginx: lingering_timeout 5s
-  maxLingerBytes: 1_048_576, // bounded discard; nginx bounds lingering by time only
-  httpVersion: '1.1',
-  log: 'pretty',
-} as const;
+export type Preset = keyof typeof PRESETS;
+
+/** The `holdfast` flag of an option: `--name HINT   help (default …)` in `--help`. */
+export interface OptionFlag {
+  readonly flag: `--${string}`;
+  /** The value's placeholder in `--help`; by default D (duration), N (count), SIZE or NAME. */
+  readonly hint?: string;
+  readonly help: string;
+}
+
+interface RowBase {
+  /** Who else uses this default, and under what name. */
+  readonly precedent: string;
+  readonly cli?: OptionFlag;
+}
+
+export interface NumberRow extends RowBase, NumberSpec {
+  readonly default: number;
+  /** Below the minimum, point at the option that does what the caller probably wants. */
+  readonly instead?: { readonly to: string; readonly set: string; readonly value: number };
+}
+
+export interface EnumRow extends RowBase {
+  readonly kind: 'enum';
+  readonly values: readonly string[];
+  readonly default: string;
+  /** A few words on a value, shown after it in `--help`. */
+  readonly notes?: Readonly<Record<string, string>>;
+}
+
+export interface FunctionRow extends RowBase {
+  readonly kind: 'function';
+  /** Always null at run time; its type names the function the option takes. */
+  readonly default: ((...args: never[]) => unknown) | null;
+  readonly cli?: never;
+}
+
+export type OptionRow = NumberRow | EnumRow | FunctionRow;
+
+const presetNotes = (): Record<string, string> =>
+  Object.fromEntries(Object.entries(PRESETS).map(([name, p]) => [name, `${formatDuration(p.keepAliveTimeoutMs)}/${p.maxRequestsPerConnection}`]));
+
+/** Each option once. The JSDoc on a row is what library users see on that option. */
+export const OPTIONS = {
+  /** Keep-alive timeout and max requests per connection from `PRESETS`; explicit options override them. */
+  preset: {
+    kind: 'enum', values: Object.keys(PRESETS) as Preset[], default: 'production',
+    notes: presetNotes(),
+    precedent: 'the recommended keep-alive settings in PRESETS',
+    cli: { flag: '--preset', help: 'keep-alive idle timeout/max requests' },
+  },
+  /** Idle time allowed between requests, advertised as `Keep-Alive: timeout=` (whole seconds, rounded down). */
+  keepAliveTimeoutMs: {
+    kind: 'duration', min: 1, default: PRESETS.production.keepAliveTimeoutMs,
+    instead: { to: 'disable keep-alive', set: 'maxRequestsPerConnection', value: 1 },
+    precedent: 'the preset; node keepAliveTimeout 5 s, nginx keepalive_timeout 75 s',
+    cli: { flag: '--keep-alive-timeout', help: 'idle time between requests, advertised in Keep-Alive' },
+  },
+  /** Extra idle time enforced beyond the advertised timeout (the close-while-the-client-sends race). */
+  keepAliveTimeoutBufferMs: {
+    kind: 'duration', min: 0, default: 1_000,
+    precedent: "node's HTTP_SERVER_KEEP_ALIVE_TIMEOUT_BUFFER",
+    cli: { flag: '--keep-alive-buffer', help: 'extra idle time enforced beyond the advertised timeout' },
+  },
+  /** Requests per connection; 0 = unlimited, 1 = no keep-alive. */
+  maxRequestsPerConnection: {
+    kind: 'count', unit: 'requests', zero: 'unlimited', min: 0, default: PRESETS.production.maxRequestsPerConnection,
+    precedent: 'the preset; Apache MaxKeepAliveRequests, nginx keepalive_requests',
+    cli: { flag: '--max-requests', help: 'requests per connection; 1 = no keep-alive' },
+  },
+  /** The response that crosses this age says `Connection: close`; 0 = unlimited. */
+  maxConnectionLifetimeMs: {
+    kind: 'duration', zero: 'unlimited', min: 0, default: 3_600_000,
+    precedent: 'nginx keepalive_time 1h',
+    cli: { flag: '--max-lifetime', help: 'a connection this old closes after its next response' },
+  },
+  /** From a request's first byte to the end of its head → 408. */
+  headersTimeoutMs: {
+    kind: 'duration', min: 1, default: 60_000,
+    precedent: 'nginx client_header_timeout 60s; node headersTimeout 60 s',
+    cli: { flag: '--headers-timeout', help: 'time allowed for a request head, 408 after' },
+  },
+  /** From a request's first byte to the end of its body → 408. */
+  requestTimeoutMs: {
+    kind: 'duration', min: 1, default: 300_000,
+    precedent: 'node requestTimeout 300 s',
+    cli: { flag: '--request-timeout', help: 'time allowed for a whole request, 408 after' },
+  },
+  /** Slowest accepted request body, measured per second while it arrives → 408; 0 = off. */
+  minBodyBytesPerSecond: {
+    kind: 'bytes', unit: 'bytes per second', zero: 'off', min: 0, default: 0,
+    precedent: 'off; Apache mod_reqtimeout uses MinRate=500 when enabled',
+  },
+  /** During graceful close, an idle connection is closed once it has been idle this long. */
+  shutdownMinIdleMs: {
+    kind: 'duration', min: 0, default: 1_000,
+    precedent: 'nginx keepalive_min_timeout (0 there); holdfast waits 1 s so a client about to send is answered',
+  },
+  /**
+   * Most connections at once; 0 = unlimited. At the cap a new connection makes room by closing a
+   * lingering one, else the oldest idle keep-alive one; when there is none it is refused (and
+   * logged). Whatever this says, new connections are refused (and logged) once they would come
+   * within a small reserve of the open-file limit read when the server was created (Linux).
+   */
+  maxConnections: {
+    kind: 'count', unit: 'connections', zero: 'unlimited', min: 0, default: 0,
+    precedent: 'unlimited; nginx worker_connections, reusing idle keep-alive connections under pressure',
+    cli: { flag: '--max-connections', help: 'most connections at once; at the cap idle ones close to make room' },
+  },
+  /** Longest a handler may take to start its response → 503 and close; 0 = off. */
+  handlerTimeoutMs: {
+    kind: 'duration', zero: 'off', min: 0, default: 0,
+    precedent: "off, as node and Go (Go's TimeoutHandler is opt-in)",
+  },
+  /** Longest stall of a response write (peer not reading) before the connection is dropped. */
+  sendTimeoutMs: {
+    kind: 'duration', min: 1, default: 60_000,
+    precedent: 'nginx send_timeout 60s',
+    cli: { flag: '--send-timeout', help: 'longest a response write may stall (client not reading)' },
+  },
+  /** Longest request line → 414. */
+  maxRequestLineBytes: {
+    kind: 'bytes', min: 16, default: 8_190,
+    precedent: 'Apache LimitRequestLine 8190',
+  },
+  /** Longest request head (request line and fields) → 431. */
+  maxHeaderBytes: {
+    kind: 'bytes', min: 64, default: 16_384,
+    precedent: 'node --max-http-header-size 16 KiB',
+  },
+  /** Most header fields in a request → 431. */
+  maxHeaderCount: {
+    kind: 'count', unit: 'fields', min: 1, default: 100,
+    precedent: 'Apache LimitRequestFields 100',
+  },
+  /** Largest request body → 413; 0 = unlimited. */
+  maxBodyBytes: {
+    kind: 'bytes', zero: 'unlimited', min: 0, default: 1_048_576,
+    precedent: 'nginx client_max_body_size 1m',
+    cli: { flag: '--max-body', help: 'largest request body, 413 beyond' },
+  },
+  /** Unread request body discarded after a response to keep the connection; beyond → close. */
+  maxDrainBytes: {
+    kind: 'bytes', min: 0, default: 262_144,
+    precedent: 'Go maxPostHandlerReadBytes 256 KiB',
+  },
+  /** Lingering close: how long to read and discard after our FIN. */
+  lingerMs: {
+    kind: 'duration', min: 0, default: 5_000,
+    precedent: 'nginx lingering_timeout 5s',
+    cli: { flag: '--linger', help: 'time to read and discard late client bytes when closing' },
+  },
+  /** Lingering close: how many bytes to discard at most. */
+  maxLingerBytes: {
+    kind: 'bytes', min: 0, default: 1_048_576,
+    precedent: 'bounded discard; nginx bounds lingering by time only',
+  },
+  /** '1.0' answers as HTTP/1.0 and never keeps connections alive (a server configured for HTTP/1.0). */
+  httpVersion: {
+    kind: 'enum', values: ['1.1', '1.0'] satisfies readonly HttpVersion[], default: '1.1',
+    notes: { '1.0': 'no keep-alive' },
+    precedent: 'HTTP/1.1 (RFC 9112)',
+    cli: { flag: '--http-version', hint: 'V', help: 'version to answer with' },
+  },
+  /** Built-in logger: one line per connection and request event. */
+  log: {
+    kind: 'enum', values: ['pretty', 'json', 'off'], default: 'pretty',
+    precedent: "one line per request, as nginx's access_log",
+    cli: { flag: '--log', hint: 'FORMAT', help: 'log format' },
+  },
+  /** Where log lines go. Default: process.stdout. */
+  logSink: {
+    kind: 'function', default: null as LogSink | null,
+    precedent: 'process.stdout',
+  },
+} as const satisfies Record<string, OptionRow>;
+
+type Table = typeof OPTIONS;
+export type OptionName = keyof Table;
+
+type ValueOf<R> = R extends { kind: 'enum'; values: readonly (infer V)[] } ? V : R extends { kind: 'function'; default: infer D } ? D : number;
+
+/** Every option, resolved: the given value, else the preset's, else the default. */
+export type ResolvedOptions = { -readonly [K in keyof Table]: ValueOf<Table[K]> };
+/** What `createServer(options, handler)` accepts; every field is optional. */
+export type ServerOptions = { [K in keyof Table]?: Exclude<ValueOf<Table[K]>, null> };
+export type LogFormat = ResolvedOptions['log'];
+
+/** The rows in table order, each with its name. */
+export const OPTION_ROWS: ReadonlyArray<OptionRow & { readonly name: OptionName }> = Object.entries(OPTIONS).map(([name, row]) => ({
+  name: name as OptionName,
+  ...(row as OptionRow),
+}));
+
+export const DEFAULTS = Object.freeze(Object.fromEntries(OPTION_ROWS.map((row) => [row.name, row.default]))) as Readonly<ResolvedOptions>;
+
+/** The unit of a numeric option for messages: milliseconds, bytes, or what it counts. */
+export function unitOf(row: NumberSpec): string {
+  return row.unit ?? (row.kind === 'duration' ? 'milliseconds' : row.kind === 'bytes' ? 'bytes' : 'units');
+}
 
 /**
  * The soft open-file limit (Linux /proc/self/limits) less the descriptors already open and a
@@ -130,34 +246,6 @@ export function descriptorConnectionLimit(): number {
   }
 }
 
-type NumericOption = Exclude<
-  { [K in keyof ResolvedOptions]: ResolvedOptions[K] extends number ? K : never }[keyof ResolvedOptions],
-  undefined
->;
-
-const NUMERIC: ReadonlyArray<{ name: NumericOption; min: number; unit: string }> = [
-  { name: 'keepAliveTimeoutMs', min: 1, unit: 'milliseconds (to disable keep-alive, set maxRequestsPerConnection: 1)' },
-  { name: 'keepAliveTimeoutBufferMs', min: 0, unit: 'milliseconds' },
-  { name: 'maxRequestsPerConnection', min: 0, unit: 'requests (0 = unlimited)' },
-  { name: 'maxConnectionLifetimeMs', min: 0, unit: 'milliseconds (0 = unlimited)' },
-  { name: 'headersTimeoutMs', min: 1, unit: 'milliseconds' },
-  { name: 'requestTimeoutMs', min: 1, unit: 'milliseconds' },
-  { name: 'minBodyBytesPerSecond', min: 0, unit: 'bytes per second (0 = off)' },
-  { name: 'shutdownMinIdleMs', min: 0, unit: 'milliseconds' },
-  { name: 'maxConnections', min: 0, unit: 'connections (0 = unlimited)' },
-  { name: 'handlerTimeoutMs', min: 0, unit: 'milliseconds (0 = off)' },
-  { name: 'sendTimeoutMs', min: 1, unit: 'milliseconds' },
-  { name: 'maxRequestLineBytes', min: 16, unit: 'bytes' },
-  { name: 'maxHeaderBytes', min: 64, unit: 'bytes' },
-  { name: 'maxHeaderCount', min: 1, unit: 'fields' },
-  { name: 'maxBodyBytes', min: 0, unit: 'bytes (0 = unlimited)' },
-  { name: 'maxDrainBytes', min: 0, unit: 'bytes' },
-  { name: 'lingerMs', min: 0, unit: 'milliseconds' },
-  { name: 'maxLingerBytes', min: 0, unit: 'bytes' },
-];
-
-const KNOWN = new Set<string>([...NUMERIC.map((o) => o.name), 'preset', 'httpVersion', 'log', 'logSink']);
-
 export class OptionError extends TypeError {
   constructor(message: string) {
     super(`holdfast: ${message}`);
@@ -165,36 +253,31 @@ export class OptionError extends TypeError {
   }
 }
 
+function invalid(name: string, row: OptionRow, value: unknown): OptionError {
+  if (row.kind === 'function') return new OptionError(`option ${name} must be a function`);
+  if (row.kind === 'enum') return new OptionError(`option ${name} must be one of ${row.values.join(', ')}; got ${String(value)}`);
+  const range = row.max === undefined ? `≥ ${row.min}` : `from ${row.min} to ${row.max}`;
+  const zero = row.zero === undefined ? '' : ` (0 = ${row.zero})`;
+  const instead = row.instead === undefined ? '' : ` (to ${row.instead.to}, set ${row.instead.set}: ${row.instead.value})`;
+  return new OptionError(`option ${name} must be an integer ${range}, in ${unitOf(row)}${zero}${instead}; got ${String(value)}`);
+}
+
+function isValid(row: OptionRow, value: unknown): boolean {
+  if (row.kind === 'function') return typeof value === 'function';
+  if (row.kind === 'enum') return row.values.includes(value as string);
+  return typeof value === 'number' && isInRange(row, value);
+}
+
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   if (options === null || typeof options !== 'object') throw new OptionError('options must be an object');
-  for (const key of Object.keys(options)) {
-    if (!KNOWN.has(key)) throw new OptionError(`unknown option "${key}"`);
-  }
-  const preset = options.preset ?? DEFAULTS.preset;
-  if (!Object.hasOwn(PRESETS, preset)) {
-    throw new OptionError(`option preset must be one of ${Object.keys(PRESETS).join(', ')}; got ${String(preset)}`);
-  }
-  const httpVersion = options.httpVersion ?? DEFAULTS.httpVersion;
-  if (httpVersion !== '1.0' && httpVersion !== '1.1') throw new OptionError(`option httpVersion must be '1.0' or '1.1'; got ${String(httpVersion)}`);
-  const log = options.log ?? DEFAULTS.log;
-  if (log !== 'pretty' && log !== 'json' && log !== 'off') throw new OptionError(`option log must be 'pretty', 'json' or 'off'; got ${String(log)}`);
-  if (options.logSink !== undefined && typeof options.logSink !== 'function') throw new OptionError('option logSink must be a function');
-
-  const resolved: ResolvedOptions = {
-    ...DEFAULTS,
-    ...PRESETS[preset],
-    preset,
-    httpVersion,
-    log,
-    logSink: options.logSink ?? null,
-  };
-  for (const { name, min, unit } of NUMERIC) {
-    const value = options[name];
+  const given: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(options)) {
+    if (!Object.hasOwn(OPTIONS, name)) throw new OptionError(`unknown option "${name}"`);
     if (value === undefined) continue;
-    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-      throw new OptionError(`option ${name} must be an integer ≥ ${min}, in ${unit}; got ${String(value)}`);
-    }
-    resolved[name] = value;
+    const row: OptionRow = OPTIONS[name as OptionName];
+    if (!isValid(row, value)) throw invalid(name, row, value);
+    given[name] = value;
   }
-  return resolved;
+  const preset = (given.preset as Preset | undefined) ?? DEFAULTS.preset;
+  return { ...DEFAULTS, ...PRESETS[preset], ...given } as ResolvedOptions;
 }

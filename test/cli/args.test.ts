@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseArgs, parseDuration, UsageError, type CliConfig } from '../../src/cli/args.js';
+import { OPTION_FLAGS, parseArgs, USAGE, UsageError, type CliConfig } from '../../src/cli/args.js';
+import { OPTION_ROWS, PRESETS, resolveOptions } from '../../src/server/options.js';
+import { formatNumber } from '../../src/server/units.js';
 
 function serve(argv: string[]): CliConfig {
   const result = parseArgs(argv);
@@ -24,26 +26,18 @@ function usageError(argv: string[], pattern: RegExp): string {
 }
 
 describe('parseArgs', () => {
-  test('defaults: port 8080, host 127.0.0.1, root ".", workers 1, log pretty, everything else off', () => {
+  test('defaults: port 8080, host 127.0.0.1, root ".", workers 1, no server option given, everything else off', () => {
     assert.deepEqual(parseArgs([]), {
       kind: 'serve',
       root: '.',
       demo: false,
       port: 8080,
       host: '127.0.0.1',
-      preset: undefined,
-      keepAliveTimeoutMs: undefined,
-      keepAliveTimeoutBufferMs: undefined,
-      maxRequestsPerConnection: undefined,
-      maxConnectionLifetimeMs: undefined,
-      headersTimeoutMs: undefined,
-      requestTimeoutMs: undefined,
-      httpVersion: undefined,
-      log: 'pretty',
       workers: 1,
       cors: false,
       spa: false,
       list: false,
+      options: {},
     });
   });
 
@@ -56,29 +50,29 @@ describe('parseArgs', () => {
       [['--port=65535'], { port: 65535 }],
       [['--host', '0.0.0.0'], { host: '0.0.0.0' }],
       [['--host=::1'], { host: '::1' }],
-      [['--preset', 'production'], { preset: 'production' }],
-      [['--preset', 'high-traffic'], { preset: 'high-traffic' }],
-      [['--preset=low-traffic'], { preset: 'low-traffic' }],
-      [['--keep-alive-timeout', '500ms'], { keepAliveTimeoutMs: 500 }],
-      [['--keep-alive-timeout=30s'], { keepAliveTimeoutMs: 30_000 }],
-      [['--keep-alive-buffer', '1.5s'], { keepAliveTimeoutBufferMs: 1500 }],
-      [['--keep-alive-buffer', '0'], { keepAliveTimeoutBufferMs: 0 }],
-      [['--max-requests', '0'], { maxRequestsPerConnection: 0 }],
-      [['--max-requests', '1'], { maxRequestsPerConnection: 1 }],
-      [['--max-lifetime', '1h'], { maxConnectionLifetimeMs: 3_600_000 }],
-      [['--max-lifetime', '0'], { maxConnectionLifetimeMs: 0 }],
-      [['--headers-timeout', '2m'], { headersTimeoutMs: 120_000 }],
-      [['--request-timeout', '5'], { requestTimeoutMs: 5000 }],
-      [['--http-version', '1.0'], { httpVersion: '1.0' }],
-      [['--http-version=1.1'], { httpVersion: '1.1' }],
-      [['--log', 'json'], { log: 'json' }],
-      [['--log', 'off'], { log: 'off' }],
+      [['--preset', 'production'], { options: { preset: 'production' } }],
+      [['--preset', 'high-traffic'], { options: { preset: 'high-traffic' } }],
+      [['--preset=low-traffic'], { options: { preset: 'low-traffic' } }],
+      [['--keep-alive-timeout', '500ms'], { options: { keepAliveTimeoutMs: 500 } }],
+      [['--keep-alive-timeout=30s'], { options: { keepAliveTimeoutMs: 30_000 } }],
+      [['--keep-alive-buffer', '1.5s'], { options: { keepAliveTimeoutBufferMs: 1500 } }],
+      [['--keep-alive-buffer', '0'], { options: { keepAliveTimeoutBufferMs: 0 } }],
+      [['--max-requests', '0'], { options: { maxRequestsPerConnection: 0 } }],
+      [['--max-requests', '1'], { options: { maxRequestsPerConnection: 1 } }],
+      [['--max-lifetime', '1h'], { options: { maxConnectionLifetimeMs: 3_600_000 } }],
+      [['--max-lifetime', '0'], { options: { maxConnectionLifetimeMs: 0 } }],
+      [['--headers-timeout', '2m'], { options: { headersTimeoutMs: 120_000 } }],
+      [['--request-timeout', '5'], { options: { requestTimeoutMs: 5000 } }],
+      [['--http-version', '1.0'], { options: { httpVersion: '1.0' } }],
+      [['--http-version=1.1'], { options: { httpVersion: '1.1' } }],
+      [['--log', 'json'], { options: { log: 'json' } }],
+      [['--log', 'off'], { options: { log: 'off' } }],
       [['--workers', 'auto'], { workers: 'auto' }],
       [['--workers=4'], { workers: 4 }],
       [['--workers', '1024'], { workers: 1024 }],
       [['--cors', '--spa', '--list'], { cors: true, spa: true, list: true }],
       [['site', '--port', '80', '--cors'], { root: 'site', port: 80, cors: true }],
-      [['--port', '80', 'site', '--log', 'json'], { root: 'site', port: 80, log: 'json' }],
+      [['--port', '80', 'site', '--log', 'json'], { root: 'site', port: 80, options: { log: 'json' } }],
       [['--demo', '--port', '0', '--workers', '2'], { root: null, demo: true, port: 0, workers: 2 }],
     ];
     for (const [argv, expected] of table) {
@@ -89,7 +83,7 @@ describe('parseArgs', () => {
       // Fields not mentioned keep their defaults.
       if (!('port' in expected)) assert.equal(config.port, 8080, JSON.stringify(argv));
       if (!('host' in expected)) assert.equal(config.host, '127.0.0.1', JSON.stringify(argv));
-      if (!('log' in expected)) assert.equal(config.log, 'pretty', JSON.stringify(argv));
+      if (!('options' in expected)) assert.deepEqual(config.options, {}, JSON.stringify(argv));
       if (!('workers' in expected)) assert.equal(config.workers, 1, JSON.stringify(argv));
     }
   });
@@ -144,30 +138,83 @@ describe('parseArgs', () => {
   });
 });
 
-describe('parseDuration', () => {
-  test('units and bare seconds', () => {
-    const table: Array<[string, number]> = [
-      ['500ms', 500],
-      ['30s', 30_000],
-      ['2m', 120_000],
-      ['1h', 3_600_000],
-      ['5', 5000],
-      ['1.5s', 1500],
-      ['0.25', 250],
-      ['0', 0],
-      [' 10s ', 10_000],
-    ];
-    for (const [input, ms] of table) assert.equal(parseDuration('--x', input), ms, input);
+
+describe('flags from the option table', () => {
+  const flagged = OPTION_ROWS.filter((row) => row.kind !== 'function' && row.cli !== undefined);
+  const oneLine = USAGE.replace(/\n {28}/g, ' ');
+
+  test('--help has one entry per flagged option, with its placeholder, help and default, and nothing else', () => {
+    assert.equal(flagged.length, OPTION_FLAGS.size);
+    for (const row of flagged) {
+      if (row.kind === 'function' || row.cli === undefined) continue;
+      const entry = oneLine.split('\n').find((line) => line.startsWith(`  ${row.cli?.flag} `));
+      assert.ok(entry !== undefined, `${row.cli.flag} is missing from USAGE`);
+      assert.ok(entry.includes(row.cli.help), `${row.cli.flag}: ${entry}`);
+      if (row.kind === 'enum') for (const value of row.values) assert.ok(entry.includes(value), `${row.cli.flag} lists ${value}`);
+      else if (!Object.hasOwn(PRESETS.production, row.name) && row.default !== 0) assert.ok(entry.includes(`(default ${formatNumber(row.kind, row.default)}`), entry);
+      if (row.kind !== 'enum' && row.zero !== undefined) assert.ok(entry.includes(row.default === 0 ? `(default ${row.zero})` : `; 0 = ${row.zero})`), entry);
+    }
+    const listed = [...oneLine.matchAll(/^ {2}(--[a-z-]+)/gm)].map((m) => m[1]);
+    assert.deepEqual(
+      listed.filter((flag) => !OPTION_FLAGS.has(flag)),
+      ['--port', '--host', '--workers', '--cors', '--spa', '--list', '--demo'],
+    );
+    assert.deepEqual(listed.filter((flag) => OPTION_FLAGS.has(flag)), [...OPTION_FLAGS.keys()]);
   });
 
-  test('invalid durations → UsageError naming the flag and the input', () => {
-    for (const input of ['', '5x', 's', '-1s', '1.5.5s', '.5s', '30 s', 'abc', '1e3']) {
-      assert.throws(
-        () => parseDuration('--keep-alive-timeout', input),
-        (error: unknown) => error instanceof UsageError && error.message.includes('--keep-alive-timeout'),
-        JSON.stringify(input),
-      );
+  test('every flagged option maps to its library option: flag text → config.options → resolveOptions, both spellings', () => {
+    for (const row of flagged) {
+      if (row.kind === 'function' || row.cli === undefined) continue;
+      const samples: Array<[string, unknown]> =
+        row.kind === 'enum'
+          ? row.values.map((value) => [value, value])
+          : [row.min, row.default, row.min + 7].map((value) => [formatNumber(row.kind, value), value]);
+      for (const [text, value] of samples) {
+        const flag: string = row.cli.flag;
+        for (const argv of [[flag, text], [`${flag}=${text}`]]) {
+          const config = serve(argv);
+          assert.deepEqual(config.options, { [row.name]: value }, JSON.stringify(argv));
+          assert.equal(resolveOptions(config.options)[row.name], value, JSON.stringify(argv));
+        }
+      }
     }
-    assert.throws(() => parseDuration('--max-lifetime', '99999999999999999999h'), (e: unknown) => e instanceof UsageError && /--max-lifetime/.test(e.message));
+  });
+
+  test('every flagged numeric option rejects less than its minimum, naming the flag', () => {
+    for (const row of flagged) {
+      if (row.kind === 'enum' || row.kind === 'function' || row.cli === undefined) continue;
+      if (row.min === 0) {
+        usageError([row.cli.flag, '-1'], new RegExp(`^${row.cli.flag} takes .*; got "-1"$`));
+        continue;
+      }
+      usageError([row.cli.flag, formatNumber(row.kind, row.min - 1)], new RegExp(`^${row.cli.flag} must be (longer than 0|at least ${formatNumber(row.kind, row.min)})`));
+    }
+    assert.equal(
+      usageError(['--keep-alive-timeout', '0'], /--keep-alive-timeout/),
+      '--keep-alive-timeout must be longer than 0 (to disable keep-alive, use --max-requests 1); got "0"',
+    );
+  });
+
+  test('sizes and durations: one syntax, clear errors', () => {
+    assert.deepEqual(serve(['--max-body', '64k']).options, { maxBodyBytes: 65_536 });
+    assert.deepEqual(serve(['--max-body=1MB']).options, { maxBodyBytes: 1_048_576 });
+    assert.deepEqual(serve(['--max-body', '0']).options, { maxBodyBytes: 0 });
+    assert.deepEqual(serve(['--linger', '1.5s', '--send-timeout', '2m', '--max-connections', '500']).options, { lingerMs: 1500, sendTimeoutMs: 120_000, maxConnections: 500 });
+    usageError(['--max-body', '1.5m'], /^--max-body takes a size such as 512, 64k, 1m or 1g, or a number of bytes \(0 = unlimited\); got "1\.5m"$/);
+    usageError(['--max-body', '8388608g'], /^--max-body: "8388608g" is too large$/);
+    usageError(['--max-lifetime', '99999999999999999999h'], /^--max-lifetime: "99999999999999999999h" is too large$/);
+    usageError(['--send-timeout', '5x'], /^--send-timeout takes a duration such as 500ms, 30s, 2m or 1h, or a number of seconds; got "5x"$/);
+    usageError(['--max-connections', 'lots'], /^--max-connections takes a whole number of connections \(0 = unlimited\); got "lots"$/);
+    usageError(['--max-body'], /^--max-body needs a value: a size/);
+    assert.match(USAGE, /^Durations: 500ms, 30s, 2m, 1h; a bare number means seconds\.$/m);
+    assert.match(USAGE, /^Sizes: 512, 64k, 1m, 1g \(also kb, mb, gb; any case\) in powers of 1024; a bare number means bytes\.$/m);
+  });
+
+  test('--preset takes its names from PRESETS, and --help shows each with its numbers', () => {
+    for (const [name, preset] of Object.entries(PRESETS)) {
+      assert.deepEqual(serve(['--preset', name]).options, { preset: name });
+      assert.ok(oneLine.includes(`${name} (${preset.keepAliveTimeoutMs / 1000}s/${preset.maxRequestsPerConnection})`), name);
+    }
+    usageError(['--preset', 'turbo'], new RegExp(`^--preset takes one of ${Object.keys(PRESETS).join(', ')}; got "turbo"$`));
   });
 });

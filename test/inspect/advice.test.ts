@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseDurationMs, parseInspectArgs } from '../../src/cli/inspect.js';
+import { parseInspectArgs } from '../../src/cli/inspect.js';
+import { UsageError } from '../../src/cli/flags.js';
 import { decideAdvice, recommendIdleTimeoutMs } from '../../src/inspect/advice.js';
 import { formatMs, formatReport, type Findings } from '../../src/inspect/report.js';
 import { parseTarget } from '../../src/inspect/target.js';
@@ -126,8 +127,16 @@ describe('formatReport', () => {
 });
 
 describe('arguments and target', () => {
-  test('parseDurationMs', () => {
-    assert.deepEqual(['500ms', '30s', '2m', '90', '1.5s', '0', '', 'soon', '-1s'].map(parseDurationMs), [500, 30_000, 120_000, 90_000, 1500, null, null, null, null]);
+  test('--max-wait: the shared duration syntax, and it must be longer than 0', () => {
+    const maxWait = (text: string): number => {
+      const parsed = parseInspectArgs(['http://h/', '--max-wait', text]);
+      assert.ok(parsed.kind === 'run');
+      return parsed.args.maxWaitMs;
+    };
+    assert.deepEqual(['500ms', '30s', '2m', '90', '1.5s', '1h'].map(maxWait), [500, 30_000, 120_000, 90_000, 1500, 3_600_000]);
+    for (const text of ['0', '0ms', '', 'soon', '-1s']) {
+      assert.throws(() => parseInspectArgs(['http://h/', `--max-wait=${text}`]), (e: unknown) => e instanceof UsageError && e.message.startsWith('--max-wait '), text);
+    }
   });
 
   test('parseInspectArgs: defaults, both option spellings', () => {
@@ -136,7 +145,7 @@ describe('arguments and target', () => {
       kind: 'run',
       args: { url: 'http://h/', json: true, progress: true, maxWaitMs: 5000, concurrency: 5 },
     });
-    assert.equal(parseInspectArgs(['--concurrency', '17', 'http://h/']).kind, 'error');
+    assert.throws(() => parseInspectArgs(['--concurrency', '17', 'http://h/']), /--concurrency must be at most 16; got "17"/);
     assert.equal(parseInspectArgs(['-h']).kind, 'help');
   });
 

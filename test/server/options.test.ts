@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { readFileSync } from 'node:fs';
 import { createServer, DEFAULTS, OptionError, PRESETS, resolveOptions, type ServerOptions } from '../../src/index.js';
+import { OPTION_ROWS, OPTIONS, unitOf, type OptionName } from '../../src/server/options.js';
 
 describe('options', () => {
   test('the default is the production preset with node-style buffer and documented defaults', () => {
@@ -13,7 +15,7 @@ describe('options', () => {
     assert.equal(o.httpVersion, '1.1');
   });
 
-  test('presets are the recommended values (production 30 s/100, high-traffic 15 s/50, low-traffic 60 s/200), and explicit options override them', () => {
+  test('presets are the recommended settings, and explicit options override them', () => {
     assert.deepEqual(PRESETS['high-traffic'], { keepAliveTimeoutMs: 15_000, maxRequestsPerConnection: 50 });
     assert.deepEqual(PRESETS['low-traffic'], { keepAliveTimeoutMs: 60_000, maxRequestsPerConnection: 200 });
     const o = resolveOptions({ preset: 'low-traffic', maxRequestsPerConnection: 7 });
@@ -29,8 +31,9 @@ describe('options', () => {
     ['NaN', { lingerMs: NaN }, /lingerMs/],
     ['negative max requests', { maxRequestsPerConnection: -1 }, /maxRequestsPerConnection/],
     ['unknown preset', { preset: 'turbo' as never }, /preset must be one of production, high-traffic, low-traffic/],
-    ['bad version', { httpVersion: '2' as never }, /httpVersion/],
-    ['bad log', { log: 'loud' as never }, /log must be/],
+    ['bad version', { httpVersion: '2' as never }, /httpVersion must be one of 1\.1, 1\.0; got 2/],
+    ['bad log', { log: 'loud' as never }, /log must be one of pretty, json, off; got loud/],
+    ['bad sink', { logSink: 'stdout' as never }, /logSink must be a function/],
     ['unknown option (typo)', { keepAliveTimeout: 5 } as ServerOptions, /unknown option "keepAliveTimeout"/],
     ['tiny header limit', { maxHeaderBytes: 10 }, /maxHeaderBytes/],
   ];
@@ -43,6 +46,80 @@ describe('options', () => {
       });
     });
   }
+
+  /** Asserts resolveOptions(options) throws an OptionError whose message matches `pattern`. */
+  function rejects(options: Record<string, unknown>, pattern: RegExp): void {
+    assert.throws(
+      () => resolveOptions(options as ServerOptions),
+      (error: unknown) => error instanceof OptionError && pattern.test(error.message),
+      JSON.stringify(options, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v)),
+    );
+  }
+
+  test('every numeric row: its minimum is accepted, one less and non-integers are rejected naming the option, its range and unit', () => {
+    for (const row of OPTION_ROWS) {
+      if (row.kind === 'enum' || row.kind === 'function') continue;
+      const name = row.name;
+      assert.equal(resolveOptions({ [name]: row.min } as ServerOptions)[name], row.min, name);
+      const message = new RegExp(`^holdfast: option ${name} must be an integer ≥ ${row.min}, in ${unitOf(row).replace(/[()]/g, '\\$&')}`);
+      for (const bad of [row.min - 1, row.min + 0.5, NaN, Infinity, String(row.min), null, 2 ** 53]) rejects({ [name]: bad }, message);
+      if (row.zero !== undefined) rejects({ [name]: -1 }, new RegExp(`\\(0 = ${row.zero}\\)`));
+    }
+  });
+
+  test('every enum row accepts exactly its values; the function row only a function', () => {
+    for (const row of OPTION_ROWS) {
+      if (row.kind === 'function') {
+        const sink = (): void => undefined;
+        assert.equal(resolveOptions({ [row.name]: sink } as ServerOptions)[row.name], sink);
+        rejects({ [row.name]: 'stdout' }, new RegExp(`option ${row.name} must be a function`));
+      }
+      if (row.kind !== 'enum') continue;
+      for (const value of row.values) assert.equal(resolveOptions({ [row.name]: value } as ServerOptions)[row.name], value, `${row.name}: ${value}`);
+      for (const bad of ['', row.values[0].toUpperCase() + '!', 1, null]) rejects({ [row.name]: bad }, new RegExp(`option ${row.name} must be one of ${row.values.join(', ')}; got`));
+    }
+  });
+
+  test('below the keep-alive timeout minimum, the message points at maxRequestsPerConnection: 1', () => {
+    rejects({ keepAliveTimeoutMs: 0 }, /keepAliveTimeoutMs must be an integer ≥ 1, in milliseconds \(to disable keep-alive, set maxRequestsPerConnection: 1\); got 0/);
+    for (const row of OPTION_ROWS) {
+      if (row.kind !== 'enum' && row.kind !== 'function' && row.instead !== undefined) assert.ok(Object.hasOwn(OPTIONS, row.instead.set), row.instead.set);
+    }
+  });
+
+  test('DEFAULTS is the table: every default passes its own validation and resolves unchanged', () => {
+    const resolved = resolveOptions();
+    for (const row of OPTION_ROWS) {
+      assert.equal(DEFAULTS[row.name], row.default, row.name);
+      if (row.default !== null) assert.equal(resolveOptions({ [row.name]: row.default } as ServerOptions)[row.name], row.default, row.name);
+      const fromPreset = Object.hasOwn(PRESETS.production, row.name);
+      assert.equal(resolved[row.name], fromPreset ? PRESETS.production[row.name as keyof typeof PRESETS.production] : row.default, row.name);
+    }
+    assert.deepEqual(Object.keys(resolved).sort(), Object.keys(OPTIONS).sort());
+  });
+
+  test('presets come from one place: the preset option accepts exactly PRESETS, and each sets its values', () => {
+    assert.deepEqual([...OPTIONS.preset.values], Object.keys(PRESETS));
+    for (const [name, values] of Object.entries(PRESETS)) {
+      const o = resolveOptions({ preset: name as keyof typeof PRESETS });
+      for (const [key, value] of Object.entries(values)) assert.equal(o[key as OptionName], value, `${name}.${key}`);
+    }
+  });
+
+  test('the README lists every option, with its flag, in its options table', () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const start = readme.indexOf('## Options');
+    const rows = readme.slice(start, readme.indexOf('\n## ', start + 1)).split('\n').filter((line) => line.startsWith('| `'));
+    const listed = new Map<string, string>();
+    for (const line of rows) {
+      const [names, flags] = line.split(' | ').map((cell) => cell.replace(/^\| /, '').split(' / '));
+      names.forEach((name, i) => listed.set(name.replaceAll('`', ''), (flags[i] ?? '').replaceAll('`', '')));
+    }
+    assert.deepEqual(
+      Object.fromEntries([...listed].sort()),
+      Object.fromEntries(OPTION_ROWS.map((row) => [row.name, row.cli?.flag ?? '—']).sort()),
+    );
+  });
 
   test('createServer(handler) uses the defaults', async () => {
     const server = createServer(() => ({ status: 204 }));
