@@ -4,7 +4,7 @@ export { createServer, HoldfastServer, type CloseOptions, type CloseReport } fro
 export { resolveOptions, PRESETS, DEFAULTS, OptionError, type ServerOptions, type ResolvedOptions, type Preset, type LogFormat, type LogSink } from './server/options.js';
 export type { ConnectionInfo, Lifecycle } from './server/registry.js';
 export type { ServerEvents, ConnectionOpenEvent, ConnectionCloseEvent, RequestEvent, ProtocolErrorEvent, HandlerErrorEvent } from './server/events.js';
-export { HttpError, type Handler, type HttpRequest, type HttpResponse, type ResponseBody, type RequestBody, type ConnectionRef, type ResponseHeaders } from './handlers/types.js';
+export { HttpError, takeover, type UpgradeHandler, type Handler, type HttpRequest, type HttpResponse, type ResponseBody, type RequestBody, type ConnectionRef, type ResponseHeaders } from './handlers/types.js';
 export { HeaderMap } from './http1/header-map.js';
 export { ProtocolError, type ProtocolErrorCode } from './http1/errors.js';
 export type { CloseReason } from './server/close-reason.js';

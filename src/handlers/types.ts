@@ -1,11 +1,12 @@
 /**
  * The handler API: `(req: HttpRequest) => HttpResponse | Promise<HttpResponse>` — a whole
- * response and a streamed one (Handle and HandleStream elsewhere) in one interface. A response body may be a string, bytes, or a stream
- * (`AsyncIterable<Uint8Array>`, which includes Node `Readable`); streams are written with
- * backpressure. Names stay off the WHATWG `Request`/`Response` globals so a fetch-style adapter
- * can sit on top.
+ * response and a streamed one in one interface. A response body may be a string, bytes, or a
+ * stream (`AsyncIterable<Uint8Array>`, which includes Node `Readable`); streams are written with
+ * backpressure. A response may also take the connection out of HTTP (`upgrade`, `takeover()`).
+ * Names stay off the WHATWG `Request`/`Response` globals so a fetch-style adapter sits on top.
  */
 
+import type { Socket } from 'node:net';
 import type { HeaderMap } from '../http1/header-map.js';
 import type { HttpVersion } from '../http1/framing.js';
 import type { ResponseHeaders } from '../http1/serializer.js';
@@ -18,6 +19,30 @@ export interface HttpResponse {
   status: number;
   headers?: ResponseHeaders;
   body?: ResponseBody;
+  /**
+   * With status 101 (and the handler's `Upgrade` field): the server writes the 101 head, then the
+   * connection leaves HTTP and this function owns the socket (RFC 9110 §7.8, hyper's on_upgrade).
+   * The request must have asked for an upgrade (`Connection: upgrade` and `Upgrade`, HTTP/1.1).
+   */
+  upgrade?: UpgradeHandler;
+  /** Set by takeover(): the connection leaves HTTP with nothing written (Go's Hijack). */
+  takeover?: UpgradeHandler;
+}
+
+/**
+ * Receives a connection that left HTTP: its socket (reading, with its original listeners gone but
+ * a close listener that reports `upgraded`) and the bytes already read past the request head.
+ * Called synchronously; a throw destroys the socket and is logged as a handler error.
+ */
+export type UpgradeHandler = (socket: Socket, head: Buffer) => void;
+
+/**
+ * A response that takes the connection out of HTTP with nothing written: `fn` gets the socket
+ * and the bytes read past the request head, and writes whatever it answers itself (a WebSocket
+ * library's 101, a tunnel). Earlier pipelined responses have been flushed.
+ */
+export function takeover(fn: UpgradeHandler): HttpResponse {
+  return { status: 101, takeover: fn };
 }
 
 export interface ConnectionRef {

@@ -224,6 +224,18 @@ export class RequestParser {
     this.#eof = true;
   }
 
+  /**
+   * The bytes received and not yet consumed, in a buffer of their own; the parser then holds none.
+   * For a connection leaving HTTP (an upgrade, RFC 9110 §7.8): what follows the head is the new
+   * protocol's.
+   */
+  takeBuffered(): Buffer {
+    const taken = Buffer.from(this.#buf.subarray(this.#pos, this.#end));
+    this.#pos = this.#end;
+    this.#text = '';
+    return taken;
+  }
+
   /** After `paused`: start on the next message (pipelined bytes may already be buffered). */
   nextCycle(): void {
     if (this.#state.kind !== 'paused') throw new Error('nextCycle() called while a message is in progress');

@@ -22,7 +22,7 @@ export interface ResponseHeadInit {
   /** Emit `Content-Length` with this value, or none when null. */
   contentLength: number | null;
   chunked: boolean;
-  connection: 'keep-alive' | 'close' | null;
+  connection: 'keep-alive' | 'close' | 'upgrade' | null;
   keepAlive: string | null;
   date: string;
 }
@@ -91,7 +91,7 @@ const CLOSE_TAIL = 'Connection: close\r\n\r\n';
 let lastKeepAlive = '';
 let lastKeepAliveTail = '';
 
-function persistenceTail(connection: 'keep-alive' | 'close' | null, keepAlive: string | null): string {
+function persistenceTail(connection: 'keep-alive' | 'close' | 'upgrade' | null, keepAlive: string | null): string {
   if (connection === 'close' && keepAlive === null) return CLOSE_TAIL;
   if (connection === 'keep-alive' && keepAlive !== null) {
     if (keepAlive === lastKeepAlive) return lastKeepAliveTail;

@@ -31,6 +31,8 @@ export type ServerCloseReason =
   /** The handler did not answer within handlerTimeoutMs → 503. */
   | 'handler-timeout'
   /** A bug in holdfast: the connection is aborted, the process keeps serving. */
-  | 'internal-error';
+  | 'internal-error'
+  /** The connection left HTTP (101 + upgrade, or takeover) and its new owner closed it. */
+  | 'upgraded';
 
 export type CloseReason = PersistenceCloseReason | ServerCloseReason;

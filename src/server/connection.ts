@@ -23,7 +23,7 @@ import { ProtocolError } from '../http1/errors.js';
 import type { BodyFraming, ResponseBodyShape } from '../http1/framing.js';
 import type { KeepAliveDecision } from '../http1/keep-alive.js';
 import type { ParserLimits, RequestHead, RequestParser } from '../http1/parser.js';
-import { serializeResponseHead } from '../http1/serializer.js';
+import { serializeResponseHead, type ResponseHeadInit } from '../http1/serializer.js';
 import { HttpError, type Handler, type HttpResponse } from '../handlers/types.js';
 import { FileBody } from '../handlers/file-body.js';
 import type { CloseReason } from './close-reason.js';
@@ -46,8 +46,8 @@ import {
   type ResponseFacts,
   type WritingState,
 } from './response-plan.js';
-import { READ_BUFFER_BYTES, readIntoSharedBuffer } from './shared-read.js';
-import { discardBody, plainResponse, prepareResponse, type PreparedResponse } from './write-response.js';
+import { READ_BUFFER_BYTES, forwardSharedReads, readIntoSharedBuffer } from './shared-read.js';
+import { discardBody, plainResponse, prepareResponse, type Handoff, type PreparedResponse } from './write-response.js';
 
 export interface ConnectionContext {
   readonly options: ResolvedOptions;
@@ -107,12 +107,14 @@ type Phase =
   | { kind: 'reading-head' }
   | Exchange
   | { kind: 'closing' }
+  | { kind: 'upgraded' }
   | { kind: 'closed' };
 
 const WAITING: Phase = Object.freeze({ kind: 'waiting' });
 const READING_HEAD: Phase = Object.freeze({ kind: 'reading-head' });
 const CLOSING: Phase = Object.freeze({ kind: 'closing' });
 const CLOSED: Phase = Object.freeze({ kind: 'closed' });
+const UPGRADED: Phase = Object.freeze({ kind: 'upgraded' });
 const OWNER = Symbol('holdfast.connection');
 type OwnedSocket = Socket & { [OWNER]: Connection };
 
@@ -163,6 +165,16 @@ const AFTER_FACTS: AfterResponseFacts = {
   reading: 'done',
   inputPending: false,
   maxDrainBytes: 0,
+};
+const UPGRADE_HEAD: ResponseHeadInit = {
+  version: '1.1',
+  status: 101,
+  headers: undefined,
+  contentLength: null,
+  chunked: false,
+  connection: 'upgrade',
+  keepAlive: null,
+  date: '',
 };
 const LINGER_FACTS: LingerFacts = { peerEnded: false, quietClose: false, evicted: false, bytesReadWhileClosing: 0, lingerMs: 0 };
 
@@ -253,6 +265,8 @@ export class Connection extends Outbound implements Tracked {
         return 'active';
       case 'closing':
         return 'closing';
+      case 'upgraded':
+        return 'upgraded';
       case 'closed':
         return 'closed';
     }
@@ -437,6 +451,7 @@ export class Connection extends Outbound implements Tracked {
 
   #deadlineExpired(kind: DeadlineKind): void {
     const phase = this.#phase;
+    if (phase.kind === 'upgraded') return; // its new owner keeps its own time
     switch (kind) {
       case 'idle':
         if (phase.kind === 'waiting') {
@@ -641,6 +656,10 @@ export class Connection extends Outbound implements Tracked {
       return;
     }
     this.clearDeadline('handler');
+    if (prepared.handoff !== null) {
+      this.#handOff(ex, prepared, prepared.handoff);
+      return;
+    }
     const plan = planResponse(this.#responseFacts(ex, prepared), PLAN);
     const framing = plan.framing;
     const stream = prepared.stream;
@@ -683,6 +702,63 @@ export class Connection extends Outbound implements Tracked {
           this.#abort('handler-error');
         }),
     );
+  }
+
+  /**
+   * The connection leaves HTTP (RFC 9110 §7.8): the 101 head (for `upgrade`), then the socket and
+   * the bytes read past the head go to `handoff.fn`. It stays in the registry as `upgraded`, with
+   * no deadlines, until its new owner closes it (close reason `upgraded`) or shutdown's grace ends.
+   */
+  #handOff(ex: Exchange, prepared: PreparedResponse, handoff: Handoff): void {
+    const head = ex.head;
+    if (handoff.kind === 'upgrade') {
+      const asked = head.version === '1.1' && head.connection.has('upgrade') && head.headers.has('upgrade');
+      if (!asked || ex.reading !== 'done') {
+        const why = asked ? 'a 101 before the request body was read' : 'a 101 to a request that did not ask for an upgrade';
+        this.#ctx.emit('handler-error', { connectionId: this.id, requestIndex: ex.index, error: new Error(`holdfast: ${why}`) });
+        this.#respond(ex, prepareResponse(plainResponse(500)));
+        return;
+      }
+      const init = UPGRADE_HEAD;
+      init.date = responseDate();
+      this.writeText(serializeResponseHead(init, prepared.block));
+    }
+    this.flushText();
+    ex.status = 101;
+    ex.writing = 'done';
+    if (ex.startedAt !== 0) this.#ctx.emit('request', {
+      connectionId: this.id,
+      requestIndex: ex.index,
+      method: head.method,
+      target: head.target,
+      status: 101,
+      bytes: 0,
+      durationMs: performance.now() - ex.startedAt,
+      keepAlive: false,
+    });
+    void this.socket.remoteAddress;
+    this.#phase = UPGRADED;
+    this.#closeReason = 'upgraded';
+    this.#idleGeneration++;
+    this.clearDeadlines();
+    const rest = this.#parser.takeBuffered();
+    // The parser may still be lent the read buffer by #onData up the stack: it is dropped, not pooled.
+    this.#parser = this.#ctx.parsers.idle;
+    const socket = this.socket;
+    socket.removeListener('data', Connection.#socketData);
+    socket.removeListener('end', Connection.#socketEnd);
+    socket.removeListener('drain', Connection.#socketDrain);
+    forwardSharedReads(socket);
+    if (this.#has(READ_PAUSED)) {
+      this.#set(READ_PAUSED, false);
+      socket.resume();
+    }
+    try {
+      handoff.fn(socket, rest);
+    } catch (error) {
+      this.#ctx.emit('handler-error', { connectionId: this.id, requestIndex: ex.index, error });
+      socket.destroy();
+    }
   }
 
   /** The facts planResponse reads, in the reused object. */
@@ -965,7 +1041,7 @@ export class Connection extends Outbound implements Tracked {
   /** Stop reading while too much is buffered unparsed or responses are not being read. */
   #updateReading(): void {
     const phase = this.#phase.kind;
-    if (phase === 'closing' || phase === 'closed') return;
+    if (phase === 'closing' || phase === 'closed' || phase === 'upgraded') return;
     // Read ahead at most one read buffer, or two full heads when heads may be larger.
     const highWater = 2 * this.#ctx.limits.maxHeaderBytes;
     const pause = this.writeBlocked || this.#parser.bufferedBytes >= (highWater > READ_BUFFER_BYTES ? highWater : READ_BUFFER_BYTES);

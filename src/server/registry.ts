@@ -1,9 +1,10 @@
 /**
- * Live connections: lifecycle states (Go's ConnState plus `closing` for lingering close), a
+ * Live connections: lifecycle states (Go's ConnState plus `closing` for lingering close, and
+ * `upgraded` for a connection that left HTTP but is still counted, Go's hijacked), a
  * snapshot for operators, and whenEmpty() resolved by the last removal — no polling.
  */
 
-export type Lifecycle = 'new' | 'active' | 'idle' | 'closing' | 'closed';
+export type Lifecycle = 'new' | 'active' | 'idle' | 'closing' | 'upgraded' | 'closed';
 
 export interface ConnectionInfo {
   id: number;

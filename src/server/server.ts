@@ -26,6 +26,11 @@ export interface CloseReport {
   drained: number;
   /** Connections destroyed at the grace deadline. */
   forced: number;
+  /**
+   * Of all those, connections that had left HTTP (upgraded, taken over) when the close began: their
+   * new owners may close them during the grace period; the rest are destroyed at its end.
+   */
+  upgraded: number;
 }
 
 const DEFAULT_GRACE_MS = 10_000;
@@ -166,7 +171,11 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
         else resolve();
       });
       const total = this.#registry.size;
-      for (const connection of this.#registry.values()) connection.shutdown();
+      let upgraded = 0;
+      for (const connection of this.#registry.values()) {
+        if (connection.lifecycle === 'upgraded') upgraded++;
+        connection.shutdown();
+      }
       let forced = 0;
       const grace = setTimeout(() => {
         forced = this.#registry.size;
@@ -175,7 +184,7 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
       await this.#registry.whenEmpty();
       clearTimeout(grace);
       await listenerClosed;
-      return { drained: total - forced, forced };
+      return { drained: total - forced, forced, upgraded };
     })();
     return this.#closing;
   }

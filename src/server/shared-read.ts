@@ -14,7 +14,8 @@
 
 import net from 'node:net';
 
-export type SharedReadCallback = (this: net.Socket, nread: number, bytes: Buffer) => void;
+/** Returning false stops reading (node's onread contract), as a Readable's push() does. */
+export type SharedReadCallback = (this: net.Socket, nread: number, bytes: Buffer) => void | boolean;
 
 interface Slots {
   buffer: symbol;
@@ -60,3 +61,19 @@ export function readIntoSharedBuffer(socket: net.Socket, callback: SharedReadCal
 
 /** Whether accepted sockets read into the shared buffer in this process. */
 export const sharedReadAvailable = SLOTS !== null;
+
+/** Copies a shared-buffer read into the socket's own stream: it then reads as any socket does. */
+const forwardToStream: SharedReadCallback = function (nread, bytes) {
+  return this.push(Buffer.from(bytes.subarray(0, nread)));
+};
+
+/**
+ * For a socket leaving its reader (an upgrade): reads still land in the shared buffer (the handle
+ * cannot switch back), but are copied and pushed into the socket's Readable, so its new owner
+ * sees ordinary 'data' events with backpressure (push() returning false stops reading).
+ */
+export function forwardSharedReads(socket: net.Socket): void {
+  if (SLOTS === null) return;
+  const slotted = socket as Slotted;
+  if (slotted[SLOTS.callback] !== undefined && slotted[SLOTS.callback] !== null) slotted[SLOTS.callback] = forwardToStream;
+}

@@ -10,8 +10,8 @@ import { read } from 'node:fs';
 import type { Socket } from 'node:net';
 import { LAST_CHUNK, chunkHeader, chunkTrailer } from '../http1/chunked.js';
 import type { ResponseBodyShape, ResponseFraming } from '../http1/framing.js';
-import { InvalidResponseError, headerBlock, reasonPhrase, type HeaderBlock, type ResponseHeaders } from '../http1/serializer.js';
-import type { HttpResponse } from '../handlers/types.js';
+import { InvalidResponseError, NO_HEADERS, headerBlock, reasonPhrase, type HeaderBlock, type ResponseHeaders } from '../http1/serializer.js';
+import type { HttpResponse, UpgradeHandler } from '../handlers/types.js';
 import { FILE_CHUNK_BYTES, FileBody } from '../handlers/file-body.js';
 
 export type StreamBody = AsyncIterable<Uint8Array | string>;
@@ -29,6 +29,13 @@ export interface PreparedResponse {
   declaredLength: number | null;
   /** The handler asked for `Connection: close`. */
   connectionClose: boolean;
+  /** The connection leaves HTTP after this response (101 written first) or without one (takeover). */
+  handoff: Handoff | null;
+}
+
+export interface Handoff {
+  kind: 'upgrade' | 'takeover';
+  fn: UpgradeHandler;
 }
 
 const EMPTY: ResponseBodyShape = Object.freeze({ kind: 'empty' });
@@ -56,7 +63,8 @@ function utf8Length(body: string): number {
 
 export function prepareResponse(response: HttpResponse | unknown): PreparedResponse {
   if (response === null || typeof response !== 'object') throw new InvalidResponseError('handler must return an HttpResponse object');
-  const { status, headers, body } = response as HttpResponse;
+  const { status, headers, body, upgrade, takeover } = response as HttpResponse;
+  if (upgrade !== undefined || takeover !== undefined) return prepareHandoff(response as HttpResponse);
   if (!Number.isInteger(status) || status < 200 || status > 999) throw new InvalidResponseError('response status must be an integer from 200 to 999');
   if (headers !== undefined && (headers === null || typeof headers !== 'object')) throw new InvalidResponseError('response headers must be an object');
 
@@ -87,7 +95,36 @@ export function prepareResponse(response: HttpResponse | unknown): PreparedRespo
   } else {
     throw new InvalidResponseError('response body must be a string, Uint8Array, AsyncIterable or null');
   }
-  return { status, headers, block, shape, payload, stream, declaredLength, connectionClose: block.connectionClose };
+  return { status, headers, block, shape, payload, stream, declaredLength, connectionClose: block.connectionClose, handoff: null };
+}
+
+/** A response that takes the connection out of HTTP: 101 with `upgrade`, or any `takeover`. */
+function prepareHandoff(response: HttpResponse): PreparedResponse {
+  const { status, headers, body, upgrade, takeover } = response;
+  const fn = takeover ?? upgrade;
+  if (typeof fn !== 'function') throw new InvalidResponseError('response upgrade/takeover must be a function');
+  if (body !== undefined && body !== null) throw new InvalidResponseError('a response that leaves HTTP has no body');
+  let block = NO_HEADERS;
+  if (takeover === undefined) {
+    if (status !== 101) throw new InvalidResponseError('a response with upgrade must have status 101');
+    if (headers !== undefined && (headers === null || typeof headers !== 'object')) throw new InvalidResponseError('response headers must be an object');
+    // RFC 9110 §15.2.2: a 101 names the protocol(s) switched to in Upgrade.
+    if (headers === undefined || !Object.keys(headers).some((name) => name.toLowerCase() === 'upgrade' && headers[name] !== undefined)) {
+      throw new InvalidResponseError('a 101 response must carry an Upgrade field');
+    }
+    block = headerBlock(headers);
+  }
+  return {
+    status: 101,
+    headers,
+    block,
+    shape: EMPTY,
+    payload: null,
+    stream: null,
+    declaredLength: null,
+    connectionClose: false,
+    handoff: { kind: takeover === undefined ? 'upgrade' : 'takeover', fn },
+  };
 }
 
 /** A short plain-text response for errors (never echoes peer bytes). */

@@ -12,8 +12,8 @@ describe('socket read modes', () => {
     assert.equal(sharedReadAvailable, true, `node ${process.version}: the onread slots were not found; only 'data' events are used`);
   });
 
-  test("with HOLDFAST_READ_EVENTS=1 ('data' events, the fallback) the keep-alive, pipelining and body suites pass too", () => {
-    const files = ['keep-alive.test.js', 'pipelining.test.js', 'body.test.js', 'protection.test.js'].map((f) => path.join(here, f));
+  test("with HOLDFAST_READ_EVENTS=1 ('data' events, the fallback) the keep-alive, pipelining, body and upgrade suites pass too", () => {
+    const files = ['keep-alive.test.js', 'pipelining.test.js', 'body.test.js', 'protection.test.js', 'upgrade.test.js'].map((f) => path.join(here, f));
     // NODE_TEST_CONTEXT would make the child report to this runner instead of running on its own.
     const env: NodeJS.ProcessEnv = { ...process.env, HOLDFAST_READ_EVENTS: '1' };
     delete env.NODE_TEST_CONTEXT;

@@ -181,7 +181,7 @@ describe('regressions', () => {
       await sleep(20);
       const started = Date.now();
       const report = await t.server.close({ graceMs: 2000 });
-      assert.deepEqual(report, { drained: 1, forced: 0 });
+      assert.deepEqual(report, { drained: 1, forced: 0, upgraded: 0 });
       assert.ok(Date.now() - started < 1000);
       assert.equal((await c.readResponse()).body.toString(), 'ab');
     } finally {

@@ -26,7 +26,7 @@ describe('graceful close', () => {
       assert.equal(res.body.toString(), 'done');
       assert.equal(res.header('connection'), 'close');
       assert.equal(await busy.waitForClose(), 'fin');
-      assert.deepEqual(await closing, { drained: 2, forced: 0 });
+      assert.deepEqual(await closing, { drained: 2, forced: 0, upgraded: 0 });
       assert.deepEqual(t.closes.map((c) => c.reason).sort(), ['shutdown', 'shutdown']);
       assert.equal(t.server.connectionCount, 0);
     } finally {
@@ -50,7 +50,7 @@ describe('graceful close', () => {
       assert.equal(res.body.toString(), 'hello /next');
       assert.equal(res.header('connection'), 'close');
       assert.equal(await c.waitForClose(), 'fin');
-      assert.deepEqual(await closing, { drained: 1, forced: 0 });
+      assert.deepEqual(await closing, { drained: 1, forced: 0, upgraded: 0 });
     } finally {
       c.destroy();
       await t.stop();
@@ -82,7 +82,7 @@ describe('graceful close', () => {
       await sleep(20);
       const started = Date.now();
       const report = await t.server.close({ graceMs: 150 });
-      assert.deepEqual(report, { drained: 0, forced: 1 });
+      assert.deepEqual(report, { drained: 0, forced: 1, upgraded: 0 });
       assert.ok(Date.now() - started >= 140);
       await c.waitForClose();
       assert.equal(t.closes[0].reason, 'shutdown');

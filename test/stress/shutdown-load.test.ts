@@ -14,7 +14,7 @@
  *                  `shutdown: 100 connection(s) drained cleanly, 0 forced`; its JSON log has 100
  *                  closes with reason `shutdown` and as many requests as the clients got responses.
  *   holdfast       in-process `server.close()`, with a handler that answers at once and one that
- *                  takes 2 ms: the same, and the CloseReport is { drained: 100, forced: 0 }.
+ *                  takes 2 ms: the same, and the CloseReport is { drained: 100, forced: 0, upgraded: 0 }.
  *   node:http      in-process `server.close()` + `server.closeIdleConnections()`, as node users do,
  *                  same two handlers. Printed, not asserted: failed requests, clients told
  *                  `Connection: close`, clients still kept alive 2 s after close(). What we see:
@@ -251,7 +251,7 @@ type Handling = 'immediate' | '2 ms handler';
 const HANDLINGS: Handling[] = ['immediate', '2 ms handler'];
 
 for (const handling of HANDLINGS) {
-  test(`holdfast in-process, ${handling}: server.close() under load drains all 100 connections, CloseReport { drained: 100, forced: 0 }`, { timeout: 60_000 }, async () => {
+  test(`holdfast in-process, ${handling}: server.close() under load drains all 100 connections, CloseReport { drained: 100, forced: 0, upgraded: 0 }`, { timeout: 60_000 }, async () => {
     const respond = (): HttpResponse => ({ status: 200, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: FILE_BODY });
     const server = createServer({ keepAliveTimeoutMs: 5000, maxRequestsPerConnection: 0, log: 'off' }, handling === 'immediate' ? respond : () => sleep(2).then(respond));
     let keptAliveAfterClose = 0;
@@ -273,7 +273,7 @@ for (const handling of HANDLINGS) {
       rows.push({ server: `holdfast server.close(), ${handling}`, outcomes, stopMs, report: `drained ${report.drained}, forced ${report.forced}` });
 
       assertCleanDrain(outcomes);
-      assert.deepEqual(report, { drained: CLIENTS, forced: 0 });
+      assert.deepEqual(report, { drained: CLIENTS, forced: 0, upgraded: 0 });
       assert.equal(keptAliveAfterClose, 0, 'responses after close() began must all say Connection: close');
       assert.equal(server.connectionCount, 0);
     } finally {
