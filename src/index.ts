@@ -9,3 +9,4 @@ export { HeaderMap } from './http1/header-map.js';
 export { ProtocolError, type ProtocolErrorCode } from './http1/errors.js';
 export type { CloseReason } from './server/close-reason.js';
 export { serveStatic, type StaticOptions } from './handlers/static.js';
+export { reopenLogFiles } from './server/log-writer.js';

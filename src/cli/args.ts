@@ -7,7 +7,7 @@
  * prints it and exits with code 2.
  */
 
-import { OPTION_ROWS, PRESETS, type EnumRow, type NumberRow, type OptionName, type ServerOptions } from '../server/options.js';
+import { OPTION_ROWS, PRESETS, type EnumRow, type NumberRow, type OptionName, type ServerOptions, type SinkRow } from '../server/options.js';
 import { DURATION_SYNTAX, SIZE_SYNTAX, formatNumber, type NumberSpec } from '../server/units.js';
 import { describeAccepted, helpEntry, parseChoiceFlag, parseNumberFlag, readArgv, requireValue, UsageError } from './flags.js';
 
@@ -52,7 +52,7 @@ const COMMAND_FLAGS = new Map<string, CommandFlag>([
   ['--demo', { key: 'demo', help: 'serve the bundled demo site with its connection report' }],
 ]);
 
-type FlaggedRow = (NumberRow | EnumRow) & { readonly name: OptionName; readonly cli: NonNullable<NumberRow['cli']> };
+type FlaggedRow = (NumberRow | EnumRow | SinkRow) & { readonly name: OptionName; readonly cli: NonNullable<NumberRow['cli']> };
 
 /** The server options that have a flag, by flag, in table order. */
 export const OPTION_FLAGS: ReadonlyMap<string, FlaggedRow> = new Map(
@@ -69,15 +69,17 @@ function insteadNote(row: NumberRow): string {
 }
 
 function parseOptionFlag(row: FlaggedRow, flag: string, value: string | undefined): string | number {
+  if (row.kind === 'sink') return requireValue(flag, value, 'a file path');
   if (row.kind === 'enum') return parseChoiceFlag(flag, row.values, requireValue(flag, value, row.values.join(', ')));
   return parseNumberFlag(flag, row, requireValue(flag, value, describeAccepted(row)), insteadNote(row));
 }
 
-const HINTS = { duration: 'D', count: 'N', bytes: 'SIZE', enum: 'NAME' } as const;
+const HINTS = { duration: 'D', count: 'N', bytes: 'SIZE', enum: 'NAME', sink: 'PATH' } as const;
 
 /** The `--help` entry of a server option: its help, its values if it has a list, and its default. */
 function optionEntry(row: FlaggedRow): string {
   const usage = `${row.cli.flag} ${row.cli.hint ?? HINTS[row.kind]}`;
+  if (row.kind === 'sink') return helpEntry(usage, row.cli.help, '(default stdout)');
   if (row.kind === 'enum') {
     const values = row.values.map((value) => (row.notes?.[value] === undefined ? value : `${value} (${row.notes[value]})`));
     return helpEntry(usage, `${row.cli.help}: ${values.join(' | ')}`, `(default ${row.default})`);

@@ -64,7 +64,14 @@ export interface FunctionRow extends RowBase {
   readonly cli?: never;
 }
 
-export type OptionRow = NumberRow | EnumRow | FunctionRow;
+/** Where output goes: a function, or a file path (the flag's value); the default (null) is stdout. */
+export interface SinkRow extends RowBase {
+  readonly kind: 'sink';
+  /** Always null at run time (standard output); its type names the function and the path the option takes. */
+  readonly default: ((...args: never[]) => unknown) | string | null;
+}
+
+export type OptionRow = NumberRow | EnumRow | FunctionRow | SinkRow;
 
 const presetNotes = (): Record<string, string> =>
   Object.fromEntries(Object.entries(PRESETS).map(([name, p]) => [name, `${formatDuration(p.keepAliveTimeoutMs)}/${p.maxRequestsPerConnection}`]));
@@ -197,17 +204,22 @@ export const OPTIONS = {
     precedent: "one line per request, as nginx's access_log",
     cli: { flag: '--log', hint: 'FORMAT', help: 'log format' },
   },
-  /** Where log lines go. Default: process.stdout. */
+  /**
+   * Where log lines go. Default: standard output, buffered (64 KiB, flushed within a second, at
+   * close and at exit). A string is a file path, opened in append mode, buffered the same way and
+   * reopened on SIGUSR1. A function gets each line as it is logged, unbuffered.
+   */
   logSink: {
-    kind: 'function', default: null as LogSink | null,
-    precedent: 'process.stdout',
+    kind: 'sink', default: null as LogSink | string | null,
+    precedent: "stdout; a file as nginx's access_log … buffer=64k",
+    cli: { flag: '--log-file', hint: 'PATH', help: 'append the log to PATH instead of stdout; SIGUSR1 reopens it' },
   },
 } as const satisfies Record<string, OptionRow>;
 
 type Table = typeof OPTIONS;
 export type OptionName = keyof Table;
 
-type ValueOf<R> = R extends { kind: 'enum'; values: readonly (infer V)[] } ? V : R extends { kind: 'function'; default: infer D } ? D : number;
+type ValueOf<R> = R extends { kind: 'enum'; values: readonly (infer V)[] } ? V : R extends { kind: 'function' | 'sink'; default: infer D } ? D : number;
 
 /** Every option, resolved: the given value, else the preset's, else the default. */
 export type ResolvedOptions = { -readonly [K in keyof Table]: ValueOf<Table[K]> };
@@ -255,6 +267,7 @@ export class OptionError extends TypeError {
 
 function invalid(name: string, row: OptionRow, value: unknown): OptionError {
   if (row.kind === 'function') return new OptionError(`option ${name} must be a function`);
+  if (row.kind === 'sink') return new OptionError(`option ${name} must be a function or a file path`);
   if (row.kind === 'enum') return new OptionError(`option ${name} must be one of ${row.values.join(', ')}; got ${String(value)}`);
   const range = row.max === undefined ? `≥ ${row.min}` : `from ${row.min} to ${row.max}`;
   const zero = row.zero === undefined ? '' : ` (0 = ${row.zero})`;
@@ -264,6 +277,7 @@ function invalid(name: string, row: OptionRow, value: unknown): OptionError {
 
 function isValid(row: OptionRow, value: unknown): boolean {
   if (row.kind === 'function') return typeof value === 'function';
+  if (row.kind === 'sink') return typeof value === 'function' || (typeof value === 'string' && value !== '');
   if (row.kind === 'enum') return row.values.includes(value as string);
   return typeof value === 'number' && isInRange(row, value);
 }

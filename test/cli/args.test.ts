@@ -151,8 +151,9 @@ describe('flags from the option table', () => {
       assert.ok(entry !== undefined, `${row.cli.flag} is missing from USAGE`);
       assert.ok(entry.includes(row.cli.help), `${row.cli.flag}: ${entry}`);
       if (row.kind === 'enum') for (const value of row.values) assert.ok(entry.includes(value), `${row.cli.flag} lists ${value}`);
+      else if (row.kind === 'sink') assert.ok(entry.includes('(default stdout)'), entry);
       else if (!Object.hasOwn(PRESETS.production, row.name) && row.default !== 0) assert.ok(entry.includes(`(default ${formatNumber(row.kind, row.default)}`), entry);
-      if (row.kind !== 'enum' && row.zero !== undefined) assert.ok(entry.includes(row.default === 0 ? `(default ${row.zero})` : `; 0 = ${row.zero})`), entry);
+      if (row.kind !== 'enum' && row.kind !== 'sink' && row.zero !== undefined) assert.ok(entry.includes(row.default === 0 ? `(default ${row.zero})` : `; 0 = ${row.zero})`), entry);
     }
     const listed = [...oneLine.matchAll(/^ {2}(--[a-z-]+)/gm)].map((m) => m[1]);
     assert.deepEqual(
@@ -168,7 +169,9 @@ describe('flags from the option table', () => {
       const samples: Array<[string, unknown]> =
         row.kind === 'enum'
           ? row.values.map((value) => [value, value])
-          : [row.min, row.default, row.min + 7].map((value) => [formatNumber(row.kind, value), value]);
+          : row.kind === 'sink'
+            ? [['logs/access.log', 'logs/access.log']]
+            : [row.min, row.default, row.min + 7].map((value) => [formatNumber(row.kind, value), value]);
       for (const [text, value] of samples) {
         const flag: string = row.cli.flag;
         for (const argv of [[flag, text], [`${flag}=${text}`]]) {
@@ -182,7 +185,7 @@ describe('flags from the option table', () => {
 
   test('every flagged numeric option rejects less than its minimum, naming the flag', () => {
     for (const row of flagged) {
-      if (row.kind === 'enum' || row.kind === 'function' || row.cli === undefined) continue;
+      if (row.kind === 'enum' || row.kind === 'function' || row.kind === 'sink' || row.cli === undefined) continue;
       if (row.min === 0) {
         usageError([row.cli.flag, '-1'], new RegExp(`^${row.cli.flag} takes .*; got "-1"$`));
         continue;
