@@ -4,6 +4,9 @@
  * Prints where it listens and the effective keep-alive settings. SIGINT/SIGTERM → graceful close
  * with a drain report; a second signal exits at once. `--workers N` forks N processes with
  * node:cluster sharing the port; the primary relays signals and sums the workers' drain reports.
+ * A serving process prints through the same buffered writer as its log, so its own lines and the
+ * log lines on stdout stay in order; with `--log-file` the primary passes SIGUSR1 (reopen the log)
+ * on to the workers.
  */
 
 import cluster from 'node:cluster';
@@ -12,11 +15,13 @@ import os from 'node:os';
 import { serveStatic } from '../handlers/static.js';
 import { advertisedTimeoutSeconds } from '../http1/keep-alive.js';
 import { createServer, type HoldfastServer } from '../server/server.js';
+import { openLogWriter } from '../server/log-writer.js';
 import { OptionError, resolveOptions, type ResolvedOptions } from '../server/options.js';
 import { USAGE, UsageError, parseArgs, type CliConfig } from './args.js';
 import { DEMO_SITE, withDemoReport } from './demo.js';
 
 const GRACE_MS = 10_000;
+const STDOUT_FLUSH_TIMEOUT_MS = 2_000;
 
 type WorkerMessage = { kind: 'listening'; port: number; host: string } | { kind: 'drained'; drained: number; forced: number };
 
@@ -70,19 +75,24 @@ async function runServer(config: CliConfig): Promise<void> {
     process.on('SIGTERM', () => undefined);
     return;
   }
+  const stdout = openLogWriter(null);
+  const say = (text: string): Promise<void> => {
+    stdout.write(text);
+    return stdout.flush(STDOUT_FLUSH_TIMEOUT_MS);
+  };
   const where = config.demo ? 'the demo site' : (config.root as string);
-  process.stdout.write(`holdfast serving ${where} on http://${host}:${port}/\n${describeSettings(server.options)}\n`);
+  void say(`holdfast serving ${where} on http://${host}:${port}/\n${describeSettings(server.options)}\n`);
   let signals = 0;
   const stop = (signal: NodeJS.Signals): void => {
     if (++signals > 1) {
-      process.stdout.write(`${signal} again: exiting now\n`);
+      void say(`${signal} again: exiting now\n`);
       process.exit(1);
     }
-    process.stdout.write(`${signal}: draining ${server.connectionCount} connection(s) (grace ${GRACE_MS / 1000}s)\n`);
-    void server.close({ graceMs: GRACE_MS }).then((report) => {
-      process.stdout.write(`shutdown: ${report.drained} connection(s) drained cleanly, ${report.forced} forced\n`);
-      process.exit(report.forced === 0 ? 0 : 1);
-    });
+    void say(`${signal}: draining ${server.connectionCount} connection(s) (grace ${GRACE_MS / 1000}s)\n`);
+    void server
+      .close({ graceMs: GRACE_MS })
+      .then((report) => say(`shutdown: ${report.drained} connection(s) drained cleanly, ${report.forced} forced\n`).then(() => report))
+      .then((report) => process.exit(report.forced === 0 ? 0 : 1));
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
@@ -134,6 +144,11 @@ async function runPrimary(config: CliConfig, count: number): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  if (typeof config.options.logSink === 'string') {
+    process.on('SIGUSR1', () => {
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGUSR1');
+    });
+  }
 }
 
 async function main(): Promise<void> {
