@@ -27,6 +27,8 @@ export interface LoadRun {
   result?: LoadResult;
   /** The server's CPU time (user + system, all threads) during the load over the requests served. */
   serverCpuUsPerRequest?: number | null;
+  /** A logged server's access-log bytes written during the run over the requests served (what is still buffered is not counted). */
+  logBytesPerRequest?: number | null;
   error?: string;
 }
 
@@ -35,8 +37,12 @@ export interface LoadSummary {
   medianRequestsPerSec: number | null;
   medianP99Ms: number | null;
   medianServerCpuUsPerRequest: number | null;
+  medianLogBytesPerRequest: number | null;
   vsNodeHttp: number | null;
+  /** Over nginx's req/s, or for a logged server over nginx's with the same kind of log. */
   vsNginx: number | null;
+  /** Over unlogged holdfast's req/s: what the access log costs. */
+  vsHoldfast: number | null;
   errors: Record<string, number>;
   failedRuns: number;
 }
@@ -45,6 +51,8 @@ export interface LoadScenarioReport {
   name: string;
   title: string;
   command: string;
+  /** A `-logged` scenario: reported in the access-log table with its targets. */
+  logged: boolean;
   skipped?: string;
   servers: Partial<Record<ServerName, LoadSummary>>;
 }
@@ -101,18 +109,33 @@ export function summarizeLoad(runs: Partial<Record<ServerName, LoadRun[]>>): Par
       medianRequestsPerSec: median(ok.map((r) => r.requestsPerSec)),
       medianP99Ms: median(ok.map((r) => r.p99Ms).filter((p): p is number => p !== null)),
       medianServerCpuUsPerRequest: median(list.map((run) => run.serverCpuUsPerRequest).filter((us): us is number => typeof us === 'number')),
+      medianLogBytesPerRequest: median(list.map((run) => run.logBytesPerRequest).filter((b): b is number => typeof b === 'number')),
       vsNodeHttp: null,
       vsNginx: null,
+      vsHoldfast: null,
       errors,
       failedRuns: list.length - ok.length,
     };
   }
-  for (const summary of Object.values(out)) {
+  for (const [name, summary] of Object.entries(out) as [ServerName, LoadSummary][]) {
     summary.vsNodeHttp = ratio(summary.medianRequestsPerSec, out['node:http']?.medianRequestsPerSec);
-    summary.vsNginx = ratio(summary.medianRequestsPerSec, out.nginx?.medianRequestsPerSec);
+    summary.vsNginx = ratio(summary.medianRequestsPerSec, out[NGINX_PEER[name] ?? 'nginx']?.medianRequestsPerSec);
+    summary.vsHoldfast = ratio(summary.medianRequestsPerSec, out.holdfast?.medianRequestsPerSec);
   }
   return out;
 }
+
+/** The nginx a logged server is compared with: the one writing the same kind of log. */
+const NGINX_PEER: Partial<Record<ServerName, ServerName>> = {
+  'holdfast+log': 'nginx+log',
+  'holdfast+json-log': 'nginx+json-log',
+  'nginx+log': 'nginx+log',
+  'nginx+json-log': 'nginx+json-log',
+};
+
+/** Issue 18's targets: logged holdfast ≥ 0.85× unlogged holdfast (same run), ≥ 2× node:http on keep-alive hello. */
+const LOGGED_VS_UNLOGGED_TARGET = 0.85;
+const LOGGED_VS_NODE_HTTP_TARGET = 2;
 
 export function summarizeIdle(runs: Partial<Record<ServerName, IdleRun[]>>): Partial<Record<ServerName, IdleSummary>> {
   const out: Partial<Record<ServerName, IdleSummary>> = {};
@@ -160,7 +183,7 @@ export function describeMachine(): Machine {
   };
 }
 
-const SERVER_ORDER: ServerName[] = ['holdfast', 'node:http', 'nginx'];
+const SERVER_ORDER: ServerName[] = ['holdfast', 'holdfast+log', 'holdfast+json-log', 'node:http', 'nginx', 'nginx+log', 'nginx+json-log'];
 
 function int(n: number): string {
   return Math.round(n).toLocaleString('en-US');
@@ -201,26 +224,23 @@ export function markdown(report: Report): string {
     `- ratios: req/s over node:http's and over nginx's (higher is faster); server CPU / req: the server process's user + system CPU time during the load (all threads, from /proc) over the requests it served, a steadier measure than req/s on a VM whose neighbours steal time`,
   ];
   for (const [name, info] of Object.entries(report.servers)) if (info?.error !== undefined) lines.push(`- ${name}: ${info.error}`);
-  if (report.scenarios.length > 0) {
-    lines.push('', '| scenario | server | req/s | p99 | server CPU / req | vs node:http | vs nginx | errors |', '|---|---|--:|--:|--:|--:|--:|---|');
-    for (const scenario of report.scenarios) {
-      if (scenario.skipped !== undefined) {
-        lines.push(`| ${scenario.title} | — | skipped: ${scenario.skipped} | | | | | |`);
-        continue;
-      }
-      for (const name of SERVER_ORDER) {
-        const summary = scenario.servers[name];
-        if (summary === undefined) continue;
-        const rps = summary.medianRequestsPerSec;
-        const p99 = summary.medianP99Ms;
-        const cpu = summary.medianServerCpuUsPerRequest;
-        lines.push(
-          `| ${scenario.title} | ${name} | ${rps === null ? 'failed' : int(rps)} | ${p99 === null ? 'n/a' : ms(p99)} | ${cpu === null ? '—' : `${cpu.toFixed(1)} µs`} | ${times(summary.vsNodeHttp)} | ${times(summary.vsNginx)} | ${errorText(summary)} |`,
-        );
-      }
-    }
+  const plain = report.scenarios.filter((scenario) => !scenario.logged);
+  if (plain.length > 0) {
+    lines.push(
+      '',
+      ...scenarioTable(plain, ['req/s', 'p99', 'server CPU / req', 'vs node:http', 'vs nginx', 'errors'], (summary) => [
+        rpsCell(summary),
+        summary.medianP99Ms === null ? 'n/a' : ms(summary.medianP99Ms),
+        cpuCell(summary),
+        times(summary.vsNodeHttp),
+        times(summary.vsNginx),
+        errorText(summary),
+      ]),
+    );
     lines.push('', "No p99 for pipelining: wrk's coordinated-omission correction assumes one request per round trip and skews or zeroes its percentiles there (wg/wrk#236). ab reports latency in whole milliseconds.");
   }
+  const logged = report.scenarios.filter((scenario) => scenario.logged);
+  if (logged.length > 0) lines.push(...loggedMarkdown(logged));
   if (report.idle !== null) {
     const idle = report.idle;
     lines.push(
@@ -241,4 +261,63 @@ export function markdown(report: Report): string {
     }
   }
   return lines.join('\n');
+}
+
+/** A markdown table of scenarios by server: a row for each server that ran, one line for a skipped scenario. Numbers are right-aligned. */
+function scenarioTable(scenarios: LoadScenarioReport[], columns: string[], cells: (summary: LoadSummary) => string[]): string[] {
+  const lines = [`| scenario | server | ${columns.join(' | ')} |`, `|---|---|${columns.map((column) => (column === 'errors' ? '---' : '--:')).join('|')}|`];
+  for (const scenario of scenarios) {
+    if (scenario.skipped !== undefined) {
+      lines.push(`| ${scenario.title} | — | skipped: ${scenario.skipped} |${' |'.repeat(columns.length - 1)}`);
+      continue;
+    }
+    for (const name of SERVER_ORDER) {
+      const summary = scenario.servers[name];
+      if (summary !== undefined) lines.push(`| ${scenario.title} | ${name} | ${cells(summary).join(' | ')} |`);
+    }
+  }
+  return lines;
+}
+
+function rpsCell(summary: LoadSummary): string {
+  return summary.medianRequestsPerSec === null ? 'failed' : int(summary.medianRequestsPerSec);
+}
+
+function cpuCell(summary: LoadSummary): string {
+  return summary.medianServerCpuUsPerRequest === null ? '—' : `${summary.medianServerCpuUsPerRequest.toFixed(1)} µs`;
+}
+
+function verdict(value: number | null, target: number): string {
+  return value === null ? 'no figure' : value >= target ? 'holds' : 'MISSED';
+}
+
+/** The access-log table: logged servers against unlogged holdfast, node:http, and nginx writing the same kind of log; then issue 18's targets. */
+function loggedMarkdown(scenarios: LoadScenarioReport[]): string[] {
+  const lines = [
+    '',
+    'Access logs: holdfast with its built-in logger writing a file (`log: pretty` or `json`, `logSink: <path>`; 64 KiB buffer, 1 s flush), nginx with `access_log <file> combined|json buffer=64k flush=1s`. Log B / req: what reached the file during the run over the requests served.',
+    '',
+    ...scenarioTable(scenarios, ['req/s', 'server CPU / req', 'log B / req', 'vs holdfast unlogged', 'vs node:http', 'vs nginx, same log', 'errors'], (summary) => [
+      rpsCell(summary),
+      cpuCell(summary),
+      summary.medianLogBytesPerRequest === null ? '—' : `${Math.round(summary.medianLogBytesPerRequest)} B`,
+      times(summary.vsHoldfast),
+      times(summary.vsNodeHttp),
+      times(summary.vsNginx),
+      errorText(summary),
+    ]),
+  ];
+  const targets: string[] = [];
+  for (const scenario of scenarios) {
+    for (const name of ['holdfast+log', 'holdfast+json-log'] as const) {
+      const summary = scenario.servers[name];
+      if (summary === undefined) continue;
+      targets.push(`- ${scenario.name}, ${name}: ${times(summary.vsHoldfast)} unlogged holdfast (≥ ${LOGGED_VS_UNLOGGED_TARGET}×: ${verdict(summary.vsHoldfast, LOGGED_VS_UNLOGGED_TARGET)})`);
+      if (scenario.name === 'hello-logged') {
+        targets.push(`- ${scenario.name}, ${name}: ${times(summary.vsNodeHttp)} node:http (≥ ${LOGGED_VS_NODE_HTTP_TARGET}×: ${verdict(summary.vsNodeHttp, LOGGED_VS_NODE_HTTP_TARGET)})`);
+      }
+    }
+  }
+  if (targets.length > 0) lines.push('', 'Targets (same run):', '', ...targets);
+  return lines;
 }

@@ -2,12 +2,14 @@
  * The load scenarios. Each has a `check(port)` that proves the server answers this scenario's
  * requests correctly (body, size, connection persistence or close) and rejects otherwise, and a
  * `load(port, seconds)` that runs the load generator against it. The idle-cost scenario lives in
- * idle.ts.
+ * idle.ts. The `-logged` scenarios repeat keep-alive and pipelined hello against the logged
+ * servers (an access log written to a file), next to unlogged holdfast and node:http for the ratios.
  */
 
 import path from 'node:path';
 import { promises as fs } from 'node:fs';
 import { connect, getRequest, withTimeout, type RawConnection, type RawResponse } from './http-client.js';
+import type { ServerName } from './servers.js';
 import { abArgs, abMissing, HTTP_LOAD_TOOL, httpLoadCommand, httpLoadMissing, runAb, runHttpLoad, shellJoin, type LoadResult } from './load.js';
 
 export const HELLO = 'Hello, World!';
@@ -23,6 +25,8 @@ export interface Fixtures {
 export interface Scenario {
   name: string;
   title: string;
+  /** The servers it runs against; default BASE_SERVERS. */
+  servers?: readonly ServerName[];
   /** The load command, for the report. */
   command(durationS: number): string;
   unavailable(): string | null;
@@ -112,32 +116,46 @@ function staticScenario(name: string, file: string, connections: number): Scenar
   };
 }
 
+const HELLO_SCENARIO: Scenario = {
+  name: 'hello',
+  title: `hello, keep-alive (${HTTP_LOAD_TOOL} -c50)`,
+  command: (durationS) => httpLoadCommand({ url: url('PORT'), connections: 50, durationS }),
+  unavailable: httpLoadMissing,
+  check: (port) =>
+    onConnection(port, async (conn) => {
+      for (let i = 0; i < 3; i++) expectHello((await exchange(conn, getRequest('/')))[0]);
+      await stillOpen(conn, 'GET /');
+    }),
+  load: (port, durationS) => runHttpLoad({ url: url(port), connections: 50, durationS }),
+};
+
+const PIPELINED_SCENARIO: Scenario = {
+  name: 'pipelined',
+  title: `hello, pipelined ×${PIPELINE_DEPTH} (${HTTP_LOAD_TOOL} -c50)`,
+  command: (durationS) => httpLoadCommand({ url: url('PORT'), connections: 50, durationS, script: 'pipeline.lua', pipeline: PIPELINE_DEPTH }),
+  unavailable: httpLoadMissing,
+  check: (port) =>
+    onConnection(port, async (conn) => {
+      const responses = await exchange(conn, getRequest('/').repeat(PIPELINE_DEPTH), PIPELINE_DEPTH);
+      responses.forEach((response, i) => expectHello(response, `pipelined GET / #${i + 1}`));
+      await stillOpen(conn, 'pipelined GET /');
+    }),
+  load: (port, durationS, fx) => runHttpLoad({ url: url(port), connections: 50, durationS, script: fx.pipelineScript, pipeline: PIPELINE_DEPTH }),
+};
+
+/** Logged servers with the unlogged references their ratios need (holdfast for the cost of logging, node:http for the speed target). */
+const LOGGED_SERVERS: readonly ServerName[] = ['holdfast', 'holdfast+log', 'holdfast+json-log', 'node:http', 'nginx+log', 'nginx+json-log'];
+
+function logged(scenario: Scenario): Scenario {
+  return { ...scenario, name: `${scenario.name}-logged`, title: `${scenario.title}, access log to a file`, servers: LOGGED_SERVERS };
+}
+
+/** `--only logged` runs these. */
+export const LOGGED_SCENARIOS: readonly string[] = ['hello-logged', 'pipelined-logged'];
+
 export const SCENARIOS: readonly Scenario[] = [
-  {
-    name: 'hello',
-    title: `hello, keep-alive (${HTTP_LOAD_TOOL} -c50)`,
-    command: (durationS) => httpLoadCommand({ url: url('PORT'), connections: 50, durationS }),
-    unavailable: httpLoadMissing,
-    check: (port) =>
-      onConnection(port, async (conn) => {
-        for (let i = 0; i < 3; i++) expectHello((await exchange(conn, getRequest('/')))[0]);
-        await stillOpen(conn, 'GET /');
-      }),
-    load: (port, durationS) => runHttpLoad({ url: url(port), connections: 50, durationS }),
-  },
-  {
-    name: 'pipelined',
-    title: `hello, pipelined ×${PIPELINE_DEPTH} (${HTTP_LOAD_TOOL} -c50)`,
-    command: (durationS) => httpLoadCommand({ url: url('PORT'), connections: 50, durationS, script: 'pipeline.lua', pipeline: PIPELINE_DEPTH }),
-    unavailable: httpLoadMissing,
-    check: (port) =>
-      onConnection(port, async (conn) => {
-        const responses = await exchange(conn, getRequest('/').repeat(PIPELINE_DEPTH), PIPELINE_DEPTH);
-        responses.forEach((response, i) => expectHello(response, `pipelined GET / #${i + 1}`));
-        await stillOpen(conn, 'pipelined GET /');
-      }),
-    load: (port, durationS, fx) => runHttpLoad({ url: url(port), connections: 50, durationS, script: fx.pipelineScript, pipeline: PIPELINE_DEPTH }),
-  },
+  HELLO_SCENARIO,
+  PIPELINED_SCENARIO,
   {
     name: 'close',
     title: `hello, new connection per request (${HTTP_LOAD_TOOL} -c50)`,
@@ -168,4 +186,6 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   staticScenario('static-1k', '1k.bin', 50),
   staticScenario('static-1m', '1m.bin', 10),
+  logged(HELLO_SCENARIO),
+  logged(PIPELINED_SCENARIO),
 ];

@@ -1,22 +1,25 @@
 /**
- * The holdfast server under test: `node holdfast.js <port> <root>` listens on 127.0.0.1:<port>.
- * `GET /` → `Hello, World!`; `GET /__mem` → `process.memoryUsage()` as JSON (after a full GC when
- * node runs with --expose-gc); anything else → serveStatic(root). Unlimited requests per
- * connection, logging off, 65 s keep-alive (nginx's keepalive_timeout in the bench).
+ * The holdfast server under test: `node holdfast.js <port> <root> [--log pretty|json --log-file PATH]`
+ * listens on 127.0.0.1:<port>. `GET /` → `Hello, World!`; `GET /__mem` → `process.memoryUsage()` as
+ * JSON (after a full GC when node runs with --expose-gc); anything else → serveStatic(root).
+ * Unlimited requests per connection, 65 s keep-alive (nginx's keepalive_timeout in the bench);
+ * logging off unless `--log` names the built-in logger's format and `--log-file` its file.
  */
 
 import { createServer, serveStatic } from '../../src/index.js';
 
-const [portArg, root] = process.argv.slice(2);
-if (portArg === undefined || root === undefined) {
-  process.stderr.write('usage: holdfast.js <port> <root>\n');
+const [portArg, root, ...rest] = process.argv.slice(2);
+const logFormat = rest[0] === '--log' ? rest[1] : 'off';
+const logFile = rest[2] === '--log-file' ? rest[3] : undefined;
+if (portArg === undefined || root === undefined || (logFormat !== 'off' && logFormat !== 'pretty' && logFormat !== 'json') || (logFormat !== 'off') !== (logFile !== undefined)) {
+  process.stderr.write('usage: holdfast.js <port> <root> [--log pretty|json --log-file PATH]\n');
   process.exit(2);
 }
 
 const files = serveStatic(root);
 const hello = 'Hello, World!';
 
-const server = createServer({ log: 'off', maxRequestsPerConnection: 0, keepAliveTimeoutMs: 65_000 }, (req) => {
+const server = createServer({ log: logFormat, logSink: logFile, maxRequestsPerConnection: 0, keepAliveTimeoutMs: 65_000 }, (req) => {
   if (req.path === '/') return { status: 200, headers: { 'content-type': 'text/plain' }, body: hello };
   if (req.path === '/__mem') {
     (globalThis as { gc?: () => void }).gc?.();

@@ -42,29 +42,17 @@ export function coarseMonotonicMs(): number {
   return coarseMs;
 }
 
-/** "000" … "999": three-digit fractions without a padStart per call. */
-const THREE_DIGITS: readonly string[] = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
-
-/** `n` (an integer from 0 to 999) as three digits. */
-export function threeDigits(n: number): string {
-  return THREE_DIGITS[n];
-}
-
-let stampSecond = -1;
-let stampPrefix = '';
+let isoSecond = -1;
+let isoSecondText = '';
 
 /**
- * Now as ISO 8601 UTC with milliseconds (`2025-01-02T03:04:05.678Z`), for log lines: one
- * Date.now() per call (no Date object), the date and time of day formatted once per second.
- * Milliseconds, not whole seconds as nginx's $time_iso8601: lines of one busy second stay orderable
- * against other logs, and the reading costs tens of nanoseconds.
+ * The wall-clock second `second` (Unix time in seconds) as ISO 8601 UTC up to the seconds' dot,
+ * `2025-01-02T03:04:05.`, formatted once per second: log lines add the milliseconds and `Z`.
  */
-export function logTimestamp(): string {
-  const nowMs = Date.now();
-  const second = Math.floor(nowMs / 1000);
-  if (second !== stampSecond) {
-    stampSecond = second;
-    stampPrefix = new Date(second * 1000).toISOString().slice(0, 20);
+export function isoSecondPrefix(second: number): string {
+  if (second !== isoSecond) {
+    isoSecond = second;
+    isoSecondText = new Date(second * 1000).toISOString().slice(0, 20);
   }
-  return stampPrefix + THREE_DIGITS[nowMs - second * 1000] + 'Z';
+  return isoSecondText;
 }

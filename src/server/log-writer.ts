@@ -1,14 +1,16 @@
 /**
- * Buffered log output, nginx's `access_log … buffer=64k flush=…` for node: lines collect in memory
- * and leave in writes of LOG_BUFFER_CHARS, at most LOG_FLUSH_INTERVAL_MS after they were logged,
- * when a server closes, and at exit.
+ * Buffered log output, nginx's `access_log … buffer=64k flush=…` for node: lines are formatted
+ * straight into 64 KiB buffers (LineBytes, reused once written) and leave in writes of
+ * LOG_BUFFER_BYTES, at most LOG_FLUSH_INTERVAL_MS after they were logged, when a server closes,
+ * and at exit.
  *
  * Targets: standard output, or a file path opened O_WRONLY | O_APPEND | O_CREAT (mode 0644, as
  * nginx opens its logs) and O_NONBLOCK (so a FIFO never blocks), reopened by reopenLogFiles() —
  * which SIGUSR1 triggers while a log file is open, as `kill -USR1` does for nginx under logrotate.
  * How bytes leave:
- * - to a regular file (a path, or stdout redirected to one): fs.write on libuv's thread pool, one
- *   write in flight, so a slow disk never blocks the event loop;
+ * - to a regular file (a path, or stdout redirected to one): fs.writev on libuv's thread pool of
+ *   every chunk queued, one write in flight, so a slow disk never blocks the event loop and a
+ *   backlog leaves in one system call;
  * - to stdout as a pipe, socket or terminal: process.stdout.write — node writes pipes without
  *   blocking (libuv waits for room) and in order with the process's other stdout output;
  * - to a path that is not a regular file (a FIFO, a device): fs.write, retried every
@@ -17,7 +19,7 @@
  * line end: pipe writes that small are atomic, so the lines of several processes sharing one pipe
  * (`--workers`) never tear each other, and a piece is never half written.
  *
- * Bounded: while the sink is slow or blocked, lines wait up to MAX_LOG_BACKLOG_CHARS (the chunk
+ * Bounded: while the sink is slow or blocked, lines wait up to MAX_LOG_BACKLOG_BYTES (the chunk
  * being written included); beyond that they are dropped and counted, and once a write completes
  * the count is logged where the gap is, as a line of its own ("N log lines dropped"). A write
  * error other than EAGAIN (EPIPE, ENOSPC…) drops that chunk's lines the same way and is reported
@@ -25,21 +27,27 @@
  *
  * Exit: open writers flush synchronously on process 'exit' (process.exit, an uncaught exception)
  * and on SIGINT, SIGTERM and SIGHUP when no other listener handles the signal — the signal is then
- * raised again, so the process still dies of it. A blocked sink gets EXIT_FLUSH_TIMEOUT_MS. A chunk
- * the thread pool is writing at that instant still lands (libuv finishes its work before the
+ * raised again, so the process still dies of it. A blocked sink gets EXIT_FLUSH_TIMEOUT_MS. Chunks
+ * the thread pool is writing at that instant still land (libuv finishes its work before the
  * process ends) but may land after the lines written synchronously. A hard kill (SIGKILL, the OOM
  * killer) loses what is buffered: at most the last interval's lines.
  */
 
-import { closeSync, constants, fstatSync, openSync, write, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, write, writeSync, writev } from 'node:fs';
 import path from 'node:path';
+import { LineBytes } from './line-bytes.js';
 
-export const LOG_BUFFER_CHARS = 65_536; // nginx: access_log … buffer=64k
+export const LOG_BUFFER_BYTES = 65_536; // nginx: access_log … buffer=64k
 export const LOG_FLUSH_INTERVAL_MS = 1_000; // nginx: flush=5s in its documentation's example; 1 s keeps `tail -f` live
-export const MAX_LOG_BACKLOG_CHARS = 1_048_576; // 16 buffers (about 10,000 lines); nginx has no cap: it blocks on the write
+export const MAX_LOG_BACKLOG_BYTES = 1_048_576; // 16 buffers (about 10,000 lines); nginx has no cap: it blocks on the write
+/** Room past LOG_BUFFER_BYTES in each buffer, so a line that starts just below the mark still fits. */
+const BUFFER_SLACK_BYTES = 16_384;
+const SPARE_BUFFERS = 4;
+const MAX_CHUNKS_PER_WRITE = 64; // well under IOV_MAX (1024); the backlog cap holds about 16
 const PIPE_BUF = 4_096; // Linux's PIPE_BUF: a pipe write up to this size is atomic (POSIX guarantees 512)
 const EAGAIN_RETRY_MS = 50; // node gives JavaScript no writability watch on a bare descriptor: 20 polls a second while blocked
 const EXIT_FLUSH_TIMEOUT_MS = 1_000;
+const NOTICE_MAX_BYTES = 128;
 const FILE_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK;
 const FILE_MODE = 0o644; // nginx: NGX_FILE_DEFAULT_ACCESS
 const EXIT_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -47,40 +55,58 @@ const EXIT_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 /** Where the bytes go: a descriptor written with fs.write, or process.stdout. */
 type Sink = { kind: 'fd'; fd: number; regular: boolean } | { kind: 'stdout' };
 
-/** Formats the line that reports `count` dropped lines, in the log's own format. */
-export type DroppedNotice = (count: number) => string;
+/** In the queue of sealed chunks: reopen the file here (what came before belongs to the old one). */
+const REOPEN = Symbol('reopen');
 
-interface FlushWaiter {
-  untilChars: number;
-  resolve: () => void;
-  timer: NodeJS.Timeout | null;
+/** Writes the line that reports `count` dropped lines, in the log's own format (at most NOTICE_MAX_BYTES). */
+export type DroppedNotice = (out: LineBytes, count: number) => void;
+
+/** Where a formatter puts a line: begin() hands out room for `maxBytes` (null: the line is dropped), end() takes the line. */
+export interface LineSink {
+  begin(maxBytes: number): LineBytes | null;
+  end(): void;
 }
 
-const defaultNotice: DroppedNotice = (count) => `${count} log lines dropped: the log sink fell behind\n`;
+interface FlushWaiter {
+  untilBytes: number;
+  resolve: () => void;
+  timer: NodeJS.Timeout;
+}
 
-export class LogWriter {
+const defaultNotice: DroppedNotice = (out, count) => {
+  out.int(count);
+  out.ascii(' log lines dropped: the log sink fell behind\n');
+};
+
+export class LogWriter implements LineSink {
   /** The file's absolute path; null for standard output. */
   readonly path: string | null;
   #sink: Sink;
   #notice: DroppedNotice = defaultNotice;
-  /** Lines accepted and not yet encoded. */
-  #pending = '';
-  /** The encoded chunk being written, from #chunkOffset on. */
-  #chunk: Buffer | null = null;
-  #chunkChars = 0;
-  #chunkOffset = 0;
-  #writing = false;
+  readonly #out = new LineBytes(Buffer.alloc(0));
+  /** The buffer lines are being formatted into, and how much of it holds lines. */
+  #buf: Buffer | null = null;
+  #len = 0;
+  /** Sealed chunks, oldest first; the first #inFlight are being written, the first from #offset on. */
+  #queue: Array<Buffer | typeof REOPEN> = [];
+  #offset = 0;
+  #queuedBytes = 0;
+  #spare: Buffer[] = [];
+  /** MAX_LOG_BACKLOG_BYTES while open; 0 once closed, so every line is refused. */
+  #capacity = MAX_LOG_BACKLOG_BYTES;
+  #inFlight = 0;
   #retry: NodeJS.Timeout | null = null;
   #timer: NodeJS.Timeout | null = null;
-  #flushWanted = false;
-  /** After reopen(): how many pending chars still belong to the old file (-1: no reopen due). */
-  #cutChars = -1;
+  /**
+   * The current buffer is due (flush interval, flush(), a dropped-lines notice): sealed as soon
+   * as no other chunk waits, so a blocked sink never piles up small chunks in full-size buffers.
+   */
+  #sealWanted = false;
   #dropped = 0;
-  #acceptedChars = 0;
-  #settledChars = 0;
+  #acceptedBytes = 0;
+  #settledBytes = 0;
   #waiters: FlushWaiter[] = [];
   #users = 0;
-  #closed = false;
   #failure: string | null = null;
 
   constructor(filePath: string | null) {
@@ -94,24 +120,50 @@ export class LogWriter {
     }
   }
 
-  /** Lines accepted and not yet written (or dropped), in UTF-16 code units. */
-  get bufferedChars(): number {
-    return this.#pending.length + this.#chunkChars;
+  /** Lines accepted and not yet written (or dropped), in bytes. */
+  get bufferedBytes(): number {
+    return this.#queuedBytes + this.#len;
   }
 
   /**
-   * Takes one complete line (ending in "\n"), or drops and counts it when MAX_LOG_BACKLOG_CHARS
-   * are already waiting. Never blocks and never throws.
+   * Room for one line of at most `maxBytes` at `pos` of the returned LineBytes, or null when
+   * MAX_LOG_BACKLOG_BYTES are already waiting (the line is dropped and counted). Never blocks.
    */
-  write(line: string): void {
-    if (this.#pending.length + this.#chunkChars + line.length > MAX_LOG_BACKLOG_CHARS) {
+  begin(maxBytes: number): LineBytes | null {
+    if (this.#queuedBytes + this.#len + maxBytes > this.#capacity) {
       this.#dropped++;
-      return;
+      return null;
     }
-    this.#pending += line;
-    this.#acceptedChars += line.length;
-    if (this.#pending.length >= LOG_BUFFER_CHARS) this.#pump();
-    else if (this.#timer === null) this.#timer = setTimeout(this.#onTimer, LOG_FLUSH_INTERVAL_MS).unref();
+    let buf = this.#buf;
+    if (buf === null || buf.length - this.#len < maxBytes) {
+      if (this.#len > 0) this.#seal();
+      buf = this.#buf = this.#freshBuffer(maxBytes);
+    }
+    const out = this.#out;
+    out.buf = buf;
+    out.pos = this.#len;
+    return out;
+  }
+
+  /** The line written since begin() is complete. */
+  end(): void {
+    const end = this.#out.pos;
+    this.#acceptedBytes += end - this.#len;
+    this.#len = end;
+    if (end >= LOG_BUFFER_BYTES) {
+      this.#seal();
+      this.#pump();
+    } else if (this.#timer === null) {
+      this.#timer = setTimeout(this.#onTimer, LOG_FLUSH_INTERVAL_MS).unref();
+    }
+  }
+
+  /** Text of one or more complete lines (the CLI's own messages), in order with the log's. */
+  write(text: string): void {
+    const out = this.begin(3 * text.length);
+    if (out === null) return;
+    out.text(text);
+    this.end();
   }
 
   /**
@@ -119,30 +171,47 @@ export class LogWriter {
    * or after `timeoutMs` while the sink is blocked.
    */
   flush(timeoutMs: number): Promise<void> {
-    const untilChars = this.#acceptedChars;
-    if (this.#settledChars >= untilChars) return Promise.resolve();
-    this.#flushWanted = true;
+    const untilBytes = this.#acceptedBytes;
+    if (this.#settledBytes >= untilBytes) return Promise.resolve();
+    this.#sealWanted = true;
     this.#pump();
     return new Promise((resolve) => {
-      const waiter: FlushWaiter = { untilChars, resolve, timer: null };
-      waiter.timer = setTimeout(() => {
-        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
-        resolve();
-      }, timeoutMs);
+      const waiter: FlushWaiter = {
+        untilBytes,
+        resolve,
+        timer: setTimeout(() => {
+          this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+          resolve();
+        }, timeoutMs),
+      };
       this.#waiters.push(waiter);
     });
   }
 
   /** Opens the path again (after logrotate moved the file); lines accepted so far go to the old file. */
   reopen(): void {
-    if (this.path === null || this.#closed) return;
-    this.#cutChars = this.#pending.length;
+    if (this.path === null || this.#capacity === 0) return;
+    if (this.#len > 0) this.#seal();
+    this.#queue.push(REOPEN);
     this.#pump();
+  }
+
+  #freshBuffer(maxBytes: number): Buffer {
+    if (maxBytes > BUFFER_SLACK_BYTES) return Buffer.allocUnsafeSlow(LOG_BUFFER_BYTES + maxBytes);
+    return this.#spare.pop() ?? Buffer.allocUnsafeSlow(LOG_BUFFER_BYTES + BUFFER_SLACK_BYTES);
+  }
+
+  /** The lines in the current buffer become a chunk to write. */
+  #seal(): void {
+    this.#queue.push((this.#buf as Buffer).subarray(0, this.#len));
+    this.#queuedBytes += this.#len;
+    this.#buf = null;
+    this.#len = 0;
   }
 
   readonly #onTimer = (): void => {
     this.#timer = null;
-    this.#flushWanted = true;
+    this.#sealWanted = true;
     this.#pump();
   };
 
@@ -152,84 +221,115 @@ export class LogWriter {
   };
 
   #pump(): void {
-    if (this.#writing || this.#retry !== null) return;
-    if (this.#chunk === null && !this.#takeChunk()) return;
-    const sink = this.#sink;
-    const chunk = this.#chunk as Buffer;
-    this.#writing = true;
-    if (sink.kind === 'stdout') {
-      for (let start = this.#chunkOffset; start < chunk.length; ) {
-        const end = pieceEnd(chunk, start);
-        process.stdout.write(chunk.subarray(start, end), end === chunk.length ? this.#onStdoutWritten : undefined);
-        start = end;
+    while (this.#inFlight === 0 && this.#retry === null) {
+      const chunk = this.#queue[0];
+      if (chunk === REOPEN) {
+        this.#queue.shift();
+        this.#swapFile();
+        continue;
       }
-    } else {
-      const end = sink.regular ? chunk.length : pieceEnd(chunk, this.#chunkOffset);
-      write(sink.fd, chunk, this.#chunkOffset, end - this.#chunkOffset, null, this.#onFdWritten);
+      if (chunk === undefined) {
+        const due = this.#sealWanted && this.#len > 0;
+        this.#sealWanted = false;
+        if (!due) return;
+        this.#seal();
+        continue;
+      }
+      if (this.#capacity === 0) return;
+      const sink = this.#sink;
+      if (sink.kind === 'fd' && !sink.regular) {
+        this.#inFlight = 1;
+        write(sink.fd, chunk, this.#offset, pieceEnd(chunk, this.#offset) - this.#offset, null, this.#onFdWritten);
+        return;
+      }
+      // Everything queued up to a reopen leaves in one go: the backlog a slow write let build up
+      // costs one system call, not one per buffer.
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < this.#queue.length && chunks.length < MAX_CHUNKS_PER_WRITE; i++) {
+        const next = this.#queue[i];
+        if (next === REOPEN) break;
+        chunks.push(i === 0 ? next.subarray(this.#offset) : next);
+      }
+      this.#inFlight = chunks.length;
+      if (sink.kind === 'fd') {
+        writev(sink.fd, chunks, null, this.#onFdWritten);
+        return;
+      }
+      const last = chunks[chunks.length - 1];
+      for (const bytes of chunks) {
+        for (let start = 0; start < bytes.length; ) {
+          const end = pieceEnd(bytes, start);
+          process.stdout.write(bytes.subarray(start, end), bytes === last && end === bytes.length ? this.#onStdoutWritten : undefined);
+          start = end;
+        }
+      }
     }
-  }
-
-  /** Moves pending lines into #chunk when they are due; false when nothing is. */
-  #takeChunk(): boolean {
-    if (this.#closed) return false;
-    if (this.#cutChars === 0) this.#swapFile();
-    let text: string;
-    if (this.#cutChars > 0) {
-      text = this.#pending.slice(0, this.#cutChars);
-      this.#pending = this.#pending.slice(this.#cutChars);
-      this.#cutChars = 0;
-    } else if (this.#pending.length >= LOG_BUFFER_CHARS || (this.#flushWanted && this.#pending.length > 0)) {
-      text = this.#pending;
-      this.#pending = '';
-      this.#flushWanted = false;
-    } else {
-      return false;
-    }
-    this.#chunk = Buffer.from(text, 'utf8');
-    this.#chunkChars = text.length;
-    this.#chunkOffset = 0;
-    return true;
   }
 
   readonly #onFdWritten = (error: NodeJS.ErrnoException | null, written: number): void => {
-    this.#writing = false;
-    if (this.#closed) {
+    const chunks = this.#inFlight;
+    this.#inFlight = 0;
+    if (this.#capacity === 0) {
       this.#closeFile();
       return;
     }
-    if (error !== null) this.#failed(error);
+    if (error !== null) this.#failed(error, chunks);
     else this.#advance(written);
     this.#pump();
   };
 
   readonly #onStdoutWritten = (error?: Error | null): void => {
-    this.#writing = false;
-    if (error != null) this.#failed(error as NodeJS.ErrnoException);
-    else this.#advance((this.#chunk as Buffer).length - this.#chunkOffset);
+    const chunks = this.#inFlight;
+    this.#inFlight = 0;
+    if (error != null) {
+      this.#failed(error as NodeJS.ErrnoException, chunks);
+    } else {
+      for (let i = 0; i < chunks; i++) this.#settleChunk();
+      this.#recovered();
+    }
     this.#pump();
   };
 
+  /** `written` bytes from the head of the queue are out: whole chunks settle, a partial one keeps its offset. */
   #advance(written: number): void {
-    this.#chunkOffset += written;
-    if (this.#chunkOffset < (this.#chunk as Buffer).length) return;
-    this.#settleChunk();
-    this.#failure = null;
-    if (this.#dropped > 0) {
-      const notice = this.#notice(this.#dropped);
-      this.#dropped = 0;
-      this.#pending += notice;
-      this.#acceptedChars += notice.length;
-      this.#flushWanted = true;
+    let left = written;
+    for (;;) {
+      const chunk = this.#queue[0] as Buffer;
+      const rest = chunk.length - this.#offset;
+      if (left < rest) {
+        this.#offset += left;
+        return;
+      }
+      left -= rest;
+      this.#settleChunk();
+      if (left === 0) break;
     }
+    this.#recovered();
   }
 
-  #failed(error: NodeJS.ErrnoException): void {
+  /** A write went through: a failure is over, and lines dropped meanwhile are reported where they went missing. */
+  #recovered(): void {
+    this.#failure = null;
+    if (this.#dropped === 0) return;
+    const count = this.#dropped;
+    const out = this.begin(NOTICE_MAX_BYTES);
+    if (out === null) return;
+    this.#dropped = 0;
+    this.#notice(out, count);
+    this.end();
+    this.#sealWanted = true;
+  }
+
+  /** The `chunks` chunks written from the head failed: EAGAIN waits for a retry, anything else loses their lines. */
+  #failed(error: NodeJS.ErrnoException, chunks: number): void {
     if (error.code === 'EAGAIN' || error.code === 'EWOULDBLOCK') {
       this.#retry = setTimeout(this.#onRetry, EAGAIN_RETRY_MS).unref();
       return;
     }
-    this.#dropped += countLines(this.#chunk as Buffer, this.#chunkOffset);
-    this.#settleChunk();
+    for (let i = 0; i < chunks; i++) {
+      this.#dropped += countLines(this.#queue[0] as Buffer, this.#offset);
+      this.#settleChunk();
+    }
     const code = error.code ?? error.message;
     if (this.#failure !== code) {
       this.#failure = code;
@@ -237,23 +337,24 @@ export class LogWriter {
     }
   }
 
+  /** The first chunk is written (or lost): its buffer goes back to the spares, flush() waiters may resolve. */
   #settleChunk(): void {
-    this.#settledChars += this.#chunkChars;
-    this.#chunk = null;
-    this.#chunkChars = 0;
-    this.#chunkOffset = 0;
+    const chunk = this.#queue.shift() as Buffer;
+    this.#offset = 0;
+    this.#queuedBytes -= chunk.length;
+    this.#settledBytes += chunk.length;
+    if (chunk.buffer.byteLength === LOG_BUFFER_BYTES + BUFFER_SLACK_BYTES && this.#spare.length < SPARE_BUFFERS) this.#spare.push(Buffer.from(chunk.buffer));
     if (this.#waiters.length === 0) return;
-    const settled = this.#settledChars;
+    const settled = this.#settledBytes;
     this.#waiters = this.#waiters.filter((waiter) => {
-      if (waiter.untilChars > settled) return true;
-      if (waiter.timer !== null) clearTimeout(waiter.timer);
+      if (waiter.untilBytes > settled) return true;
+      clearTimeout(waiter.timer);
       waiter.resolve();
       return false;
     });
   }
 
   #swapFile(): void {
-    this.#cutChars = -1;
     const old = this.#sink;
     if (this.path === null || old.kind !== 'fd') return;
     let fd: number;
@@ -282,14 +383,14 @@ export class LogWriter {
     const key = this.path ?? '';
     if (shared.get(key) === this) shared.delete(key);
     await this.flush(timeoutMs);
-    this.#closed = true;
+    this.#capacity = 0;
     if (this.#timer !== null) clearTimeout(this.#timer);
     if (this.#retry !== null) clearTimeout(this.#retry);
     this.#timer = null;
     this.#retry = null;
     // A write still in flight holds the descriptor (closing it under the thread pool could send the
     // bytes to whatever file reuses the number): its callback closes it.
-    if (!this.#writing) this.#closeFile();
+    if (this.#inFlight === 0) this.#closeFile();
     live.delete(this);
     updateHooks();
   }
@@ -305,26 +406,31 @@ export class LogWriter {
     this.#timer = null;
     this.#retry = null;
     if (this.#dropped > 0) {
-      this.#pending += this.#notice(this.#dropped);
-      this.#dropped = 0;
+      const count = this.#dropped;
+      const out = this.begin(NOTICE_MAX_BYTES);
+      if (out !== null) {
+        this.#notice(out, count);
+        this.end();
+      }
     }
+    if (this.#len > 0) this.#seal();
     const sink = this.#sink;
-    const parts: Buffer[] = [];
-    if (this.#chunk !== null && !this.#writing) parts.push(this.#chunk.subarray(this.#chunkOffset));
-    if (this.#pending.length > 0) parts.push(Buffer.from(this.#pending, 'utf8'));
-    this.#pending = '';
-    if (!this.#writing) this.#chunk = null;
-    for (const bytes of parts) {
+    const first = this.#inFlight;
+    for (let i = first; i < this.#queue.length; i++) {
+      const chunk = this.#queue[i];
+      if (chunk === REOPEN) continue;
+      const bytes = i === 0 ? chunk.subarray(this.#offset) : chunk;
       if (sink.kind === 'stdout') {
         for (let start = 0; start < bytes.length; ) {
           const end = pieceEnd(bytes, start);
           process.stdout.write(bytes.subarray(start, end));
           start = end;
         }
-      } else if (sink.kind === 'fd' && !writeAllSync(sink.fd, bytes, sink.regular, deadlineMs)) {
-        return;
+      } else if (!writeAllSync(sink.fd, bytes, sink.regular, deadlineMs)) {
+        break;
       }
     }
+    this.#queue.length = first;
   }
 }
 

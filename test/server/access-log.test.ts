@@ -9,8 +9,9 @@ import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createServer, OptionError } from '../../src/index.js';
 import type { RequestEvent, ServerEvents } from '../../src/server/events.js';
-import { MAX_LOG_BACKLOG_CHARS } from '../../src/server/log-writer.js';
-import { attachLogger, fixed1, fixed3, jsonString, prettyText } from '../../src/server/logger.js';
+import { MAX_LOG_BACKLOG_BYTES } from '../../src/server/log-writer.js';
+import { LineBytes } from '../../src/server/line-bytes.js';
+import { attachLogger } from '../../src/server/logger.js';
 import { startCli } from '../helpers/cli.js';
 import { RawConnection } from '../helpers/raw-client.js';
 import { sleep, startServer } from '../helpers/server.js';
@@ -82,6 +83,13 @@ async function pipelined(port: number, prefix: string, count: number, window = 5
   }
 }
 
+/** What `write` puts into a LineBytes, as a string. */
+function bytesOf(write: (out: LineBytes) => void): string {
+  const out = new LineBytes(Buffer.alloc(1024));
+  write(out);
+  return out.buf.toString('utf8', 0, out.pos);
+}
+
 function requestEvent(target: string): RequestEvent {
   return { connectionId: 1, requestIndex: 1, method: 'GET', target, status: 200, bytes: 5, durationMs: 1.25, keepAlive: true };
 }
@@ -146,8 +154,9 @@ describe('access log lines', () => {
       assert.equal(parsed.durationMs, 1.25);
       assert.equal(parsed.keepAlive, true);
     });
-    assert.equal(jsonString('a"b\\c\u0001'), JSON.stringify('a"b\\c\u0001'));
-    assert.equal(jsonString('plain'), '"plain"');
+    for (const text of ['plain', 'a"b\\c\u0001', 'tab\there', '\u00e9\u20ac\ud83d\ude00', '\udc00\ud800x', '\u007f\u0080']) {
+      assert.equal(bytesOf((out) => out.json(text)), JSON.stringify(text), JSON.stringify(text));
+    }
   });
 
   test('pretty lines are one line each: control characters, space, backslash and non-ASCII as \\xHH', () => {
@@ -158,16 +167,20 @@ describe('access log lines', () => {
     emitter.emit('request', { ...requestEvent('/x'), keepAlive: false, durationMs: 12.349 });
     assert.match(lines[0], /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z conn#1 req#1 GET \/a\\x20b\\x5Cc\\x0Ad\\x1Be\\xE9 200 5B 1\.3ms\n$/);
     assert.match(lines[1], / GET \/x 200 5B 12\.3ms close\n$/);
-    assert.equal(prettyText('/ok?q=1'), '/ok?q=1');
-    assert.equal(prettyText('\u0100'), '\\u0100');
+    assert.equal(bytesOf((out) => out.pretty('/ok?q=1')), '/ok?q=1');
+    assert.equal(bytesOf((out) => out.pretty('\u0100')), '\\u0100');
   });
 
-  test('numbers are formatted with integer arithmetic: fixed1 and fixed3 round like toFixed', () => {
+  test('numbers are written digit by digit: integers as String() does, fixed1 and fixed3 rounding like toFixed', () => {
     for (const value of [0, 0.04, 0.05, 0.95, 1, 1.25, 12.3456, 999.9996, 1234567.891]) {
-      assert.equal(fixed3(value), (Math.round(value * 1000) / 1000).toFixed(3), `fixed3(${value})`);
-      assert.equal(fixed1(value), (Math.round(value * 10) / 10).toFixed(1), `fixed1(${value})`);
+      assert.equal(bytesOf((out) => out.fixed3(value)), (Math.round(value * 1000) / 1000).toFixed(3), `fixed3(${value})`);
+      assert.equal(bytesOf((out) => out.fixed1(value)), (Math.round(value * 10) / 10).toFixed(1), `fixed1(${value})`);
     }
-    assert.equal(fixed3(Number.NaN), '0.000');
+    for (const value of [0, 7, 10, 99, 100, 65535, 1_000_000, Number.MAX_SAFE_INTEGER, -1, 1.5]) {
+      assert.equal(bytesOf((out) => out.int(value)), String(value));
+    }
+    assert.equal(bytesOf((out) => out.int(Number.NaN)), '0');
+    assert.equal(bytesOf((out) => out.fixed3(Number.NaN)), '0.000');
   });
 
   test('a target with a quote and a backslash, served for real, logs as valid JSON with the target intact', async () => {
@@ -356,7 +369,7 @@ describe('access log on stdout', () => {
       probe.destroy();
       child.send('stats');
       const stats = (await child.next('stats')) as Extract<LogChildMessage, { kind: 'stats' }>;
-      assert.ok(stats.maxBufferedChars > 0 && stats.maxBufferedChars <= MAX_LOG_BACKLOG_CHARS, `backlog ${stats.maxBufferedChars} chars`);
+      assert.ok(stats.maxBufferedBytes > 0 && stats.maxBufferedBytes <= MAX_LOG_BACKLOG_BYTES, `backlog ${stats.maxBufferedBytes} bytes`);
       assert.ok(stats.heapUsed < 64 * 1024 * 1024, `heap ${stats.heapUsed} bytes`);
 
       let text = '';
