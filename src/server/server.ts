@@ -35,7 +35,7 @@ export interface CloseReport {
 }
 
 const DEFAULT_GRACE_MS = 10_000;
-/** How long close() waits for buffered log lines to reach a slow or blocked sink. */
+/** How long close() waits for buffered log lines to reach a slow or blocked sink (nginx has no bound: it blocks on the write). */
 const LOG_FLUSH_TIMEOUT_MS = 2_000;
 
 export class HoldfastServer extends EventEmitter<ServerEvents> {
