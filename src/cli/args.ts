@@ -82,7 +82,7 @@ function optionEntry(row: FlaggedRow): string {
   if (row.kind === 'sink') return helpEntry(usage, row.cli.help, '(default stdout)');
   if (row.kind === 'enum') {
     const values = row.values.map((value) => (row.notes?.[value] === undefined ? value : `${value} (${row.notes[value]})`));
-    return helpEntry(usage, `${row.cli.help}: ${values.join(' | ')}`, `(default ${row.default})`);
+    return helpEntry(usage, `${row.cli.help}: ${values.join(' | ')}`, `(default ${row.cli.default ?? row.default})`);
   }
   const presetFlag = flagOf('preset');
   const fromPreset = Object.hasOwn(PRESETS.production, row.name) && presetFlag !== undefined;
@@ -116,6 +116,16 @@ export const USAGE = [
 ].join('\n');
 
 const SWITCHES = new Set(['-h', '--help', '-v', '--version', ...[...COMMAND_FLAGS].flatMap(([flag, entry]) => (entry.parse === undefined ? [flag] : []))]);
+
+/**
+ * The server options the command line uses where the library's default differs (`cli.default` in
+ * the table: the CLI logs `pretty`, the library nothing), overridden by the flags given.
+ */
+export function withCliDefaults(given: ServerOptions): ServerOptions {
+  const options: Record<string, unknown> = {};
+  for (const row of OPTION_FLAGS.values()) if (row.cli.default !== undefined) options[row.name] = row.cli.default;
+  return { ...options, ...given } as ServerOptions;
+}
 
 export function parseArgs(argv: readonly string[]): CliCommand {
   const config: CliConfig = { kind: 'serve', root: null, ...DEFAULT_SETTINGS, options: {} };

@@ -17,7 +17,7 @@ import { advertisedTimeoutSeconds } from '../http1/keep-alive.js';
 import { createServer, type HoldfastServer } from '../server/server.js';
 import { openLogWriter } from '../server/log-writer.js';
 import { OptionError, resolveOptions, type ResolvedOptions } from '../server/options.js';
-import { USAGE, UsageError, parseArgs, type CliConfig } from './args.js';
+import { USAGE, UsageError, parseArgs, withCliDefaults, type CliConfig } from './args.js';
 import { DEMO_SITE, withDemoReport } from './demo.js';
 
 const GRACE_MS = 10_000;
@@ -40,7 +40,7 @@ function buildServer(config: CliConfig): HoldfastServer {
   let server: HoldfastServer;
   const files = serveStatic(root, { spa: config.spa, list: config.list, cors: config.cors });
   try {
-    server = createServer(config.options, (req) => handler(req));
+    server = createServer(withCliDefaults(config.options), (req) => handler(req));
   } catch (error) {
     if (error instanceof OptionError) usageError(error.message);
     throw error;
@@ -101,7 +101,7 @@ async function runServer(config: CliConfig): Promise<void> {
 async function runPrimary(config: CliConfig, count: number): Promise<void> {
   let settings: string;
   try {
-    settings = describeSettings(resolveOptions(config.options));
+    settings = describeSettings(resolveOptions(withCliDefaults(config.options)));
   } catch (error) {
     if (error instanceof OptionError) usageError(error.message);
     throw error;

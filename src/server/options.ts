@@ -35,6 +35,8 @@ export interface OptionFlag {
   /** The value's placeholder in `--help`; by default D (duration), N (count), SIZE or NAME. */
   readonly hint?: string;
   readonly help: string;
+  /** The value the command line uses when the flag is absent, where it differs from the library's. */
+  readonly default?: string;
 }
 
 interface RowBase {
@@ -198,11 +200,15 @@ export const OPTIONS = {
     precedent: 'HTTP/1.1 (RFC 9112)',
     cli: { flag: '--http-version', hint: 'V', help: 'version to answer with' },
   },
-  /** Built-in logger: one line per connection and request event. */
+  /**
+   * Built-in logger: one line per connection and request event. Off for the library (node:http,
+   * Fastify and Express print nothing unless asked) unless a `logSink` is given (then `pretty`);
+   * the `holdfast` command logs `pretty`.
+   */
   log: {
-    kind: 'enum', values: ['pretty', 'json', 'off'], default: 'pretty',
-    precedent: "one line per request, as nginx's access_log",
-    cli: { flag: '--log', hint: 'FORMAT', help: 'log format' },
+    kind: 'enum', values: ['pretty', 'json', 'off'], default: 'off',
+    precedent: "off as node:http, Fastify, Express; the CLI: one line per request, as nginx's access_log",
+    cli: { flag: '--log', hint: 'FORMAT', help: 'log format', default: 'pretty' },
   },
   /**
    * Where log lines go. Default: standard output, buffered (64 KiB, flushed within a second, at
@@ -293,5 +299,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     given[name] = value;
   }
   const preset = (given.preset as Preset | undefined) ?? DEFAULTS.preset;
+  // A log destination asks for a log, as nginx's access_log does: pretty unless a format is given.
+  if (given.logSink !== undefined && given.log === undefined) given.log = 'pretty';
   return { ...DEFAULTS, ...PRESETS[preset], ...given } as ResolvedOptions;
 }

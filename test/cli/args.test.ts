@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { OPTION_FLAGS, parseArgs, USAGE, UsageError, type CliConfig } from '../../src/cli/args.js';
+import { OPTION_FLAGS, parseArgs, withCliDefaults, USAGE, UsageError, type CliConfig } from '../../src/cli/args.js';
 import { OPTION_ROWS, PRESETS, resolveOptions } from '../../src/server/options.js';
 import { formatNumber } from '../../src/server/units.js';
 
@@ -223,5 +223,18 @@ describe('flags from the option table', () => {
       assert.ok(oneLine.includes(`${name} (${preset.keepAliveTimeoutMs / 1000}s/${preset.maxRequestsPerConnection})`), name);
     }
     usageError(['--preset', 'turbo'], new RegExp(`^--preset takes one of ${Object.keys(PRESETS).join(', ')}; got "turbo"$`));
+  });
+});
+
+describe('command-line defaults', () => {
+  test('the CLI logs pretty by default where the library logs nothing; a flag overrides it', () => {
+    assert.equal(resolveOptions({}).log, 'off');
+    const plain = parseArgs([]);
+    assert.ok(plain.kind === 'serve');
+    assert.equal(resolveOptions(withCliDefaults(plain.options)).log, 'pretty');
+    const json = parseArgs(['--log', 'json']);
+    assert.ok(json.kind === 'serve');
+    assert.equal(resolveOptions(withCliDefaults(json.options)).log, 'json');
+    assert.match(USAGE, /--log FORMAT .*\(default pretty\)/s);
   });
 });

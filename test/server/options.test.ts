@@ -133,3 +133,13 @@ describe('options', () => {
     await server.close();
   });
 });
+
+describe('log defaults', () => {
+  test('the library logs nothing unless asked; a logSink asks for the pretty log; an explicit format wins', () => {
+    const sink = (): void => undefined;
+    assert.equal(resolveOptions({}).log, 'off');
+    assert.equal(resolveOptions({ logSink: sink }).log, 'pretty');
+    assert.equal(resolveOptions({ logSink: sink, log: 'json' }).log, 'json');
+    assert.equal(resolveOptions({ logSink: sink, log: 'off' }).log, 'off');
+  });
+});
