@@ -15,8 +15,8 @@
  * `Via: 1.1 holdfast` appended (§7.6.3).
  *
  * Client response: the upstream's fields less the connection-specific ones and its framing
- * (Content-Length passes through where the body's length is that length, or for HEAD/304), plus
- * Via. Connection and Keep-Alive toward the client are decided by holdfast's keep-alive function
+ * (Content-Length passes through where the body's length is that length, or for HEAD/304) and
+ * `Trailer` (trailers are not relayed: the body is re-framed by the server), plus Via. Connection and Keep-Alive toward the client are decided by holdfast's keep-alive function
  * alone: an upstream's `Connection: close` never reaches the client.
  */
 
@@ -131,6 +131,7 @@ export function clientResponseHeaders(headers: HeaderMap, framing: ReceivedFrami
       if (keepLength) out[name] = value;
       continue;
     }
+    if (name === 'trailer') continue;
     if (name === 'via') {
       via = via === undefined ? value : `${via}, ${value}`;
       continue;

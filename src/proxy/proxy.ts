@@ -89,10 +89,12 @@ export function proxy(options: ProxyOptions): ProxyHandler {
   const timeouts = { readTimeoutMs: resolved.readTimeoutMs, sendTimeoutMs: resolved.sendTimeoutMs };
   let closed = false;
 
+  /** Counts and reports a failed attempt; the status the client gets (meaningless when retried or mid-body). */
   const fail = (upstream: Upstream | null, phase: UpstreamPhase, code: string, req: HttpRequest, retried: boolean): number => {
     const status = statusFor(phase, code);
     if (upstream !== null && !retried) upstream.pool.stats.failed++;
-    events.emit('upstream-error', { upstream: upstream?.name ?? 'none', phase, code, method: req.method, target: req.target, status: retried ? null : status, retried });
+    const answered = retried || phase === 'body' ? null : status;
+    events.emit('upstream-error', { upstream: upstream?.name ?? 'none', phase, code, method: req.method, target: req.target, status: answered, retried });
     return status;
   };
 
