@@ -13,3 +13,4 @@ export { proxy, type ProxyHandler } from './proxy/proxy.js';
 export { PROXY_OPTIONS, type ProxyOptions, type ResolvedProxyOptions, type BalanceStrategy } from './proxy/options.js';
 export type { ProxyEvents, UpstreamOpenEvent, UpstreamCloseEvent, UpstreamErrorEvent, UpstreamHealthEvent, UpstreamCloseReason, UpstreamPhase } from './proxy/events.js';
 export type { PoolStats } from './proxy/pool.js';
+export { tryFiles } from './handlers/try-files.js';

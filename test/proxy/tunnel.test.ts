@@ -11,6 +11,7 @@ import net from 'node:net';
 import { describe, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import { RawConnection } from '../helpers/raw-client.js';
+import { echoThenClose } from '../helpers/ws.js';
 import { startProxy, until } from './helpers.js';
 
 async function wsUpstream(): Promise<{ url: string; wss: WebSocketServer; server: http.Server; stop(): Promise<void> }> {
@@ -44,19 +45,7 @@ describe('proxy tunnels', () => {
       const first = once(client, 'message');
       await once(client, 'open');
       assert.equal(String((await first)[0]), 'hello 127.0.0.1');
-      const received: string[] = [];
-      const all = new Promise<void>((resolve) =>
-        client.on('message', (data) => {
-          received.push(String(data));
-          if (received.length === 1000) resolve();
-        }),
-      );
-      for (let i = 0; i < 1000; i++) client.send(`message ${i}`);
-      await all;
-      assert.deepEqual(received, Array.from({ length: 1000 }, (_, i) => `message ${i}`));
-      client.close(1000, 'done');
-      const [code] = (await once(client, 'close')) as [number];
-      assert.equal(code, 1000);
+      await echoThenClose(client);
       const closes = await t.closed(1);
       assert.equal(closes[0].reason, 'upgraded');
       await until(() => t.upstreamCloses.length === 1, 'the upstream connection closing');
