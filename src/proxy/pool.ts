@@ -97,7 +97,8 @@ export class UpstreamPool implements ConnectionOwner {
         if (idle !== null) {
           idle.state = 'checking';
           await yieldTurn();
-          if (idle.state === 'checking') {
+          // A close seen during the turn has destroyed the socket; its 'close' event comes later.
+          if (idle.state === 'checking' && !idle.isClosed) {
             this.stats.reused++;
             return { connection: idle, reused: true };
           }
