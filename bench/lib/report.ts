@@ -108,7 +108,8 @@ export function summarizeLoad(runs: Partial<Record<ServerName, LoadRun[]>>): Par
     };
   }
   for (const summary of Object.values(out)) {
-    summary.vsNodeHttp = ratio(summary.medianRequestsPerSec, out['node:http']?.medianRequestsPerSec);
+    // In the proxy scenarios the Node reference is http-proxy (on node:http).
+    summary.vsNodeHttp = ratio(summary.medianRequestsPerSec, (out['node:http'] ?? out['http-proxy'])?.medianRequestsPerSec);
     summary.vsNginx = ratio(summary.medianRequestsPerSec, out.nginx?.medianRequestsPerSec);
   }
   return out;
@@ -160,7 +161,7 @@ export function describeMachine(): Machine {
   };
 }
 
-const SERVER_ORDER: ServerName[] = ['holdfast', 'node:http', 'nginx'];
+const SERVER_ORDER: ServerName[] = ['holdfast', 'node:http', 'http-proxy', 'nginx'];
 
 function int(n: number): string {
   return Math.round(n).toLocaleString('en-US');
@@ -218,6 +219,9 @@ export function markdown(report: Report): string {
           `| ${scenario.title} | ${name} | ${rps === null ? 'failed' : int(rps)} | ${p99 === null ? 'n/a' : ms(p99)} | ${cpu === null ? '—' : `${cpu.toFixed(1)} µs`} | ${times(summary.vsNodeHttp)} | ${times(summary.vsNginx)} | ${errorText(summary)} |`,
         );
       }
+    }
+    if (report.scenarios.some((scenario) => scenario.name.startsWith('proxy-'))) {
+      lines.push('', 'Proxy scenarios: one node:http app process behind holdfast (proxy()), http-proxy (node:http, keep-alive Agent, 32 idle sockets) and nginx (one worker, upstream keepalive 32); "vs node:http" there is vs http-proxy.');
     }
     lines.push('', "No p99 for pipelining: wrk's coordinated-omission correction assumes one request per round trip and skews or zeroes its percentiles there (wg/wrk#236). ab reports latency in whole milliseconds.");
   }

@@ -16,7 +16,8 @@ import { spawnPinned, stop, tail } from './processes.js';
 export const SERVER_CORE = 0;
 export const NGINX = '/usr/sbin/nginx';
 
-export type ServerName = 'holdfast' | 'node:http' | 'nginx';
+/** In the proxy scenarios 'holdfast' and 'nginx' are those servers as proxies, and 'http-proxy' is the Node reference. */
+export type ServerName = 'holdfast' | 'node:http' | 'nginx' | 'http-proxy';
 
 export interface RunningServer {
   name: ServerName;
@@ -36,7 +37,7 @@ export interface ServerSpec {
   start(workDir: string, wwwDir: string): Promise<RunningServer>;
 }
 
-const serversDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'servers');
+export const serversDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'servers');
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -68,7 +69,7 @@ async function waitUntilAnswering(child: ChildProcess, port: number, stderr: () 
   throw new Error(`no answer on port ${port} within ${timeoutMs} ms (${last}) ${stderr().trim()}`);
 }
 
-async function launch(name: ServerName, command: string, args: (port: number) => Promise<string[]>, hasHeap: boolean): Promise<RunningServer> {
+export async function launch(name: ServerName, command: string, args: (port: number) => Promise<string[]>, hasHeap: boolean): Promise<RunningServer> {
   const port = await freePort();
   const child = spawnPinned(SERVER_CORE, command, await args(port));
   child.stdout?.resume();
