@@ -10,3 +10,8 @@ export { ProtocolError, type ProtocolErrorCode } from './http1/errors.js';
 export type { CloseReason } from './server/close-reason.js';
 export { serveStatic, type StaticOptions } from './handlers/static.js';
 export { reopenLogFiles } from './server/log-writer.js';
+export { proxy, type ProxyHandler } from './proxy/proxy.js';
+export { PROXY_OPTIONS, type ProxyOptions, type ResolvedProxyOptions, type BalanceStrategy } from './proxy/options.js';
+export type { ProxyEvents, UpstreamOpenEvent, UpstreamCloseEvent, UpstreamErrorEvent, UpstreamHealthEvent, UpstreamCloseReason, UpstreamPhase } from './proxy/events.js';
+export type { PoolStats } from './proxy/pool.js';
+export { tryFiles } from './handlers/try-files.js';

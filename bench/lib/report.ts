@@ -118,7 +118,8 @@ export function summarizeLoad(runs: Partial<Record<ServerName, LoadRun[]>>): Par
     };
   }
   for (const [name, summary] of Object.entries(out) as [ServerName, LoadSummary][]) {
-    summary.vsNodeHttp = ratio(summary.medianRequestsPerSec, out['node:http']?.medianRequestsPerSec);
+    // In the proxy scenarios the Node reference is http-proxy (on node:http).
+    summary.vsNodeHttp = ratio(summary.medianRequestsPerSec, (out['node:http'] ?? out['http-proxy'])?.medianRequestsPerSec);
     summary.vsNginx = ratio(summary.medianRequestsPerSec, out[NGINX_PEER[name] ?? 'nginx']?.medianRequestsPerSec);
     summary.vsHoldfast = ratio(summary.medianRequestsPerSec, out.holdfast?.medianRequestsPerSec);
   }
@@ -183,7 +184,7 @@ export function describeMachine(): Machine {
   };
 }
 
-const SERVER_ORDER: ServerName[] = ['holdfast', 'holdfast+log', 'holdfast+json-log', 'node:http', 'nginx', 'nginx+log', 'nginx+json-log'];
+const SERVER_ORDER: ServerName[] = ['holdfast', 'holdfast+log', 'holdfast+json-log', 'node:http', 'http-proxy', 'nginx', 'nginx+log', 'nginx+json-log'];
 
 function int(n: number): string {
   return Math.round(n).toLocaleString('en-US');
@@ -237,6 +238,9 @@ export function markdown(report: Report): string {
         errorText(summary),
       ]),
     );
+    if (plain.some((scenario) => scenario.name.startsWith('proxy-'))) {
+      lines.push('', 'Proxy scenarios: one node:http app process behind holdfast (proxy()), http-proxy (node:http, keep-alive Agent, 32 idle sockets) and nginx (one worker, upstream keepalive 32); "vs node:http" there is vs http-proxy.');
+    }
     lines.push('', "No p99 for pipelining: wrk's coordinated-omission correction assumes one request per round trip and skews or zeroes its percentiles there (wg/wrk#236). ab reports latency in whole milliseconds.");
   }
   const logged = report.scenarios.filter((scenario) => scenario.logged);

@@ -20,7 +20,8 @@ import { spawnPinned, stop, tail } from './processes.js';
 export const SERVER_CORE = 0;
 export const NGINX = '/usr/sbin/nginx';
 
-export type ServerName = 'holdfast' | 'node:http' | 'nginx' | 'holdfast+log' | 'holdfast+json-log' | 'nginx+log' | 'nginx+json-log';
+/** In the proxy scenarios 'holdfast' and 'nginx' are those servers as proxies, and 'http-proxy' is the Node reference. */
+export type ServerName = 'holdfast' | 'node:http' | 'nginx' | 'http-proxy' | 'holdfast+log' | 'holdfast+json-log' | 'nginx+log' | 'nginx+json-log';
 
 /** The servers every scenario runs unless it names its own. */
 export const BASE_SERVERS: readonly ServerName[] = ['holdfast', 'node:http', 'nginx'];
@@ -45,7 +46,7 @@ export interface ServerSpec {
   start(workDir: string, wwwDir: string): Promise<RunningServer>;
 }
 
-const serversDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'servers');
+export const serversDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'servers');
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -77,7 +78,7 @@ async function waitUntilAnswering(child: ChildProcess, port: number, stderr: () 
   throw new Error(`no answer on port ${port} within ${timeoutMs} ms (${last}) ${stderr().trim()}`);
 }
 
-async function launch(name: ServerName, command: string, args: (port: number) => Promise<string[]>, hasHeap: boolean, logFile: string | null = null): Promise<RunningServer> {
+export async function launch(name: ServerName, command: string, args: (port: number) => Promise<string[]>, hasHeap: boolean, logFile: string | null = null): Promise<RunningServer> {
   const port = await freePort();
   const child = spawnPinned(SERVER_CORE, command, await args(port));
   child.stdout?.resume();

@@ -7,6 +7,8 @@
  * prints it and exits with code 2.
  */
 
+import { PROXY_OPTION_ROWS, type ProxyNumericOptions } from '../proxy/options.js';
+import { parseUpstream } from '../proxy/target.js';
 import { OPTION_ROWS, PRESETS, type EnumRow, type NumberRow, type OptionName, type ServerOptions, type SinkRow } from '../server/options.js';
 import { DURATION_SYNTAX, SIZE_SYNTAX, formatNumber, type NumberSpec } from '../server/units.js';
 import { describeAccepted, helpEntry, parseChoiceFlag, parseNumberFlag, readArgv, requireValue, UsageError } from './flags.js';
@@ -24,22 +26,36 @@ export interface CliConfig {
   cors: boolean;
   spa: boolean;
   list: boolean;
+  /** Upstream URLs from `--proxy` (repeatable): requests go there (with a dir: those that match no file). */
+  proxy: string[];
   /** The server options given as flags, under their library names; the library supplies the rest. */
   options: ServerOptions;
+  /** The proxy options given as `--proxy-*` flags, under their library names. */
+  proxyOptions: Partial<ProxyNumericOptions>;
 }
 
 export type CliCommand = CliConfig | { kind: 'help' } | { kind: 'version' };
 
-type Settings = Omit<CliConfig, 'kind' | 'root' | 'options'>;
+type Settings = Omit<CliConfig, 'kind' | 'root' | 'options' | 'proxyOptions'>;
 
-const DEFAULT_SETTINGS: Readonly<Settings> = { demo: false, port: 8080, host: '127.0.0.1', workers: 1, cors: false, spa: false, list: false };
+const DEFAULT_SETTINGS: Readonly<Settings> = { demo: false, port: 8080, host: '127.0.0.1', workers: 1, cors: false, spa: false, list: false, proxy: [] };
 
-/** A flag of the command itself: with `parse` it takes a value, without it is a switch that sets true. */
+/**
+ * A flag of the command itself: with `parse` it takes a value, without it is a switch that sets
+ * true. `parse` gets the value so far, so a repeatable flag (a list default) adds to it.
+ */
 type CommandFlag = {
-  [K in keyof Settings]: { key: K; help: string } & ({ hint: string; accepts: string; parse: (flag: string, text: string) => Settings[K] } | { parse?: never });
+  [K in keyof Settings]: { key: K; help: string } & ({ hint: string; accepts: string; parse: (flag: string, text: string, previous: Settings[K]) => Settings[K] } | { parse?: never });
 }[keyof Settings];
 
 const PORT: NumberSpec = { kind: 'count', min: 0, max: 65_535 };
+const UPSTREAM_ACCEPTS = 'an upstream URL such as http://127.0.0.1:3000 or unix:/path/to.sock';
+
+function parseUpstreamFlag(flag: string, text: string, previous: readonly string[]): string[] {
+  const target = parseUpstream(text);
+  if (typeof target === 'string') throw new UsageError(`${flag} takes ${UPSTREAM_ACCEPTS}: ${target}; got "${text}"`);
+  return [...previous, text];
+}
 const WORKERS: NumberSpec = { kind: 'count', unit: 'processes', min: 1, max: 1024 };
 
 const COMMAND_FLAGS = new Map<string, CommandFlag>([
@@ -50,14 +66,18 @@ const COMMAND_FLAGS = new Map<string, CommandFlag>([
   ['--spa', { key: 'spa', help: 'serve index.html for unknown paths (single-page apps)' }],
   ['--list', { key: 'list', help: 'list directories without an index.html' }],
   ['--demo', { key: 'demo', help: 'serve the bundled demo site with its connection report' }],
+  ['--proxy', { key: 'proxy', hint: 'URL', help: 'proxy requests to this upstream; repeat to balance; with a dir, only those matching no file', accepts: UPSTREAM_ACCEPTS, parse: parseUpstreamFlag }],
 ]);
 
-type FlaggedRow = (NumberRow | EnumRow | SinkRow) & { readonly name: OptionName; readonly cli: NonNullable<NumberRow['cli']> };
+type FlaggedRow = (NumberRow | EnumRow | SinkRow) & { readonly name: string; readonly cli: NonNullable<NumberRow['cli']> };
 
 /** The server options that have a flag, by flag, in table order. */
 export const OPTION_FLAGS: ReadonlyMap<string, FlaggedRow> = new Map(
   OPTION_ROWS.flatMap((row) => (row.kind !== 'function' && row.cli !== undefined ? [[row.cli.flag, row as FlaggedRow] as const] : [])),
 );
+
+/** The proxy options that have a flag (`--proxy-*`), by flag. */
+export const PROXY_FLAGS: ReadonlyMap<string, FlaggedRow> = new Map(PROXY_OPTION_ROWS.flatMap((row) => (row.cli !== undefined ? [[row.cli.flag, row as FlaggedRow] as const] : [])));
 
 const flagOf = (name: string): string | undefined => [...OPTION_FLAGS.values()].find((row) => row.name === name)?.cli.flag;
 
@@ -95,7 +115,8 @@ function optionEntry(row: FlaggedRow): string {
 const commandEntries = (valued: boolean): string[] =>
   [...COMMAND_FLAGS].flatMap(([flag, entry]) => {
     if (entry.parse === undefined) return valued ? [] : [helpEntry(flag, entry.help)];
-    return valued ? [helpEntry(`${flag} ${entry.hint}`, entry.help, `(default ${DEFAULT_SETTINGS[entry.key]})`)] : [];
+    const initial = DEFAULT_SETTINGS[entry.key];
+    return valued ? [helpEntry(`${flag} ${entry.hint}`, entry.help, Array.isArray(initial) ? '(repeatable)' : `(default ${initial})`)] : [];
   });
 
 export const USAGE = [
@@ -106,6 +127,7 @@ export const USAGE = [
   'Options:',
   ...commandEntries(true),
   ...[...OPTION_FLAGS.values()].map(optionEntry),
+  ...[...PROXY_FLAGS.values()].map(optionEntry),
   ...commandEntries(false),
   helpEntry('-h, --help', 'show this help'),
   helpEntry('-v, --version', 'show the version'),
@@ -128,7 +150,7 @@ export function withCliDefaults(given: ServerOptions): ServerOptions {
 }
 
 export function parseArgs(argv: readonly string[]): CliCommand {
-  const config: CliConfig = { kind: 'serve', root: null, ...DEFAULT_SETTINGS, options: {} };
+  const config: CliConfig = { kind: 'serve', root: null, ...DEFAULT_SETTINGS, options: {}, proxyOptions: {} };
   const settings = config as unknown as Record<string, unknown>;
   const options = config.options as Record<string, unknown>;
   let rootGiven = false;
@@ -144,15 +166,21 @@ export function parseArgs(argv: readonly string[]): CliCommand {
     if (flag === '-v' || flag === '--version') return { kind: 'version' };
     const command = COMMAND_FLAGS.get(flag);
     const row = OPTION_FLAGS.get(flag);
+    const proxyRow = PROXY_FLAGS.get(flag);
     if (command !== undefined) {
-      settings[command.key] = command.parse === undefined ? true : command.parse(flag, requireValue(flag, value, command.accepts));
+      settings[command.key] = command.parse === undefined ? true : command.parse(flag, requireValue(flag, value, command.accepts), settings[command.key] as never);
     } else if (row !== undefined) {
       options[row.name] = parseOptionFlag(row, flag, value);
+    } else if (proxyRow !== undefined) {
+      (config.proxyOptions as Record<string, unknown>)[proxyRow.name] = parseOptionFlag(proxyRow, flag, value);
     } else {
       throw new UsageError(`unknown option ${flag} (see holdfast --help)`);
     }
   }
   if (config.demo && rootGiven) throw new UsageError('--demo serves the bundled demo site; it takes no directory');
-  if (!config.demo && !rootGiven) config.root = '.';
+  if (config.demo && config.proxy.length > 0) throw new UsageError('--demo serves the bundled demo site; it does not proxy');
+  if (Object.keys(config.proxyOptions).length > 0 && config.proxy.length === 0) throw new UsageError('--proxy-* options need at least one --proxy URL');
+  // With --proxy and no dir every request is proxied; with both, files first (nginx's try_files $uri @app).
+  if (!config.demo && !rootGiven && config.proxy.length === 0) config.root = '.';
   return config;
 }

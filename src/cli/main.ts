@@ -13,6 +13,10 @@ import cluster from 'node:cluster';
 import { readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { serveStatic } from '../handlers/static.js';
+import { tryFiles } from '../handlers/try-files.js';
+import type { Handler } from '../handlers/types.js';
+import { proxy, type ProxyHandler } from '../proxy/proxy.js';
+import { describeProxy } from './proxy-banner.js';
 import { advertisedTimeoutSeconds } from '../http1/keep-alive.js';
 import { createServer, type HoldfastServer } from '../server/server.js';
 import { openLogWriter } from '../server/log-writer.js';
@@ -35,18 +39,37 @@ function version(): string {
   return pkg.version;
 }
 
-function buildServer(config: CliConfig): HoldfastServer {
-  const root = config.demo ? DEMO_SITE : (config.root as string);
+/** `--proxy`: the proxy handler, logging as the server does; exits 2 on a bad proxy option. */
+function buildProxy(config: CliConfig): ProxyHandler | null {
+  if (config.proxy.length === 0) return null;
+  try {
+    return proxy({ upstreams: config.proxy, ...config.proxyOptions, log: config.options.log ?? 'pretty' });
+  } catch (error) {
+    if (error instanceof OptionError) usageError(error.message);
+    throw error;
+  }
+}
+
+function buildServer(config: CliConfig, upstreams: ProxyHandler | null): HoldfastServer {
+  const root = config.demo ? DEMO_SITE : config.root;
   let server: HoldfastServer;
-  const files = serveStatic(root, { spa: config.spa, list: config.list, cors: config.cors });
+  const files = root === null ? null : serveStatic(root, { spa: config.spa, list: config.list, cors: config.cors });
   try {
     server = createServer(withCliDefaults(config.options), (req) => handler(req));
   } catch (error) {
     if (error instanceof OptionError) usageError(error.message);
     throw error;
   }
-  const handler = config.demo ? withDemoReport(server, files) : files;
+  let handler: Handler;
+  if (upstreams !== null) handler = files === null ? upstreams : tryFiles(files, upstreams);
+  else handler = config.demo ? withDemoReport(server, files as Handler) : (files as Handler);
   return server;
+}
+
+function describeWhat(config: CliConfig): string {
+  if (config.demo) return 'the demo site';
+  if (config.proxy.length === 0) return config.root as string;
+  return config.root === null ? `a proxy to ${config.proxy.join(', ')}` : `${config.root}, then a proxy to ${config.proxy.join(', ')}`;
 }
 
 function describeSettings(o: ResolvedOptions): string {
@@ -60,13 +83,19 @@ function describeSettings(o: ResolvedOptions): string {
 
 /** One process serving; in a cluster it reports to the primary instead of printing the banner. */
 async function runServer(config: CliConfig): Promise<void> {
-  const server = buildServer(config);
+  const upstreams = buildProxy(config);
+  const server = buildServer(config, upstreams);
   const { port, host } = await server.listen(config.port, config.host);
+  const closeAll = async (): Promise<Awaited<ReturnType<HoldfastServer['close']>>> => {
+    const report = await server.close({ graceMs: GRACE_MS });
+    await upstreams?.close();
+    return report;
+  };
   if (cluster.isWorker) {
     process.send?.({ kind: 'listening', port, host } satisfies WorkerMessage);
     process.on('message', (message: unknown) => {
       if (message === 'shutdown') {
-        void server.close({ graceMs: GRACE_MS }).then((report) => {
+        void closeAll().then((report) => {
           process.send?.({ kind: 'drained', ...report } satisfies WorkerMessage, () => process.exit(0));
         });
       }
@@ -80,8 +109,8 @@ async function runServer(config: CliConfig): Promise<void> {
     stdout.write(text);
     return stdout.flush(STDOUT_FLUSH_TIMEOUT_MS);
   };
-  const where = config.demo ? 'the demo site' : (config.root as string);
-  void say(`holdfast serving ${where} on http://${host}:${port}/\n${describeSettings(server.options)}\n`);
+  const proxyLine = upstreams === null ? '' : `${describeProxy(upstreams.options, server.options)}\n`;
+  void say(`holdfast serving ${describeWhat(config)} on http://${host}:${port}/\n${describeSettings(server.options)}\n${proxyLine}`);
   let signals = 0;
   const stop = (signal: NodeJS.Signals): void => {
     if (++signals > 1) {
@@ -89,8 +118,7 @@ async function runServer(config: CliConfig): Promise<void> {
       process.exit(1);
     }
     void say(`${signal}: draining ${server.connectionCount} connection(s) (grace ${GRACE_MS / 1000}s)\n`);
-    void server
-      .close({ graceMs: GRACE_MS })
+    void closeAll()
       .then((report) => say(`shutdown: ${report.drained} connection(s) drained cleanly, ${report.forced} forced\n`).then(() => report))
       .then((report) => process.exit(report.forced === 0 ? 0 : 1));
   };
@@ -117,8 +145,7 @@ async function runPrimary(config: CliConfig, count: number): Promise<void> {
     if (message.kind === 'listening') {
       address = `http://${message.host}:${message.port}/`;
       if (++listening === count) {
-        const where = config.demo ? 'the demo site' : (config.root as string);
-        process.stdout.write(`holdfast serving ${where} on ${address} with ${count} workers\n${settings}\n`);
+        process.stdout.write(`holdfast serving ${describeWhat(config)} on ${address} with ${count} workers\n${settings}\n`);
       }
     } else if (message.kind === 'drained') {
       drained += message.drained;
@@ -173,7 +200,7 @@ async function main(): Promise<void> {
     return;
   }
   const config = command;
-  if (!config.demo) {
+  if (!config.demo && config.root !== null) {
     let isDirectory = false;
     try {
       isDirectory = statSync(config.root as string).isDirectory();

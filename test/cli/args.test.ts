@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { OPTION_FLAGS, parseArgs, withCliDefaults, USAGE, UsageError, type CliConfig } from '../../src/cli/args.js';
+import { OPTION_FLAGS, PROXY_FLAGS, parseArgs, withCliDefaults, USAGE, UsageError, type CliConfig } from '../../src/cli/args.js';
 import { OPTION_ROWS, PRESETS, resolveOptions } from '../../src/server/options.js';
 import { formatNumber } from '../../src/server/units.js';
 
@@ -37,7 +37,9 @@ describe('parseArgs', () => {
       cors: false,
       spa: false,
       list: false,
+      proxy: [],
       options: {},
+      proxyOptions: {},
     });
   });
 
@@ -161,10 +163,11 @@ describe('flags from the option table', () => {
     }
     const listed = [...oneLine.matchAll(/^ {2}(--[a-z-]+)/gm)].map((m) => m[1]);
     assert.deepEqual(
-      listed.filter((flag) => !OPTION_FLAGS.has(flag)),
-      ['--port', '--host', '--workers', '--cors', '--spa', '--list', '--demo'],
+      listed.filter((flag) => !OPTION_FLAGS.has(flag) && !PROXY_FLAGS.has(flag)),
+      ['--port', '--host', '--workers', '--proxy', '--cors', '--spa', '--list', '--demo'],
     );
     assert.deepEqual(listed.filter((flag) => OPTION_FLAGS.has(flag)), [...OPTION_FLAGS.keys()]);
+    assert.deepEqual(listed.filter((flag) => PROXY_FLAGS.has(flag)), [...PROXY_FLAGS.keys()]);
   });
 
   test('every flagged option maps to its library option: flag text → config.options → resolveOptions, both spellings', () => {
@@ -223,6 +226,21 @@ describe('flags from the option table', () => {
       assert.ok(oneLine.includes(`${name} (${preset.keepAliveTimeoutMs / 1000}s/${preset.maxRequestsPerConnection})`), name);
     }
     usageError(['--preset', 'turbo'], new RegExp(`^--preset takes one of ${Object.keys(PRESETS).join(', ')}; got "turbo"$`));
+  });
+
+  test('--proxy repeats (each URL checked), --proxy-* flags land under the proxy’s option names; with --proxy and no dir nothing is served from disk', () => {
+    const both = serve(['--proxy', 'http://127.0.0.1:3000', '--proxy=unix:/run/app.sock', '--proxy-balance', 'least-outstanding', '--proxy-idle-timeout', '4s', '--proxy-keepalive', '8']);
+    assert.deepEqual(both.proxy, ['http://127.0.0.1:3000', 'unix:/run/app.sock']);
+    assert.deepEqual(both.proxyOptions, { balance: 'least-outstanding', idleTimeoutMs: 4000, maxIdlePerUpstream: 8 });
+    assert.equal(both.root, null);
+    assert.deepEqual([serve(['public', '--proxy', 'http://a:1']).root, serve([]).proxy], ['public', []]);
+    usageError(['--proxy', 'https://a'], /^--proxy takes an upstream URL such as http:\/\/127\.0\.0\.1:3000 or unix:\/path\/to\.sock: only http: upstreams are supported/);
+    usageError(['--proxy'], /^--proxy needs a value: an upstream URL/);
+    usageError(['--proxy-idle-timeout', '4s'], /^--proxy-\* options need at least one --proxy URL$/);
+    usageError(['--proxy', 'http://a:1', '--proxy-balance', 'random'], /^--proxy-balance takes one of round-robin, least-outstanding; got "random"$/);
+    usageError(['--demo', '--proxy', 'http://a:1'], /does not proxy/);
+    assert.match(oneLine, /--proxy URL +proxy requests to this upstream; repeat to balance; with a dir, only those matching no file \(repeatable\)/);
+    assert.match(oneLine, /--proxy-idle-timeout D +idle time of a pooled upstream connection \(an upstream Keep-Alive timeout lowers it\) \(default 60s\)/);
   });
 });
 
