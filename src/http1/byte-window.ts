@@ -31,3 +31,13 @@ export function appendBytes(window: ByteWindow, bytes: Uint8Array): ByteWindow {
   chunk.copy(buf, end);
   return { buf, owned, pos, end: end + chunk.length };
 }
+
+const EMPTY = Buffer.alloc(0);
+
+/** `buf[start, end)` in a buffer of its own (small copies land in node's buffer pool); a shared empty one for none. */
+export function copyRange(buf: Buffer, start: number, end: number): Buffer {
+  if (start === end) return EMPTY;
+  const copy = Buffer.allocUnsafe(end - start);
+  buf.copy(copy, 0, start, end);
+  return copy;
+}

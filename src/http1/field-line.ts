@@ -8,7 +8,7 @@
 import { latin1 } from './latin1.js';
 import type { ProtocolErrorCode } from './errors.js';
 import { TOKEN_CHARS, type HeaderMap } from './header-map.js';
-import { fieldNameAt, fieldNameIndex, recentFieldValue, repeatedFieldValue } from './interned.js';
+import { fieldNameAt, fieldNameIn, fieldNameIndex, recentFieldValue, repeatedFieldValue } from './interned.js';
 import { indexOfByte } from './bytes.js';
 
 const SP = 0x20;
@@ -56,4 +56,31 @@ export function parseFieldLine(buf: Buffer, start: number, end: number, into: He
   }
   into.append(name, index === -1 ? latin1(buf, i, valueEnd) : recentFieldValue(index, buf, i, valueEnd));
   return null;
+}
+
+/**
+ * The field lines of a head a fast path matched whole (visible ASCII and SP only, `name:value` CRLF
+ * each, so no check is left to do): `text[from, fieldsEnd)`, where `text` is `buf` decoded from
+ * `offset`. Names and values interleaved, names lower-cased (common ones interned), values trimmed
+ * of SP; null past `maxCount` lines (the byte parser then gives the verdict).
+ */
+export function simpleFieldLines(text: string, from: number, fieldsEnd: number, buf: Uint8Array, offset: number, maxCount: number): string[] | null {
+  let fields: string[] | null = null;
+  let count = 0;
+  for (let line = from; line < fieldsEnd; ) {
+    if (++count > maxCount) return null;
+    const colon = text.indexOf(':', line);
+    const cr = text.indexOf('\r', colon);
+    let valueStart = colon + 1;
+    while (valueStart < cr && text.charCodeAt(valueStart) === SP) valueStart++;
+    let valueEnd = cr;
+    while (valueEnd > valueStart && text.charCodeAt(valueEnd - 1) === SP) valueEnd--;
+    const name = fieldNameIn(text, line, colon, buf, offset);
+    const value = text.slice(valueStart, valueEnd);
+    // Sized for what arrived: most heads are a few fields, and a pushed-to empty array reserves 17.
+    if (fields === null) fields = [name, value];
+    else fields.push(name, value);
+    line = cr + 2;
+  }
+  return fields ?? [];
 }

@@ -55,6 +55,11 @@ export function decideRequestFraming(
  * carried it, or an error when one is not 1*DIGIT or two differ.
  */
 export function parseContentLengths(lines: readonly string[]): { length: number; count: number } | 'bad-content-length' | 'conflicting-content-length' {
+  if (lines.length === 1) {
+    // The usual case, one plain number, without splitting the line.
+    const single = parseDecimal(lines[0]);
+    if (single >= 0) return { length: single, count: 1 };
+  }
   let length = -1;
   let count = 0;
   for (const line of lines) {

@@ -4,6 +4,9 @@
  * (RFC 9110 §5.6.1, §5.6.2), used for Connection, Transfer-Encoding and the like.
  */
 
+/** tchar per RFC 9110 §5.6.2, as a regular-expression character class body. */
+export const TCHAR_CLASS = "!#$%&'*+\\-.^_`|~0-9A-Za-z";
+
 /** tchar per RFC 9110 §5.6.2: 1 where the byte may appear in a token. */
 export const TOKEN_CHARS: Uint8Array = (() => {
   const table = new Uint8Array(256);

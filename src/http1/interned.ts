@@ -1,5 +1,5 @@
 /**
- * The methods and field names most requests carry, as constant strings: matching the bytes in
+ * The methods and field names most requests and responses carry, as constant strings: matching the bytes in
  * place saves a string allocation (and a lower-casing) per token on the hot path. Anything else
  * falls back to decoding. Field names compare case-insensitively (RFC 9110 §5.1), methods exactly
  * (RFC 9110 §9.1).
@@ -16,6 +16,11 @@ const FIELD_NAMES = [
   'authorization', 'keep-alive', 'upgrade', 'te', 'dnt', 'x-forwarded-for', 'x-forwarded-proto',
   'x-real-ip', 'x-request-id', 'upgrade-insecure-requests', 'sec-fetch-mode', 'sec-fetch-site',
   'sec-fetch-dest', 'sec-fetch-user', 'sec-ch-ua', 'sec-ch-ua-mobile', 'sec-ch-ua-platform',
+  // Responses (read by the proxy): what node:http, Express, nginx and Go put in most of theirs.
+  'date', 'server', 'etag', 'last-modified', 'vary', 'set-cookie', 'content-encoding', 'location', 'expires',
+  'age', 'x-powered-by', 'accept-ranges', 'access-control-allow-origin', 'strict-transport-security',
+  'x-content-type-options', 'x-frame-options', 'content-security-policy', 'content-disposition', 'link',
+  'retry-after', 'www-authenticate', 'referrer-policy', 'via', 'trailer',
 ];
 
 function byLength(words: readonly string[]): string[][] {

@@ -12,13 +12,13 @@
  */
 
 import { latin1 } from './latin1.js';
-import { appendBytes } from './byte-window.js';
+import { appendBytes, copyRange } from './byte-window.js';
 import { ChunkedDecoder } from './chunked.js';
 import { ProtocolError, type ProtocolErrorCode } from './errors.js';
-import { parseFieldLine } from './field-line.js';
+import { parseFieldLine, simpleFieldLines } from './field-line.js';
 import { decideRequestFraming, type BodyFraming, type HttpVersion } from './framing.js';
-import { HeaderMap, TOKEN_CHARS, splitList } from './header-map.js';
-import { fieldNameIn, internMethod, methodIn, recentTargetValue } from './interned.js';
+import { HeaderMap, TCHAR_CLASS, TOKEN_CHARS, splitList } from './header-map.js';
+import { internMethod, methodIn, recentTargetValue } from './interned.js';
 import { indexOfByte } from './bytes.js';
 
 export type { BodyFraming, HttpVersion } from './framing.js';
@@ -102,8 +102,7 @@ const MAX_LEADING_EMPTY_LINES = 8;
  * subset of what the byte-by-byte parser accepts, and unambiguous (no backtracking): anything else,
  * an incomplete head included, goes to the byte parser, whose verdicts (errors too) are the reference.
  */
-const TCHAR = "!#$%&'*+\\-.^_`|~0-9A-Za-z";
-const SIMPLE_HEAD = new RegExp(`[${TCHAR}]+ [\\x21\\x22\\x24-\\x7e]+ HTTP/1\\.[01]\\r\\n(?:[${TCHAR}]+:[\\x20-\\x7e]*\\r\\n)*\\r\\n`, 'y');
+const SIMPLE_HEAD = new RegExp(`[${TCHAR_CLASS}]+ [\\x21\\x22\\x24-\\x7e]+ HTTP/1\\.[01]\\r\\n(?:[${TCHAR_CLASS}]+:[\\x20-\\x7e]*\\r\\n)*\\r\\n`, 'y');
 /** The fast path decodes at most this much of the receive window at a time (larger heads take the byte parser). */
 const FAST_WINDOW_BYTES = 4096;
 
@@ -205,18 +204,9 @@ export class RequestParser {
   release(): void {
     if (!this.#borrowed) return;
     this.#borrowed = false;
-    const pending = this.#end - this.#pos;
-    if (pending === 0) {
-      this.#buf = EMPTY_BUFFER;
-      this.#pos = 0;
-      this.#end = 0;
-    } else {
-      const own = Buffer.allocUnsafe(pending);
-      this.#buf.copy(own, 0, this.#pos, this.#end);
-      this.#buf = own;
-      this.#pos = 0;
-      this.#end = pending;
-    }
+    this.#buf = copyRange(this.#buf, this.#pos, this.#end);
+    this.#end -= this.#pos;
+    this.#pos = 0;
     this.#text = '';
   }
 
@@ -308,10 +298,7 @@ export class RequestParser {
 
   /** Received bytes for a `data` event: a view, or a copy while the buffer is borrowed. */
   #view(start: number, end: number): Buffer {
-    if (!this.#borrowed) return this.#buf.subarray(start, end);
-    const copy = Buffer.allocUnsafe(end - start);
-    this.#buf.copy(copy, 0, start, end);
-    return copy;
+    return this.#borrowed ? copyRange(this.#buf, start, end) : this.#buf.subarray(start, end);
   }
 
   #fail(code: ProtocolErrorCode): ParserEvent {
@@ -470,26 +457,9 @@ export class RequestParser {
     const targetForm = target.charCodeAt(0) === 0x2f ? 'origin' : classifyTarget(target, method);
     if (targetForm === null) return null;
     const version: HttpVersion = text.charCodeAt(sp2 + 8) === 0x31 ? '1.1' : '1.0';
-    let fields: string[] | null = null;
-    const fieldsEnd = end - 2;
-    const buf = this.#buf;
-    let count = 0;
-    for (let line = sp2 + 11; line < fieldsEnd; ) {
-      if (++count > limits.maxHeaderCount) return null;
-      const colon = text.indexOf(':', line);
-      const cr = text.indexOf('\r', colon);
-      let valueStart = colon + 1;
-      while (valueStart < cr && text.charCodeAt(valueStart) === SP) valueStart++;
-      let valueEnd = cr;
-      while (valueEnd > valueStart && text.charCodeAt(valueEnd - 1) === SP) valueEnd--;
-      const name = fieldNameIn(text, line, colon, buf, from);
-      const value = text.slice(valueStart, valueEnd);
-      // Sized for what arrived: most heads are a few fields, and a pushed-to empty array reserves 17.
-      if (fields === null) fields = [name, value];
-      else fields.push(name, value);
-      line = cr + 2;
-    }
-    const headers = new HeaderMap(fields ?? []);
+    const fields = simpleFieldLines(text, sp2 + 11, end - 2, this.#buf, from, limits.maxHeaderCount);
+    if (fields === null) return null;
+    const headers = new HeaderMap(fields);
     return this.#finishHead(headers, method, target, targetForm, version, from + end);
   }
 

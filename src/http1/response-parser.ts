@@ -6,7 +6,9 @@
  * - expectResponseTo(method) queues the method of each request sent, in order: a response to HEAD
  *   has no content (RFC 9110 §9.3.2), and a 2xx to CONNECT ends HTTP on the connection. A response
  *   that arrives with nothing queued is read as a response to GET.
- * - feed(bytes) appends; feedEof() records that the peer will send nothing more.
+ * - feed(bytes) appends; feedEof() records that the peer will send nothing more. feedBorrowed(buf, n)
+ *   reads a caller's buffer in place (a socket's reusable read buffer) until release(), which copies
+ *   what was not consumed; meanwhile `data` events carry copies.
  * - next() returns one event: `head`, `data` (a view of received bytes, valid as long as the caller
  *   keeps it), `end`, `need-data`, `paused` (a message ended; bytes that follow wait until
  *   nextCycle()), `eof` (the peer closed between messages), `switched` (after 101 or a 2xx to
@@ -23,12 +25,15 @@
  * - The result never depends on how the bytes were split across feed() calls.
  */
 
-import { appendBytes } from './byte-window.js';
+import { appendBytes, copyRange } from './byte-window.js';
+import { indexOfByte } from './bytes.js';
 import { ChunkedDecoder } from './chunked.js';
 import type { ProtocolErrorCode } from './errors.js';
-import { parseFieldLine } from './field-line.js';
+import { parseFieldLine, simpleFieldLines } from './field-line.js';
 import { isBodylessResponse, parseContentLengths, type HttpVersion } from './framing.js';
-import { HeaderMap, splitList, tokenSet } from './header-map.js';
+import { HeaderMap, TCHAR_CLASS, splitList } from './header-map.js';
+import { latin1 } from './latin1.js';
+import { reasonPhrase } from './serializer.js';
 
 export type { HttpVersion } from './framing.js';
 
@@ -168,19 +173,41 @@ const LF = 0x0a;
 const SP = 0x20;
 const HTAB = 0x09;
 const HTTP_SLASH = Buffer.from('HTTP/', 'latin1');
+/**
+ * The heads the fast path takes whole: status line and field lines of visible ASCII and SP only (no
+ * HTAB, no obs-text), ending in an empty line. A strict subset of what the byte parser accepts, and
+ * unambiguous (no backtracking): anything else, an incomplete head included, goes to the byte parser,
+ * whose verdicts (errors too) are the reference.
+ */
+const SIMPLE_RESPONSE_HEAD = new RegExp(`HTTP/1\\.[01] [1-5][0-9][0-9](?: [\\x20-\\x7e]*)?\\r\\n(?:[${TCHAR_CLASS}]+:[\\x20-\\x7e]*\\r\\n)*\\r\\n`, 'y');
+/**
+ * The last simple head read (by any parser) and what it was read as: an upstream answers the same
+ * head again and again but for its Date, once a second, so a head whose bytes start the window
+ * again is taken as is (one comparison instead of a parse).
+ */
+let lastSimpleHead: { bytes: Buffer; version: HttpVersion; status: number; reason: string; fields: readonly string[] } | null = null;
+/** `HTTP/1.1 200\r\n\r\n`: shorter windows cannot hold a head. */
+const MIN_HEAD_BYTES = 16;
+/** The fast path decodes at most this much of the window (larger heads take the byte parser). */
+const FAST_WINDOW_BYTES = 2048;
+const EMPTY_BUFFER = Buffer.alloc(0);
 
 export class ResponseParser {
   readonly #limits: ResponseParserLimits;
   readonly #methods: string[] = [];
   #state: ReadState = HEAD_STATE;
-  #buf: Buffer = Buffer.alloc(0);
+  #buf: Buffer = EMPTY_BUFFER;
   #owned = false;
+  /** #buf is the caller's, lent by feedBorrowed() until release(). */
+  #borrowed = false;
   #pos = 0;
   #end = 0;
   #eof = false;
   /** Head scan progress, relative to #pos: where the current line starts, and the line bounds seen. */
   #lineStart = 0;
   #lineBounds: number[] = [];
+  /** Entries of #lineBounds in use (the array is reused, never shrunk: setting length is slow). */
+  #lineCount = 0;
 
   constructor(limits: ResponseParserLimits = DEFAULT_RESPONSE_LIMITS) {
     this.#limits = limits;
@@ -188,7 +215,7 @@ export class ResponseParser {
 
   /** Queues the method of a request sent on this connection; responses are matched in order. */
   expectResponseTo(method: string): void {
-    this.#methods.push(method.toUpperCase());
+    this.#methods.push(method === 'GET' || method === 'HEAD' || method === 'POST' ? method : method.toUpperCase());
   }
 
   /** Requests queued whose final response has not begun. */
@@ -209,11 +236,36 @@ export class ResponseParser {
   }
 
   feed(bytes: Uint8Array): void {
+    if (this.#borrowed) throw new Error('feed() while a borrowed buffer is not released');
     const window = appendBytes({ buf: this.#buf, owned: this.#owned, pos: this.#pos, end: this.#end }, bytes);
     this.#buf = window.buf;
     this.#owned = window.owned;
     this.#pos = window.pos;
     this.#end = window.end;
+  }
+
+  /**
+   * feed(bytes[0, length)) without copying when nothing is pending: the parser reads the caller's
+   * buffer in place until release(), which must come before the caller reuses the buffer and before
+   * the next feed. Returns false (nothing done) when bytes are pending: feed a copy instead.
+   */
+  feedBorrowed(bytes: Buffer, length: number): boolean {
+    if (this.#pos !== this.#end || length === 0 || this.#borrowed) return false;
+    this.#borrowed = true;
+    this.#buf = bytes;
+    this.#pos = 0;
+    this.#end = length;
+    return true;
+  }
+
+  /** Ends a feedBorrowed(): the bytes not yet consumed are copied into a buffer of the parser's own. */
+  release(): void {
+    if (!this.#borrowed) return;
+    this.#borrowed = false;
+    this.#owned = false;
+    this.#buf = copyRange(this.#buf, this.#pos, this.#end);
+    this.#end -= this.#pos;
+    this.#pos = 0;
   }
 
   feedEof(): void {
@@ -235,7 +287,7 @@ export class ResponseParser {
     if (this.#state.kind !== 'paused') throw new Error('nextCycle() called while a response is in progress');
     this.#state = HEAD_STATE;
     this.#lineStart = 0;
-    this.#lineBounds.length = 0;
+    this.#lineCount = 0;
   }
 
   next(): ResponseEvent {
@@ -246,7 +298,7 @@ export class ResponseParser {
       case 'length-body': {
         if (this.#pos === this.#end) return this.#eof ? this.#fail('incomplete-message') : NEED_DATA;
         const take = Math.min(state.remaining, this.#end - this.#pos);
-        const bytes = this.#buf.subarray(this.#pos, this.#pos + take);
+        const bytes = this.#view(this.#pos, this.#pos + take);
         this.#pos += take;
         state.remaining -= take;
         if (state.remaining === 0) this.#state = { kind: 'message-end', trailers: null, then: 'paused' };
@@ -257,7 +309,7 @@ export class ResponseParser {
         this.#pos = state.decoder.position;
         switch (step.kind) {
           case 'data':
-            return { kind: 'data', bytes: this.#buf.subarray(step.start, step.end) };
+            return { kind: 'data', bytes: this.#view(step.start, step.end) };
           case 'need-data':
             return this.#eof ? this.#fail('incomplete-message') : NEED_DATA;
           case 'end':
@@ -269,7 +321,7 @@ export class ResponseParser {
       }
       case 'close-delimited-body': {
         if (this.#pos < this.#end) {
-          const bytes = this.#buf.subarray(this.#pos, this.#end);
+          const bytes = this.#view(this.#pos, this.#end);
           this.#pos = this.#end;
           return { kind: 'data', bytes };
         }
@@ -291,6 +343,11 @@ export class ResponseParser {
     }
   }
 
+  /** Received bytes for a `data` event: a view, or a copy while the buffer is borrowed. */
+  #view(start: number, end: number): Buffer {
+    return this.#borrowed ? copyRange(this.#buf, start, end) : this.#buf.subarray(start, end);
+  }
+
   #fail(code: ResponseErrorCode): ResponseEvent {
     const error = new ResponseParseError(code);
     this.#state = { kind: 'failed', error };
@@ -301,16 +358,19 @@ export class ResponseParser {
     const buf = this.#buf;
     const base = this.#pos;
     const limits = this.#limits;
-    if (this.#lineBounds.length === 0) {
+    if (this.#lineCount === 0) {
       const prefixEnd = Math.min(this.#end, base + HTTP_SLASH.length);
       for (let i = base; i < prefixEnd; i++) if (buf[i] !== HTTP_SLASH[i - base]) return this.#fail('not-http');
+      if (this.#lineStart === 0) {
+        const simple = this.#simpleHead(base);
+        if (simple !== null) return simple;
+      }
     }
     for (;;) {
       const cap = limits.maxHeaderBytes;
       const windowEnd = Math.min(this.#end, base + cap);
       const from = base + this.#lineStart;
-      let lf = from < windowEnd ? buf.indexOf(LF, from) : -1;
-      if (lf >= windowEnd) lf = -1;
+      const lf = from < windowEnd ? indexOfByte(buf, LF, from, windowEnd) : -1;
       if (lf === -1) {
         if (this.#end - base >= cap) return this.#fail('header-section-too-large');
         if (!this.#eof) return NEED_DATA;
@@ -323,11 +383,14 @@ export class ResponseParser {
       if (lf === from || buf[lf - 1] !== CR) return this.#fail('bare-lf');
       const lineEnd = lf - 1 - base;
       if (lineEnd === this.#lineStart) {
-        if (this.#lineBounds.length === 0) return this.#fail('bad-status-line');
+        if (this.#lineCount === 0) return this.#fail('bad-status-line');
         return this.#completeHead(base, lf + 1);
       }
-      if (this.#lineBounds.length / 2 > limits.maxHeaderCount) return this.#fail('too-many-fields');
-      this.#lineBounds.push(this.#lineStart, lineEnd);
+      const count = this.#lineCount;
+      if (count / 2 > limits.maxHeaderCount) return this.#fail('too-many-fields');
+      this.#lineBounds[count] = this.#lineStart;
+      this.#lineBounds[count + 1] = lineEnd;
+      this.#lineCount = count + 2;
       this.#lineStart = lf + 1 - base;
     }
   }
@@ -358,24 +421,69 @@ export class ResponseParser {
       const c = buf[i];
       if ((c < SP && c !== HTAB) || c === 0x7f) return this.#fail('bad-status-line');
     }
-    const reason = afterStatus < lineEnd ? buf.toString('latin1', afterStatus + 1, lineEnd) : '';
+    const reason = afterStatus < lineEnd ? reasonAt(buf, afterStatus + 1, lineEnd, status) : '';
 
     // Field lines (RFC 9112 §5).
     const headers = new HeaderMap();
-    for (let k = 2; k < bounds.length; k += 2) {
+    const boundsEnd = this.#lineCount;
+    for (let k = 2; k < boundsEnd; k += 2) {
       const error = parseFieldLine(buf, base + bounds[k], base + bounds[k + 1], headers);
       if (error !== null) return this.#fail(fromSharedCode(error));
     }
+    return this.#finishHead(version, status, reason, headers, headEnd);
+  }
 
+  /**
+   * The whole head at `base` when it is a simple one (SIMPLE_RESPONSE_HEAD) and complete within the
+   * limits, read with one decode and a regular expression instead of byte by byte; null otherwise
+   * (nothing changed: the byte parser takes over). Produces exactly the head the byte parser would.
+   */
+  #simpleHead(base: number): ResponseEvent | null {
+    const limits = this.#limits;
+    const windowEnd = Math.min(this.#end, base + Math.min(FAST_WINDOW_BYTES, limits.maxHeaderBytes));
+    if (windowEnd - base < MIN_HEAD_BYTES) return null;
+    const last = lastSimpleHead;
+    if (last !== null) {
+      const length = last.bytes.length;
+      if (windowEnd - base >= length && this.#buf.compare(last.bytes, 0, length, base, base + length) === 0) {
+        return this.#finishHead(last.version, last.status, last.reason, new HeaderMap(last.fields.slice()), base + length);
+      }
+    }
+    const text = latin1(this.#buf, base, windowEnd);
+    const re = SIMPLE_RESPONSE_HEAD;
+    re.lastIndex = 0;
+    if (!re.test(text)) return null;
+    const end = re.lastIndex;
+    const version: HttpVersion = text.charCodeAt(7) === 0x31 ? '1.1' : '1.0';
+    const status = (text.charCodeAt(9) - 0x30) * 100 + (text.charCodeAt(10) - 0x30) * 10 + (text.charCodeAt(11) - 0x30);
+    const statusLineEnd = text.indexOf('\r', 12);
+    const reason = statusLineEnd > 12 ? reasonIn(text, 13, statusLineEnd, status) : '';
+    const fields = simpleFieldLines(text, statusLineEnd + 2, end - 2, this.#buf, base, limits.maxHeaderCount);
+    if (fields === null) return null;
+    lastSimpleHead = { bytes: Buffer.from(this.#buf.subarray(base, base + end)), version, status, reason, fields: fields.slice() };
+    return this.#finishHead(version, status, reason, new HeaderMap(fields), base + end);
+  }
+
+  /** A head read: the framing (RFC 9112 §6.3) and the state for its body; the `head` event. */
+  #finishHead(version: HttpVersion, status: number, reason: string, headers: HeaderMap, headEnd: number): ResponseEvent {
+    let contentLengths: string[] | null = null;
+    let transferEncodings: string[] | null = null;
+    let connection: string[] | null = null;
+    for (let i = 0; i < headers.size; i++) {
+      const name = headers.nameAt(i);
+      if (name === 'content-length') (contentLengths ??= []).push(headers.valueAt(i));
+      else if (name === 'transfer-encoding') (transferEncodings ??= []).push(headers.valueAt(i));
+      else if (name === 'connection') (connection ??= []).push(headers.valueAt(i));
+    }
     const interim = status < 200 && status !== 101;
     const requestMethod = this.#methods[0] ?? 'GET';
     if (!interim) this.#methods.shift();
-    const framing = decideReceivedFraming(requestMethod, status, version, headers.getAll('content-length'), headers.getAll('transfer-encoding'));
+    const framing = decideReceivedFraming(requestMethod, status, version, contentLengths ?? NO_LINES, transferEncodings ?? NO_LINES);
     if (typeof framing === 'string') return this.#fail(framing);
 
     this.#pos = headEnd;
     this.#lineStart = 0;
-    this.#lineBounds.length = 0;
+    this.#lineCount = 0;
     switch (framing.kind) {
       case 'none':
         this.#state = { kind: 'message-end', trailers: null, then: 'paused' };
@@ -402,7 +510,7 @@ export class ResponseParser {
     }
     return {
       kind: 'head',
-      head: { version, status, reason, headers, framing, connection: tokenSet(headers, 'connection'), interim, requestMethod },
+      head: { version, status, reason, headers, framing, connection: connectionTokens(connection), interim, requestMethod },
     };
   }
 }
@@ -410,6 +518,44 @@ export class ResponseParser {
 /** The chunked decoder and the field-line parser share the request side's codes; each one they return is also a ResponseErrorCode. */
 function fromSharedCode(code: ProtocolErrorCode): ResponseErrorCode {
   return Object.hasOwn(DESCRIPTION, code) ? (code as ResponseErrorCode) : 'bad-field-value';
+}
+
+const NO_LINES: readonly string[] = Object.freeze([]);
+const NO_TOKENS: ReadonlySet<string> = new Set();
+/** Connection token sets by field value, for heads with one Connection line (the same few recur). */
+const TOKEN_SETS = new Map<string, ReadonlySet<string>>();
+
+/** The lower-cased tokens of the Connection lines (RFC 9110 §7.6.1), empty elements dropped; shared, never to be changed. */
+function connectionTokens(lines: string[] | null): ReadonlySet<string> {
+  if (lines === null) return NO_TOKENS;
+  if (lines.length === 1) {
+    const known = TOKEN_SETS.get(lines[0]);
+    if (known !== undefined) return known;
+  }
+  const tokens = new Set<string>();
+  for (const line of lines) for (const element of splitList(line)) if (element !== '') tokens.add(element);
+  if (lines.length === 1 && lines[0].length <= 64) {
+    if (TOKEN_SETS.size >= 256) TOKEN_SETS.clear();
+    TOKEN_SETS.set(lines[0], tokens);
+  }
+  return tokens;
+}
+
+/** The reason-phrase in `buf[start, end)`: the standard one's constant string when it is that (RFC 9110 §15). */
+function reasonAt(buf: Buffer, start: number, end: number, status: number): string {
+  const standard = reasonPhrase(status);
+  if (standard.length === end - start) {
+    let i = 0;
+    while (i < standard.length && standard.charCodeAt(i) === buf[start + i]) i++;
+    if (i === standard.length) return standard;
+  }
+  return latin1(buf, start, end);
+}
+
+/** The same for `text[start, end)`. */
+function reasonIn(text: string, start: number, end: number, status: number): string {
+  const standard = reasonPhrase(status);
+  return end - start === standard.length && text.startsWith(standard, start) ? standard : text.slice(start, end);
 }
 
 /** `HTTP/d.d` at `start` → '1.0' | '1.1' | 'other' (well-formed, another version) | 'bad'. */

@@ -7,18 +7,18 @@
  * A connection leaves the pool only if it is still good by the clock, not by timers that a busy
  * event loop may not have run: idle for less than its idle limit (idleTimeoutMs, or the upstream's
  * advertised `Keep-Alive: timeout=` less keepAliveHintMarginMs, at most half of it), younger than
- * maxConnectionLifetimeMs, under its request limit. Then it waits one event-loop turn, still
- * watched, so that a FIN or RST already on its way is read before a request is written on it
- * (undici's fix for the same race); one that closed meanwhile is dropped and the next is tried.
+ * maxConnectionLifetimeMs, under its request limit. And it is lent only at the end of the
+ * event-loop turn in which it was asked for (one setImmediate for all the requests of the turn),
+ * still watched, so that a FIN or RST already on its way is read before a request is written on
+ * it (undici's fix for the same race); one that closed meanwhile is dropped and the next is tried.
  */
 
-import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { EventEmitter } from 'node:events';
 import { parseKeepAliveParameters, type ResponseHead, type ResponseParserLimits } from '../http1/response-parser.js';
 import type { ProxyEvents, UpstreamCloseReason } from './events.js';
 import type { ResolvedProxyOptions } from './options.js';
-import { connectOptions, type UpstreamTarget } from './target.js';
+import type { UpstreamTarget } from './target.js';
 import { UpstreamConnection, type ConnectionOwner } from './upstream-connection.js';
 
 export interface PoolStats {
@@ -51,14 +51,21 @@ export class PoolError extends Error {
   }
 }
 
+/** What waits for a connection: an exchange with an upstream. */
+export interface LeaseUser {
+  /** The connection is this user's (busy once attached); `reused`: it carried requests before. */
+  leased(connection: UpstreamConnection, reused: boolean): void;
+  leaseFailed(error: PoolError): void;
+}
+
 interface Waiter {
-  wake(): void;
-  fail(error: PoolError): void;
+  user: LeaseUser;
+  /** It asked for a new connection (a request sent again). */
+  fresh: boolean;
+  timer: NodeJS.Timeout;
 }
 
 let nextConnectionId = 1;
-
-const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export class UpstreamPool implements ConnectionOwner {
   readonly target: UpstreamTarget;
@@ -68,7 +75,12 @@ export class UpstreamPool implements ConnectionOwner {
   /** Idle connections, most recently used last. */
   readonly #idle: UpstreamConnection[] = [];
   readonly #waiters: Waiter[] = [];
-  /** Connections not closed: connecting, idle, checking or busy. */
+  /** Users that take a connection at the end of this event-loop turn (#endTurn). */
+  #checking: LeaseUser[] = [];
+  #spareChecking: LeaseUser[] = [];
+  #turnEndScheduled = false;
+  readonly #turnEnd = (): void => this.#endTurn();
+  /** Connections not closed: connecting, idle or busy. */
   #open = 0;
   #closed = false;
   readonly stats: PoolStats;
@@ -86,29 +98,67 @@ export class UpstreamPool implements ConnectionOwner {
   }
 
   /**
-   * A connection for one request: a checked idle one (reused: true) unless `fresh`, else a new one,
-   * waiting in the queue at the cap. Rejects with a PoolError.
+   * A connection for `user`: an idle one (reused) unless `fresh`, else a new one, waiting in the
+   * queue at the cap. An idle connection is lent only at the end of this event-loop turn (the
+   * check phase), after every event already read by this turn's poll has been handled: a FIN or a
+   * reset that was on its way has closed it by then. All the users of one turn share that wait.
    */
-  async acquire(fresh: boolean): Promise<{ connection: UpstreamConnection; reused: boolean }> {
-    for (;;) {
-      if (this.#closed) throw new PoolError('queue', 'proxy-closed', 'the proxy is closed');
-      if (!fresh) {
-        const idle = this.#takeIdle(performance.now());
-        if (idle !== null) {
-          idle.state = 'checking';
-          await yieldTurn();
-          // A close seen during the turn has destroyed the socket; its 'close' event comes later.
-          if (idle.state === 'checking' && !idle.isClosed) {
-            this.stats.reused++;
-            return { connection: idle, reused: true };
-          }
-          continue;
-        }
-      }
-      const max = this.#options.maxConnectionsPerUpstream;
-      if (max === 0 || this.#open < max) return { connection: await this.#connect(), reused: false };
-      await this.#wait();
+  lease(user: LeaseUser, fresh: boolean): void {
+    if (this.#closed) {
+      user.leaseFailed(new PoolError('queue', 'proxy-closed', 'the proxy is closed'));
+      return;
     }
+    if (fresh) {
+      this.#leaseNew(user, true);
+      return;
+    }
+    this.#checking.push(user);
+    this.#scheduleTurnEnd();
+  }
+
+  #scheduleTurnEnd(): void {
+    if (this.#turnEndScheduled) return;
+    this.#turnEndScheduled = true;
+    setImmediate(this.#turnEnd);
+  }
+
+  /**
+   * The end of an event-loop turn (its check phase): the users of the turn take the idle
+   * connections that are still good, most recently used first, or new ones; then the idle
+   * connections beyond maxIdlePerUpstream close, least recently used first. Connections parked and
+   * taken within one turn thus never count against the cap (nginx closes at once, and a burst of
+   * responses followed by a burst of requests reconnects).
+   */
+  #endTurn(): void {
+    this.#turnEndScheduled = false;
+    const users = this.#checking;
+    this.#checking = this.#spareChecking;
+    this.#spareChecking = users;
+    const nowMs = performance.now();
+    for (let i = 0; i < users.length; i++) {
+      const user = users[i];
+      if (this.#closed) {
+        user.leaseFailed(new PoolError('queue', 'proxy-closed', 'the proxy is closed'));
+        continue;
+      }
+      const idle = this.#takeIdle(nowMs);
+      if (idle === null) {
+        this.#leaseNew(user, false);
+        continue;
+      }
+      this.stats.reused++;
+      user.leased(idle, true);
+    }
+    users.length = 0;
+    const idle = this.#idle;
+    while (idle.length > this.#options.maxIdlePerUpstream) idle.shift()?.close('idle-cap');
+  }
+
+  /** A new connection, or a place in the queue at the cap. */
+  #leaseNew(user: LeaseUser, fresh: boolean): void {
+    const max = this.#options.maxConnectionsPerUpstream;
+    if (max === 0 || this.#open < max) this.#connect(user);
+    else this.#wait(user, fresh);
   }
 
   /** The most recently used idle connection still good by the clock; the others met are closed. */
@@ -124,58 +174,52 @@ export class UpstreamPool implements ConnectionOwner {
     }
   }
 
-  #wait(): Promise<void> {
+  #wait(user: LeaseUser, fresh: boolean): void {
     if (this.#waiters.length >= this.#options.maxQueuedPerUpstream) {
-      return Promise.reject(new PoolError('queue', 'queue-full', `${this.#waiters.length} requests already wait for a connection`));
+      user.leaseFailed(new PoolError('queue', 'queue-full', `${this.#waiters.length} requests already wait for a connection`));
+      return;
     }
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+    const waiter: Waiter = {
+      user,
+      fresh,
+      timer: setTimeout(() => {
         const at = this.#waiters.indexOf(waiter);
         if (at !== -1) this.#waiters.splice(at, 1);
-        reject(new PoolError('queue', 'queue-timeout', `no connection within ${this.#options.queueTimeoutMs} ms`));
-      }, this.#options.queueTimeoutMs);
-      const waiter: Waiter = {
-        wake: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        fail: (error) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      };
-      this.#waiters.push(waiter);
-    });
+        user.leaseFailed(new PoolError('queue', 'queue-timeout', `no connection within ${this.#options.queueTimeoutMs} ms`));
+      }, this.#options.queueTimeoutMs),
+    };
+    this.#waiters.push(waiter);
   }
 
   /** A connection was parked or closed: the first waiter tries again. */
   #wakeOne(): void {
-    this.#waiters.shift()?.wake();
+    const waiter = this.#waiters.shift();
+    if (waiter === undefined) return;
+    clearTimeout(waiter.timer);
+    this.lease(waiter.user, waiter.fresh);
   }
 
-  #connect(): Promise<UpstreamConnection> {
+  #connect(user: LeaseUser): void {
     const options = this.#options;
-    const socket = net.connect(connectOptions(this.target));
-    const connection = new UpstreamConnection(nextConnectionId++, socket, this, this.#limits, options.idleTimeoutMs, options.maxRequestsPerConnection === 0 ? Infinity : options.maxRequestsPerConnection);
+    const connection = new UpstreamConnection(nextConnectionId++, this.target, this, this.#limits, options.idleTimeoutMs, options.maxRequestsPerConnection === 0 ? Infinity : options.maxRequestsPerConnection);
+    const socket = connection.socket;
     this.#open++;
     connection.setTimeout(options.connectTimeoutMs);
-    return new Promise((resolve, reject) => {
-      const onConnect = (): void => {
-        socket.off('close', onClose);
-        this.stats.opened++;
-        connection.connected = true;
-        this.#events.emit('upstream-open', { upstream: this.target.name, connectionId: connection.id });
-        connection.state = 'checking';
-        resolve(connection);
-      };
-      const onClose = (): void => {
-        socket.off('connect', onConnect);
-        const code = connection.errorCode ?? 'closed';
-        reject(new PoolError('connect', code, code === 'timeout' ? `connect timed out after ${options.connectTimeoutMs} ms` : `connect failed: ${code}`));
-      };
-      socket.once('connect', onConnect);
-      socket.once('close', onClose);
-    });
+    const onConnect = (): void => {
+      socket.off('close', onClose);
+      this.stats.opened++;
+      connection.connected = true;
+      this.#events.emit('upstream-open', { upstream: this.target.name, connectionId: connection.id });
+      connection.state = 'checking';
+      user.leased(connection, false);
+    };
+    const onClose = (): void => {
+      socket.off('connect', onConnect);
+      const code = connection.errorCode ?? 'closed';
+      user.leaseFailed(new PoolError('connect', code, code === 'timeout' ? `connect timed out after ${options.connectTimeoutMs} ms` : `connect failed: ${code}`));
+    };
+    socket.once('connect', onConnect);
+    socket.once('close', onClose);
   }
 
   /** What the upstream said about keeping the connection (RFC 9112 §9.3; Keep-Alive, RFC 2068 §19.7.1.1). */
@@ -206,7 +250,7 @@ export class UpstreamPool implements ConnectionOwner {
     else {
       connection.park(nowMs);
       this.#idle.push(connection);
-      if (this.#idle.length > this.#options.maxIdlePerUpstream) this.#idle.shift()?.close('idle-cap');
+      if (this.#idle.length > this.#options.maxIdlePerUpstream) this.#scheduleTurnEnd();
       this.#wakeOne();
     }
   }
@@ -235,7 +279,10 @@ export class UpstreamPool implements ConnectionOwner {
   close(): void {
     this.#closed = true;
     for (const connection of this.#idle.splice(0)) connection.close('proxy-closed');
-    for (const waiter of this.#waiters.splice(0)) waiter.fail(new PoolError('queue', 'proxy-closed', 'the proxy is closed'));
+    for (const waiter of this.#waiters.splice(0)) {
+      clearTimeout(waiter.timer);
+      waiter.user.leaseFailed(new PoolError('queue', 'proxy-closed', 'the proxy is closed'));
+    }
   }
 
   get openConnections(): number {

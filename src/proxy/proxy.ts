@@ -31,7 +31,7 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { parseContentLengths } from '../http1/framing.js';
-import { ResponseParser } from '../http1/response-parser.js';
+import { ResponseParser, type ResponseHead } from '../http1/response-parser.js';
 import { serializeRequestHead } from '../http1/serializer.js';
 import { HttpError, type Handler, type HttpRequest, type HttpResponse } from '../handlers/types.js';
 import { Balancer, Upstream } from './balancer.js';
@@ -130,50 +130,42 @@ export function proxy(options: ProxyOptions): ProxyHandler {
     for (;;) {
       if (upstream === null) throw new HttpError(502, STATUS_TEXT[502]);
       const pool = upstream.pool;
-      let lease: { connection: Attempt['connection']; reused: boolean };
-      try {
-        lease = await pool.acquire(fresh);
-      } catch (error) {
-        if (!(error instanceof PoolError)) throw error;
-        if (error.phase === 'connect') {
-          balancer.failed(upstream, `connect ${error.code}`);
-          (tried ??= new Set()).add(upstream);
-          const next = balancer.pick(tried);
-          const status = fail(upstream, 'connect', error.code, req, next !== null);
-          if (next === null) throw new HttpError(status, STATUS_TEXT[status]);
-          upstream = next;
-          fresh = false;
-          continue;
-        }
-        throw new HttpError(fail(upstream, 'queue', error.code, req, false), STATUS_TEXT[503]);
-      }
-      pool.stats.outstanding++;
-      const attempt = new Attempt(pool, lease.connection, lease.reused, timeouts, () => pool.stats.outstanding--);
+      const attempt = new Attempt(pool, req.method, headFor(req, upstream, sentFraming, false), body, timeouts);
       let head;
       try {
-        attempt.send(req.method, headFor(req, upstream, sentFraming, false), body);
-        head = await attempt.readHead();
+        head = await attempt.run(fresh);
         if (head.status === 101) throw attempt.abort('headers', 'unexpected-101');
       } catch (error) {
+        if (error instanceof PoolError) {
+          if (error.phase === 'connect') {
+            balancer.failed(upstream, `connect ${error.code}`);
+            (tried ??= new Set()).add(upstream);
+            const next = balancer.pick(tried);
+            const status = fail(upstream, 'connect', error.code, req, next !== null);
+            if (next === null) throw new HttpError(status, STATUS_TEXT[status]);
+            upstream = next;
+            fresh = false;
+            continue;
+          }
+          throw new HttpError(fail(upstream, 'queue', error.code, req, false), STATUS_TEXT[503]);
+        }
         if (!(error instanceof UpstreamFailure)) {
           attempt.abort('send', 'internal');
           throw error;
         }
         if (!attempt.ended) attempt.abort(error.phase, error.code);
         if (error.code === 'timeout') balancer.failed(upstream, `${error.phase} timeout`);
-        else if (!lease.reused) balancer.failed(upstream, `${error.phase} ${error.code}`);
+        else if (!attempt.reused) balancer.failed(upstream, `${error.phase} ${error.code}`);
         const replayable = body.kind !== 'stream' || !body.pulled;
         if (!resent && retryable && replayable && error.beforeResponse && error.code !== 'timeout' && error.code !== 'client-body') {
           resent = true;
           pool.stats.retried++;
           fail(upstream, error.phase, error.code, req, true);
-          if (lease.reused) {
-            fresh = true;
-          } else {
+          if (!attempt.reused) {
             (tried ??= new Set()).add(upstream);
             upstream = balancer.pick(tried) ?? upstream;
-            fresh = true;
           }
+          fresh = true;
           continue;
         }
         const status = fail(upstream, error.phase, error.code, req, false);
@@ -184,38 +176,29 @@ export function proxy(options: ProxyOptions): ProxyHandler {
     }
   }
 
-  function respond(req: HttpRequest, upstream: Upstream, attempt: Attempt, head: Awaited<ReturnType<Attempt['readHead']>>): HttpResponse {
+  function respond(req: HttpRequest, upstream: Upstream, attempt: Attempt, head: ResponseHead): HttpResponse {
     const headers = clientResponseHeaders(head.headers, head.framing, false);
-    const { pieces, complete } = attempt.takeBuffered(head);
-    if (complete) {
-      const body = pieces.length === 0 ? null : pieces.length === 1 ? pieces[0] : Buffer.concat(pieces);
-      if (body !== null) delete headers['content-length'];
-      return { status: head.status, headers, body };
+    if (attempt.complete) {
+      const pieces = attempt.pieces;
+      return { status: head.status, headers, body: pieces.length === 0 ? null : pieces.length === 1 ? pieces[0] : Buffer.concat(pieces) };
     }
-    const body = new RelayBody(attempt, head, pieces, (failure) => fail(upstream, failure.phase, failure.code, req, false));
+    const body = new RelayBody(attempt, (failure) => fail(upstream, failure.phase, failure.code, req, false));
     return { status: head.status, headers, body };
   }
 
   async function openTunnel(req: HttpRequest): Promise<HttpResponse> {
     const upstream = balancer.pick(null);
     if (upstream === null) throw new HttpError(502, STATUS_TEXT[502]);
-    const pool = upstream.pool;
-    let lease;
-    try {
-      lease = await pool.acquire(true);
-    } catch (error) {
-      if (!(error instanceof PoolError)) throw error;
-      if (error.phase === 'connect') balancer.failed(upstream, `connect ${error.code}`);
-      const status = fail(upstream, error.phase, error.code, req, false);
-      throw new HttpError(status, STATUS_TEXT[status]);
-    }
-    pool.stats.outstanding++;
-    const attempt = new Attempt(pool, lease.connection, false, timeouts, () => pool.stats.outstanding--);
+    const attempt = new Attempt(upstream.pool, req.method, headFor(req, upstream, NONE, true), NO_BODY, timeouts);
     let head;
     try {
-      attempt.send(req.method, headFor(req, upstream, NONE, true), NO_BODY);
-      head = await attempt.readHead();
+      head = await attempt.run(true);
     } catch (error) {
+      if (error instanceof PoolError) {
+        if (error.phase === 'connect') balancer.failed(upstream, `connect ${error.code}`);
+        const status = fail(upstream, error.phase, error.code, req, false);
+        throw new HttpError(status, STATUS_TEXT[status]);
+      }
       if (!(error instanceof UpstreamFailure)) throw error;
       if (!attempt.ended) attempt.abort(error.phase, error.code);
       const status = fail(upstream, error.phase, error.code, req, false);

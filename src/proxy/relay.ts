@@ -1,7 +1,11 @@
 /**
- * One attempt at one request on one upstream connection: write the request (head and body, with
- * backpressure), read the response head (1xx interim responses are hop-local and skipped), then
- * relay the body to the client as it arrives.
+ * One attempt at one request on one upstream connection: lease a connection, write the request
+ * (head and body, with backpressure), read the response head (1xx interim responses are hop-local
+ * and skipped), then relay the body to the client as it arrives. It is driven by the connection's
+ * reads (no promise per step): run() settles once, when the head is read or the attempt failed.
+ *
+ * - A response whose whole body came with its head (the common small response, read at once) is
+ *   `complete`: its body is in `pieces` and the connection is back in the pool before run() settles.
  *
  * - A failure before any response byte arrived is an UpstreamFailure with `beforeResponse` set:
  *   the caller decides whether the request may be sent again. After the head, a failure throws
@@ -20,7 +24,7 @@ import type { Socket } from 'node:net';
 import { LAST_CHUNK, chunkHeader, chunkTrailer } from '../http1/chunked.js';
 import type { ResponseHead } from '../http1/response-parser.js';
 import type { UpstreamPhase } from './events.js';
-import type { UpstreamPool } from './pool.js';
+import type { LeaseUser, PoolError, UpstreamPool } from './pool.js';
 import type { ConnectionUser, UpstreamConnection } from './upstream-connection.js';
 
 /** A request body as it goes upstream. */
@@ -53,12 +57,24 @@ export interface AttemptTimeouts {
   sendTimeoutMs: number;
 }
 
-export class Attempt implements ConnectionUser {
+export class Attempt implements ConnectionUser, LeaseUser {
   readonly pool: UpstreamPool;
-  readonly connection: UpstreamConnection;
-  readonly reused: boolean;
+  readonly #method: string;
+  readonly #headText: string;
+  readonly #body: OutgoingBody;
   readonly #timeouts: AttemptTimeouts;
-  readonly #bytesReadBefore: number;
+  #connection: UpstreamConnection | null = null;
+  reused = false;
+  #bytesReadBefore = 0;
+  /** run()'s promise, until it settles. */
+  #resolve: ((head: ResponseHead) => void) | null = null;
+  #reject: ((error: UpstreamFailure | PoolError) => void) | null = null;
+  /** The final response head, once read. */
+  #head: ResponseHead | null = null;
+  /** Body pieces that came with the head (copies: they outlive the read). */
+  readonly pieces: Buffer[] = [];
+  /** The whole body came with the head: `pieces` is all of it, and the connection is released. */
+  complete = false;
   #wake: (() => void) | null = null;
   #failure: string | null = null;
   /** The whole request is queued on the socket. */
@@ -66,20 +82,56 @@ export class Attempt implements ConnectionUser {
   /** The response head came while the body was still going up: stop sending, do not pool. */
   #stopSending = false;
   #ended = false;
-  readonly #onEnd: () => void;
 
-  constructor(pool: UpstreamPool, connection: UpstreamConnection, reused: boolean, timeouts: AttemptTimeouts, onEnd: () => void) {
+  constructor(pool: UpstreamPool, method: string, headText: string, body: OutgoingBody, timeouts: AttemptTimeouts) {
     this.pool = pool;
-    this.connection = connection;
-    this.reused = reused;
+    this.#method = method;
+    this.#headText = headText;
+    this.#body = body;
     this.#timeouts = timeouts;
-    this.#onEnd = onEnd;
-    this.#bytesReadBefore = connection.socket.bytesRead;
-    connection.attach(this, timeouts.readTimeoutMs);
+  }
+
+  /**
+   * Leases a connection (a new one when `fresh`), writes the request and reads the final response
+   * head, with whatever of the body came with it. Rejects with a PoolError (no connection) or an
+   * UpstreamFailure.
+   */
+  run(fresh: boolean): Promise<ResponseHead> {
+    const response = new Promise<ResponseHead>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.pool.lease(this, fresh);
+    return response;
+  }
+
+  get connection(): UpstreamConnection {
+    const connection = this.#connection;
+    if (connection === null) throw new Error('the attempt has no connection yet');
+    return connection;
+  }
+
+  leased(connection: UpstreamConnection, reused: boolean): void {
+    this.#connection = connection;
+    this.reused = reused;
+    this.#bytesReadBefore = connection.bytesReceived;
+    this.pool.stats.outstanding++;
+    connection.attach(this, this.#timeouts.readTimeoutMs);
     connection.requests++;
+    this.#send(connection);
+  }
+
+  leaseFailed(error: PoolError): void {
+    const reject = this.#reject;
+    this.#resolve = this.#reject = null;
+    reject?.(error);
   }
 
   readable(): void {
+    if (this.#resolve !== null) {
+      this.#readHead();
+      return;
+    }
     const wake = this.#wake;
     if (wake === null) return;
     this.#wake = null;
@@ -97,7 +149,7 @@ export class Attempt implements ConnectionUser {
 
   /** Any byte of a response arrived on this attempt. */
   get #sawResponse(): boolean {
-    return this.connection.socket.bytesRead > this.#bytesReadBefore;
+    return this.#connection !== null && this.#connection.bytesReceived > this.#bytesReadBefore;
   }
 
   #failureOf(phase: UpstreamPhase, code: string): UpstreamFailure {
@@ -108,10 +160,11 @@ export class Attempt implements ConnectionUser {
    * Writes the request. A buffered body leaves with the head in one write; a stream is pumped in
    * the background, and a failure there surfaces through the response read.
    */
-  send(method: string, headText: string, body: OutgoingBody): void {
-    const connection = this.connection;
-    connection.parser.expectResponseTo(method);
+  #send(connection: UpstreamConnection): void {
+    connection.parser.expectResponseTo(this.#method);
     const socket = connection.socket;
+    const headText = this.#headText;
+    const body = this.#body;
     switch (body.kind) {
       case 'none':
         socket.write(headText, 'latin1');
@@ -173,8 +226,16 @@ export class Attempt implements ConnectionUser {
     });
   }
 
-  /** The final response head; throws an UpstreamFailure. */
-  async readHead(): Promise<ResponseHead> {
+  #settle(head: ResponseHead | null, failure: UpstreamFailure | null): void {
+    const resolve = this.#resolve;
+    const reject = this.#reject;
+    this.#resolve = this.#reject = null;
+    if (failure !== null) reject?.(failure);
+    else resolve?.(head as ResponseHead);
+  }
+
+  /** Reads the final response head (1xx interim responses are skipped) and the body bytes that came with it. */
+  #readHead(): void {
     const connection = this.connection;
     const parser = connection.parser;
     for (;;) {
@@ -188,47 +249,48 @@ export class Attempt implements ConnectionUser {
             continue;
           }
           if (!this.#requestSent) this.#stopSending = true;
+          this.#head = head;
           this.pool.noteResponse(connection, head);
-          return head;
+          if (head.framing.kind !== 'switched') this.#takeBuffered(head);
+          this.#settle(head, null);
+          return;
         }
         case 'need-data':
-          if (this.#failure !== null) throw this.#failureOf(this.#requestSent ? 'headers' : 'send', this.#failure);
-          connection.resume();
-          await this.#next();
-          continue;
+          if (this.#failure !== null) this.#settle(null, this.#failureOf(this.#requestSent ? 'headers' : 'send', this.#failure));
+          else connection.resume();
+          return;
         case 'eof':
-          throw this.#failureOf(this.#requestSent ? 'headers' : 'send', this.#failure ?? 'upstream-closed');
+          this.#settle(null, this.#failureOf(this.#requestSent ? 'headers' : 'send', this.#failure ?? 'upstream-closed'));
+          return;
         case 'error':
-          throw this.#failureOf('headers', event.error.code);
+          this.#settle(null, this.#failureOf('headers', event.error.code));
+          return;
         default:
-          throw this.#failureOf('headers', `unexpected-${event.kind}`);
+          this.#settle(null, this.#failureOf('headers', `unexpected-${event.kind}`));
+          return;
       }
     }
   }
 
-  /**
-   * The body events already buffered, taken now: all of it (`complete`) for a response that has
-   * fully arrived — the connection is released at once — or the pieces so far.
-   */
-  takeBuffered(head: ResponseHead): { pieces: Buffer[]; complete: boolean } {
+  /** The body events already buffered: all of the body (`complete`, the connection released) or the pieces so far. */
+  #takeBuffered(head: ResponseHead): void {
     const parser = this.connection.parser;
-    const pieces: Buffer[] = [];
     for (;;) {
       const event = parser.next();
       if (event.kind === 'data') {
-        pieces.push(event.bytes);
+        this.pieces.push(event.bytes);
         continue;
       }
       if (event.kind === 'end') {
+        this.complete = true;
         this.finish(head);
-        return { pieces, complete: true };
       }
-      return { pieces, complete: false };
+      return;
     }
   }
 
   /** The next body piece, null at its end; throws an UpstreamFailure (phase body). */
-  async nextPiece(head: ResponseHead): Promise<Buffer | null> {
+  async nextPiece(): Promise<Buffer | null> {
     const connection = this.connection;
     const parser = connection.parser;
     for (;;) {
@@ -238,7 +300,7 @@ export class Attempt implements ConnectionUser {
           if (connection.paused && parser.bufferedBytes === 0) connection.resume();
           return event.bytes;
         case 'end':
-          this.finish(head);
+          this.finish(this.#head as ResponseHead);
           return null;
         case 'need-data':
           if (this.#failure !== null) throw this.abort('body', this.#failure);
@@ -286,8 +348,10 @@ export class Attempt implements ConnectionUser {
     if (this.#ended) return;
     this.#ended = true;
     this.#stopSending = true;
-    this.pool.release(this.connection, reusable, reason);
-    this.#onEnd();
+    const connection = this.#connection;
+    if (connection === null) return;
+    this.pool.release(connection, reusable, reason);
+    this.pool.stats.outstanding--;
   }
 
   get ended(): boolean {
@@ -298,7 +362,7 @@ export class Attempt implements ConnectionUser {
   handOff(): Socket {
     this.#ended = true;
     const socket = this.connection.handOff();
-    this.#onEnd();
+    this.pool.stats.outstanding--;
     return socket;
   }
 }
@@ -309,15 +373,13 @@ export class Attempt implements ConnectionUser {
  */
 export class RelayBody implements AsyncIterableIterator<Uint8Array> {
   readonly #attempt: Attempt;
-  readonly #head: ResponseHead;
   readonly #pieces: Buffer[];
   readonly #onFailure: (failure: UpstreamFailure) => void;
   #done = false;
 
-  constructor(attempt: Attempt, head: ResponseHead, pieces: Buffer[], onFailure: (failure: UpstreamFailure) => void) {
+  constructor(attempt: Attempt, onFailure: (failure: UpstreamFailure) => void) {
     this.#attempt = attempt;
-    this.#head = head;
-    this.#pieces = pieces;
+    this.#pieces = attempt.pieces;
     this.#onFailure = onFailure;
   }
 
@@ -331,7 +393,7 @@ export class RelayBody implements AsyncIterableIterator<Uint8Array> {
     if (queued !== undefined) return { done: false, value: queued };
     let piece: Buffer | null;
     try {
-      piece = await this.#attempt.nextPiece(this.#head);
+      piece = await this.#attempt.nextPiece();
     } catch (error) {
       this.#done = true;
       if (error instanceof UpstreamFailure) this.#onFailure(error);

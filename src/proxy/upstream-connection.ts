@@ -10,14 +10,21 @@
  *   exchange has not taken what is buffered (backpressure from a slow client);
  * - closed: exactly one UpstreamCloseReason, reported once.
  *
+ * Reads land in one buffer shared by every upstream socket of the process (node's `onread` option:
+ * no 64 KiB allocation and no stream machinery per read). The parser reads it in place during the
+ * read callback and keeps a copy of what it did not consume; the exchange copies what it keeps.
+ * The buffer is larger than a client-side read so that a response of a few hundred KiB that the
+ * upstream wrote at once is usually read whole, and relayed as one body.
+ *
  * One socket timer serves every phase (node's inactivity timeout on the socket): the connect
  * timeout while connecting, the read/send timeout while busy, the idle deadline while pooled.
  */
 
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { ResponseParser, type ResponseParserLimits } from '../http1/response-parser.js';
 import type { UpstreamCloseReason } from './events.js';
+import { connectOptions, type UpstreamTarget } from './target.js';
 
 export type UpstreamState = 'connecting' | 'idle' | 'checking' | 'busy' | 'closed';
 
@@ -36,6 +43,17 @@ export interface ConnectionOwner {
 
 /** Unconsumed response bytes past which reading pauses until the exchange takes them. */
 export const READ_HIGH_WATER_BYTES = 65_536;
+/** The shared read buffer: 256 KiB, nginx's largest default proxy buffering per request (8 × 32 KiB is proxy_buffers' upper sizing). */
+export const UPSTREAM_READ_BYTES = 262_144;
+const READ_BUFFER = Buffer.allocUnsafe(UPSTREAM_READ_BYTES);
+
+const CONNECTION = Symbol('holdfast.upstreamConnection');
+type OwnedSocket = Socket & { [CONNECTION]: UpstreamConnection };
+
+/** node's onread callback: `this` is the socket. Returning false stops reading. */
+function onRead(this: Socket, nread: number, bytes: Buffer): boolean {
+  return (this as OwnedSocket)[CONNECTION].onRead(bytes, nread);
+}
 
 export class UpstreamConnection {
   readonly id: number;
@@ -47,6 +65,8 @@ export class UpstreamConnection {
   connected = false;
   /** Requests written on this connection. */
   requests = 0;
+  /** Bytes read from the upstream so far. */
+  bytesReceived = 0;
   /** When it last went idle (performance.now()). */
   idleSince = 0;
   /** How long it may stay idle: idleTimeoutMs, lowered by the upstream's Keep-Alive timeout. */
@@ -58,23 +78,40 @@ export class UpstreamConnection {
   #closeReason: UpstreamCloseReason | null = null;
   #errorCode: string | null = null;
   #paused = false;
+  /** Handed to a tunnel: reads are copied into the socket's own stream. */
+  #handedOff = false;
   #timeoutMs = 0;
   /** The busy phase's inactivity timeout, suspended while reading is paused for a slow client. */
   #busyTimeoutMs = 0;
 
-  constructor(id: number, socket: Socket, owner: ConnectionOwner, limits: ResponseParserLimits, idleLimitMs: number, requestLimit: number) {
+  /** Starts connecting to `target`; the owner watches the socket's 'connect' and 'close'. */
+  constructor(id: number, target: UpstreamTarget, owner: ConnectionOwner, limits: ResponseParserLimits, idleLimitMs: number, requestLimit: number) {
     this.id = id;
+    const socket = net.connect({ ...connectOptions(target), onread: { buffer: READ_BUFFER, callback: onRead } });
+    (socket as OwnedSocket)[CONNECTION] = this;
     this.socket = socket;
     this.parser = new ResponseParser(limits);
     this.#owner = owner;
     this.idleLimitMs = idleLimitMs;
     this.requestLimit = requestLimit;
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('end', () => this.#onEnd());
-    socket.on('error', (error: NodeJS.ErrnoException) => this.#onError(error));
-    socket.on('close', () => this.#onClose());
-    socket.on('timeout', () => this.#onTimeout());
+    socket.on('end', UpstreamConnection.#socketEnd);
+    socket.on('error', UpstreamConnection.#socketError);
+    socket.on('close', UpstreamConnection.#socketClose);
+    socket.on('timeout', UpstreamConnection.#socketTimeout);
   }
+
+  static #socketEnd = function (this: OwnedSocket): void {
+    this[CONNECTION].#onEnd();
+  };
+  static #socketError = function (this: OwnedSocket, error: NodeJS.ErrnoException): void {
+    this[CONNECTION].#onError(error);
+  };
+  static #socketClose = function (this: OwnedSocket): void {
+    this[CONNECTION].#onClose();
+  };
+  static #socketTimeout = function (this: OwnedSocket): void {
+    this[CONNECTION].#onTimeout();
+  };
 
   get closeReason(): UpstreamCloseReason | null {
     return this.#closeReason;
@@ -143,9 +180,9 @@ export class UpstreamConnection {
   handOff(): Socket {
     this.#user = null;
     this.#closeReason = 'tunnelled';
+    this.#handedOff = true;
     this.resume();
     this.setTimeout(0);
-    this.socket.removeAllListeners('data');
     this.socket.removeAllListeners('end');
     this.socket.removeAllListeners('timeout');
     return this.socket;
@@ -157,21 +194,31 @@ export class UpstreamConnection {
     this.socket.destroy();
   }
 
-  #onData(chunk: Buffer): void {
+  /** `bytes[0, length)` was read; valid only during this call. Returns false to stop reading. */
+  onRead(bytes: Buffer, length: number): boolean {
+    this.bytesReceived += length;
+    if (this.#handedOff) return this.socket.push(Buffer.from(bytes.subarray(0, length)));
     const state = this.state;
     if (state === 'idle' || state === 'checking') {
       this.close('evicted-while-idle');
-      return;
+      return false;
     }
-    if (state !== 'busy') return;
-    this.parser.feed(chunk);
-    if (this.parser.bufferedBytes >= READ_HIGH_WATER_BYTES && !this.#paused) {
+    if (state !== 'busy') return true;
+    const parser = this.parser;
+    const borrowed = parser.feedBorrowed(bytes, length);
+    if (!borrowed) parser.feed(Buffer.from(bytes.subarray(0, length)));
+    try {
+      this.#user?.readable();
+    } finally {
+      if (borrowed) parser.release();
+    }
+    if (parser.bufferedBytes >= READ_HIGH_WATER_BYTES && !this.#paused && this.state === 'busy') {
       // The client is not taking the body: no upstream timeout while we are the ones not reading.
       this.#paused = true;
       this.socket.pause();
       this.setTimeout(0);
     }
-    this.#user?.readable();
+    return true;
   }
 
   #onEnd(): void {

@@ -139,10 +139,14 @@ export abstract class Outbound extends Deadlines {
     this.socket.write(CONTINUE_HEAD, 'latin1');
   }
 
-  /** After queueing a response: while the peer is not taking our bytes, the send deadline runs. */
+  /**
+   * After queueing a response: while the peer is not taking our bytes, the send deadline runs. A
+   * write larger than the socket's high-water mark that the kernel took whole leaves nothing queued
+   * (writableLength 0) but needDrain set until the next tick: that is not blocked.
+   */
   protected noteWriteBuffer(): void {
     if ((this.flags & BATCHING) !== 0 && this.#outText !== '') return;
-    if (this.socket.writableNeedDrain) {
+    if (this.socket.writableNeedDrain && this.socket.writableLength > 0) {
       this.flags |= WRITE_BLOCKED;
       this.setDeadline('send', this.sendTimeoutMs);
     } else {
