@@ -36,8 +36,13 @@ const EMPTY = Buffer.alloc(0);
 
 /** `buf[start, end)` in a buffer of its own (small copies land in node's buffer pool); a shared empty one for none. */
 export function copyRange(buf: Buffer, start: number, end: number): Buffer {
-  if (start === end) return EMPTY;
-  const copy = Buffer.allocUnsafe(end - start);
-  buf.copy(copy, 0, start, end);
+  const length = end - start;
+  if (length === 0) return EMPTY;
+  const copy = Buffer.allocUnsafe(length);
+  // A few bytes are copied in place: Buffer#copy's argument checks and call cost more than the loop.
+  if (length <= SMALL_COPY_BYTES) for (let i = 0; i < length; i++) copy[i] = buf[start + i];
+  else buf.copy(copy, 0, start, end);
   return copy;
 }
+
+const SMALL_COPY_BYTES = 64;

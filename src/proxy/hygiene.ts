@@ -20,15 +20,21 @@
  * alone: an upstream's `Connection: close` never reaches the client.
  */
 
-import type { HeaderMap } from '../http1/header-map.js';
-import { splitList } from '../http1/header-map.js';
+import { HeaderMap, splitList } from '../http1/header-map.js';
 import type { ReceivedFraming } from '../http1/response-parser.js';
-import type { ResponseHeaders } from '../http1/serializer.js';
+import { flatten, serializeRequestHead, type ResponseHeaders } from '../http1/serializer.js';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
 /** Rebuilt by the proxy on the way up. */
 const REQUEST_REBUILT = new Set(['content-length', 'expect', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'via', 'host']);
 export const VIA = '1.1 holdfast';
+
+/** The field's values joined with ", " (RFC 9110 §5.3), or undefined: `name` lower-case, as HeaderMap keeps names (no case folding per call). */
+export function fieldValue(headers: HeaderMap, name: string): string | undefined {
+  let value: string | undefined;
+  for (let i = 0; i < headers.size; i++) if (headers.nameAt(i) === name) value = value === undefined ? headers.valueAt(i) : `${value}, ${headers.valueAt(i)}`;
+  return value;
+}
 
 /** The lower-cased names listed in every Connection field line (RFC 9110 §7.6.1). */
 function connectionOptions(headers: HeaderMap): Set<string> | null {
@@ -110,12 +116,62 @@ export function upstreamRequestFields(facts: UpstreamRequestFacts): string[] {
   return out;
 }
 
+/** The last upstream request head built, and what it was built from. */
+interface BuiltHead {
+  method: string;
+  target: string;
+  /** The client's fields, names and values interleaved. */
+  fields: string[];
+  facts: UpstreamRequestFacts;
+  bodyLength: number;
+  head: string;
+  flat: boolean;
+}
+let lastHead: BuiltHead | null = null;
+
+function isLastHead(last: BuiltHead, method: string, target: string, facts: UpstreamRequestFacts): boolean {
+  const was = last.facts;
+  const body = facts.body;
+  if (method !== last.method || target !== last.target || body.kind !== was.body.kind || (body.kind === 'length' && body.length !== last.bodyLength)) return false;
+  if (facts.peerAddress !== was.peerAddress || facts.trustedPeer !== was.trustedPeer || facts.proto !== was.proto || facts.tunnel !== was.tunnel) return false;
+  if (facts.upstreamAuthority !== was.upstreamAuthority || facts.preserveHost !== was.preserveHost) return false;
+  const headers = facts.headers;
+  const fields = last.fields;
+  if (headers.size * 2 !== fields.length) return false;
+  for (let i = 0; i < headers.size; i++) if (headers.nameAt(i) !== fields[2 * i] || headers.valueAt(i) !== fields[2 * i + 1]) return false;
+  return true;
+}
+
+/**
+ * The upstream request head (RFC 9112 §3, §5) for the client's request: upstreamRequestFields,
+ * serialized. The same request from the same peer recurs (a client polling, a load test): the
+ * last head built is reused, flattened once (a string built by `+` is a tree walked on every write).
+ */
+export function upstreamRequestHead(method: string, target: string, facts: UpstreamRequestFacts): string {
+  const last = lastHead;
+  if (last !== null && isLastHead(last, method, target, facts)) {
+    if (!last.flat) {
+      last.head = flatten(last.head);
+      last.flat = true;
+    }
+    return last.head;
+  }
+  const head = serializeRequestHead(method, target, upstreamRequestFields(facts));
+  const headers = facts.headers;
+  const fields: string[] = [];
+  for (let i = 0; i < headers.size; i++) fields.push(headers.nameAt(i), headers.valueAt(i));
+  lastHead = { method, target, fields, facts: { ...facts, headers: EMPTY_MAP }, bodyLength: facts.body.kind === 'length' ? facts.body.length : 0, head, flat: false };
+  return head;
+}
+
+const EMPTY_MAP = new HeaderMap();
+
 /**
  * The client response's fields from the upstream's. `framing` is how the upstream delimited its
- * body; `tunnel` keeps Upgrade (a 101 being relayed).
+ * body; `tunnel` keeps Upgrade (a 101 being relayed); `named`: the tokens of its Connection fields,
+ * when the caller has them (the response parser's).
  */
-export function clientResponseHeaders(headers: HeaderMap, framing: ReceivedFraming, tunnel: boolean): ResponseHeaders {
-  const named = connectionOptions(headers);
+export function clientResponseHeaders(headers: HeaderMap, framing: ReceivedFraming, tunnel: boolean, named: ReadonlySet<string> | null = connectionOptions(headers)): ResponseHeaders {
   const out: Record<string, string | string[]> = {};
   // Content-Length describes the body only when the upstream framed it by length (or for HEAD/304).
   const keepLength = framing.kind === 'length' || framing.kind === 'none';
@@ -123,7 +179,7 @@ export function clientResponseHeaders(headers: HeaderMap, framing: ReceivedFrami
   for (let i = 0; i < headers.size; i++) {
     const name = headers.nameAt(i);
     const value = headers.valueAt(i);
-    if (HOP_BY_HOP.has(name) || (named !== null && named.has(name))) {
+    if (HOP_BY_HOP.has(name) || (named !== null && named.size > 0 && named.has(name))) {
       if (tunnel && name === 'upgrade') out.upgrade = value;
       continue;
     }

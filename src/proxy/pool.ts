@@ -15,7 +15,8 @@
 
 import { performance } from 'node:perf_hooks';
 import type { EventEmitter } from 'node:events';
-import { parseKeepAliveParameters, type ResponseHead, type ResponseParserLimits } from '../http1/response-parser.js';
+import { parseKeepAliveParameters, type KeepAliveParameters, type ResponseHead, type ResponseParserLimits } from '../http1/response-parser.js';
+import { fieldValue } from './hygiene.js';
 import type { ProxyEvents, UpstreamCloseReason } from './events.js';
 import type { ResolvedProxyOptions } from './options.js';
 import type { UpstreamTarget } from './target.js';
@@ -67,6 +68,18 @@ interface Waiter {
 
 let nextConnectionId = 1;
 
+/**
+ * The watch runs every eighth of the shortest timeout in play (read, send, idle limits), within
+ * 5 ms to 1 s: a timeout fires at most that much late, never early.
+ */
+const WATCH_FRACTION = 8;
+const MIN_WATCH_INTERVAL_MS = 5;
+const MAX_WATCH_INTERVAL_MS = 1_000;
+
+/** The last Keep-Alive value read and what it says (an upstream repeats the same one). */
+let lastKeepAlive = '';
+let lastHint: Readonly<KeepAliveParameters> = { timeoutSeconds: null, max: null };
+
 export class UpstreamPool implements ConnectionOwner {
   readonly target: UpstreamTarget;
   readonly #options: ResolvedProxyOptions;
@@ -77,11 +90,14 @@ export class UpstreamPool implements ConnectionOwner {
   readonly #waiters: Waiter[] = [];
   /** Users that take a connection at the end of this event-loop turn (#endTurn). */
   #checking: LeaseUser[] = [];
-  #spareChecking: LeaseUser[] = [];
   #turnEndScheduled = false;
   readonly #turnEnd = (): void => this.#endTurn();
   /** Connections not closed: connecting, idle or busy. */
   #open = 0;
+  /** The connected ones, for the watch. */
+  readonly #connections = new Set<UpstreamConnection>();
+  #watchTimer: NodeJS.Timeout | null = null;
+  readonly #watchAll = (): void => this.#watch();
   #closed = false;
   readonly stats: PoolStats;
 
@@ -132,8 +148,7 @@ export class UpstreamPool implements ConnectionOwner {
   #endTurn(): void {
     this.#turnEndScheduled = false;
     const users = this.#checking;
-    this.#checking = this.#spareChecking;
-    this.#spareChecking = users;
+    this.#checking = [];
     const nowMs = performance.now();
     for (let i = 0; i < users.length; i++) {
       const user = users[i];
@@ -149,7 +164,6 @@ export class UpstreamPool implements ConnectionOwner {
       this.stats.reused++;
       user.leased(idle, true);
     }
-    users.length = 0;
     const idle = this.#idle;
     while (idle.length > this.#options.maxIdlePerUpstream) idle.shift()?.close('idle-cap');
   }
@@ -209,6 +223,9 @@ export class UpstreamPool implements ConnectionOwner {
       socket.off('close', onClose);
       this.stats.opened++;
       connection.connected = true;
+      connection.setTimeout(0);
+      this.#connections.add(connection);
+      this.#armWatch();
       this.#events.emit('upstream-open', { upstream: this.target.name, connectionId: connection.id });
       connection.state = 'checking';
       user.leased(connection, false);
@@ -224,9 +241,13 @@ export class UpstreamPool implements ConnectionOwner {
 
   /** What the upstream said about keeping the connection (RFC 9112 §9.3; Keep-Alive, RFC 2068 §19.7.1.1). */
   noteResponse(connection: UpstreamConnection, head: ResponseHead): void {
-    const keepAlive = head.headers.get('keep-alive');
+    const keepAlive = fieldValue(head.headers, 'keep-alive');
     if (keepAlive === undefined) return;
-    const hint = parseKeepAliveParameters(keepAlive);
+    if (keepAlive !== lastKeepAlive) {
+      lastKeepAlive = keepAlive;
+      lastHint = parseKeepAliveParameters(keepAlive);
+    }
+    const hint = lastHint;
     if (hint.timeoutSeconds !== null) {
       const hintMs = hint.timeoutSeconds * 1000;
       const limitMs = hintMs - Math.min(this.#options.keepAliveHintMarginMs, hintMs / 2);
@@ -255,12 +276,30 @@ export class UpstreamPool implements ConnectionOwner {
     }
   }
 
+  #armWatch(): void {
+    if (this.#watchTimer !== null || this.#connections.size === 0) return;
+    const options = this.#options;
+    let shortestMs = Math.min(options.readTimeoutMs, options.sendTimeoutMs);
+    for (const connection of this.#connections) if (connection.idleLimitMs < shortestMs) shortestMs = connection.idleLimitMs;
+    this.#watchTimer = setTimeout(this.#watchAll, Math.min(MAX_WATCH_INTERVAL_MS, Math.max(MIN_WATCH_INTERVAL_MS, Math.floor(shortestMs / WATCH_FRACTION))));
+    this.#watchTimer.unref();
+  }
+
+  /** Every connection checked against its timeouts (UpstreamConnection.watch), then the next check armed. */
+  #watch(): void {
+    this.#watchTimer = null;
+    const nowMs = performance.now();
+    for (const connection of this.#connections) connection.watch(nowMs);
+    this.#armWatch();
+  }
+
   idleTimedOut(connection: UpstreamConnection): void {
     connection.close('idle-timeout');
   }
 
   closed(connection: UpstreamConnection, reason: UpstreamCloseReason): void {
     this.#open--;
+    this.#connections.delete(connection);
     const at = this.#idle.lastIndexOf(connection);
     if (at !== -1) this.#idle.splice(at, 1);
     if (connection.connected) {
@@ -279,6 +318,10 @@ export class UpstreamPool implements ConnectionOwner {
   close(): void {
     this.#closed = true;
     for (const connection of this.#idle.splice(0)) connection.close('proxy-closed');
+    if (this.#watchTimer !== null && this.#open === 0) {
+      clearTimeout(this.#watchTimer);
+      this.#watchTimer = null;
+    }
     for (const waiter of this.#waiters.splice(0)) {
       clearTimeout(waiter.timer);
       waiter.user.leaseFailed(new PoolError('queue', 'proxy-closed', 'the proxy is closed'));

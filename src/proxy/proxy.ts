@@ -32,11 +32,10 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { parseContentLengths } from '../http1/framing.js';
 import { ResponseParser, type ResponseHead } from '../http1/response-parser.js';
-import { serializeRequestHead } from '../http1/serializer.js';
 import { HttpError, type Handler, type HttpRequest, type HttpResponse } from '../handlers/types.js';
 import { Balancer, Upstream } from './balancer.js';
 import { attachProxyLogger, type ProxyEvents, type UpstreamPhase } from './events.js';
-import { clientResponseHeaders, isRetryable, upstreamRequestFields, type RequestBodyFraming } from './hygiene.js';
+import { clientResponseHeaders, isRetryable, upstreamRequestHead, type RequestBodyFraming } from './hygiene.js';
 import { resolveProxyOptions, type ProxyOptions, type ResolvedProxyOptions } from './options.js';
 import { PoolError, UpstreamPool, type PoolStats } from './pool.js';
 import { Attempt, RelayBody, UpstreamFailure, tunnel, type OutgoingBody } from './relay.js';
@@ -56,21 +55,32 @@ const NO_BODY: OutgoingBody = Object.freeze({ kind: 'none' });
 const NONE: RequestBodyFraming = Object.freeze({ kind: 'none' });
 const CHUNKED: RequestBodyFraming = Object.freeze({ kind: 'chunked' });
 
-/** How the client's request body is framed (the server has validated it: RFC 9112 §6.3). */
-function requestBodyFraming(req: HttpRequest): RequestBodyFraming {
+/**
+ * How the client's request body is framed (the server has validated it: RFC 9112 §6.3), and whether
+ * it asks for a protocol upgrade (RFC 9110 §7.8: Upgrade, named in Connection, HTTP/1.1 only); one
+ * pass over its fields (lower-cased names: no per-call case folding).
+ */
+function requestFacts(req: HttpRequest): { framing: RequestBodyFraming; upgrade: boolean } {
   const headers = req.headers;
-  if (headers.has('transfer-encoding')) return CHUNKED;
-  const lengths = headers.getAll('content-length');
-  if (lengths.length === 0) return NONE;
-  const parsed = parseContentLengths(lengths);
-  if (typeof parsed === 'string' || parsed.length === 0) return NONE;
-  return { kind: 'length', length: parsed.length };
-}
-
-function isUpgradeRequest(req: HttpRequest): boolean {
-  if (req.version !== '1.1' || !req.headers.has('upgrade')) return false;
-  const connection = req.headers.get('connection');
-  return connection !== undefined && /(?:^|,)\s*upgrade\s*(?:,|$)/i.test(connection);
+  let chunked = false;
+  let lengths: string[] | null = null;
+  let upgrade = false;
+  let connection: string | undefined;
+  for (let i = 0; i < headers.size; i++) {
+    const name = headers.nameAt(i);
+    if (name === 'transfer-encoding') chunked = true;
+    else if (name === 'content-length') (lengths ??= []).push(headers.valueAt(i));
+    else if (name === 'upgrade') upgrade = true;
+    else if (name === 'connection') connection = connection === undefined ? headers.valueAt(i) : `${connection}, ${headers.valueAt(i)}`;
+  }
+  let framing = NONE;
+  if (chunked) framing = CHUNKED;
+  else if (lengths !== null) {
+    const parsed = parseContentLengths(lengths);
+    if (typeof parsed !== 'string' && parsed.length > 0) framing = { kind: 'length', length: parsed.length };
+  }
+  upgrade &&= req.version === '1.1' && connection !== undefined && /(?:^|,)\s*upgrade\s*(?:,|$)/i.test(connection);
+  return { framing, upgrade };
 }
 
 const STATUS_TEXT: Record<number, string> = { 502: '502 Bad Gateway', 503: '503 Service Unavailable', 504: '504 Gateway Timeout' };
@@ -100,7 +110,7 @@ export function proxy(options: ProxyOptions): ProxyHandler {
 
   const headFor = (req: HttpRequest, upstream: Upstream, body: RequestBodyFraming, tunnelled: boolean): string => {
     const peer = req.connection.remoteAddress;
-    const fields = upstreamRequestFields({
+    return upstreamRequestHead(req.method, req.target, {
       headers: req.headers,
       peerAddress: peer,
       trustedPeer: resolved.trustedProxies.has(peer),
@@ -110,13 +120,12 @@ export function proxy(options: ProxyOptions): ProxyHandler {
       body,
       tunnel: tunnelled,
     });
-    return serializeRequestHead(req.method, req.target, fields);
   };
 
   async function relay(req: HttpRequest): Promise<HttpResponse> {
     if (closed) throw new HttpError(503, STATUS_TEXT[503]);
-    if (isUpgradeRequest(req) && requestBodyFraming(req).kind === 'none') return openTunnel(req);
-    const framing = requestBodyFraming(req);
+    const { framing, upgrade } = requestFacts(req);
+    if (upgrade && framing.kind === 'none') return openTunnel(req);
     let body: OutgoingBody = NO_BODY;
     if (framing.kind === 'length' && framing.length <= resolved.retryBodyBytes) body = { kind: 'buffered', bytes: await req.body.bytes() };
     else if (framing.kind !== 'none') body = { kind: 'stream', source: req.body, chunked: framing.kind === 'chunked', pulled: false };
@@ -177,7 +186,7 @@ export function proxy(options: ProxyOptions): ProxyHandler {
   }
 
   function respond(req: HttpRequest, upstream: Upstream, attempt: Attempt, head: ResponseHead): HttpResponse {
-    const headers = clientResponseHeaders(head.headers, head.framing, false);
+    const headers = clientResponseHeaders(head.headers, head.framing, false, head.connection);
     if (attempt.complete) {
       const pieces = attempt.pieces;
       return { status: head.status, headers, body: pieces.length === 0 ? null : pieces.length === 1 ? pieces[0] : Buffer.concat(pieces) };
@@ -206,7 +215,7 @@ export function proxy(options: ProxyOptions): ProxyHandler {
     }
     if (head.status !== 101) return respond(req, upstream, attempt, head);
     const upstreamHead = attempt.connection.parser.takeBuffered();
-    const headers = clientResponseHeaders(head.headers, head.framing, true);
+    const headers = clientResponseHeaders(head.headers, head.framing, true, head.connection);
     if (headers.upgrade === undefined) headers.upgrade = req.headers.get('upgrade') ?? '';
     const socket = attempt.handOff();
     return {

@@ -207,6 +207,7 @@ export class Attempt implements ConnectionUser, LeaseUser {
       } else {
         more = socket.write(chunk);
       }
+      this.connection.noteProgress();
       if (!more) await this.#drained(socket);
     }
     if (this.#stopSending || socket.destroyed) return;

@@ -16,8 +16,10 @@
  * The buffer is larger than a client-side read so that a response of a few hundred KiB that the
  * upstream wrote at once is usually read whole, and relayed as one body.
  *
- * One socket timer serves every phase (node's inactivity timeout on the socket): the connect
- * timeout while connecting, the read/send timeout while busy, the idle deadline while pooled.
+ * Timeouts: node's socket timeout only while connecting; after that the pool's watch (watch(),
+ * every few milliseconds, a fraction of the shortest timeout) times a busy connection out once no
+ * byte moved for its read or send timeout, and closes an idle one past its idle limit. A socket
+ * timeout would be re-armed on every read and write (two timer-list moves per request).
  */
 
 import net, { type Socket } from 'node:net';
@@ -81,8 +83,13 @@ export class UpstreamConnection {
   /** Handed to a tunnel: reads are copied into the socket's own stream. */
   #handedOff = false;
   #timeoutMs = 0;
-  /** The busy phase's inactivity timeout, suspended while reading is paused for a slow client. */
+  /** The busy phase's inactivity timeout (0 = none), suspended while reading is paused for a slow client. */
   #busyTimeoutMs = 0;
+  /** Counts reads and writes while busy; the watch compares it with what it saw last. */
+  #activity = 0;
+  #activitySeen = -1;
+  /** When the watch first saw the activity count as it is (performance.now()). */
+  #quietSinceMs = 0;
 
   /** Starts connecting to `target`; the owner watches the socket's 'connect' and 'close'. */
   constructor(id: number, target: UpstreamTarget, owner: ConnectionOwner, limits: ResponseParserLimits, idleLimitMs: number, requestLimit: number) {
@@ -126,7 +133,7 @@ export class UpstreamConnection {
     return this.state === 'closed' || this.socket.destroyed;
   }
 
-  /** The inactivity timeout for the current phase (0 = none). */
+  /** The socket's own inactivity timeout (0 = none): the connect timeout. */
   setTimeout(ms: number): void {
     if (ms === this.#timeoutMs) return;
     this.#timeoutMs = ms;
@@ -144,7 +151,31 @@ export class UpstreamConnection {
   /** The inactivity timeout while busy: the send timeout while a body streams up, then the read timeout. */
   setBusyTimeout(ms: number): void {
     this.#busyTimeoutMs = ms;
-    if (!this.#paused) this.setTimeout(ms);
+    this.#activity++;
+  }
+
+  /** Bytes went out (a request body streaming up): not inactive. */
+  noteProgress(): void {
+    this.#activity++;
+  }
+
+  /**
+   * The pool's periodic check at `nowMs`: a busy connection whose activity count has not moved for
+   * its timeout times out (never early: the quiet time counts from the first check that saw it
+   * still); an idle one past its idle limit closes.
+   */
+  watch(nowMs: number): void {
+    if (this.state === 'idle') {
+      if (nowMs - this.idleSince >= this.idleLimitMs) this.#owner.idleTimedOut(this);
+      return;
+    }
+    if (this.state !== 'busy') return;
+    if (this.#activity !== this.#activitySeen) {
+      this.#activitySeen = this.#activity;
+      this.#quietSinceMs = nowMs;
+    } else if (this.#busyTimeoutMs > 0 && !this.#paused && nowMs - this.#quietSinceMs >= this.#busyTimeoutMs) {
+      this.#onTimeout();
+    }
   }
 
   detach(): void {
@@ -158,15 +189,14 @@ export class UpstreamConnection {
     this.idleSince = nowMs;
     this.socket.unref();
     this.resume();
-    this.setTimeout(this.idleLimitMs);
   }
 
   /** Reading pauses while the exchange has not taken what is buffered. */
   resume(): void {
     if (!this.#paused) return;
     this.#paused = false;
+    this.#activity++;
     this.socket.resume();
-    if (this.state === 'busy') this.setTimeout(this.#busyTimeoutMs);
   }
 
   get paused(): boolean {
@@ -181,6 +211,7 @@ export class UpstreamConnection {
     this.#user = null;
     this.#closeReason = 'tunnelled';
     this.#handedOff = true;
+    this.#busyTimeoutMs = 0;
     this.resume();
     this.setTimeout(0);
     this.socket.removeAllListeners('end');
@@ -197,6 +228,7 @@ export class UpstreamConnection {
   /** `bytes[0, length)` was read; valid only during this call. Returns false to stop reading. */
   onRead(bytes: Buffer, length: number): boolean {
     this.bytesReceived += length;
+    this.#activity++;
     if (this.#handedOff) return this.socket.push(Buffer.from(bytes.subarray(0, length)));
     const state = this.state;
     if (state === 'idle' || state === 'checking') {
@@ -216,7 +248,6 @@ export class UpstreamConnection {
       // The client is not taking the body: no upstream timeout while we are the ones not reading.
       this.#paused = true;
       this.socket.pause();
-      this.setTimeout(0);
     }
     return true;
   }
