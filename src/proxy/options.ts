@@ -21,11 +21,23 @@ export const PROXY_OPTIONS = {
     precedent: "nginx's default round-robin; least_conn as the alternative",
     cli: { flag: '--proxy-balance', help: 'how requests are spread over the upstreams' },
   },
-  /** Idle keep-alive connections kept per upstream; beyond, the least recently used closes. 0 = no reuse. */
+  /**
+   * Idle keep-alive connections kept per upstream; beyond, the least recently used closes once it has
+   * been idle for idleCapGraceMs. 0 = no reuse.
+   */
   maxIdlePerUpstream: {
     kind: 'count', unit: 'connections', min: 0, default: 32,
     precedent: 'nginx 1.29 upstream keepalive 32',
     cli: { flag: '--proxy-keepalive', help: 'idle connections kept per upstream' },
+  },
+  /**
+   * How long an idle connection beyond maxIdlePerUpstream may wait to be used again before it
+   * closes. 0 closes it at once, as nginx does: under a load of more concurrent requests than the
+   * cap, a burst of responses then closes connections that the next burst of requests reopens.
+   */
+  idleCapGraceMs: {
+    kind: 'duration', min: 0, default: 1_000,
+    precedent: 'HAProxy pool-purge-delay 5s (surplus idle connections closed over time, not at once); shorter, to stay near the cap',
   },
   /** Connections per upstream at once; 0 = unlimited. At the cap requests wait in a bounded queue. */
   maxConnectionsPerUpstream: {

@@ -1,8 +1,8 @@
 /**
  * The keep-alive pool of one upstream: LIFO reuse of idle connections (the most recently used is
  * the least likely to be near its idle deadline, and the rest age out), at most maxIdlePerUpstream
- * idle (beyond, the least recently used closes), an optional cap on connections with a bounded
- * FIFO wait queue (full or timed out → 503).
+ * idle (beyond, the least recently used closes once idle for idleCapGraceMs), an optional cap on
+ * connections with a bounded FIFO wait queue (full or timed out → 503).
  *
  * A connection leaves the pool only if it is still good by the clock, not by timers that a busy
  * event loop may not have run: idle for less than its idle limit (idleTimeoutMs, or the upstream's
@@ -69,10 +69,10 @@ interface Waiter {
 let nextConnectionId = 1;
 
 /**
- * The watch runs every eighth of the shortest timeout in play (read, send, idle limits), within
+ * The watch runs every sixteenth of the shortest timeout in play (read, send, idle limits), within
  * 5 ms to 1 s: a timeout fires at most that much late, never early.
  */
-const WATCH_FRACTION = 8;
+const WATCH_FRACTION = 16;
 const MIN_WATCH_INTERVAL_MS = 5;
 const MAX_WATCH_INTERVAL_MS = 1_000;
 
@@ -141,9 +141,9 @@ export class UpstreamPool implements ConnectionOwner {
   /**
    * The end of an event-loop turn (its check phase): the users of the turn take the idle
    * connections that are still good, most recently used first, or new ones; then the idle
-   * connections beyond maxIdlePerUpstream close, least recently used first. Connections parked and
-   * taken within one turn thus never count against the cap (nginx closes at once, and a burst of
-   * responses followed by a burst of requests reconnects).
+   * connections beyond maxIdlePerUpstream that have waited idleCapGraceMs close (the rest when the
+   * watch finds them past it). nginx closes them at once, and under more concurrent requests than
+   * the cap, each burst of responses closes what the next burst of requests reopens.
    */
   #endTurn(): void {
     this.#turnEndScheduled = false;
@@ -164,8 +164,14 @@ export class UpstreamPool implements ConnectionOwner {
       this.stats.reused++;
       user.leased(idle, true);
     }
+    this.#trimIdle(nowMs);
+  }
+
+  /** The idle connections beyond maxIdlePerUpstream that have waited idleCapGraceMs close, least recently used first. */
+  #trimIdle(nowMs: number): void {
     const idle = this.#idle;
-    while (idle.length > this.#options.maxIdlePerUpstream) idle.shift()?.close('idle-cap');
+    const graceMs = this.#options.idleCapGraceMs;
+    while (idle.length > this.#options.maxIdlePerUpstream && nowMs - idle[0].idleSince >= graceMs) idle.shift()?.close('idle-cap');
   }
 
   /** A new connection, or a place in the queue at the cap. */
@@ -271,7 +277,7 @@ export class UpstreamPool implements ConnectionOwner {
     else {
       connection.park(nowMs);
       this.#idle.push(connection);
-      if (this.#idle.length > this.#options.maxIdlePerUpstream) this.#scheduleTurnEnd();
+      if (this.#idle.length > this.#options.maxIdlePerUpstream && this.#options.idleCapGraceMs === 0) this.#scheduleTurnEnd();
       this.#wakeOne();
     }
   }
@@ -280,6 +286,7 @@ export class UpstreamPool implements ConnectionOwner {
     if (this.#watchTimer !== null || this.#connections.size === 0) return;
     const options = this.#options;
     let shortestMs = Math.min(options.readTimeoutMs, options.sendTimeoutMs);
+    if (this.#idle.length > options.maxIdlePerUpstream && options.idleCapGraceMs < shortestMs) shortestMs = options.idleCapGraceMs;
     for (const connection of this.#connections) if (connection.idleLimitMs < shortestMs) shortestMs = connection.idleLimitMs;
     this.#watchTimer = setTimeout(this.#watchAll, Math.min(MAX_WATCH_INTERVAL_MS, Math.max(MIN_WATCH_INTERVAL_MS, Math.floor(shortestMs / WATCH_FRACTION))));
     this.#watchTimer.unref();
@@ -290,6 +297,7 @@ export class UpstreamPool implements ConnectionOwner {
     this.#watchTimer = null;
     const nowMs = performance.now();
     for (const connection of this.#connections) connection.watch(nowMs);
+    this.#trimIdle(nowMs);
     this.#armWatch();
   }
 
