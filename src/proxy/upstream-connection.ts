@@ -80,6 +80,8 @@ export class UpstreamConnection {
   #closeReason: UpstreamCloseReason | null = null;
   #errorCode: string | null = null;
   #paused = false;
+  /** The socket keeps the event loop alive (node's ref()); new sockets do. */
+  #refed = true;
   /** Handed to a tunnel: reads are copied into the socket's own stream. */
   #handedOff = false;
   #timeoutMs = 0;
@@ -144,7 +146,10 @@ export class UpstreamConnection {
   attach(user: ConnectionUser, timeoutMs: number): void {
     this.state = 'busy';
     this.#user = user;
-    this.socket.ref();
+    if (!this.#refed) {
+      this.#refed = true;
+      this.socket.ref();
+    }
     this.setBusyTimeout(timeoutMs);
   }
 
@@ -166,7 +171,12 @@ export class UpstreamConnection {
    */
   watch(nowMs: number): void {
     if (this.state === 'idle') {
-      if (nowMs - this.idleSince >= this.idleLimitMs) this.#owner.idleTimedOut(this);
+      if (nowMs - this.idleSince >= this.idleLimitMs) {
+        this.#owner.idleTimedOut(this);
+      } else if (this.#refed) {
+        this.#refed = false;
+        this.socket.unref();
+      }
       return;
     }
     if (this.state !== 'busy') return;
@@ -182,12 +192,15 @@ export class UpstreamConnection {
     this.#user = null;
   }
 
-  /** Back in the pool: watched, unref'd (an idle pool never keeps the process alive, as node's Agent). */
+  /**
+   * Back in the pool, watched. The watch unrefs it if it is still idle then: an idle pool keeps the
+   * process alive no longer than that (node's Agent unrefs at once; a connection reused at once
+   * would then pay two calls into node per request).
+   */
   park(nowMs: number): void {
     this.#user = null;
     this.state = 'idle';
     this.idleSince = nowMs;
-    this.socket.unref();
     this.resume();
   }
 

@@ -194,6 +194,9 @@ export class Connection extends Outbound implements Tracked {
   #idleSinceMs = this.#openedAt;
   /** Bytes read since the close began (lingering is bounded by maxLingerBytes). */
   #bytesReadWhileClosing = 0;
+  /** The peer's address, once read (#readPeer), and port. */
+  #peerAddress: string | null = null;
+  #peerPort = 0;
 
   constructor(id: number, socket: Socket, ctx: ConnectionContext) {
     super(socket);
@@ -201,7 +204,7 @@ export class Connection extends Outbound implements Tracked {
     this.#ctx = ctx;
     this.#parser = ctx.parsers.idle;
     // node caches the peer address on the socket once read; it cannot be read after the close.
-    if (ctx.wantsConnectionEvents()) void socket.remoteAddress;
+    if (ctx.wantsConnectionEvents()) this.#readPeer();
     // Shared listeners (no closures per connection): an idle connection should cost little memory.
     (socket as OwnedSocket)[OWNER] = this;
     if (!readIntoSharedBuffer(socket, Connection.#socketRead)) socket.on('data', Connection.#socketData);
@@ -241,7 +244,30 @@ export class Connection extends Outbound implements Tracked {
   }
 
   get #remoteAddress(): string {
-    return this.socket.remoteAddress ?? '';
+    return this.peerAddress;
+  }
+
+  /**
+   * The peer's address and port, read from the socket once: node caches them too, but cannot read
+   * them after the close, and each read of its getters walks the socket's properties again.
+   */
+  #readPeer(): void {
+    if (this.#peerAddress !== null) return;
+    const socket = this.socket;
+    const address = socket.remoteAddress;
+    if (address === undefined) return;
+    this.#peerAddress = address;
+    this.#peerPort = socket.remotePort ?? 0;
+  }
+
+  get peerAddress(): string {
+    this.#readPeer();
+    return this.#peerAddress ?? '';
+  }
+
+  get peerPort(): number {
+    this.#readPeer();
+    return this.#peerPort;
   }
 
   #has(flag: number): boolean {
@@ -276,7 +302,7 @@ export class Connection extends Outbound implements Tracked {
     return {
       id: this.id,
       remoteAddress: this.#remoteAddress,
-      remotePort: this.socket.remotePort ?? 0,
+      remotePort: this.peerPort,
       state: this.lifecycle,
       requestsServed: this.#requestsServed,
       openedAt: Math.round(performance.timeOrigin + this.#openedAt),
@@ -584,7 +610,7 @@ export class Connection extends Outbound implements Tracked {
         // node caches the peer address once read: read it while the socket is surely open, so a
         // handler that asks after an await (the client may have reset by then) still gets it. A
         // synchronous handler asks while the socket is open; it does not pay for a getpeername(2).
-        void this.socket.remoteAddress;
+        this.#readPeer();
         (result as Promise<HttpResponse>).then(
           (response) => this.#guarded(() => this.#handlerAnswered(ex, response)),
           (error: unknown) => this.#guarded(() => this.#handlerFailed(ex, error)),
@@ -686,7 +712,7 @@ export class Connection extends Outbound implements Tracked {
     }
     ex.writing = 'streaming';
     // A streamed body's producer runs later, as an awaiting handler does: keep the peer address.
-    if (!(stream instanceof FileBody)) void this.socket.remoteAddress;
+    if (!(stream instanceof FileBody)) this.#readPeer();
     this.writeStreamed(headText, stream, framing, prepared.declaredLength).then(
       (written) =>
         this.#guarded(() => {
@@ -736,7 +762,7 @@ export class Connection extends Outbound implements Tracked {
       durationMs: performance.now() - ex.startedAt,
       keepAlive: false,
     });
-    void this.socket.remoteAddress;
+    this.#readPeer();
     this.#phase = UPGRADED;
     this.#closeReason = 'upgraded';
     this.#idleGeneration++;

@@ -53,8 +53,8 @@ class ServerRequest implements HttpRequest {
 
   get connection(): ConnectionRef {
     if (this.#ref === null) {
-      const socket = this.#connection.socket;
-      this.#ref = { id: this.#connection.id, requestIndex: this.#exchange.index, remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 };
+      const connection = this.#connection;
+      this.#ref = { id: connection.id, requestIndex: this.#exchange.index, remoteAddress: connection.peerAddress, remotePort: connection.peerPort };
     }
     return this.#ref;
   }
