@@ -149,6 +149,39 @@ const VECTORS: ResponseVector[] = [
     input: 'HTTP/1.1 200 OK\r\nCONNECTION:  Keep-Alive , X-Foo\r\nKeep-Alive:\ttimeout=5\t\r\nContent-Length: 0\r\n\r\n',
     expected: [{ kind: 'head', headers: [['connection', 'Keep-Alive , X-Foo'], ['keep-alive', 'timeout=5'], ['content-length', '0']], connection: ['keep-alive', 'x-foo'] }, { kind: 'end' }],
   },
+  {
+    name: 'simple heads (read whole by the fast path) as the byte parser reads them: names folded, SP trimmed, reasons kept',
+    input:
+      'HTTP/1.1 404 Nope\r\nDATE: Sat, 05 Dec 2026 19:24:05 GMT\r\nX-Odd-Name:  a  b  \r\nx-empty:\r\nContent-Length: 1\r\n\r\n!' +
+      'HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 0\r\n\r\n',
+    expected: [
+      { kind: 'head', version: '1.1', status: 404, reason: 'Nope', headers: [['date', 'Sat, 05 Dec 2026 19:24:05 GMT'], ['x-odd-name', 'a  b'], ['x-empty', ''], ['content-length', '1']], framing: 'length:1', connection: [] },
+      { kind: 'data', text: '!' },
+      { kind: 'end' },
+      { kind: 'head', version: '1.0', status: 200, reason: 'OK', headers: [['connection', 'keep-alive'], ['keep-alive', 'timeout=5'], ['content-length', '0']], connection: ['keep-alive'] },
+      { kind: 'end' },
+    ],
+  },
+  {
+    name: 'the same head again answers a HEAD: no content whatever it says',
+    methods: ['GET', 'HEAD', 'GET'],
+    input: 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhiHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nyo',
+    expected: [
+      { kind: 'head', framing: 'length:2', requestMethod: 'GET' },
+      { kind: 'data', text: 'hi' },
+      { kind: 'end' },
+      { kind: 'head', framing: 'none', requestMethod: 'HEAD' },
+      { kind: 'end' },
+      { kind: 'head', framing: 'length:2', requestMethod: 'GET' },
+      { kind: 'data', text: 'yo' },
+      { kind: 'end' },
+    ],
+  },
+  {
+    name: 'a tab in a value or a reason: the byte parser reads the head (the fast path takes none)',
+    input: 'HTTP/1.1 200 O\tK\r\nX-A: 1\t2\r\nContent-Length: 0\r\n\r\n',
+    expected: [{ kind: 'head', reason: 'O\tK', headers: [['x-a', '1\t2'], ['content-length', '0']] }, { kind: 'end' }],
+  },
   { name: 'EOF between responses', input: '', eof: true, expected: [{ kind: 'eof' }] },
   {
     name: 'EOF after a complete response',
@@ -364,6 +397,51 @@ describe('ResponseParser API', () => {
     assert.equal(parser.next().kind, 'data');
     assert.equal(parser.next().kind, 'end');
     assert.equal(parser.isMidMessage, false);
+  });
+
+  test('feedBorrowed: read in place, data events are copies, release() keeps what was not consumed', () => {
+    const parser = new ResponseParser();
+    parser.expectResponseTo('GET');
+    parser.expectResponseTo('GET');
+    const shared = Buffer.alloc(256);
+    const first = 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloHTTP/1.1 20';
+    const length = shared.write(first, 'latin1');
+    assert.equal(parser.feedBorrowed(shared, length), true);
+    assert.throws(() => parser.feed(Buffer.from('x')), /borrowed/);
+    const head = parser.next();
+    assert.ok(head.kind === 'head' && head.head.status === 200);
+    const data = parser.next();
+    assert.ok(data.kind === 'data');
+    assert.equal(parser.next().kind, 'end');
+    assert.equal(parser.next().kind, 'paused');
+    parser.release();
+    // The caller reuses its buffer: nothing the parser handed out or kept may change.
+    shared.fill(0x58);
+    assert.equal(data.bytes.toString('latin1'), 'hello');
+    assert.equal(parser.bufferedBytes, 'HTTP/1.1 20'.length);
+    assert.equal(parser.feedBorrowed(shared, 4), false, 'bytes are pending: the caller feeds a copy');
+    parser.feed(Buffer.from('4 No Content\r\n\r\n', 'latin1'));
+    parser.nextCycle();
+    const second = parser.next();
+    assert.ok(second.kind === 'head' && second.head.status === 204 && second.head.reason === 'No Content');
+  });
+
+  test('a head reused from the last one read is a head of its own: its fields can change without touching the next', () => {
+    const input = Buffer.from('HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length: 0\r\n\r\n');
+    const heads = [0, 1].map(() => {
+      const parser = new ResponseParser();
+      parser.feed(input);
+      const event = parser.next();
+      assert.ok(event.kind === 'head');
+      return event.head;
+    });
+    heads[0].headers.append('x-b', '2');
+    assert.deepEqual([...heads[1].headers], [['x-a', '1'], ['content-length', '0']]);
+    // Same length, other bytes: not the head last read.
+    const other = new ResponseParser();
+    other.feed(Buffer.from('HTTP/1.1 200 OK\r\nX-A: 2\r\nContent-Length: 0\r\n\r\n'));
+    const event = other.next();
+    assert.ok(event.kind === 'head' && event.head.headers.get('x-a') === '2');
   });
 
   test('errors repeat and never carry peer bytes', () => {
