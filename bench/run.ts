@@ -4,7 +4,7 @@
  * Usage: node dist/bench/run.js [--rounds N] [--duration S] [--warmup S] [--only a,b]
  *                               [--idle-connections N] [--out FILE]
  *
- * Starts every server once (pinned to core 0), then for each scenario runs the servers interleaved
+ * Starts the servers the chosen scenarios need once (pinned to core 0), then for each scenario runs its servers interleaved
  * for N rounds with the load generator pinned to core 1, checking each server's answers before each
  * run. Prints a markdown table of medians and ratios, writes the full results as JSON
  * (bench/results/latest.json by default) and the total time. Servers are stopped at the end, on
@@ -30,7 +30,7 @@ import {
   type Report,
 } from './lib/report.js';
 import { makeFixtures, SCENARIOS, type Fixtures } from './lib/scenarios.js';
-import { SERVER_CORE, SERVERS, type RunningServer, type ServerName } from './lib/servers.js';
+import { BASE_SERVERS, SERVER_CORE, SERVERS, type RunningServer, type ServerName } from './lib/servers.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SCENARIO_NAMES = [...SCENARIOS.map((s) => s.name), 'idle'];
@@ -149,8 +149,11 @@ async function main(): Promise<void> {
 
   try {
     const fx: Fixtures = await makeFixtures(workDir);
+    const wanted = new Set<ServerName>(args.only.includes('idle') ? BASE_SERVERS : []);
+    for (const scenario of SCENARIOS) if (args.only.includes(scenario.name)) for (const name of scenario.servers ?? BASE_SERVERS) wanted.add(name);
     const servers: RunningServer[] = [];
     for (const spec of SERVERS) {
+      if (!wanted.has(spec.name)) continue;
       const missing = spec.unavailable();
       if (missing !== null) {
         log(`${spec.name}: skipped — ${missing}`);
@@ -180,8 +183,10 @@ async function main(): Promise<void> {
         continue;
       }
       log(`\n${scenario.name}: ${entry.command}`);
+      const names = scenario.servers ?? BASE_SERVERS;
+      const scenarioServers = servers.filter((server) => names.includes(server.name));
       if (args.warmupS > 0) {
-        for (const server of servers) {
+        for (const server of scenarioServers) {
           try {
             await scenario.check(server.port, fx);
             await scenario.load(server.port, args.warmupS, fx);
@@ -192,7 +197,7 @@ async function main(): Promise<void> {
       }
       const runs: Partial<Record<ServerName, LoadRun[]>> = {};
       for (let round = 1; round <= args.rounds; round++) {
-        for (const server of servers) {
+        for (const server of scenarioServers) {
           if (isInterrupted()) throw new Error('interrupted');
           const list = (runs[server.name] ??= []);
           try {
@@ -223,7 +228,7 @@ async function main(): Promise<void> {
       const runs: Partial<Record<ServerName, IdleRun[]>> = {};
       for (const server of servers) await server.stop();
       for (let round = 1; round <= args.rounds; round++) {
-        for (const spec of SERVERS.filter((candidate) => servers.some((running) => running.name === candidate.name))) {
+        for (const spec of SERVERS.filter((candidate) => BASE_SERVERS.includes(candidate.name) && servers.some((running) => running.name === candidate.name))) {
           if (isInterrupted()) throw new Error('interrupted');
           const list = (runs[spec.name] ??= []);
           let server: RunningServer | null = null;

@@ -8,4 +8,5 @@ export { HttpError, takeover, type UpgradeHandler, type Handler, type HttpReques
 export { HeaderMap } from './http1/header-map.js';
 export { ProtocolError, type ProtocolErrorCode } from './http1/errors.js';
 export type { CloseReason } from './server/close-reason.js';
-export { serveStatic, type StaticOptions } from './handlers/static.js';
+export { serveStatic, type StaticOptions, type StaticHandler } from './handlers/static.js';
+export type { FileCacheStats } from './handlers/file-cache.js';

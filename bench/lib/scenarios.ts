@@ -2,27 +2,34 @@
  * The load scenarios. Each has a `check(port)` that proves the server answers this scenario's
  * requests correctly (body, size, connection persistence or close) and rejects otherwise, and a
  * `load(port, seconds)` that runs the load generator against it. The idle-cost scenario lives in
- * idle.ts.
+ * idle.ts. `churn` requests more distinct 1 MiB files than holdfast's file cache holds, in turn
+ * (wrk only: a Lua script picks the paths), next to holdfast with the cache off.
  */
 
 import path from 'node:path';
 import { promises as fs } from 'node:fs';
 import { connect, getRequest, withTimeout, type RawConnection, type RawResponse } from './http-client.js';
-import { abArgs, abMissing, HTTP_LOAD_TOOL, httpLoadCommand, httpLoadMissing, runAb, runHttpLoad, shellJoin, type LoadResult } from './load.js';
+import type { ServerName } from './servers.js';
+import { abArgs, abMissing, HTTP_LOAD_TOOL, httpLoadCommand, httpLoadMissing, runAb, runHttpLoad, runWrk, shellJoin, wrkMissing, type LoadResult } from './load.js';
 
 export const HELLO = 'Hello, World!';
 export const PIPELINE_DEPTH = 16;
+/** The churn scenario's distinct 1 MiB files: half again as many as holdfast's 64 MiB file cache holds. */
+export const CHURN_FILES = 96;
 
 export interface Fixtures {
   workDir: string;
   wwwDir: string;
   files: Map<string, Buffer>;
   pipelineScript: string;
+  churnScript: string;
 }
 
 export interface Scenario {
   name: string;
   title: string;
+  /** The servers it runs against; default BASE_SERVERS. */
+  servers?: readonly ServerName[];
   /** The load command, for the report. */
   command(durationS: number): string;
   unavailable(): string | null;
@@ -40,6 +47,25 @@ export async function makeFixtures(workDir: string): Promise<Fixtures> {
     await fs.writeFile(path.join(wwwDir, name), bytes);
     files.set(name, bytes);
   }
+  for (let n = 0; n < CHURN_FILES; n++) {
+    const name = churnName(n);
+    const bytes = churnBytes(n);
+    await fs.writeFile(path.join(wwwDir, name), bytes);
+    if (n % 32 === 0 || n === CHURN_FILES - 1) files.set(name, bytes);
+  }
+  const churnScript = path.join(workDir, 'churn.lua');
+  await fs.writeFile(
+    churnScript,
+    `counter = 0
+
+request = function()
+  counter = counter % ${CHURN_FILES}
+  local path = string.format("/churn-%03d.bin", counter)
+  counter = counter + 1
+  return wrk.format(nil, path)
+end
+`,
+  );
   const pipelineScript = path.join(workDir, 'pipeline.lua');
   await fs.writeFile(
     pipelineScript,
@@ -56,7 +82,18 @@ request = function()
 end
 `,
   );
-  return { workDir, wwwDir, files, pipelineScript };
+  return { workDir, wwwDir, files, pipelineScript, churnScript };
+}
+
+function churnName(n: number): string {
+  return `churn-${String(n).padStart(3, '0')}.bin`;
+}
+
+/** 1 MiB that differs from every other churn file's. */
+function churnBytes(n: number): Buffer {
+  const bytes = Buffer.alloc(1_048_576);
+  for (let i = 0; i < bytes.length; i += 4) bytes.writeUInt32LE((Math.imul(i, 2_654_435_761) ^ Math.imul(n + 1, 40_503)) >>> 0, i);
+  return bytes;
 }
 
 function fail(what: string, response: RawResponse, detail: string): never {
@@ -91,23 +128,33 @@ function url(port: number | 'PORT', target = '/'): string {
   return `http://127.0.0.1:${port}${target}`;
 }
 
-function staticScenario(name: string, file: string, connections: number): Scenario {
+/** Where the file cache matters: holdfast with and without it. */
+const CACHE_SERVERS: readonly ServerName[] = ['holdfast', 'holdfast-uncached', 'node:http', 'nginx'];
+
+/** Fetches each file twice on one connection (a large file is cached on its second request) and compares the bytes. */
+function checkFiles(port: number, fx: Fixtures, names: readonly string[]): Promise<void> {
+  return onConnection(port, async (conn) => {
+    for (const file of names) {
+      const expected = fx.files.get(file) as Buffer;
+      for (let i = 0; i < 2; i++) {
+        const [response] = await exchange(conn, getRequest(`/${file}`));
+        if (response.status !== 200) fail(`GET /${file}`, response, 'expected 200');
+        if (response.body.length !== expected.length) fail(`GET /${file}`, response, `expected ${expected.length} bytes`);
+        if (!response.body.equals(expected)) fail(`GET /${file}`, response, 'content differs from the file');
+      }
+    }
+    await stillOpen(conn, `GET /${names.join(', /')}`);
+  });
+}
+
+function staticScenario(name: string, file: string, connections: number, servers?: readonly ServerName[]): Scenario {
   return {
     name,
     title: `static ${file} (${HTTP_LOAD_TOOL} -c${connections})`,
+    servers,
     command: (durationS) => httpLoadCommand({ url: url('PORT', `/${file}`), connections, durationS }),
     unavailable: httpLoadMissing,
-    check: (port, fx) =>
-      onConnection(port, async (conn) => {
-        const expected = fx.files.get(file) as Buffer;
-        for (let i = 0; i < 2; i++) {
-          const [response] = await exchange(conn, getRequest(`/${file}`));
-          if (response.status !== 200) fail(`GET /${file}`, response, 'expected 200');
-          if (response.body.length !== expected.length) fail(`GET /${file}`, response, `expected ${expected.length} bytes`);
-          if (!response.body.equals(expected)) fail(`GET /${file}`, response, 'content differs from the file');
-        }
-        await stillOpen(conn, `GET /${file}`);
-      }),
+    check: (port, fx) => checkFiles(port, fx, [file]),
     load: (port, durationS) => runHttpLoad({ url: url(port, `/${file}`), connections, durationS }),
   };
 }
@@ -167,5 +214,14 @@ export const SCENARIOS: readonly Scenario[] = [
     load: (port, durationS) => runAb({ url: url(port), concurrency: 50, durationS }),
   },
   staticScenario('static-1k', '1k.bin', 50),
-  staticScenario('static-1m', '1m.bin', 10),
+  staticScenario('static-1m', '1m.bin', 10, CACHE_SERVERS),
+  {
+    name: 'churn',
+    title: `static churn: ${CHURN_FILES} distinct 1 MiB files in turn (${HTTP_LOAD_TOOL} -c10)`,
+    servers: CACHE_SERVERS,
+    command: (durationS) => httpLoadCommand({ url: url('PORT', '/'), connections: 10, durationS, script: 'churn.lua' }),
+    unavailable: wrkMissing,
+    check: (port, fx) => checkFiles(port, fx, [...fx.files.keys()].filter((name) => name.startsWith('churn-'))),
+    load: (port, durationS, fx) => runWrk({ url: url(port, '/'), connections: 10, durationS, script: fx.churnScript }),
+  },
 ];

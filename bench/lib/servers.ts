@@ -2,7 +2,9 @@
  * The servers under test. Each `ServerSpec` starts one child process pinned to core 0 on a free
  * 127.0.0.1 port and resolves once `GET /` answers 200; `RunningServer.stop()` stops it by PID.
  * holdfast and node:http run the scripts in ./servers/ (compiled next to this file's parent);
- * nginx runs from a config generated into the work dir, and only when /usr/sbin/nginx exists.
+ * holdfast-uncached is holdfast with its memory cache for files off (every file read from disk, as
+ * before the cache existed); nginx runs from a config generated into the work dir, and only when
+ * /usr/sbin/nginx exists.
  */
 
 import { existsSync, promises as fs } from 'node:fs';
@@ -16,7 +18,10 @@ import { spawnPinned, stop, tail } from './processes.js';
 export const SERVER_CORE = 0;
 export const NGINX = '/usr/sbin/nginx';
 
-export type ServerName = 'holdfast' | 'node:http' | 'nginx';
+export type ServerName = 'holdfast' | 'holdfast-uncached' | 'node:http' | 'nginx';
+
+/** The servers every scenario runs unless it names its own. */
+export const BASE_SERVERS: readonly ServerName[] = ['holdfast', 'node:http', 'nginx'];
 
 export interface RunningServer {
   name: ServerName;
@@ -90,12 +95,12 @@ async function launch(name: ServerName, command: string, args: (port: number) =>
   };
 }
 
-function nodeServer(name: ServerName, script: string): ServerSpec {
+function nodeServer(name: ServerName, script: string, extraArgs: readonly string[] = []): ServerSpec {
   const file = path.join(serversDir, script);
   return {
     name,
     unavailable: () => (existsSync(file) ? null : `${file} is missing (run npm run build)`),
-    start: (_workDir, wwwDir) => launch(name, process.execPath, async (port) => ['--expose-gc', file, String(port), wwwDir], true),
+    start: (_workDir, wwwDir) => launch(name, process.execPath, async (port) => ['--expose-gc', file, String(port), wwwDir, ...extraArgs], true),
   };
 }
 
@@ -155,4 +160,9 @@ const nginx: ServerSpec = {
   },
 };
 
-export const SERVERS: readonly ServerSpec[] = [nodeServer('holdfast', 'holdfast.js'), nodeServer('node:http', 'node-http.js'), nginx];
+export const SERVERS: readonly ServerSpec[] = [
+  nodeServer('holdfast', 'holdfast.js'),
+  nodeServer('holdfast-uncached', 'holdfast.js', ['--no-file-cache']),
+  nodeServer('node:http', 'node-http.js'),
+  nginx,
+];

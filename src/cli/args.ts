@@ -9,6 +9,7 @@
 
 import { OPTION_ROWS, PRESETS, type EnumRow, type NumberRow, type OptionName, type ServerOptions } from '../server/options.js';
 import { DURATION_SYNTAX, SIZE_SYNTAX, formatNumber, type NumberSpec } from '../server/units.js';
+import { STATIC_DEFAULTS } from '../handlers/static.js';
 import { describeAccepted, helpEntry, parseChoiceFlag, parseNumberFlag, readArgv, requireValue, UsageError } from './flags.js';
 
 export { UsageError };
@@ -24,6 +25,9 @@ export interface CliConfig {
   cors: boolean;
   spa: boolean;
   list: boolean;
+  /** serveStatic's memory cache (StaticOptions of the same names). */
+  maxCacheBytes: number;
+  maxCachedFileBytes: number;
   /** The server options given as flags, under their library names; the library supplies the rest. */
   options: ServerOptions;
 }
@@ -32,15 +36,34 @@ export type CliCommand = CliConfig | { kind: 'help' } | { kind: 'version' };
 
 type Settings = Omit<CliConfig, 'kind' | 'root' | 'options'>;
 
-const DEFAULT_SETTINGS: Readonly<Settings> = { demo: false, port: 8080, host: '127.0.0.1', workers: 1, cors: false, spa: false, list: false };
+const DEFAULT_SETTINGS: Readonly<Settings> = {
+  demo: false,
+  port: 8080,
+  host: '127.0.0.1',
+  workers: 1,
+  cors: false,
+  spa: false,
+  list: false,
+  maxCacheBytes: STATIC_DEFAULTS.maxCacheBytes,
+  maxCachedFileBytes: STATIC_DEFAULTS.maxCachedFileBytes,
+};
 
-/** A flag of the command itself: with `parse` it takes a value, without it is a switch that sets true. */
+/**
+ * A flag of the command itself: with `parse` it takes a value (`show` prints its default in
+ * --help), without it is a switch that sets true.
+ */
 type CommandFlag = {
-  [K in keyof Settings]: { key: K; help: string } & ({ hint: string; accepts: string; parse: (flag: string, text: string) => Settings[K] } | { parse?: never });
+  [K in keyof Settings]: { key: K; help: string } & ({ hint: string; accepts: string; parse: (flag: string, text: string) => Settings[K]; show?: (value: Settings[K]) => string } | { parse?: never });
 }[keyof Settings];
 
 const PORT: NumberSpec = { kind: 'count', min: 0, max: 65_535 };
 const WORKERS: NumberSpec = { kind: 'count', unit: 'processes', min: 1, max: 1024 };
+const CACHE_SIZE: NumberSpec = { kind: 'bytes', zero: 'off', min: 0 };
+
+/** A size flag of the command (`--file-cache 64m`). */
+function sizeFlag<K extends 'maxCacheBytes' | 'maxCachedFileBytes'>(key: K, help: string): CommandFlag {
+  return { key, hint: 'SIZE', help, accepts: describeAccepted(CACHE_SIZE), parse: (flag, text) => parseNumberFlag(flag, CACHE_SIZE, text), show: (value) => formatNumber('bytes', value) } as CommandFlag;
+}
 
 const COMMAND_FLAGS = new Map<string, CommandFlag>([
   ['--port', { key: 'port', hint: 'N', help: 'port to listen on; 0 picks a free port', accepts: describeAccepted(PORT), parse: (flag, text) => parseNumberFlag(flag, PORT, text) }],
@@ -50,6 +73,8 @@ const COMMAND_FLAGS = new Map<string, CommandFlag>([
   ['--spa', { key: 'spa', help: 'serve index.html for unknown paths (single-page apps)' }],
   ['--list', { key: 'list', help: 'list directories without an index.html' }],
   ['--demo', { key: 'demo', help: 'serve the bundled demo site with its connection report' }],
+  ['--file-cache', sizeFlag('maxCacheBytes', 'memory for hot files (contents and compressed forms); 0 = off')],
+  ['--file-cache-max', sizeFlag('maxCachedFileBytes', 'largest file kept in memory; 0 = no memory cache')],
 ]);
 
 type FlaggedRow = (NumberRow | EnumRow) & { readonly name: OptionName; readonly cli: NonNullable<NumberRow['cli']> };
@@ -93,7 +118,9 @@ function optionEntry(row: FlaggedRow): string {
 const commandEntries = (valued: boolean): string[] =>
   [...COMMAND_FLAGS].flatMap(([flag, entry]) => {
     if (entry.parse === undefined) return valued ? [] : [helpEntry(flag, entry.help)];
-    return valued ? [helpEntry(`${flag} ${entry.hint}`, entry.help, `(default ${DEFAULT_SETTINGS[entry.key]})`)] : [];
+    const initial = DEFAULT_SETTINGS[entry.key];
+    const shown = entry.show === undefined ? String(initial) : (entry.show as (value: typeof initial) => string)(initial);
+    return valued ? [helpEntry(`${flag} ${entry.hint}`, entry.help, `(default ${shown})`)] : [];
   });
 
 export const USAGE = [

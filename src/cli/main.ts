@@ -9,10 +9,11 @@
 import cluster from 'node:cluster';
 import { readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
-import { serveStatic } from '../handlers/static.js';
+import { serveStatic, type StaticOptions } from '../handlers/static.js';
 import { advertisedTimeoutSeconds } from '../http1/keep-alive.js';
 import { createServer, type HoldfastServer } from '../server/server.js';
 import { OptionError, resolveOptions, type ResolvedOptions } from '../server/options.js';
+import { formatBytes } from '../server/units.js';
 import { USAGE, UsageError, parseArgs, type CliConfig } from './args.js';
 import { DEMO_SITE, withDemoReport } from './demo.js';
 
@@ -33,7 +34,7 @@ function version(): string {
 function buildServer(config: CliConfig): HoldfastServer {
   const root = config.demo ? DEMO_SITE : (config.root as string);
   let server: HoldfastServer;
-  const files = serveStatic(root, { spa: config.spa, list: config.list, cors: config.cors });
+  const files = serveStatic(root, staticOptions(config));
   try {
     server = createServer(config.options, (req) => handler(req));
   } catch (error) {
@@ -42,6 +43,16 @@ function buildServer(config: CliConfig): HoldfastServer {
   }
   const handler = config.demo ? withDemoReport(server, files) : files;
   return server;
+}
+
+function staticOptions(config: CliConfig): StaticOptions {
+  return { spa: config.spa, list: config.list, cors: config.cors, maxCacheBytes: config.maxCacheBytes, maxCachedFileBytes: config.maxCachedFileBytes };
+}
+
+/** The banner's line on how files are served. */
+function describeFiles(config: CliConfig): string {
+  const cache = config.maxCacheBytes === 0 || config.maxCachedFileBytes === 0 ? 'off' : `${formatBytes(config.maxCacheBytes)} (files up to ${formatBytes(config.maxCachedFileBytes)})`;
+  return `files: memory cache ${cache}`;
 }
 
 function describeSettings(o: ResolvedOptions): string {
@@ -71,7 +82,7 @@ async function runServer(config: CliConfig): Promise<void> {
     return;
   }
   const where = config.demo ? 'the demo site' : (config.root as string);
-  process.stdout.write(`holdfast serving ${where} on http://${host}:${port}/\n${describeSettings(server.options)}\n`);
+  process.stdout.write(`holdfast serving ${where} on http://${host}:${port}/\n${describeSettings(server.options)}\n${describeFiles(config)}\n`);
   let signals = 0;
   const stop = (signal: NodeJS.Signals): void => {
     if (++signals > 1) {
@@ -108,7 +119,7 @@ async function runPrimary(config: CliConfig, count: number): Promise<void> {
       address = `http://${message.host}:${message.port}/`;
       if (++listening === count) {
         const where = config.demo ? 'the demo site' : (config.root as string);
-        process.stdout.write(`holdfast serving ${where} on ${address} with ${count} workers\n${settings}\n`);
+        process.stdout.write(`holdfast serving ${where} on ${address} with ${count} workers\n${settings}\n${describeFiles(config)} per worker\n`);
       }
     } else if (message.kind === 'drained') {
       drained += message.drained;
