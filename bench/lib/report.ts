@@ -160,7 +160,7 @@ export function describeMachine(): Machine {
   };
 }
 
-const SERVER_ORDER: ServerName[] = ['holdfast', 'holdfast-uncached', 'node:http', 'nginx'];
+const SERVER_ORDER: ServerName[] = ['holdfast', 'holdfast-uncached', 'node:http', 'nginx', 'serve'];
 
 function int(n: number): string {
   return Math.round(n).toLocaleString('en-US');

@@ -3,11 +3,15 @@
  * requests correctly (body, size, connection persistence or close) and rejects otherwise, and a
  * `load(port, seconds)` that runs the load generator against it. The idle-cost scenario lives in
  * idle.ts. `churn` requests more distinct 1 MiB files than holdfast's file cache holds, in turn
- * (wrk only: a Lua script picks the paths), next to holdfast with the cache off.
+ * (wrk only: a Lua script picks the paths), next to holdfast with the cache off. `compressed` asks
+ * for a 64 KiB JavaScript file with `Accept-Encoding: br, gzip`, against nginx (gzip level 6) and
+ * `serve`; each answer is decompressed and compared with the file.
  */
 
 import path from 'node:path';
 import { promises as fs } from 'node:fs';
+import { createRequire } from 'node:module';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { connect, getRequest, withTimeout, type RawConnection, type RawResponse } from './http-client.js';
 import type { ServerName } from './servers.js';
 import { abArgs, abMissing, HTTP_LOAD_TOOL, httpLoadCommand, httpLoadMissing, runAb, runHttpLoad, runWrk, shellJoin, wrkMissing, type LoadResult } from './load.js';
@@ -16,6 +20,9 @@ export const HELLO = 'Hello, World!';
 export const PIPELINE_DEPTH = 16;
 /** The churn scenario's distinct 1 MiB files: half again as many as holdfast's 64 MiB file cache holds. */
 export const CHURN_FILES = 96;
+/** The compressed scenario's file: 64 KiB of real JavaScript (TypeScript's compiler, a dev dependency). */
+export const COMPRESSED_FILE = 'app.js';
+const COMPRESSED_BYTES = 65_536;
 
 export interface Fixtures {
   workDir: string;
@@ -53,6 +60,9 @@ export async function makeFixtures(workDir: string): Promise<Fixtures> {
     await fs.writeFile(path.join(wwwDir, name), bytes);
     if (n % 32 === 0 || n === CHURN_FILES - 1) files.set(name, bytes);
   }
+  const javascript = (await fs.readFile(createRequire(import.meta.url).resolve('typescript/lib/typescript.js'))).subarray(1_000_000, 1_000_000 + COMPRESSED_BYTES);
+  await fs.writeFile(path.join(wwwDir, COMPRESSED_FILE), javascript);
+  files.set(COMPRESSED_FILE, javascript);
   const churnScript = path.join(workDir, 'churn.lua');
   await fs.writeFile(
     churnScript,
@@ -215,6 +225,28 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   staticScenario('static-1k', '1k.bin', 50),
   staticScenario('static-1m', '1m.bin', 10, CACHE_SERVERS),
+  {
+    name: 'compressed',
+    title: `compressed: ${COMPRESSED_FILE} (64 KiB JavaScript), Accept-Encoding: br, gzip (${HTTP_LOAD_TOOL} -c50)`,
+    servers: ['holdfast', 'nginx', 'serve'],
+    command: (durationS) => httpLoadCommand({ url: url('PORT', `/${COMPRESSED_FILE}`), connections: 50, durationS, headers: ['Accept-Encoding: br, gzip'] }),
+    unavailable: httpLoadMissing,
+    check: (port, fx) =>
+      onConnection(port, async (conn) => {
+        const expected = fx.files.get(COMPRESSED_FILE) as Buffer;
+        for (let i = 0; i < 2; i++) {
+          const [response] = await exchange(conn, getRequest(`/${COMPRESSED_FILE}`, 'Accept-Encoding: br, gzip\r\n'));
+          const what = `GET /${COMPRESSED_FILE} (Accept-Encoding: br, gzip)`;
+          if (response.status !== 200) fail(what, response, 'expected 200');
+          const coding = response.headers.get('content-encoding');
+          if (coding !== 'br' && coding !== 'gzip') fail(what, response, `expected a compressed body, got Content-Encoding ${String(coding)}`);
+          const body = coding === 'br' ? brotliDecompressSync(response.body) : gunzipSync(response.body);
+          if (!body.equals(expected)) fail(what, response, 'decompressed content differs from the file');
+        }
+        await stillOpen(conn, `GET /${COMPRESSED_FILE}`);
+      }),
+    load: (port, durationS) => runHttpLoad({ url: url(port, `/${COMPRESSED_FILE}`), connections: 50, durationS, headers: ['Accept-Encoding: br, gzip'] }),
+  },
   {
     name: 'churn',
     title: `static churn: ${CHURN_FILES} distinct 1 MiB files in turn (${HTTP_LOAD_TOOL} -c10)`,

@@ -3,11 +3,14 @@
  * 127.0.0.1 port and resolves once `GET /` answers 200; `RunningServer.stop()` stops it by PID.
  * holdfast and node:http run the scripts in ./servers/ (compiled next to this file's parent);
  * holdfast-uncached is holdfast with its memory cache for files off (every file read from disk, as
- * before the cache existed); nginx runs from a config generated into the work dir, and only when
- * /usr/sbin/nginx exists.
+ * before the cache existed); nginx runs from a config generated into the work dir (gzip on, level 6,
+ * for .js files), and only when /usr/sbin/nginx exists; `serve` is the npm package (a dev
+ * dependency) with request logging, clipboard and update check off, compressing as it does by
+ * default.
  */
 
 import { existsSync, promises as fs } from 'node:fs';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +21,7 @@ import { spawnPinned, stop, tail } from './processes.js';
 export const SERVER_CORE = 0;
 export const NGINX = '/usr/sbin/nginx';
 
-export type ServerName = 'holdfast' | 'holdfast-uncached' | 'node:http' | 'nginx';
+export type ServerName = 'holdfast' | 'holdfast-uncached' | 'node:http' | 'nginx' | 'serve';
 
 /** The servers every scenario runs unless it names its own. */
 export const BASE_SERVERS: readonly ServerName[] = ['holdfast', 'node:http', 'nginx'];
@@ -73,9 +76,9 @@ async function waitUntilAnswering(child: ChildProcess, port: number, stderr: () 
   throw new Error(`no answer on port ${port} within ${timeoutMs} ms (${last}) ${stderr().trim()}`);
 }
 
-async function launch(name: ServerName, command: string, args: (port: number) => Promise<string[]>, hasHeap: boolean): Promise<RunningServer> {
+async function launch(name: ServerName, command: string, args: (port: number) => Promise<string[]>, hasHeap: boolean, env?: NodeJS.ProcessEnv): Promise<RunningServer> {
   const port = await freePort();
-  const child = spawnPinned(SERVER_CORE, command, await args(port));
+  const child = spawnPinned(SERVER_CORE, command, await args(port), env === undefined ? {} : { env: { ...process.env, ...env } });
   child.stdout?.resume();
   const stderr = tail(child.stderr);
   try {
@@ -136,6 +139,14 @@ http {
             default_type text/plain;
             return 200 "Hello, World!";
         }
+
+        location ~ \.js$ {
+            types { text/javascript js; }
+            gzip on;
+            gzip_comp_level 6;
+            gzip_types text/javascript;
+            gzip_vary on;
+        }
     }
 }
 `;
@@ -160,9 +171,26 @@ const nginx: ServerSpec = {
   },
 };
 
+/** The `serve` package's command-line entry point, or null when the dev dependency is not installed. */
+const SERVE: string | null = (() => {
+  try {
+    return createRequire(import.meta.url).resolve('serve/build/main.js');
+  } catch {
+    return null;
+  }
+})();
+
+const serve: ServerSpec = {
+  name: 'serve',
+  unavailable: () => (SERVE === null ? 'the serve package is not installed (npm install)' : null),
+  start: (_workDir, wwwDir) =>
+    launch('serve', process.execPath, async (port) => [SERVE as string, '-l', `tcp://127.0.0.1:${port}`, '-L', '-n', '--no-port-switching', wwwDir], false, { NO_UPDATE_CHECK: '1' }),
+};
+
 export const SERVERS: readonly ServerSpec[] = [
   nodeServer('holdfast', 'holdfast.js'),
   nodeServer('holdfast-uncached', 'holdfast.js', ['--no-file-cache']),
   nodeServer('node:http', 'node-http.js'),
   nginx,
+  serve,
 ];

@@ -8,8 +8,9 @@
  */
 
 import { OPTION_ROWS, PRESETS, type EnumRow, type NumberRow, type OptionName, type ServerOptions } from '../server/options.js';
-import { DURATION_SYNTAX, SIZE_SYNTAX, formatNumber, type NumberSpec } from '../server/units.js';
-import { STATIC_DEFAULTS } from '../handlers/static.js';
+import { DURATION_SYNTAX, SIZE_SYNTAX, formatNumber, parseDuration, type NumberSpec } from '../server/units.js';
+import { extraHeaderProblem, STATIC_DEFAULTS } from '../handlers/static.js';
+import { isFieldValue } from '../http1/header-map.js';
 import { describeAccepted, helpEntry, parseChoiceFlag, parseNumberFlag, readArgv, requireValue, UsageError } from './flags.js';
 
 export { UsageError };
@@ -25,9 +26,14 @@ export interface CliConfig {
   cors: boolean;
   spa: boolean;
   list: boolean;
-  /** serveStatic's memory cache (StaticOptions of the same names). */
+  /** serveStatic's options of the same names. */
   maxCacheBytes: number;
   maxCachedFileBytes: number;
+  cacheControl: string;
+  compress: boolean;
+  cleanUrls: boolean;
+  /** Extra response fields from `--header "Name: value"` (repeatable), in order. */
+  headers: Array<[string, string]>;
   /** The server options given as flags, under their library names; the library supplies the rest. */
   options: ServerOptions;
 }
@@ -46,19 +52,49 @@ const DEFAULT_SETTINGS: Readonly<Settings> = {
   list: false,
   maxCacheBytes: STATIC_DEFAULTS.maxCacheBytes,
   maxCachedFileBytes: STATIC_DEFAULTS.maxCachedFileBytes,
+  cacheControl: STATIC_DEFAULTS.cacheControl,
+  compress: true,
+  cleanUrls: false,
+  headers: [],
 };
 
 /**
  * A flag of the command itself: with `parse` it takes a value (`show` prints its default in
- * --help), without it is a switch that sets true.
+ * --help), without it is a switch that sets true (false with `clears`). `parse` gets the value so
+ * far, so a repeatable flag (a list default) adds to it.
  */
 type CommandFlag = {
-  [K in keyof Settings]: { key: K; help: string } & ({ hint: string; accepts: string; parse: (flag: string, text: string) => Settings[K]; show?: (value: Settings[K]) => string } | { parse?: never });
+  [K in keyof Settings]: { key: K; help: string } & (
+    | { hint: string; accepts: string; parse: (flag: string, text: string, previous: Settings[K]) => Settings[K]; show?: (value: Settings[K]) => string }
+    | { parse?: never; clears?: true }
+  );
 }[keyof Settings];
 
 const PORT: NumberSpec = { kind: 'count', min: 0, max: 65_535 };
 const WORKERS: NumberSpec = { kind: 'count', unit: 'processes', min: 1, max: 1024 };
 const CACHE_SIZE: NumberSpec = { kind: 'bytes', zero: 'off', min: 0 };
+
+const CACHE_CONTROL_ACCEPTS = 'a Cache-Control value such as no-cache or "public, max-age=31536000, immutable", or a duration for max-age such as 1h';
+const HEADER_ACCEPTS = '"Name: value", such as "X-Frame-Options: DENY"';
+
+/** `--cache-control`: a field value as given, or a duration (`1h`, `3600`) as `max-age` in seconds. */
+function parseCacheControl(flag: string, text: string): string {
+  const ms = parseDuration(text);
+  if (typeof ms === 'number') return `max-age=${Math.floor(ms / 1000)}`;
+  if (text.trim() === '' || !isFieldValue(text)) throw new UsageError(`${flag} takes ${CACHE_CONTROL_ACCEPTS}; got ${JSON.stringify(text)}`);
+  return text.trim();
+}
+
+/** `--header "Name: value"`, added to those before it. */
+function parseHeader(flag: string, text: string, previous: Array<[string, string]>): Array<[string, string]> {
+  const colon = text.indexOf(':');
+  if (colon <= 0) throw new UsageError(`${flag} takes ${HEADER_ACCEPTS}; got ${JSON.stringify(text)}`);
+  const name = text.slice(0, colon).trim();
+  const value = text.slice(colon + 1).trim();
+  const problem = extraHeaderProblem(name, value);
+  if (problem !== null) throw new UsageError(`${flag}: ${problem}; got ${JSON.stringify(text)}`);
+  return [...previous, [name, value]];
+}
 
 /** A size flag of the command (`--file-cache 64m`). */
 function sizeFlag<K extends 'maxCacheBytes' | 'maxCachedFileBytes'>(key: K, help: string): CommandFlag {
@@ -75,6 +111,10 @@ const COMMAND_FLAGS = new Map<string, CommandFlag>([
   ['--demo', { key: 'demo', help: 'serve the bundled demo site with its connection report' }],
   ['--file-cache', sizeFlag('maxCacheBytes', 'memory for hot files (contents and compressed forms); 0 = off')],
   ['--file-cache-max', sizeFlag('maxCachedFileBytes', 'largest file kept in memory; 0 = no memory cache')],
+  ['--cache-control', { key: 'cacheControl', hint: 'VALUE', help: 'Cache-Control of files (a duration means max-age)', accepts: CACHE_CONTROL_ACCEPTS, parse: parseCacheControl }],
+  ['--header', { key: 'headers', hint: '"NAME: VALUE"', help: 'add this field to every response', accepts: HEADER_ACCEPTS, parse: parseHeader }],
+  ['--clean-urls', { key: 'cleanUrls', help: 'serve /about from about.html when there is no about' }],
+  ['--no-compress', { key: 'compress', clears: true, help: 'send files as they are (no brotli or gzip on the fly)' }],
 ]);
 
 type FlaggedRow = (NumberRow | EnumRow) & { readonly name: OptionName; readonly cli: NonNullable<NumberRow['cli']> };
@@ -120,7 +160,7 @@ const commandEntries = (valued: boolean): string[] =>
     if (entry.parse === undefined) return valued ? [] : [helpEntry(flag, entry.help)];
     const initial = DEFAULT_SETTINGS[entry.key];
     const shown = entry.show === undefined ? String(initial) : (entry.show as (value: typeof initial) => string)(initial);
-    return valued ? [helpEntry(`${flag} ${entry.hint}`, entry.help, `(default ${shown})`)] : [];
+    return valued ? [helpEntry(`${flag} ${entry.hint}`, entry.help, Array.isArray(initial) ? '(repeatable)' : `(default ${shown})`)] : [];
   });
 
 export const USAGE = [
@@ -160,7 +200,7 @@ export function parseArgs(argv: readonly string[]): CliCommand {
     const command = COMMAND_FLAGS.get(flag);
     const row = OPTION_FLAGS.get(flag);
     if (command !== undefined) {
-      settings[command.key] = command.parse === undefined ? true : command.parse(flag, requireValue(flag, value, command.accepts));
+      settings[command.key] = command.parse === undefined ? command.clears !== true : command.parse(flag, requireValue(flag, value, command.accepts), settings[command.key] as never);
     } else if (row !== undefined) {
       options[row.name] = parseOptionFlag(row, flag, value);
     } else {

@@ -46,13 +46,21 @@ function buildServer(config: CliConfig): HoldfastServer {
 }
 
 function staticOptions(config: CliConfig): StaticOptions {
-  return { spa: config.spa, list: config.list, cors: config.cors, maxCacheBytes: config.maxCacheBytes, maxCachedFileBytes: config.maxCachedFileBytes };
+  // A name given twice (in any case) is one list-valued field (RFC 9110 §5.3), spelled as first given.
+  const fields = new Map<string, [string, string]>();
+  for (const [name, value] of config.headers) {
+    const known = fields.get(name.toLowerCase());
+    fields.set(name.toLowerCase(), known === undefined ? [name, value] : [known[0], `${known[1]}, ${value}`]);
+  }
+  const headers = Object.fromEntries(fields.values());
+  const { spa, list, cors, maxCacheBytes, maxCachedFileBytes, cacheControl, compress, cleanUrls } = config;
+  return { spa, list, cors, maxCacheBytes, maxCachedFileBytes, cacheControl, compress, cleanUrls, headers };
 }
 
 /** The banner's line on how files are served. */
 function describeFiles(config: CliConfig): string {
   const cache = config.maxCacheBytes === 0 || config.maxCachedFileBytes === 0 ? 'off' : `${formatBytes(config.maxCacheBytes)} (files up to ${formatBytes(config.maxCachedFileBytes)})`;
-  return `files: memory cache ${cache}`;
+  return `files: memory cache ${cache}, compression ${config.compress ? 'br/gzip' : 'off'}, Cache-Control ${config.cacheControl}${config.cleanUrls ? ', clean URLs' : ''}`;
 }
 
 function describeSettings(o: ResolvedOptions): string {

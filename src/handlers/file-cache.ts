@@ -75,6 +75,12 @@ export class CachedFile implements FileIdentity {
   dropped = false;
   /** The request paths serveStatic answers from this entry without resolving them again. */
   readonly routes: string[] = [];
+  /**
+   * Its compressed forms by coding, made by serveStatic: the bytes (attached, so counted and
+   * dropped with the entry); `pending` while made; `identity` when not smaller than the file;
+   * `uncached` when there was no room for them.
+   */
+  readonly forms = new Map<string, Buffer | 'pending' | 'identity' | 'uncached'>();
 
   constructor(
     readonly file: string,

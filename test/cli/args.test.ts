@@ -39,6 +39,10 @@ describe('parseArgs', () => {
       list: false,
       maxCacheBytes: 64 * 1024 * 1024,
       maxCachedFileBytes: 8 * 1024 * 1024,
+      cacheControl: 'no-cache',
+      compress: true,
+      cleanUrls: false,
+      headers: [],
       options: {},
     });
   });
@@ -79,6 +83,13 @@ describe('parseArgs', () => {
       [['--file-cache', '256m'], { maxCacheBytes: 256 * 1024 * 1024 }],
       [['--file-cache=0'], { maxCacheBytes: 0 }],
       [['--file-cache-max', '512k', '--file-cache', '1g'], { maxCachedFileBytes: 512 * 1024, maxCacheBytes: 1024 ** 3 }],
+      [['--cache-control', 'public, max-age=31536000, immutable'], { cacheControl: 'public, max-age=31536000, immutable' }],
+      [['--cache-control=no-store'], { cacheControl: 'no-store' }],
+      [['--cache-control', '1h'], { cacheControl: 'max-age=3600' }],
+      [['--cache-control', '600'], { cacheControl: 'max-age=600' }],
+      [['--header', 'X-Frame-Options: DENY'], { headers: [['X-Frame-Options', 'DENY']] }],
+      [['--header', 'Link:</a.css>; rel=preload', '--header=X-Robots-Tag:  noindex '], { headers: [['Link', '</a.css>; rel=preload'], ['X-Robots-Tag', 'noindex']] }],
+      [['--clean-urls', '--no-compress'], { cleanUrls: true, compress: false }],
     ];
     for (const [argv, expected] of table) {
       const config = serve(argv);
@@ -127,6 +138,16 @@ describe('parseArgs', () => {
       [['--file-cache', 'lots'], /^--file-cache takes a size such as 512, 64k, 1m or 1g, or a number of bytes \(0 = off\); got "lots"$/],
       [['--file-cache', '-1'], /^--file-cache takes .*; got "-1"$/],
       [['--file-cache-max'], /^--file-cache-max needs a value: a size/],
+      [['--cache-control'], /^--cache-control needs a value: a Cache-Control value/],
+      [['--cache-control', 'no-cache\u0001'], /^--cache-control takes a Cache-Control value .*; got "no-cache\\u0001"$/],
+      [['--header', 'no colon'], /^--header takes "Name: value", such as "X-Frame-Options: DENY"; got "no colon"$/],
+      [['--header', ': value'], /^--header takes "Name: value"/],
+      [['--header', 'Bad Name: x'], /^--header: "Bad Name" is not a field name; got "Bad Name: x"$/],
+      [['--header', 'Content-Length: 5'], /^--header: Content-Length is set by the server itself; got "Content-Length: 5"$/],
+      [['--header', 'Transfer-Encoding: chunked'], /^--header: Transfer-Encoding is set by the server itself/],
+      [['--header', 'cache-control: max-age=1'], /^--header: Cache-Control has its own option \(cacheControl, --cache-control\)/],
+      [['--header', 'X-A: a\u0000b'], /^--header: the value of X-A holds a control character/],
+      [['--no-compress=yes'], /--no-compress takes no value/],
     ];
     for (const [argv, pattern] of table) usageError(argv, pattern);
   });
@@ -135,6 +156,8 @@ describe('parseArgs', () => {
     const oneLine = USAGE.replace(/\n {28}/g, ' ');
     assert.match(oneLine, /^ {2}--file-cache SIZE .*0 = off \(default 64m\)$/m);
     assert.match(oneLine, /^ {2}--file-cache-max SIZE .*\(default 8m\)$/m);
+    assert.match(oneLine, /^ {2}--cache-control VALUE .*\(default no-cache\)$/m);
+    assert.match(oneLine, /^ {2}--header "NAME: VALUE" .*\(repeatable\)$/m);
   });
 
   test('a switch given a value is reported as such, not as an unknown option', () => {
@@ -171,7 +194,7 @@ describe('flags from the option table', () => {
     const listed = [...oneLine.matchAll(/^ {2}(--[a-z-]+)/gm)].map((m) => m[1]);
     assert.deepEqual(
       listed.filter((flag) => !OPTION_FLAGS.has(flag)),
-      ['--port', '--host', '--workers', '--file-cache', '--file-cache-max', '--cors', '--spa', '--list', '--demo'],
+      ['--port', '--host', '--workers', '--file-cache', '--file-cache-max', '--cache-control', '--header', '--cors', '--spa', '--list', '--demo', '--clean-urls', '--no-compress'],
     );
     assert.deepEqual(listed.filter((flag) => OPTION_FLAGS.has(flag)), [...OPTION_FLAGS.keys()]);
   });

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, test } from 'node:test';
 import { RawConnection } from '../helpers/raw-client.js';
 import { runCli, startCli } from '../helpers/cli.js';
@@ -10,7 +13,7 @@ describe('holdfast CLI (spawned)', () => {
     try {
       assert.match(cli.output(), /advertised timeout=30s, enforced 31000 ms/);
       assert.match(cli.output(), /max requests 100/);
-      assert.match(cli.output(), /^files: memory cache 64m \(files up to 8m\)$/m);
+      assert.match(cli.output(), /^files: memory cache 64m \(files up to 8m\), compression br\/gzip, Cache-Control no-cache$/m);
       const paths = ['/', '/style.css', '/script.js', '/logo.png', '/data.json'];
       const types: string[] = [];
       for (const path of paths) {
@@ -61,6 +64,55 @@ describe('holdfast CLI (spawned)', () => {
     const cache = await runCli(['--file-cache', 'huge']);
     assert.equal(cache.code, 2);
     assert.match(cache.stderr, /^holdfast: --file-cache takes a size .*; got "huge"\n$/);
+  });
+
+  test('the static conveniences: --clean-urls, --header (repeated), --cache-control, a custom 404.html, --no-compress', async () => {
+    const site = mkdtempSync(path.join(os.tmpdir(), 'holdfast-cli-site-'));
+    writeFileSync(path.join(site, 'about.html'), '<p>ABOUT</p>\n');
+    writeFileSync(path.join(site, '404.html'), '<p>CUSTOM NOT FOUND</p>\n');
+    writeFileSync(path.join(site, 'app.js'), 'console.log("compress me");\n'.repeat(200));
+    const args = [site, '--port', '0', '--log', 'off', '--clean-urls', '--header', 'X-Frame-Options: DENY', '--header', 'Link: </a.css>; rel=preload', '--header', 'link: </b.js>; rel=preload'];
+    const cli = await startCli([...args, '--cache-control', '1h', '--no-compress']);
+    const c = await RawConnection.connect(cli.port);
+    try {
+      assert.match(cli.output(), /^files: memory cache 64m \(files up to 8m\), compression off, Cache-Control max-age=3600, clean URLs$/m);
+      c.write('GET /about HTTP/1.1\r\nHost: t\r\n\r\n');
+      const about = await c.readResponse();
+      assert.equal(about.status, 200);
+      assert.equal(about.body.toString(), '<p>ABOUT</p>\n');
+      assert.equal(about.header('x-frame-options'), 'DENY');
+      assert.equal(about.header('link'), '</a.css>; rel=preload, </b.js>; rel=preload');
+      assert.equal(about.header('cache-control'), 'max-age=3600');
+      c.write('GET /missing HTTP/1.1\r\nHost: t\r\n\r\n');
+      const missing = await c.readResponse();
+      assert.equal(missing.status, 404);
+      assert.equal(missing.body.toString(), '<p>CUSTOM NOT FOUND</p>\n');
+      assert.equal(missing.header('content-type'), 'text/html; charset=utf-8');
+      assert.equal(missing.header('x-frame-options'), 'DENY');
+      c.write('GET /app.js HTTP/1.1\r\nHost: t\r\nAccept-Encoding: br, gzip\r\n\r\n');
+      const plain = await c.readResponse();
+      assert.equal(plain.header('content-encoding'), undefined);
+      assert.equal(plain.header('vary'), undefined);
+    } finally {
+      c.destroy();
+      await cli.stop('SIGKILL');
+    }
+    const compressing = await startCli([...args]);
+    const d = await RawConnection.connect(compressing.port);
+    try {
+      d.write('GET /app.js HTTP/1.1\r\nHost: t\r\nAccept-Encoding: br, gzip\r\n\r\n');
+      const compressed = await d.readResponse();
+      assert.equal(compressed.header('content-encoding'), 'br');
+      assert.equal(compressed.header('vary'), 'Accept-Encoding');
+      assert.equal(compressed.header('cache-control'), 'no-cache');
+    } finally {
+      d.destroy();
+      await compressing.stop('SIGKILL');
+      rmSync(site, { recursive: true, force: true });
+    }
+    const bad = await runCli([site, '--header', 'Content-Length: 1']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^holdfast: --header: Content-Length is set by the server itself; got "Content-Length: 1"\n$/);
   });
 
   test('--workers 2 shares the port; SIGTERM drains every worker and exits 0', async () => {
