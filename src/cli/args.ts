@@ -42,21 +42,8 @@ export type CliCommand = CliConfig | { kind: 'help' } | { kind: 'version' };
 
 type Settings = Omit<CliConfig, 'kind' | 'root' | 'options'>;
 
-const DEFAULT_SETTINGS: Readonly<Settings> = {
-  demo: false,
-  port: 8080,
-  host: '127.0.0.1',
-  workers: 1,
-  cors: false,
-  spa: false,
-  list: false,
-  maxCacheBytes: STATIC_DEFAULTS.maxCacheBytes,
-  maxCachedFileBytes: STATIC_DEFAULTS.maxCachedFileBytes,
-  cacheControl: STATIC_DEFAULTS.cacheControl,
-  compress: true,
-  cleanUrls: false,
-  headers: [],
-};
+/** serveStatic's options take its defaults (STATIC_DEFAULTS). */
+const DEFAULT_SETTINGS: Readonly<Settings> = { demo: false, port: 8080, host: '127.0.0.1', workers: 1, cors: false, spa: false, list: false, ...STATIC_DEFAULTS, compress: true, cleanUrls: false, headers: [] };
 
 /**
  * A flag of the command itself: with `parse` it takes a value (`show` prints its default in
