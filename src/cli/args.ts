@@ -7,8 +7,8 @@
  * prints it and exits with code 2.
  */
 
-import { OPTION_ROWS, PRESETS, type EnumRow, type NumberRow, type OptionName, type ServerOptions } from '../server/options.js';
-import { DURATION_SYNTAX, SIZE_SYNTAX, formatNumber, type NumberSpec } from '../server/units.js';
+import { OPTION_ROWS, PRESETS, isTextRow, type EnumRow, type NumberRow, type OptionName, type ServerOptions, type TextRow } from '../server/options.js';
+import { ADDRESS_SYNTAX, DURATION_SYNTAX, SIZE_SYNTAX, TOKEN_SYNTAX, formatNumber, isBearerToken, parseAddress, type NumberSpec } from '../server/units.js';
 import { describeAccepted, helpEntry, parseChoiceFlag, parseNumberFlag, readArgv, requireValue, UsageError } from './flags.js';
 
 export { UsageError };
@@ -52,7 +52,7 @@ const COMMAND_FLAGS = new Map<string, CommandFlag>([
   ['--demo', { key: 'demo', help: 'serve the bundled demo site with its connection report' }],
 ]);
 
-type FlaggedRow = (NumberRow | EnumRow) & { readonly name: OptionName; readonly cli: NonNullable<NumberRow['cli']> };
+type FlaggedRow = (NumberRow | EnumRow | TextRow) & { readonly name: OptionName; readonly cli: NonNullable<NumberRow['cli']> };
 
 /** The server options that have a flag, by flag, in table order. */
 export const OPTION_FLAGS: ReadonlyMap<string, FlaggedRow> = new Map(
@@ -70,10 +70,18 @@ function insteadNote(row: NumberRow): string {
 
 function parseOptionFlag(row: FlaggedRow, flag: string, value: string | undefined): string | number {
   if (row.kind === 'enum') return parseChoiceFlag(flag, row.values, requireValue(flag, value, row.values.join(', ')));
+  if (isTextRow(row)) {
+    const syntax = row.kind === 'address' ? ADDRESS_SYNTAX : TOKEN_SYNTAX;
+    const text = requireValue(flag, value, syntax);
+    if (row.kind === 'address' && parseAddress(text) === 'malformed') throw new UsageError(`${flag} takes ${syntax}; got "${text}"`);
+    // A secret is never repeated in a message.
+    if (row.kind === 'secret' && !isBearerToken(text)) throw new UsageError(`${flag} takes ${syntax}`);
+    return text;
+  }
   return parseNumberFlag(flag, row, requireValue(flag, value, describeAccepted(row)), insteadNote(row));
 }
 
-const HINTS = { duration: 'D', count: 'N', bytes: 'SIZE', enum: 'NAME' } as const;
+const HINTS = { duration: 'D', count: 'N', bytes: 'SIZE', enum: 'NAME', address: 'HOST:PORT', secret: 'TOKEN' } as const;
 
 /** The `--help` entry of a server option: its help, its values if it has a list, and its default. */
 function optionEntry(row: FlaggedRow): string {
@@ -82,6 +90,7 @@ function optionEntry(row: FlaggedRow): string {
     const values = row.values.map((value) => (row.notes?.[value] === undefined ? value : `${value} (${row.notes[value]})`));
     return helpEntry(usage, `${row.cli.help}: ${values.join(' | ')}`, `(default ${row.default})`);
   }
+  if (isTextRow(row)) return helpEntry(usage, row.cli.help, `(default ${row.empty})`);
   const presetFlag = flagOf('preset');
   const fromPreset = Object.hasOwn(PRESETS.production, row.name) && presetFlag !== undefined;
   const zeroDefault = row.default === 0 && row.zero !== undefined;

@@ -11,7 +11,7 @@
 
 import { readdirSync, readFileSync } from 'node:fs';
 import type { HttpVersion } from '../http1/framing.js';
-import { formatDuration, isInRange, type NumberSpec } from './units.js';
+import { ADDRESS_SYNTAX, TOKEN_SYNTAX, formatDuration, isBearerToken, isInRange, isLoopbackHost, parseAddress, type NumberSpec } from './units.js';
 
 export type LogSink = (line: string) => void;
 
@@ -64,7 +64,18 @@ export interface FunctionRow extends RowBase {
   readonly cli?: never;
 }
 
-export type OptionRow = NumberRow | EnumRow | FunctionRow;
+/** A string option: '' is its default and means `empty`; otherwise `address` takes HOST:PORT and `secret` a bearer token. */
+export interface TextRow extends RowBase {
+  readonly kind: 'address' | 'secret';
+  readonly default: '';
+  readonly empty: string;
+}
+
+export type OptionRow = NumberRow | EnumRow | TextRow | FunctionRow;
+
+export function isTextRow<R extends OptionRow>(row: R): row is Extract<R, TextRow> {
+  return row.kind === 'address' || row.kind === 'secret';
+}
 
 const presetNotes = (): Record<string, string> =>
   Object.fromEntries(Object.entries(PRESETS).map(([name, p]) => [name, `${formatDuration(p.keepAliveTimeoutMs)}/${p.maxRequestsPerConnection}`]));
@@ -191,6 +202,21 @@ export const OPTIONS = {
     precedent: 'HTTP/1.1 (RFC 9112)',
     cli: { flag: '--http-version', hint: 'V', help: 'version to answer with' },
   },
+  /**
+   * Where the live status (dashboard, /status.json, /metrics) listens, as HOST:PORT; '' = off. Its
+   * own listener, never the public port; a non-loopback address needs `statusToken`.
+   */
+  status: {
+    kind: 'address', default: '', empty: 'off',
+    precedent: 'off, as Apache mod_status and the HAProxy stats page are until configured',
+    cli: { flag: '--status', help: 'serve the live status (dashboard, /status.json, /metrics) on this address' },
+  },
+  /** The bearer token the status listener requires (compared in constant time); '' = none, loopback only. */
+  statusToken: {
+    kind: 'secret', default: '', empty: 'none',
+    precedent: 'none; a token as Prometheus bearer_token scrape configs send',
+    cli: { flag: '--status-token', help: 'require Authorization: Bearer TOKEN on the status listener' },
+  },
   /** Built-in logger: one line per connection and request event. */
   log: {
     kind: 'enum', values: ['pretty', 'json', 'off'], default: 'pretty',
@@ -207,7 +233,13 @@ export const OPTIONS = {
 type Table = typeof OPTIONS;
 export type OptionName = keyof Table;
 
-type ValueOf<R> = R extends { kind: 'enum'; values: readonly (infer V)[] } ? V : R extends { kind: 'function'; default: infer D } ? D : number;
+type ValueOf<R> = R extends { kind: 'enum'; values: readonly (infer V)[] }
+  ? V
+  : R extends { kind: 'function'; default: infer D }
+    ? D
+    : R extends { kind: 'address' | 'secret' }
+      ? string
+      : number;
 
 /** Every option, resolved: the given value, else the preset's, else the default. */
 export type ResolvedOptions = { -readonly [K in keyof Table]: ValueOf<Table[K]> };
@@ -256,6 +288,11 @@ export class OptionError extends TypeError {
 function invalid(name: string, row: OptionRow, value: unknown): OptionError {
   if (row.kind === 'function') return new OptionError(`option ${name} must be a function`);
   if (row.kind === 'enum') return new OptionError(`option ${name} must be one of ${row.values.join(', ')}; got ${String(value)}`);
+  if (isTextRow(row)) {
+    // A secret is never repeated in a message.
+    const got = row.kind === 'secret' ? '' : `; got ${String(value)}`;
+    return new OptionError(`option ${name} must be ${row.kind === 'address' ? ADDRESS_SYNTAX : TOKEN_SYNTAX}, or '' (${row.empty})${got}`);
+  }
   const range = row.max === undefined ? `≥ ${row.min}` : `from ${row.min} to ${row.max}`;
   const zero = row.zero === undefined ? '' : ` (0 = ${row.zero})`;
   const instead = row.instead === undefined ? '' : ` (to ${row.instead.to}, set ${row.instead.set}: ${row.instead.value})`;
@@ -265,7 +302,20 @@ function invalid(name: string, row: OptionRow, value: unknown): OptionError {
 function isValid(row: OptionRow, value: unknown): boolean {
   if (row.kind === 'function') return typeof value === 'function';
   if (row.kind === 'enum') return row.values.includes(value as string);
+  if (isTextRow(row)) {
+    if (value === '') return true;
+    if (typeof value !== 'string') return false;
+    return row.kind === 'address' ? parseAddress(value) !== 'malformed' : isBearerToken(value);
+  }
   return typeof value === 'number' && isInRange(row, value);
+}
+
+/** The rules between options. */
+function checkTogether(resolved: ResolvedOptions): void {
+  const status = parseAddress(resolved.status);
+  if (status !== 'malformed' && !isLoopbackHost(status.host) && resolved.statusToken === '') {
+    throw new OptionError(`option status: ${resolved.status} is not a loopback address; serving the status there needs statusToken`);
+  }
 }
 
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
@@ -279,5 +329,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     given[name] = value;
   }
   const preset = (given.preset as Preset | undefined) ?? DEFAULTS.preset;
-  return { ...DEFAULTS, ...PRESETS[preset], ...given } as ResolvedOptions;
+  const resolved = { ...DEFAULTS, ...PRESETS[preset], ...given } as ResolvedOptions;
+  checkTogether(resolved);
+  return resolved;
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { OPTION_FLAGS, parseArgs, USAGE, UsageError, type CliConfig } from '../../src/cli/args.js';
-import { OPTION_ROWS, PRESETS, resolveOptions } from '../../src/server/options.js';
+import { OPTION_ROWS, PRESETS, isTextRow, resolveOptions, type ServerOptions } from '../../src/server/options.js';
 import { formatNumber } from '../../src/server/units.js';
 
 function serve(argv: string[]): CliConfig {
@@ -139,6 +139,10 @@ describe('parseArgs', () => {
 });
 
 
+/** Values for the string options' flags, and the other options each needs to resolve. */
+const TEXT_SAMPLES = { address: ['127.0.0.1:9090', 'localhost:0', '[::1]:8081', '0.0.0.0:9090'], secret: ['abcdefghijklmnop', 'A-b.c_d~e+f/g0123=='] };
+const TOGETHER: Partial<Record<string, ServerOptions>> = { status: { statusToken: 'a-token-for-0.0.0.0' } };
+
 describe('flags from the option table', () => {
   const flagged = OPTION_ROWS.filter((row) => row.kind !== 'function' && row.cli !== undefined);
   const oneLine = USAGE.replace(/\n {28}/g, ' ');
@@ -150,9 +154,10 @@ describe('flags from the option table', () => {
       const entry = oneLine.split('\n').find((line) => line.startsWith(`  ${row.cli?.flag} `));
       assert.ok(entry !== undefined, `${row.cli.flag} is missing from USAGE`);
       assert.ok(entry.includes(row.cli.help), `${row.cli.flag}: ${entry}`);
-      if (row.kind === 'enum') for (const value of row.values) assert.ok(entry.includes(value), `${row.cli.flag} lists ${value}`);
+      if (isTextRow(row)) assert.ok(entry.includes(`(default ${row.empty})`), entry);
+      else if (row.kind === 'enum') for (const value of row.values) assert.ok(entry.includes(value), `${row.cli.flag} lists ${value}`);
       else if (!Object.hasOwn(PRESETS.production, row.name) && row.default !== 0) assert.ok(entry.includes(`(default ${formatNumber(row.kind, row.default)}`), entry);
-      if (row.kind !== 'enum' && row.zero !== undefined) assert.ok(entry.includes(row.default === 0 ? `(default ${row.zero})` : `; 0 = ${row.zero})`), entry);
+      if (row.kind !== 'enum' && !isTextRow(row) && row.zero !== undefined) assert.ok(entry.includes(row.default === 0 ? `(default ${row.zero})` : `; 0 = ${row.zero})`), entry);
     }
     const listed = [...oneLine.matchAll(/^ {2}(--[a-z-]+)/gm)].map((m) => m[1]);
     assert.deepEqual(
@@ -165,8 +170,9 @@ describe('flags from the option table', () => {
   test('every flagged option maps to its library option: flag text → config.options → resolveOptions, both spellings', () => {
     for (const row of flagged) {
       if (row.kind === 'function' || row.cli === undefined) continue;
-      const samples: Array<[string, unknown]> =
-        row.kind === 'enum'
+      const samples: Array<[string, unknown]> = isTextRow(row)
+        ? TEXT_SAMPLES[row.kind].map((value) => [value, value])
+        : row.kind === 'enum'
           ? row.values.map((value) => [value, value])
           : [row.min, row.default, row.min + 7].map((value) => [formatNumber(row.kind, value), value]);
       for (const [text, value] of samples) {
@@ -174,7 +180,7 @@ describe('flags from the option table', () => {
         for (const argv of [[flag, text], [`${flag}=${text}`]]) {
           const config = serve(argv);
           assert.deepEqual(config.options, { [row.name]: value }, JSON.stringify(argv));
-          assert.equal(resolveOptions(config.options)[row.name], value, JSON.stringify(argv));
+          assert.equal(resolveOptions({ ...TOGETHER[row.name], ...config.options })[row.name], value, JSON.stringify(argv));
         }
       }
     }
@@ -182,7 +188,7 @@ describe('flags from the option table', () => {
 
   test('every flagged numeric option rejects less than its minimum, naming the flag', () => {
     for (const row of flagged) {
-      if (row.kind === 'enum' || row.kind === 'function' || row.cli === undefined) continue;
+      if (row.kind === 'enum' || row.kind === 'function' || isTextRow(row) || row.cli === undefined) continue;
       if (row.min === 0) {
         usageError([row.cli.flag, '-1'], new RegExp(`^${row.cli.flag} takes .*; got "-1"$`));
         continue;
@@ -208,6 +214,19 @@ describe('flags from the option table', () => {
     usageError(['--max-body'], /^--max-body needs a value: a size/);
     assert.match(USAGE, /^Durations: 500ms, 30s, 2m, 1h; a bare number means seconds\.$/m);
     assert.match(USAGE, /^Sizes: 512, 64k, 1m, 1g \(also kb, mb, gb; any case\) in powers of 1024; a bare number means bytes\.$/m);
+  });
+
+  test('--status takes HOST:PORT; --status-token a bearer token, never repeated in its error', () => {
+    assert.deepEqual(serve(['--status', '127.0.0.1:9090']).options, { status: '127.0.0.1:9090' });
+    assert.deepEqual(serve(['--status=[::1]:0', '--status-token', 'abcdefghijklmnop']).options, { status: '[::1]:0', statusToken: 'abcdefghijklmnop' });
+    for (const bad of ['9090', '127.0.0.1', '127.0.0.1:70000', 'http://127.0.0.1:9090', '[127.0.0.1]:80', 'a b:80', '::1:80']) {
+      usageError(['--status', bad], new RegExp(`^--status takes HOST:PORT such as 127\\.0\\.0\\.1:9090.*; got "${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"$`));
+    }
+    usageError(['--status'], /^--status needs a value: HOST:PORT/);
+    for (const bad of ['short', 'has space in the middle!!', 'ünïcödé-ünïcödé-ü']) {
+      const message = usageError(['--status-token', bad], /^--status-token takes at least 16 characters/);
+      assert.ok(!message.includes(bad), message);
+    }
   });
 
   test('--preset takes its names from PRESETS, and --help shows each with its numbers', () => {
