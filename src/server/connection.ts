@@ -21,7 +21,7 @@ import { performance } from 'node:perf_hooks';
 import type { Socket } from 'node:net';
 import { ProtocolError } from '../http1/errors.js';
 import type { BodyFraming, ResponseBodyShape } from '../http1/framing.js';
-import type { KeepAliveDecision } from '../http1/keep-alive.js';
+import { advertisedTimeoutSeconds, type KeepAliveDecision } from '../http1/keep-alive.js';
 import type { ParserLimits, RequestHead, RequestParser } from '../http1/parser.js';
 import { serializeResponseHead, type ResponseHeadInit } from '../http1/serializer.js';
 import { HttpError, type Handler, type HttpResponse } from '../handlers/types.js';
@@ -33,7 +33,8 @@ import type { ConnectionCloseEvent, ServerEvents } from './events.js';
 import type { ResolvedOptions } from './options.js';
 import { FIRST_CONNECTION_FLAG, Outbound } from './outbound.js';
 import type { ParserPool } from './parser-pool.js';
-import type { ConnectionInfo, Lifecycle, Tracked } from './registry.js';
+import type { ConnectionInfo, ConnectionPhase, Lifecycle, Tracked } from './registry.js';
+import type { ServerStats } from './stats.js';
 import { buildRequest } from './request.js';
 import {
   decideAfterResponse,
@@ -62,6 +63,8 @@ export interface ConnectionContext {
   /** Parsers for connections that are between requests with nothing buffered (they hold none). */
   readonly parsers: ParserPool;
   onClosed(connection: Connection, event: ConnectionCloseEvent): void;
+  /** The live status's counters, or null while it is off (the server sets it once). */
+  stats: ServerStats | null;
 }
 
 interface Pull {
@@ -74,7 +77,7 @@ export class Exchange {
   readonly kind = 'exchange';
   readonly head: RequestHead;
   readonly index: number;
-  /** performance.now() at the head, or 0 when nobody listens for request events. */
+  /** performance.now() at the head, or 0 when neither request events nor the status want it. */
   readonly startedAt: number;
   reading: ReadingState;
   writing: WritingState = 'handler';
@@ -272,14 +275,84 @@ export class Connection extends Outbound implements Tracked {
     }
   }
 
+  /** What the phase means to an operator: which side the connection waits on. */
+  get #activity(): ConnectionPhase {
+    const phase = this.#phase;
+    switch (phase.kind) {
+      case 'waiting':
+        if (this.writeBlocked) return 'writing';
+        return this.#requestsServed === 0 ? 'new' : 'idle';
+      case 'reading-head':
+        return 'reading';
+      case 'exchange':
+        if (phase.writing === 'streaming' || this.writeBlocked) return 'writing';
+        if (phase.pull !== null || phase.reading === 'draining') return 'reading';
+        return 'handling';
+      case 'closing':
+        return this.deadlineAt('linger') !== 0 ? 'lingering' : 'closing';
+      case 'upgraded':
+        return 'upgraded';
+      case 'closed':
+        return 'closed';
+    }
+  }
+
+  /** Monotonic ms when the current activity began, where the loop's state tells (0 otherwise). */
+  #activitySince(activity: ConnectionPhase): number {
+    const phase = this.#phase;
+    if (phase.kind === 'exchange') return phase.startedAt;
+    const options = this.#ctx.options;
+    switch (activity) {
+      case 'new':
+        return this.#openedAt;
+      case 'idle':
+        return this.#idleSinceMs;
+      case 'reading':
+        return since(this.deadlineAt('headers'), options.headersTimeoutMs);
+      case 'lingering':
+        return since(this.deadlineAt('linger'), options.lingerMs);
+      case 'closing':
+        return since(this.deadlineAt('send'), options.sendTimeoutMs);
+      default:
+        return 0;
+    }
+  }
+
+  /** A snapshot for operators (server.connections(), the live status); built only when asked for. */
   info(): ConnectionInfo {
+    const nowMs = performance.now();
+    const options = this.#ctx.options;
+    const activity = this.#activity;
+    const sinceMs = this.#activitySince(activity);
+    const phase = this.#phase;
+    const max = options.maxRequestsPerConnection;
+    const idleAt = this.deadlineAt('idle');
+    const socket = this.socket;
     return {
       id: this.id,
       remoteAddress: this.#remoteAddress,
-      remotePort: this.socket.remotePort ?? 0,
+      remotePort: socket.remotePort ?? 0,
       state: this.lifecycle,
       requestsServed: this.#requestsServed,
       openedAt: Math.round(performance.timeOrigin + this.#openedAt),
+      activity,
+      activityMs: sinceMs === 0 ? null : Math.max(0, Math.round(nowMs - sinceMs)),
+      ageMs: Math.round(nowMs - this.#openedAt),
+      requestsLeft: max === 0 ? null : Math.max(0, max - this.#requestsServed),
+      idleDeadline:
+        phase.kind !== 'waiting' || idleAt === 0
+          ? null
+          : {
+              advertisedInMs: this.#requestsServed === 0 ? null : Math.round(this.#idleSinceMs + advertisedTimeoutSeconds(options.keepAliveTimeoutMs) * 1000 - nowMs),
+              enforcedInMs: Math.round(idleAt - nowMs),
+            },
+      request:
+        phase.kind === 'exchange'
+          ? { index: phase.index, method: phase.head.method, target: phase.head.target, elapsedMs: phase.startedAt === 0 ? null : Math.round(nowMs - phase.startedAt) }
+          : null,
+      bytesIn: socket.bytesRead,
+      bytesOut: socket.bytesWritten,
+      writeBacklogBytes: socket.writableLength,
     };
   }
 
@@ -410,6 +483,7 @@ export class Connection extends Outbound implements Tracked {
     }
     this.clearDeadline('send');
     this.setDeadline('linger', this.#ctx.options.lingerMs);
+    this.#ctx.stats?.lingerStarted();
   }
 
   #onDrain(): void {
@@ -430,6 +504,10 @@ export class Connection extends Outbound implements Tracked {
     if (phase.kind === 'exchange') this.#abandon(phase, 'connection closed');
     const reason = this.#closeReason ?? 'peer-reset';
     this.#closeReason = reason;
+    if (this.#ctx.stats !== null && phase.kind === 'closing') {
+      const discarded = this.#bytesReadWhileClosing;
+      this.#ctx.stats.closingEnded(discarded, reason === 'max-requests' && (discarded > 0 || this.#parser.bufferedBytes > 0));
+    }
     this.#ctx.onClosed(this, {
       connectionId: this.id,
       remoteAddress: this.#remoteAddress,
@@ -508,7 +586,10 @@ export class Connection extends Outbound implements Tracked {
 
   #idleCheck(generation: number): void {
     try {
-      if (generation !== this.#idleGeneration) return;
+      if (generation !== this.#idleGeneration) {
+        this.#ctx.stats?.pendingCheckSaved();
+        return;
+      }
       if (this.isIdle) this.#close(this.#ctx.isShuttingDown() ? 'shutdown' : 'idle-timeout');
     } catch (error) {
       this.#internalError(error);
@@ -519,6 +600,8 @@ export class Connection extends Outbound implements Tracked {
 
   /** The first byte of a request arrived: the idle wait ends; the head's deadlines start now or after parsing. */
   #beginRequest(armDeadlines: boolean): void {
+    // From #pump (armDeadlines) the bytes were already buffered: no idle time.
+    if (this.#ctx.stats !== null && this.#requestsServed > 0) this.#ctx.stats.idleEnded(armDeadlines ? 0 : performance.now() - this.#idleSinceMs);
     this.#phase = READING_HEAD;
     this.#idleGeneration++;
     this.clearDeadline('idle');
@@ -564,7 +647,10 @@ export class Connection extends Outbound implements Tracked {
   }
 
   #startExchange(head: RequestHead): void {
-    const ex = new Exchange(head, ++this.#requestsServed, this.#ctx.wantsRequestEvents());
+    const stats = this.#ctx.stats;
+    // A request found already buffered (pipelined) waited no idle time.
+    if (stats !== null && this.#phase.kind === 'waiting' && this.#requestsServed > 0) stats.idleEnded(0);
+    const ex = new Exchange(head, ++this.#requestsServed, stats !== null || this.#ctx.wantsRequestEvents());
     this.#phase = ex;
     this.#idleGeneration++;
     this.clearDeadline('idle');
@@ -726,16 +812,7 @@ export class Connection extends Outbound implements Tracked {
     this.flushText();
     ex.status = 101;
     ex.writing = 'done';
-    if (ex.startedAt !== 0) this.#ctx.emit('request', {
-      connectionId: this.id,
-      requestIndex: ex.index,
-      method: head.method,
-      target: head.target,
-      status: 101,
-      bytes: 0,
-      durationMs: performance.now() - ex.startedAt,
-      keepAlive: false,
-    });
+    this.#requestDone(ex, false);
     void this.socket.remoteAddress;
     this.#phase = UPGRADED;
     this.#closeReason = 'upgraded';
@@ -797,16 +874,7 @@ export class Connection extends Outbound implements Tracked {
   /** The response is queued on the socket: log it, then what decideAfterResponse says. */
   #responseDone(ex: Exchange, decision: KeepAliveDecision): void {
     if (this.#phase !== ex) return;
-    if (ex.startedAt !== 0) this.#ctx.emit('request', {
-      connectionId: this.id,
-      requestIndex: ex.index,
-      method: ex.head.method,
-      target: ex.head.target,
-      status: ex.status,
-      bytes: ex.bytesOut,
-      durationMs: performance.now() - ex.startedAt,
-      keepAlive: decision.keepAlive,
-    });
+    this.#requestDone(ex, decision.keepAlive);
     const facts = AFTER_FACTS;
     facts.decision = decision;
     facts.requestVersion = ex.head.version;
@@ -833,6 +901,25 @@ export class Connection extends Outbound implements Tracked {
       }
       case 'next-request':
         this.#nextCycle();
+    }
+  }
+
+  /** The request is answered: counted when the status is on, and its event for whoever listens. */
+  #requestDone(ex: Exchange, keepAlive: boolean): void {
+    if (ex.startedAt === 0) return;
+    const durationMs = performance.now() - ex.startedAt;
+    this.#ctx.stats?.requestDone(ex.head.method, ex.status, durationMs);
+    if (this.#ctx.wantsRequestEvents()) {
+      this.#ctx.emit('request', {
+        connectionId: this.id,
+        requestIndex: ex.index,
+        method: ex.head.method,
+        target: ex.head.target,
+        status: ex.status,
+        bytes: ex.bytesOut,
+        durationMs,
+        keepAlive,
+      });
     }
   }
 
@@ -1028,8 +1115,12 @@ export class Connection extends Outbound implements Tracked {
     this.clearDeadlines();
     if (phase.kind === 'exchange') this.#abandon(phase, 'connection aborted');
     // After end(), node cannot reset the socket (EINVAL, and no 'close' would follow): destroy instead.
-    if (this.socket.writableEnded) this.socket.destroy();
-    else this.socket.resetAndDestroy();
+    if (this.socket.writableEnded) {
+      this.socket.destroy();
+    } else {
+      this.socket.resetAndDestroy();
+      this.#ctx.stats?.resetSent();
+    }
   }
 
   #internalError(error: unknown): void {
@@ -1054,6 +1145,11 @@ export class Connection extends Outbound implements Tracked {
       this.socket.resume();
     }
   }
+}
+
+/** When a deadline `durationMs` long that falls at `deadlineAt` was set (0 when there is none). */
+function since(deadlineAt: number, durationMs: number): number {
+  return deadlineAt === 0 ? 0 : deadlineAt - durationMs;
 }
 
 /** The request body is not all read yet (the handler may read it, or it is being discarded). */

@@ -15,6 +15,7 @@ import type { ConnectionCloseEvent, ServerEvents } from './events.js';
 import { attachLogger } from './logger.js';
 import { descriptorConnectionLimit, resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js';
 import { Registry, type ConnectionInfo } from './registry.js';
+import { ServerStats } from './stats.js';
 
 export interface CloseOptions {
   /** How long in-flight requests may take before their connections are destroyed. Default 10 s. */
@@ -33,6 +34,15 @@ export interface CloseReport {
   upgraded: number;
 }
 
+/**
+ * A service that lives with the server (the status listener, src/status): listen() starts it
+ * before the server's own listener, close() stops it once the server has drained.
+ */
+export interface ServerCompanion {
+  listen(): Promise<void>;
+  close(): Promise<void>;
+}
+
 const DEFAULT_GRACE_MS = 10_000;
 
 export class HoldfastServer extends EventEmitter<ServerEvents> {
@@ -47,6 +57,7 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
   #refusedLoggedAt = 0;
   #shuttingDown = false;
   #closing: Promise<CloseReport> | null = null;
+  readonly #companions: ServerCompanion[] = [];
 
   constructor(options: ServerOptions, handler: Handler) {
     super();
@@ -69,11 +80,14 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
         (this.emit as (event: string, ...args: unknown[]) => boolean)(event, ...args);
       },
       wantsRequestEvents: () => this.listenerCount('request') > 0,
-      wantsConnectionEvents: () => this.listenerCount('connection-open') > 0 || this.listenerCount('connection-close') > 0,
+      // The status reads the peer address at accept too: a reconnect after an idle close is told by it.
+      wantsConnectionEvents: () => this.listenerCount('connection-open') > 0 || this.listenerCount('connection-close') > 0 || this.#context.stats !== null,
       onClosed: (connection: Connection, event: ConnectionCloseEvent) => {
         this.#registry.remove(connection);
+        this.#context.stats?.connectionClosed(event);
         this.emit('connection-close', event);
       },
+      stats: null,
     };
     attachLogger(this, this.options.log, this.options.logSink ?? ((line) => process.stdout.write(line)));
     this.#net = net.createServer({ allowHalfOpen: true, noDelay: true }, this.#accept);
@@ -99,14 +113,15 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
     }
     const connection = new Connection(this.#nextId++, socket, this.#context);
     this.#registry.add(connection);
+    this.#context.stats?.connectionOpened(socket.remoteAddress ?? '');
     if (this.listenerCount('connection-open') > 0) {
-      const { remoteAddress, remotePort } = connection.info();
-      this.emit('connection-open', { connectionId: connection.id, remoteAddress, remotePort });
+      this.emit('connection-open', { connectionId: connection.id, remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 });
     }
   };
 
   #refuse(socket: net.Socket, why: string): void {
     this.#refused++;
+    this.#context.stats?.connectionRefused();
     const now = Date.now();
     if (now - this.#refusedLoggedAt >= 1000) {
       this.emit('accept-error', { code: 'connection-limit', message: `${why}; ${this.#refused} connection(s) refused` });
@@ -135,16 +150,42 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
     return true;
   }
 
-  listen(port = 0, host = '127.0.0.1'): Promise<{ port: number; host: string }> {
-    return new Promise((resolve, reject) => {
-      const onError = (error: Error): void => reject(error);
-      this.#net.once('error', onError);
-      this.#net.listen(port, host, () => {
-        this.#net.off('error', onError);
-        const address = this.#net.address() as net.AddressInfo;
-        resolve({ port: address.port, host: address.address });
+  /** Binds the public listener, after the companions (the status listener) have started. */
+  async listen(port = 0, host = '127.0.0.1'): Promise<{ port: number; host: string }> {
+    const started: ServerCompanion[] = [];
+    try {
+      for (const companion of this.#companions) {
+        await companion.listen();
+        started.push(companion);
+      }
+      return await new Promise((resolve, reject) => {
+        const onError = (error: Error): void => reject(error);
+        this.#net.once('error', onError);
+        this.#net.listen(port, host, () => {
+          this.#net.off('error', onError);
+          const address = this.#net.address() as net.AddressInfo;
+          resolve({ port: address.port, host: address.address });
+        });
       });
-    });
+    } catch (error) {
+      await Promise.all(started.map((companion) => companion.close()));
+      throw error;
+    }
+  }
+
+  /** Starts `companion` with listen() and stops it when close() has drained the connections. */
+  attach(companion: ServerCompanion): void {
+    this.#companions.push(companion);
+  }
+
+  /** Turns on the counters the live status reads (idempotent); they count from now on. */
+  enableStats(): ServerStats {
+    return (this.#context.stats ??= new ServerStats(this.options));
+  }
+
+  /** The live status's counters, or null while it is off. */
+  get stats(): ServerStats | null {
+    return this.#context.stats;
   }
 
   /** Live connections right now. */
@@ -184,6 +225,7 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
       await this.#registry.whenEmpty();
       clearTimeout(grace);
       await listenerClosed;
+      await Promise.all(this.#companions.map((companion) => companion.close()));
       return { drained: total - forced, forced, upgraded };
     })();
     return this.#closing;
