@@ -7,12 +7,13 @@
  */
 
 import cluster from 'node:cluster';
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import os from 'node:os';
 import { serveStatic } from '../handlers/static.js';
 import { advertisedTimeoutSeconds } from '../http1/keep-alive.js';
 import { createServer, type HoldfastServer } from '../server/server.js';
 import { OptionError, resolveOptions, type ResolvedOptions } from '../server/options.js';
+import { holdfastVersion } from '../server/version.js';
 import { USAGE, UsageError, parseArgs, type CliConfig } from './args.js';
 import { DEMO_SITE, withDemoReport } from './demo.js';
 
@@ -23,11 +24,6 @@ type WorkerMessage = { kind: 'listening'; port: number; host: string } | { kind:
 function usageError(message: string): never {
   process.stderr.write(`holdfast: ${message}\n`);
   process.exit(2);
-}
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
 }
 
 function buildServer(config: CliConfig): HoldfastServer {
@@ -154,7 +150,7 @@ async function main(): Promise<void> {
     return;
   }
   if (command.kind === 'version') {
-    process.stdout.write(`holdfast ${version()}\n`);
+    process.stdout.write(`holdfast ${holdfastVersion()}\n`);
     return;
   }
   const config = command;
