@@ -28,7 +28,7 @@ main { padding: 16px 20px; display: grid; gap: 16px; }
 .card, section { background: var(--card); border: 1px solid var(--line); border-radius: 8px; }
 .card { padding: 10px 12px; }
 .card .label { color: var(--muted); font-size: 12px; }
-.card .value { font-size: 22px; font-weight: 600; font-variant-numeric: tabular-nums; }
+.card .value { font-size: 19px; white-space: nowrap; font-weight: 600; font-variant-numeric: tabular-nums; }
 .card .sub { color: var(--muted); font-size: 12px; }
 section { padding: 12px 14px; }
 section h2 { font-size: 14px; margin: 0 0 8px; }
