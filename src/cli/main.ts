@@ -12,6 +12,8 @@ import os from 'node:os';
 import { serveStatic } from '../handlers/static.js';
 import { advertisedTimeoutSeconds } from '../http1/keep-alive.js';
 import { createServer, type HoldfastServer } from '../server/server.js';
+import { answerSampleRequests, clusterSampleSource } from '../status/cluster.js';
+import { serveStatus, StatusListener } from '../status/index.js';
 import { OptionError, resolveOptions, type ResolvedOptions } from '../server/options.js';
 import { holdfastVersion } from '../server/version.js';
 import { USAGE, UsageError, parseArgs, type CliConfig } from './args.js';
@@ -22,8 +24,16 @@ const GRACE_MS = 10_000;
 type WorkerMessage = { kind: 'listening'; port: number; host: string } | { kind: 'drained'; drained: number; forced: number };
 
 function usageError(message: string): never {
-  process.stderr.write(`holdfast: ${message}\n`);
+  process.stderr.write(`holdfast: ${message.replace(/^holdfast: /, '')}\n`);
   process.exit(2);
+}
+
+/** The banner line for the status listener, or '' when it is off. */
+function describeStatus(listener: StatusListener | null, token: string): string {
+  const address = listener?.address;
+  if (address === null || address === undefined) return '';
+  const host = address.host.includes(':') ? `[${address.host}]` : address.host;
+  return `live status on http://${host}:${address.port}/ (also /status.json, /metrics)${token === '' ? '' : '; bearer token required'}\n`;
 }
 
 function buildServer(config: CliConfig): HoldfastServer {
@@ -52,6 +62,12 @@ function describeSettings(o: ResolvedOptions): string {
 /** One process serving; in a cluster it reports to the primary instead of printing the banner. */
 async function runServer(config: CliConfig): Promise<void> {
   const server = buildServer(config);
+  // Under --workers the primary serves the status; a worker counts and answers it.
+  let status: StatusListener | null = null;
+  if (server.options.status !== '') {
+    if (cluster.isWorker) answerSampleRequests(server, cluster.worker?.id ?? 0);
+    else status = serveStatus(server);
+  }
   const { port, host } = await server.listen(config.port, config.host);
   if (cluster.isWorker) {
     process.send?.({ kind: 'listening', port, host } satisfies WorkerMessage);
@@ -67,7 +83,7 @@ async function runServer(config: CliConfig): Promise<void> {
     return;
   }
   const where = config.demo ? 'the demo site' : (config.root as string);
-  process.stdout.write(`holdfast serving ${where} on http://${host}:${port}/\n${describeSettings(server.options)}\n`);
+  process.stdout.write(`holdfast serving ${where} on http://${host}:${port}/\n${describeSettings(server.options)}\n${describeStatus(status, server.options.statusToken)}`);
   let signals = 0;
   const stop = (signal: NodeJS.Signals): void => {
     if (++signals > 1) {
@@ -86,12 +102,16 @@ async function runServer(config: CliConfig): Promise<void> {
 
 async function runPrimary(config: CliConfig, count: number): Promise<void> {
   let settings: string;
+  let options: ResolvedOptions;
   try {
-    settings = describeSettings(resolveOptions(config.options));
+    options = resolveOptions(config.options);
+    settings = describeSettings(options);
   } catch (error) {
     if (error instanceof OptionError) usageError(error.message);
     throw error;
   }
+  const status = options.status === '' ? null : new StatusListener({ address: options.status, token: options.statusToken, source: clusterSampleSource() });
+  await status?.listen();
   let listening = 0;
   let address = '';
   let drained = 0;
@@ -104,7 +124,7 @@ async function runPrimary(config: CliConfig, count: number): Promise<void> {
       address = `http://${message.host}:${message.port}/`;
       if (++listening === count) {
         const where = config.demo ? 'the demo site' : (config.root as string);
-        process.stdout.write(`holdfast serving ${where} on ${address} with ${count} workers\n${settings}\n`);
+        process.stdout.write(`holdfast serving ${where} on ${address} with ${count} workers\n${settings}\n${describeStatus(status, options.statusToken)}`);
       }
     } else if (message.kind === 'drained') {
       drained += message.drained;

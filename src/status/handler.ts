@@ -98,17 +98,22 @@ export function statusHandler(source: SampleSource, access: StatusAccess): Handl
       }
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return text(405, 'holdfast status is read-only: GET and HEAD only', { allow: 'GET, HEAD' });
-    switch (req.path) {
-      case '/':
-        return respond(200, 'text/html; charset=utf-8', PAGE_HTML, PAGE_CSP);
-      case '/status.json': {
-        const query = rowQuery(req.query);
-        return respond(200, 'application/json', `${JSON.stringify(history.view(await source(query), query))}\n`);
+    try {
+      switch (req.path) {
+        case '/':
+          return respond(200, 'text/html; charset=utf-8', PAGE_HTML, PAGE_CSP);
+        case '/status.json': {
+          const query = rowQuery(req.query);
+          return respond(200, 'application/json', `${JSON.stringify(history.view(await source(query), query))}\n`);
+        }
+        case '/metrics':
+          return respond(200, METRICS_CONTENT_TYPE, renderMetrics(await source({ ...DEFAULT_ROW_QUERY, limit: 0 })));
+        default:
+          return text(404, 'holdfast status: not found; try /, /status.json or /metrics');
       }
-      case '/metrics':
-        return respond(200, METRICS_CONTENT_TYPE, renderMetrics(await source({ ...DEFAULT_ROW_QUERY, limit: 0 })));
-      default:
-        return text(404, 'holdfast status: not found; try /, /status.json or /metrics');
+    } catch (error) {
+      // No sample to be had (under --workers: no worker answered in time).
+      return text(503, `holdfast status: ${error instanceof Error ? error.message : String(error)}`);
     }
   };
 }
