@@ -30,7 +30,7 @@ import {
   type Report,
 } from './lib/report.js';
 import { makeFixtures, SCENARIOS, type Fixtures } from './lib/scenarios.js';
-import { SERVER_CORE, SERVERS, type RunningServer, type ServerName } from './lib/servers.js';
+import { runsIn, SERVER_CORE, SERVERS, type RunningServer, type ServerName, type ServerSpec } from './lib/servers.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SCENARIO_NAMES = [...SCENARIOS.map((s) => s.name), 'idle'];
@@ -150,7 +150,9 @@ async function main(): Promise<void> {
   try {
     const fx: Fixtures = await makeFixtures(workDir);
     const servers: RunningServer[] = [];
-    for (const spec of SERVERS) {
+    const selected = SCENARIOS.filter((scenario) => args.only.includes(scenario.name));
+    const needed = (spec: ServerSpec): boolean => selected.some((scenario) => runsIn(spec, scenario)) || (args.only.includes('idle') && spec.only === undefined);
+    for (const spec of SERVERS.filter(needed)) {
       const missing = spec.unavailable();
       if (missing !== null) {
         log(`${spec.name}: skipped — ${missing}`);
@@ -180,8 +182,9 @@ async function main(): Promise<void> {
         continue;
       }
       log(`\n${scenario.name}: ${entry.command}`);
+      const taking = servers.filter((server) => runsIn(SERVERS.find((spec) => spec.name === server.name) as ServerSpec, scenario));
       if (args.warmupS > 0) {
-        for (const server of servers) {
+        for (const server of taking) {
           try {
             await scenario.check(server.port, fx);
             await scenario.load(server.port, args.warmupS, fx);
@@ -192,7 +195,7 @@ async function main(): Promise<void> {
       }
       const runs: Partial<Record<ServerName, LoadRun[]>> = {};
       for (let round = 1; round <= args.rounds; round++) {
-        for (const server of servers) {
+        for (const server of taking) {
           if (isInterrupted()) throw new Error('interrupted');
           const list = (runs[server.name] ??= []);
           try {
@@ -206,10 +209,10 @@ async function main(): Promise<void> {
             const serverCpuUsPerRequest = cpuBefore === null || cpuAfter === null || result.requests === 0 ? null : ((cpuAfter - cpuBefore) * 1e6) / result.requests;
             list.push({ round, result, serverCpuUsPerRequest });
             const errors = Object.entries(result.errors).map(([kind, n]) => `${kind} ${n}`).join(', ');
-            log(`  round ${round} ${server.name.padEnd(9)} ${Math.round(result.requestsPerSec).toString().padStart(8)} req/s  p99 ${result.p99Ms === null ? 'n/a' : `${result.p99Ms.toFixed(2)} ms`}  CPU ${serverCpuUsPerRequest == null ? 'n/a' : `${serverCpuUsPerRequest.toFixed(1)} µs/req`}${errors ? `  (${errors})` : ''}`);
+            log(`  round ${round} ${server.name.padEnd(15)} ${Math.round(result.requestsPerSec).toString().padStart(8)} req/s  p99 ${result.p99Ms === null ? 'n/a' : `${result.p99Ms.toFixed(2)} ms`}  CPU ${serverCpuUsPerRequest == null ? 'n/a' : `${serverCpuUsPerRequest.toFixed(1)} µs/req`}${errors ? `  (${errors})` : ''}`);
           } catch (error) {
             list.push({ round, error: message(error) });
-            log(`  round ${round} ${server.name.padEnd(9)} FAILED: ${message(error)}`);
+            log(`  round ${round} ${server.name.padEnd(15)} FAILED: ${message(error)}`);
           }
         }
       }
@@ -223,7 +226,7 @@ async function main(): Promise<void> {
       const runs: Partial<Record<ServerName, IdleRun[]>> = {};
       for (const server of servers) await server.stop();
       for (let round = 1; round <= args.rounds; round++) {
-        for (const spec of SERVERS.filter((candidate) => servers.some((running) => running.name === candidate.name))) {
+        for (const spec of SERVERS.filter((candidate) => candidate.only === undefined && servers.some((running) => running.name === candidate.name))) {
           if (isInterrupted()) throw new Error('interrupted');
           const list = (runs[spec.name] ??= []);
           let server: RunningServer | null = null;

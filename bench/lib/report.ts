@@ -37,6 +37,8 @@ export interface LoadSummary {
   medianServerCpuUsPerRequest: number | null;
   vsNodeHttp: number | null;
   vsNginx: number | null;
+  /** Over holdfast's median in the same scenario (the status on/off comparison). */
+  vsHoldfast: number | null;
   errors: Record<string, number>;
   failedRuns: number;
 }
@@ -103,6 +105,7 @@ export function summarizeLoad(runs: Partial<Record<ServerName, LoadRun[]>>): Par
       medianServerCpuUsPerRequest: median(list.map((run) => run.serverCpuUsPerRequest).filter((us): us is number => typeof us === 'number')),
       vsNodeHttp: null,
       vsNginx: null,
+      vsHoldfast: null,
       errors,
       failedRuns: list.length - ok.length,
     };
@@ -110,6 +113,7 @@ export function summarizeLoad(runs: Partial<Record<ServerName, LoadRun[]>>): Par
   for (const summary of Object.values(out)) {
     summary.vsNodeHttp = ratio(summary.medianRequestsPerSec, out['node:http']?.medianRequestsPerSec);
     summary.vsNginx = ratio(summary.medianRequestsPerSec, out.nginx?.medianRequestsPerSec);
+    summary.vsHoldfast = ratio(summary.medianRequestsPerSec, out.holdfast?.medianRequestsPerSec);
   }
   return out;
 }
@@ -160,7 +164,7 @@ export function describeMachine(): Machine {
   };
 }
 
-const SERVER_ORDER: ServerName[] = ['holdfast', 'node:http', 'nginx'];
+const SERVER_ORDER: ServerName[] = ['holdfast', 'holdfast+status', 'node:http', 'nginx'];
 
 function int(n: number): string {
   return Math.round(n).toLocaleString('en-US');
@@ -218,6 +222,14 @@ export function markdown(report: Report): string {
           `| ${scenario.title} | ${name} | ${rps === null ? 'failed' : int(rps)} | ${p99 === null ? 'n/a' : ms(p99)} | ${cpu === null ? '—' : `${cpu.toFixed(1)} µs`} | ${times(summary.vsNodeHttp)} | ${times(summary.vsNginx)} | ${errorText(summary)} |`,
         );
       }
+    }
+    for (const scenario of report.scenarios) {
+      const withStatus = scenario.servers['holdfast+status'];
+      if (withStatus === undefined || scenario.skipped !== undefined) continue;
+      const cpuOff = scenario.servers.holdfast?.medianServerCpuUsPerRequest;
+      const cpuOn = withStatus.medianServerCpuUsPerRequest;
+      const cpu = cpuOff == null || cpuOn == null ? '' : `; server CPU per request ${(cpuOn / cpuOff).toFixed(3)}×`;
+      lines.push('', `Live status on, nobody watching: ${times(withStatus.vsHoldfast)} holdfast's req/s with it off${cpu} (the target: within 2 %, ≥ 0.98×).`);
     }
     lines.push('', "No p99 for pipelining: wrk's coordinated-omission correction assumes one request per round trip and skews or zeroes its percentiles there (wg/wrk#236). ab reports latency in whole milliseconds.");
   }

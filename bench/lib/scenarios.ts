@@ -9,6 +9,7 @@ import path from 'node:path';
 import { promises as fs } from 'node:fs';
 import { connect, getRequest, withTimeout, type RawConnection, type RawResponse } from './http-client.js';
 import { abArgs, abMissing, HTTP_LOAD_TOOL, httpLoadCommand, httpLoadMissing, runAb, runHttpLoad, shellJoin, type LoadResult } from './load.js';
+import { STATUS_SCENARIO, type ServerName } from './servers.js';
 
 export const HELLO = 'Hello, World!';
 export const PIPELINE_DEPTH = 16;
@@ -23,6 +24,8 @@ export interface Fixtures {
 export interface Scenario {
   name: string;
   title: string;
+  /** The servers that run it; absent: every server without a scenario list of its own. */
+  servers?: readonly ServerName[];
   /** The load command, for the report. */
   command(durationS: number): string;
   unavailable(): string | null;
@@ -112,18 +115,26 @@ function staticScenario(name: string, file: string, connections: number): Scenar
   };
 }
 
+const HELLO_KEEP_ALIVE: Scenario = {
+  name: 'hello',
+  title: `hello, keep-alive (${HTTP_LOAD_TOOL} -c50)`,
+  command: (durationS) => httpLoadCommand({ url: url('PORT'), connections: 50, durationS }),
+  unavailable: httpLoadMissing,
+  check: (port) =>
+    onConnection(port, async (conn) => {
+      for (let i = 0; i < 3; i++) expectHello((await exchange(conn, getRequest('/')))[0]);
+      await stillOpen(conn, 'GET /');
+    }),
+  load: (port, durationS) => runHttpLoad({ url: url(port), connections: 50, durationS }),
+};
+
 export const SCENARIOS: readonly Scenario[] = [
+  HELLO_KEEP_ALIVE,
   {
-    name: 'hello',
-    title: `hello, keep-alive (${HTTP_LOAD_TOOL} -c50)`,
-    command: (durationS) => httpLoadCommand({ url: url('PORT'), connections: 50, durationS }),
-    unavailable: httpLoadMissing,
-    check: (port) =>
-      onConnection(port, async (conn) => {
-        for (let i = 0; i < 3; i++) expectHello((await exchange(conn, getRequest('/')))[0]);
-        await stillOpen(conn, 'GET /');
-      }),
-    load: (port, durationS) => runHttpLoad({ url: url(port), connections: 50, durationS }),
+    ...HELLO_KEEP_ALIVE,
+    name: STATUS_SCENARIO,
+    title: `hello, keep-alive, live status on (nobody watching) vs off (${HTTP_LOAD_TOOL} -c50)`,
+    servers: ['holdfast', 'holdfast+status'],
   },
   {
     name: 'pipelined',

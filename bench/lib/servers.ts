@@ -16,7 +16,7 @@ import { spawnPinned, stop, tail } from './processes.js';
 export const SERVER_CORE = 0;
 export const NGINX = '/usr/sbin/nginx';
 
-export type ServerName = 'holdfast' | 'node:http' | 'nginx';
+export type ServerName = 'holdfast' | 'holdfast+status' | 'node:http' | 'nginx';
 
 export interface RunningServer {
   name: ServerName;
@@ -31,6 +31,8 @@ export interface RunningServer {
 
 export interface ServerSpec {
   name: ServerName;
+  /** The only scenarios it runs in (started only when one of them is); absent: every scenario. */
+  only?: readonly string[];
   /** null when it can run here, else why not. */
   unavailable(): string | null;
   start(workDir: string, wwwDir: string): Promise<RunningServer>;
@@ -90,14 +92,18 @@ async function launch(name: ServerName, command: string, args: (port: number) =>
   };
 }
 
-function nodeServer(name: ServerName, script: string): ServerSpec {
+function nodeServer(name: ServerName, script: string, extra: string[] = [], only?: readonly string[]): ServerSpec {
   const file = path.join(serversDir, script);
   return {
     name,
+    only,
     unavailable: () => (existsSync(file) ? null : `${file} is missing (run npm run build)`),
-    start: (_workDir, wwwDir) => launch(name, process.execPath, async (port) => ['--expose-gc', file, String(port), wwwDir], true),
+    start: (_workDir, wwwDir) => launch(name, process.execPath, async (port) => ['--expose-gc', file, String(port), wwwDir, ...extra], true),
   };
 }
+
+/** The scenario comparing holdfast with its live status on (nobody watching) and off. */
+export const STATUS_SCENARIO = 'hello-status';
 
 export function nginxConfig(port: number, workDir: string, wwwDir: string): string {
   const temp = (what: string): string => path.join(workDir, 'nginx', `${what}_temp`);
@@ -155,4 +161,15 @@ const nginx: ServerSpec = {
   },
 };
 
-export const SERVERS: readonly ServerSpec[] = [nodeServer('holdfast', 'holdfast.js'), nodeServer('node:http', 'node-http.js'), nginx];
+export const SERVERS: readonly ServerSpec[] = [
+  nodeServer('holdfast', 'holdfast.js'),
+  nodeServer('holdfast+status', 'holdfast.js', ['--status'], [STATUS_SCENARIO]),
+  nodeServer('node:http', 'node-http.js'),
+  nginx,
+];
+
+/** Whether `server` takes part in `scenario`. */
+export function runsIn(server: ServerSpec, scenario: { name: string; servers?: readonly ServerName[] }): boolean {
+  if (scenario.servers !== undefined) return scenario.servers.includes(server.name);
+  return server.only === undefined;
+}

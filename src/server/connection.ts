@@ -127,6 +127,7 @@ const READ_PAUSED = FIRST_CONNECTION_FLAG << 1; // reading is stopped
 const PUMPING = FIRST_CONNECTION_FLAG << 2; // #pump is on the stack
 const QUIET_CLOSE = FIRST_CONNECTION_FLAG << 3; // closing without lingering was planned: evicted idle, or the client ended the connection
 const READ_FULL = FIRST_CONNECTION_FLAG << 4; // the last read filled the read buffer: more bytes may be waiting in the kernel
+const IDLE_GAP_PENDING = FIRST_CONNECTION_FLAG << 5; // (status on) a request ended an idle wait: its gap is observed with the next clock read
 
 /** minBodyBytesPerSecond is checked over windows of this length. */
 const RATE_WINDOW_MS = 1_000;
@@ -431,6 +432,7 @@ export class Connection extends Outbound implements Tracked {
         }
         // A head still incomplete: its deadlines count from this chunk (a complete one needs none).
         if (this.#phase.kind === 'reading-head' && !this.hasDeadline('headers')) this.#armRequestDeadlines();
+        if (this.#has(IDLE_GAP_PENDING) && this.#phase.kind === 'reading-head') this.#idleGapEnded(performance.now());
       }
       lent?.release();
       lent = null;
@@ -600,8 +602,8 @@ export class Connection extends Outbound implements Tracked {
 
   /** The first byte of a request arrived: the idle wait ends; the head's deadlines start now or after parsing. */
   #beginRequest(armDeadlines: boolean): void {
-    // From #pump (armDeadlines) the bytes were already buffered: no idle time.
-    if (this.#ctx.stats !== null && this.#requestsServed > 0) this.#ctx.stats.idleEnded(armDeadlines ? 0 : performance.now() - this.#idleSinceMs);
+    // From #onData (not armDeadlines) the connection was idle; from #pump the bytes were already buffered.
+    if (!armDeadlines && this.#ctx.stats !== null && this.#requestsServed > 0) this.#set(IDLE_GAP_PENDING, true);
     this.#phase = READING_HEAD;
     this.#idleGeneration++;
     this.clearDeadline('idle');
@@ -648,9 +650,12 @@ export class Connection extends Outbound implements Tracked {
 
   #startExchange(head: RequestHead): void {
     const stats = this.#ctx.stats;
-    // A request found already buffered (pipelined) waited no idle time.
-    if (stats !== null && this.#phase.kind === 'waiting' && this.#requestsServed > 0) stats.idleEnded(0);
+    const buffered = this.#phase.kind === 'waiting';
     const ex = new Exchange(head, ++this.#requestsServed, stats !== null || this.#ctx.wantsRequestEvents());
+    if (stats !== null) {
+      if (this.#has(IDLE_GAP_PENDING)) this.#idleGapEnded(ex.startedAt);
+      else if (buffered && ex.index > 1) stats.idleEnded(0); // pipelined: no idle time
+    }
     this.#phase = ex;
     this.#idleGeneration++;
     this.clearDeadline('idle');
@@ -874,7 +879,7 @@ export class Connection extends Outbound implements Tracked {
   /** The response is queued on the socket: log it, then what decideAfterResponse says. */
   #responseDone(ex: Exchange, decision: KeepAliveDecision): void {
     if (this.#phase !== ex) return;
-    this.#requestDone(ex, decision.keepAlive);
+    const nowMs = this.#requestDone(ex, decision.keepAlive);
     const facts = AFTER_FACTS;
     facts.decision = decision;
     facts.requestVersion = ex.head.version;
@@ -900,14 +905,27 @@ export class Connection extends Outbound implements Tracked {
         return;
       }
       case 'next-request':
-        this.#nextCycle();
+        this.#nextCycle(nowMs);
     }
   }
 
-  /** The request is answered: counted when the status is on, and its event for whoever listens. */
-  #requestDone(ex: Exchange, keepAlive: boolean): void {
-    if (ex.startedAt === 0) return;
-    const durationMs = performance.now() - ex.startedAt;
+  /**
+   * A request's first byte ended an idle wait (status on): the gap, from a clock read already taken
+   * — the head's, or this chunk's when the head is incomplete.
+   */
+  #idleGapEnded(nowMs: number): void {
+    this.#set(IDLE_GAP_PENDING, false);
+    this.#ctx.stats?.idleEnded(nowMs - this.#idleSinceMs);
+  }
+
+  /**
+   * The request is answered: counted when the status is on, and its event for whoever listens.
+   * Returns the clock read it took (0 when requests are not timed), for the idle wait that follows.
+   */
+  #requestDone(ex: Exchange, keepAlive: boolean): number {
+    if (ex.startedAt === 0) return 0;
+    const nowMs = performance.now();
+    const durationMs = nowMs - ex.startedAt;
     this.#ctx.stats?.requestDone(ex.head.method, ex.status, durationMs);
     if (this.#ctx.wantsRequestEvents()) {
       this.#ctx.emit('request', {
@@ -921,9 +939,11 @@ export class Connection extends Outbound implements Tracked {
         keepAlive,
       });
     }
+    return nowMs;
   }
 
-  #nextCycle(): void {
+  /** `nowMs`: a clock read just taken, or 0. */
+  #nextCycle(nowMs = 0): void {
     const parser = this.#parser;
     parser.nextCycle();
     this.#phase = WAITING;
@@ -932,17 +952,17 @@ export class Connection extends Outbound implements Tracked {
         this.#parser = this.#ctx.parsers.idle;
         this.#ctx.parsers.release(parser);
       }
-      this.#armIdle();
+      this.#armIdle(nowMs);
       if (this.#ctx.isShuttingDown()) this.#closeWhenIdleEnough();
     }
     this.#updateReading();
     this.#pump();
   }
 
-  /** The keep-alive idle deadline (a new connection waits for its first request the same way). */
-  #armIdle(): void {
+  /** The keep-alive idle deadline (a new connection waits for its first request the same way); `readMs`: a clock read just taken, or 0. */
+  #armIdle(readMs = 0): void {
     this.#idleGeneration++;
-    const nowMs = performance.now();
+    const nowMs = readMs === 0 ? performance.now() : readMs;
     this.#idleSinceMs = Math.floor(nowMs);
     this.setDeadline('idle', this.#ctx.options.keepAliveTimeoutMs + this.#ctx.options.keepAliveTimeoutBufferMs, nowMs);
   }

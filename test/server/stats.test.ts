@@ -116,6 +116,23 @@ describe('server stats', () => {
     });
   });
 
+  test('the idle gap of a request whose head arrives in pieces ends at its first byte', async () => {
+    await withStats({ keepAliveTimeoutMs: 5000 }, async (t, stats) => {
+      const c = await RawConnection.connect(t.port);
+      c.write(GET('/'));
+      await c.readResponse();
+      await sleep(150);
+      c.write('GET /split HTTP/1.1\r\nHo');
+      await sleep(150);
+      c.write('st: t\r\n\r\n');
+      assert.equal((await c.readResponse()).status, 200);
+      c.destroy();
+      await t.closed(1);
+      assert.equal(stats.idleGap.count, 1);
+      assert.ok(stats.idleGap.sum >= 0.14 && stats.idleGap.sum < 0.28, `gap ${stats.idleGap.sum} s: from the response to the first byte, not to the end of the head`);
+    });
+  });
+
   test('a request after the advertised timeout but before the enforced one is saved by the idle buffer', async () => {
     await withStats({ keepAliveTimeoutMs: 100, keepAliveTimeoutBufferMs: 600 }, async (t, stats) => {
       const c = await RawConnection.connect(t.port);
