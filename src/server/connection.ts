@@ -79,6 +79,8 @@ export class Exchange {
   readonly index: number;
   /** performance.now() at the head, or 0 when neither request events nor the status want it. */
   readonly startedAt: number;
+  /** Someone listened for request events when it began: its event is emitted. */
+  readonly emits: boolean;
   reading: ReadingState;
   writing: WritingState = 'handler';
   bodyBytesRead = 0;
@@ -92,10 +94,11 @@ export class Exchange {
   status = 0;
   bytesOut = 0;
 
-  constructor(head: RequestHead, index: number, timed: boolean) {
+  constructor(head: RequestHead, index: number, emits: boolean, counted: boolean) {
     this.head = head;
     this.index = index;
-    this.startedAt = timed ? performance.now() : 0;
+    this.emits = emits;
+    this.startedAt = emits || counted ? performance.now() : 0;
     this.reading = head.framing.kind === 'none' ? 'done' : 'body';
   }
 
@@ -127,7 +130,8 @@ const READ_PAUSED = FIRST_CONNECTION_FLAG << 1; // reading is stopped
 const PUMPING = FIRST_CONNECTION_FLAG << 2; // #pump is on the stack
 const QUIET_CLOSE = FIRST_CONNECTION_FLAG << 3; // closing without lingering was planned: evicted idle, or the client ended the connection
 const READ_FULL = FIRST_CONNECTION_FLAG << 4; // the last read filled the read buffer: more bytes may be waiting in the kernel
-const IDLE_GAP_PENDING = FIRST_CONNECTION_FLAG << 5; // (status on) a request ended an idle wait: its gap is observed with the next clock read
+const IDLE_GAP_PENDING = FIRST_CONNECTION_FLAG << 5; // (status on) the request ended an idle wait: its gap runs to its head's clock read
+const IDLE_GAP_TAKEN = FIRST_CONNECTION_FLAG << 6; // (status on) the request's head came in pieces: its gap was taken at the first
 
 /** minBodyBytesPerSecond is checked over windows of this length. */
 const RATE_WINDOW_MS = 1_000;
@@ -432,7 +436,7 @@ export class Connection extends Outbound implements Tracked {
         }
         // A head still incomplete: its deadlines count from this chunk (a complete one needs none).
         if (this.#phase.kind === 'reading-head' && !this.hasDeadline('headers')) this.#armRequestDeadlines();
-        if (this.#has(IDLE_GAP_PENDING) && this.#phase.kind === 'reading-head') this.#idleGapEnded(performance.now());
+        if (this.#has(IDLE_GAP_PENDING) && this.#phase.kind === 'reading-head') this.#idleGapAtFirstPiece();
       }
       lent?.release();
       lent = null;
@@ -592,7 +596,11 @@ export class Connection extends Outbound implements Tracked {
         this.#ctx.stats?.pendingCheckSaved();
         return;
       }
-      if (this.isIdle) this.#close(this.#ctx.isShuttingDown() ? 'shutdown' : 'idle-timeout');
+      if (!this.isIdle) return;
+      const shuttingDown = this.#ctx.isShuttingDown();
+      // The status matches a reconnect to this idle close by the peer's address: read it while the socket is open.
+      if (!shuttingDown && this.#ctx.stats !== null) void this.socket.remoteAddress;
+      this.#close(shuttingDown ? 'shutdown' : 'idle-timeout');
     } catch (error) {
       this.#internalError(error);
     }
@@ -603,7 +611,7 @@ export class Connection extends Outbound implements Tracked {
   /** The first byte of a request arrived: the idle wait ends; the head's deadlines start now or after parsing. */
   #beginRequest(armDeadlines: boolean): void {
     // From #onData (not armDeadlines) the connection was idle; from #pump the bytes were already buffered.
-    if (!armDeadlines && this.#ctx.stats !== null && this.#requestsServed > 0) this.#set(IDLE_GAP_PENDING, true);
+    if (!armDeadlines && this.#ctx.stats !== null && this.#requestsServed > 0) this.flags |= IDLE_GAP_PENDING;
     this.#phase = READING_HEAD;
     this.#idleGeneration++;
     this.clearDeadline('idle');
@@ -649,13 +657,7 @@ export class Connection extends Outbound implements Tracked {
   }
 
   #startExchange(head: RequestHead): void {
-    const stats = this.#ctx.stats;
-    const buffered = this.#phase.kind === 'waiting';
-    const ex = new Exchange(head, ++this.#requestsServed, stats !== null || this.#ctx.wantsRequestEvents());
-    if (stats !== null) {
-      if (this.#has(IDLE_GAP_PENDING)) this.#idleGapEnded(ex.startedAt);
-      else if (buffered && ex.index > 1) stats.idleEnded(0); // pipelined: no idle time
-    }
+    const ex = new Exchange(head, ++this.#requestsServed, this.#ctx.wantsRequestEvents(), this.#ctx.stats !== null);
     this.#phase = ex;
     this.#idleGeneration++;
     this.clearDeadline('idle');
@@ -909,13 +911,22 @@ export class Connection extends Outbound implements Tracked {
     }
   }
 
+  /** A head that ended an idle wait is incomplete: its gap ends at this, its first piece. */
+  #idleGapAtFirstPiece(): void {
+    this.flags = (this.flags & ~IDLE_GAP_PENDING) | IDLE_GAP_TAKEN;
+    this.#ctx.stats?.idleEnded(performance.now() - this.#idleSinceMs);
+  }
+
   /**
-   * A request's first byte ended an idle wait (status on): the gap, from a clock read already taken
-   * — the head's, or this chunk's when the head is incomplete.
+   * The idle gap before `ex` still to be counted: to its head (whose clock read the request's
+   * duration uses too) when it ended an idle wait, 0 when it was already buffered (pipelined), -1
+   * for none (the first request, or a gap taken at the head's first piece).
    */
-  #idleGapEnded(nowMs: number): void {
-    this.#set(IDLE_GAP_PENDING, false);
-    this.#ctx.stats?.idleEnded(nowMs - this.#idleSinceMs);
+  #idleGapBefore(ex: Exchange): number {
+    const flags = this.flags;
+    this.flags = flags & ~(IDLE_GAP_PENDING | IDLE_GAP_TAKEN);
+    if ((flags & IDLE_GAP_PENDING) !== 0) return ex.startedAt - this.#idleSinceMs;
+    return ex.index === 1 || (flags & IDLE_GAP_TAKEN) !== 0 ? -1 : 0;
   }
 
   /**
@@ -926,8 +937,9 @@ export class Connection extends Outbound implements Tracked {
     if (ex.startedAt === 0) return 0;
     const nowMs = performance.now();
     const durationMs = nowMs - ex.startedAt;
-    this.#ctx.stats?.requestDone(ex.head.method, ex.status, durationMs);
-    if (this.#ctx.wantsRequestEvents()) {
+    const stats = this.#ctx.stats;
+    if (stats !== null) stats.requestDone(ex.head.method, ex.status, durationMs, this.#idleGapBefore(ex));
+    if (ex.emits) {
       this.#ctx.emit('request', {
         connectionId: this.id,
         requestIndex: ex.index,

@@ -58,6 +58,18 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
   #shuttingDown = false;
   #closing: Promise<CloseReport> | null = null;
   readonly #companions: ServerCompanion[] = [];
+  /**
+   * Whether anyone listens for 'request', kept current by the listener events below: asked once per
+   * request, and node's listenerCount is a keyed load that turns megamorphic as soon as a process
+   * holds several emitters (a second server, the status listener).
+   */
+  #requestListeners = false;
+  readonly #onNewListener = (event: string | symbol): void => {
+    if (event === 'request') this.#requestListeners = true;
+  };
+  readonly #onRemoveListener = (event: string | symbol): void => {
+    if (event === 'request') this.#requestListeners = this.listenerCount('request') > 0;
+  };
 
   constructor(options: ServerOptions, handler: Handler) {
     super();
@@ -79,9 +91,8 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
       emit: (event, ...args) => {
         (this.emit as (event: string, ...args: unknown[]) => boolean)(event, ...args);
       },
-      wantsRequestEvents: () => this.listenerCount('request') > 0,
-      // The status reads the peer address at accept too: a reconnect after an idle close is told by it.
-      wantsConnectionEvents: () => this.listenerCount('connection-open') > 0 || this.listenerCount('connection-close') > 0 || this.#context.stats !== null,
+      wantsRequestEvents: () => this.#requestListeners,
+      wantsConnectionEvents: () => this.listenerCount('connection-open') > 0 || this.listenerCount('connection-close') > 0,
       onClosed: (connection: Connection, event: ConnectionCloseEvent) => {
         this.#registry.remove(connection);
         this.#context.stats?.connectionClosed(event);
@@ -89,10 +100,25 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
       },
       stats: null,
     };
+    this.#trackRequestListeners();
     attachLogger(this, this.options.log, this.options.logSink ?? ((line) => process.stdout.write(line)));
     this.#net = net.createServer({ allowHalfOpen: true, noDelay: true }, this.#accept);
     // Accept failures (EMFILE, ENFILE…) must not stop the server: log them; libuv keeps accepting.
     this.#net.on('error', (error: NodeJS.ErrnoException) => this.emit('accept-error', { code: error.code ?? 'unknown', message: error.message }));
+  }
+
+  #trackRequestListeners(): void {
+    this.#requestListeners = this.listenerCount('request') > 0;
+    const plain = this as unknown as EventEmitter;
+    if (!plain.listeners('newListener').includes(this.#onNewListener)) plain.on('newListener', this.#onNewListener);
+    if (!plain.listeners('removeListener').includes(this.#onRemoveListener)) plain.on('removeListener', this.#onRemoveListener);
+  }
+
+  /** As EventEmitter's, keeping the 'request' listener tracking in place. */
+  override removeAllListeners(...args: Parameters<EventEmitter<ServerEvents>['removeAllListeners']>): this {
+    super.removeAllListeners(...args);
+    this.#trackRequestListeners();
+    return this;
   }
 
   readonly #accept = (socket: net.Socket): void => {
@@ -113,7 +139,10 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
     }
     const connection = new Connection(this.#nextId++, socket, this.#context);
     this.#registry.add(connection);
-    this.#context.stats?.connectionOpened(socket.remoteAddress ?? '');
+    // The peer address only when a reconnect is possible: once read, node keeps it on the socket,
+    // and sockets of two shapes turn a property load in node's write path megamorphic.
+    const stats = this.#context.stats;
+    if (stats !== null) stats.connectionOpened(stats.awaitsReconnects() ? (socket.remoteAddress ?? '') : '');
     if (this.listenerCount('connection-open') > 0) {
       this.emit('connection-open', { connectionId: connection.id, remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 });
     }

@@ -70,8 +70,32 @@ export const IDLE_GAP_BOUNDS_S: readonly number[] = [
 
 /** Request methods as OpenTelemetry normalises `http.request.method`: the RFC 9110 ones and PATCH, the rest `_OTHER`. */
 export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', '_OTHER'] as const;
-const METHOD_INDEX: ReadonlyMap<string, number> = new Map(METHODS.map((method, i) => [method, i]));
-const OTHER_METHOD = METHODS.length - 1;
+
+/** The method's index in METHODS (a switch: the parser's method strings are interned, so GET is one comparison). */
+function methodIndex(method: string): number {
+  switch (method) {
+    case 'GET':
+      return 0;
+    case 'HEAD':
+      return 1;
+    case 'POST':
+      return 2;
+    case 'PUT':
+      return 3;
+    case 'DELETE':
+      return 4;
+    case 'CONNECT':
+      return 5;
+    case 'OPTIONS':
+      return 6;
+    case 'TRACE':
+      return 7;
+    case 'PATCH':
+      return 8;
+    default:
+      return 9;
+  }
+}
 export const FIRST_STATUS = 100;
 export const STATUS_SLOTS = 500;
 
@@ -131,14 +155,22 @@ export class ServerStats {
 
   /** Remote address → monotonic ms of its last idle-timeout close. */
   readonly #recentIdleCloses = new Map<string, number>();
+  #lastIdleCloseMs = -Infinity;
 
   constructor(options: ResolvedOptions) {
     this.#advertisedMs = options.keepAliveTimeoutMs;
     this.#enforcedMs = options.keepAliveTimeoutMs + options.keepAliveTimeoutBufferMs;
   }
 
+  /** Whether an idle connection closed within RECONNECT_WINDOW_MS: a new connection's address is then wanted. */
+  awaitsReconnects(): boolean {
+    return this.#lastIdleCloseMs !== -Infinity && performance.now() - this.#lastIdleCloseMs <= RECONNECT_WINDOW_MS;
+  }
+
+  /** `remoteAddress`: '' when not read (no idle close was recent enough to match). */
   connectionOpened(remoteAddress: string): void {
     this.accepted++;
+    if (remoteAddress === '') return;
     const closedAt = this.#recentIdleCloses.get(remoteAddress);
     if (closedAt === undefined) return;
     this.#recentIdleCloses.delete(remoteAddress);
@@ -172,6 +204,7 @@ export class ServerStats {
       recent.delete(event.remoteAddress);
       if (recent.size >= RECENT_IDLE_CLOSES) recent.delete(recent.keys().next().value as string);
       recent.set(event.remoteAddress, nowMs);
+      this.#lastIdleCloseMs = nowMs;
     }
   }
 
@@ -200,9 +233,11 @@ export class ServerStats {
     if (refusedAtMax) this.refusedAtMax++;
   }
 
-  requestDone(method: string, status: number, durationMs: number): void {
+  /** A request answered; `idleGapMs` ≥ 0: the idle time before it (idleEnded), -1: none to count. */
+  requestDone(method: string, status: number, durationMs: number, idleGapMs: number): void {
     const slot = status - FIRST_STATUS;
-    if (slot >= 0 && slot < STATUS_SLOTS) this.requests[(METHOD_INDEX.get(method) ?? OTHER_METHOD) * STATUS_SLOTS + slot]++;
+    if (slot >= 0 && slot < STATUS_SLOTS) this.requests[methodIndex(method) * STATUS_SLOTS + slot]++;
     this.requestDuration.observe(durationMs / 1000);
+    if (idleGapMs >= 0) this.idleEnded(idleGapMs);
   }
 }

@@ -24,11 +24,13 @@ header .meta { color: var(--muted); }
 #live.ok { color: #2da44e; }
 #live.bad { color: var(--warn); }
 main { padding: 16px 20px; display: grid; gap: 16px; }
+main > *, .grid2 > * { min-width: 0; }
+#table { overflow-x: auto; }
 .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(140px, 1fr)); gap: 10px; }
 .card, section { background: var(--card); border: 1px solid var(--line); border-radius: 8px; }
 .card { padding: 10px 12px; }
 .card .label { color: var(--muted); font-size: 12px; }
-.card .value { font-size: 19px; white-space: nowrap; font-weight: 600; font-variant-numeric: tabular-nums; }
+.card .value { font-size: 18px; font-weight: 600; font-variant-numeric: tabular-nums; }
 .card .sub { color: var(--muted); font-size: 12px; }
 section { padding: 12px 14px; }
 section h2 { font-size: 14px; margin: 0 0 8px; }
@@ -46,7 +48,7 @@ td.target { max-width: 320px; overflow: hidden; text-overflow: ellipsis; }
 .health b { font-size: 18px; font-variant-numeric: tabular-nums; }
 .health span { display: block; color: var(--muted); font-size: 12px; }
 .legend { display: flex; flex-wrap: wrap; gap: 4px 14px; margin-top: 6px; font-size: 12px; }
-.legend i { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 4px; vertical-align: -1px; }
+.legend i, td.state i { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 4px; vertical-align: -1px; }
 svg { display: block; width: 100%; height: auto; }
 svg text { fill: var(--muted); font-size: 10px; }
 svg .bar { fill: var(--accent); }
@@ -247,7 +249,7 @@ function renderTable(v) {
     const id = (c.worker === null ? '' : c.worker + ':') + c.id;
     table.append(el('tr', { 'data-id': id, 'data-state': c.activity },
       el('td', {}, id), el('td', {}, c.remoteAddress + ':' + c.remotePort),
-      el('td', {}, el('span', { class: 'legend' }, el('i', { class: 's-' + c.activity }), c.activity)), el('td', { class: 'num' }, ms(c.activityMs)),
+      el('td', { class: 'state' }, el('i', { class: 's-' + c.activity }), c.activity), el('td', { class: 'num' }, ms(c.activityMs)),
       el('td', { class: 'num' }, ms(c.ageMs)), el('td', { class: 'num', 'data-col': 'requests' }, int(c.requestsServed)),
       el('td', { class: 'num', 'data-col': 'left' }, c.requestsLeft === null ? '∞' : int(c.requestsLeft)), el('td', { 'data-col': 'deadline' }, deadline),
       el('td', { class: 'target', 'data-col': 'request' }, request), el('td', { class: 'num' }, bytes(c.bytesIn)), el('td', { class: 'num' }, bytes(c.bytesOut)),

@@ -9,7 +9,8 @@ import { Worker } from 'node:worker_threads';
 import { describe, test } from 'node:test';
 import { RawConnection } from '../helpers/raw-client.js';
 import { GET, sleep, startServer, type TestServer } from '../helpers/server.js';
-import { Histogram, METHODS, STATUS_SLOTS, type ServerStats } from '../../src/server/stats.js';
+import { Histogram, METHODS, ServerStats, STATUS_SLOTS } from '../../src/server/stats.js';
+import { resolveOptions } from '../../src/server/options.js';
 
 function requestsOf(stats: ServerStats, method: string, status: number): number {
   return stats.requests[METHODS.indexOf(method as (typeof METHODS)[number]) * STATUS_SLOTS + status - 100];
@@ -294,6 +295,45 @@ describe('server stats', () => {
       },
       handler,
     );
+  });
+});
+
+describe('request events follow their listeners', () => {
+  test('added, removed, once, and after removeAllListeners', async () => {
+    const t = await startServer({ log: 'off' });
+    const c = await RawConnection.connect(t.port);
+    const seen: string[] = [];
+    const ask = async (path: string): Promise<void> => {
+      c.write(GET(path));
+      await c.readResponse();
+    };
+    try {
+      t.server.removeAllListeners('request'); // the helper's own
+      await ask('/none');
+      const listener = (e: { target: string }): void => void seen.push(e.target);
+      t.server.on('request', listener);
+      await ask('/on');
+      t.server.off('request', listener);
+      await ask('/off');
+      t.server.once('request', listener);
+      await ask('/once');
+      await ask('/after-once');
+      t.server.removeAllListeners();
+      t.server.on('request', listener);
+      await ask('/after-remove-all');
+      assert.deepEqual(seen, ['/on', '/once', '/after-remove-all']);
+    } finally {
+      c.destroy();
+      await t.server.close({ graceMs: 500 });
+      assert.equal(t.server.connectionCount, 0);
+    }
+  });
+
+  test('every method is counted under its own name', () => {
+    const stats = new ServerStats(resolveOptions());
+    for (const method of METHODS) stats.requestDone(method, 204, 1, -1);
+    stats.requestDone('BREW', 204, 1, -1);
+    for (const method of METHODS) assert.equal(requestsOf(stats, method, 204), method === '_OTHER' ? 2 : 1, method);
   });
 });
 
