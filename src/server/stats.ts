@@ -16,14 +16,15 @@ import type { ResolvedOptions } from './options.js';
 
 /** Counts per bucket (not cumulative) under fixed upper bounds (`le`), plus an implicit +Inf bucket. */
 export class Histogram {
-  readonly bounds: readonly number[];
+  /** A typed array: the bucket search reads it on every request, and it has one element kind. */
+  readonly bounds: Float64Array;
   /** `bounds.length + 1` buckets; the last is +Inf. */
   readonly counts: Float64Array;
   sum = 0;
   count = 0;
 
   constructor(bounds: readonly number[]) {
-    this.bounds = bounds;
+    this.bounds = Float64Array.from(bounds);
     this.counts = new Float64Array(bounds.length + 1);
   }
 
