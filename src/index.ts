@@ -10,3 +10,5 @@ export { ProtocolError, type ProtocolErrorCode } from './http1/errors.js';
 export type { CloseReason } from './server/close-reason.js';
 export { serveStatic, type StaticOptions } from './handlers/static.js';
 export { reopenLogFiles } from './server/log-writer.js';
+export { defineHandler } from './handlers/define-handler.js';
+export { fetchHandler, installFetchGlobals, type FetchApp, type FetchFunction, type FetchHandlerOptions, type FetchInfo } from './handlers/fetch.js';
