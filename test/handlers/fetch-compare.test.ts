@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
 import { describe, test } from 'node:test';
@@ -7,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { fetchHandler } from '../../src/index.js';
 import { RawConnection, type ParsedResponse } from '../helpers/raw-client.js';
 import { startServer } from '../helpers/server.js';
+import { startChild } from './fixtures/child.js';
 import { honoApp, request } from './fixtures/hono-app.js';
 
 const PEER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'hono-node-server.js');
@@ -78,29 +78,9 @@ async function answers(port: number): Promise<Answer[]> {
   }
 }
 
-async function startPeer(): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [PEER], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout?.setEncoding('utf8');
-  child.stderr?.setEncoding('utf8').on('data', (text: string) => (output += text));
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`@hono/node-server did not start: ${output}`)), 5000);
-    child.stdout?.on('data', (text: string) => {
-      output += text;
-      const m = /port (\d+)/.exec(output);
-      if (m !== null) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`@hono/node-server exited with ${code}: ${output}`)));
-  });
-  return { child, port };
-}
-
 describe('the same Hono app on holdfast and on @hono/node-server', () => {
   test('every request gets the same status, body and fields (framing and connection fields aside)', async () => {
-    const peer = await startPeer();
+    const peer = await startChild(PEER);
     const t = await startServer({}, fetchHandler(honoApp()));
     try {
       const [ours, theirs] = await Promise.all([answers(t.port), answers(peer.port)]);
@@ -121,8 +101,8 @@ describe('the same Hono app on holdfast and on @hono/node-server', () => {
       }
       assert.deepEqual(differences, []);
     } finally {
-      peer.child.kill();
-      await once(peer.child, 'exit');
+      peer.process.kill();
+      await once(peer.process, 'exit');
       await t.stop();
     }
   });

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import path from 'node:path';
 import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { fetchHandler, type FetchFunction, type FetchInfo } from '../../src/index.js';
 import { exchange, RawConnection, type ParsedResponse } from '../helpers/raw-client.js';
 import { GET, sleep, startServer, type TestServer } from '../helpers/server.js';
 import { request } from './fixtures/hono-app.js';
+import { startChild } from './fixtures/child.js';
 
 /** The built-in classes, taken before the first fetchHandler() installs its own as the globals. */
 const BuiltinRequest = globalThis.Request;
@@ -428,6 +432,27 @@ describe('fetchHandler: the response', () => {
     } finally {
       c.destroy();
       await t.stop();
+    }
+  });
+});
+
+describe('fetchHandler with overrideGlobals: false', () => {
+  test('the app gets built-in Requests, its built-in Responses are streamed, the globals stay', async () => {
+    const child = await startChild(path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'builtin-globals.js'));
+    try {
+      const c = await RawConnection.connect(child.port);
+      try {
+        c.write(request('POST', '/p?q=1', {}, 'sent body') + GET('/g'));
+        const post = await c.readResponse();
+        assert.deepEqual(JSON.parse(post.body.toString()), { builtinRequest: true, globalsKept: true, url: 'http://t/p?q=1', body: 'sent body' });
+        assert.deepEqual([post.framing, post.header('content-type'), post.header('set-cookie')], ['chunked', 'application/json', 'a=1']);
+        assert.equal(JSON.parse((await c.readResponse()).body.toString()).body, null);
+      } finally {
+        c.destroy();
+      }
+    } finally {
+      child.process.kill();
+      await once(child.process, 'exit');
     }
   });
 });
