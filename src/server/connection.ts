@@ -1072,7 +1072,6 @@ export class Connection extends Outbound implements Tracked {
   }
 }
 
-/** The request body is not all read yet (the handler may read it, or it is being discarded). */
 /** The client went away or the server gave up before the response was done: `req.signal` aborts. */
 function abortSignal(ex: Exchange): void {
   if (ex.signalState !== 'open') return;
@@ -1080,6 +1079,7 @@ function abortSignal(ex: Exchange): void {
   ex.aborter?.abort();
 }
 
+/** The request body is not all read yet (the handler may read it, or it is being discarded). */
 function isBodyPending(reading: ReadingState): boolean {
   return reading === 'body' || reading === 'overdue' || reading === 'draining';
 }
