@@ -15,7 +15,7 @@
  * - body: `null` for GET and HEAD; otherwise a `ReadableStream` that pulls from the connection's parser only when read (highWaterMark 0), so
  *   `Expect: 100-continue` is answered on the first read and `maxBodyBytes` ends the exchange with
  *   413. `text()`, `json()`, `arrayBuffer()`, `bytes()` and `blob()` read holdfast's body
- *   directly when the stream was never asked for.
+ *   directly when the stream was never asked for (`body` is then null, and `bodyUsed` true).
  * - signal: holdfast's `req.signal` — aborted when the client goes away before the response is done.
  *
  * `RequestShim` (installed as the global `Request` by fetchHandler) unwraps a lazy request given to
@@ -211,8 +211,7 @@ export class LazyRequest {
     const use = this.#body;
     if (use.kind === 'real') return (this.#real as Request).body;
     if (use.kind === 'stream') return use.stream;
-    if (!this.#hasBody) return null;
-    if (use.kind === 'read') return this.#materialize().body;
+    if (!this.#hasBody || use.kind === 'read') return null;
     const stream = pullStream(this.#req, () => (this.#disturbed = true));
     this.#body = { kind: 'stream', stream };
     return stream;
