@@ -58,7 +58,12 @@ function isNormalTarget(target: string): boolean {
 const AUTHORITIES = new Map<string, string>();
 const MAX_AUTHORITIES = 256;
 
+/** The last Host value looked up and its authority (one value usually recurs: compared before hashing). */
+let lastHost = '';
+let lastAuthority = '';
+
 function authorityOf(host: string): string {
+  if (host === lastHost) return lastAuthority;
   let authority = AUTHORITIES.get(host);
   if (authority === undefined) {
     try {
@@ -70,6 +75,8 @@ function authorityOf(host: string): string {
     if (AUTHORITIES.size >= MAX_AUTHORITIES) AUTHORITIES.clear();
     AUTHORITIES.set(host, authority);
   }
+  lastHost = host;
+  lastAuthority = authority;
   return authority;
 }
 
