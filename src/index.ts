@@ -15,3 +15,5 @@ export { PROXY_OPTIONS, type ProxyOptions, type ResolvedProxyOptions, type Balan
 export type { ProxyEvents, UpstreamOpenEvent, UpstreamCloseEvent, UpstreamErrorEvent, UpstreamHealthEvent, UpstreamCloseReason, UpstreamPhase } from './proxy/events.js';
 export type { PoolStats } from './proxy/pool.js';
 export { tryFiles } from './handlers/try-files.js';
+export { defineHandler } from './handlers/define-handler.js';
+export { fetchHandler, installFetchGlobals, type FetchApp, type FetchFunction, type FetchHandlerOptions, type FetchInfo } from './handlers/fetch.js';

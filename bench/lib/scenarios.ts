@@ -4,12 +4,14 @@
  * `load(port, seconds)` that runs the load generator against it. The idle-cost scenario lives in
  * idle.ts. The `-logged` scenarios repeat keep-alive and pipelined hello against the logged
  * servers (an access log written to a file), next to unlogged holdfast and node:http for the ratios.
+ * The `app-` scenarios load a Hono app and a plain fetch function (bench/servers/apps.ts) on
+ * holdfast's fetchHandler and on @hono/node-server, with holdfast's native handler for reference.
  */
 
 import path from 'node:path';
 import { promises as fs } from 'node:fs';
 import { connect, getRequest, withTimeout, type RawConnection, type RawResponse } from './http-client.js';
-import type { ServerName } from './servers.js';
+import { APP_SERVERS, type ServerName } from './servers.js';
 import { abArgs, abMissing, HTTP_LOAD_TOOL, httpLoadCommand, httpLoadMissing, runAb, runHttpLoad, shellJoin, type LoadResult } from './load.js';
 
 export const HELLO = 'Hello, World!';
@@ -143,6 +145,35 @@ const PIPELINED_SCENARIO: Scenario = {
   load: (port, durationS, fx) => runHttpLoad({ url: url(port), connections: 50, durationS, script: fx.pipelineScript, pipeline: PIPELINE_DEPTH }),
 };
 
+/** The JSON every app server answers `GET /users/42` with (bench/servers/apps.ts; holdfast.ts by a native handler). */
+const USER_42 = '{"id":"42","name":"user 42"}';
+
+function expectUser(response: RawResponse): void {
+  if (response.status !== 200) fail('GET /users/42', response, 'expected 200');
+  if (!/^application\/json/.test(response.headers.get('content-type') ?? '')) fail('GET /users/42', response, 'expected Content-Type application/json');
+  if (response.body.toString('utf8') !== USER_42) fail('GET /users/42', response, `expected ${USER_42}, got ${JSON.stringify(response.body.toString('utf8').slice(0, 60))}`);
+}
+
+/** Keep-alive load on one route of the fetch apps, on holdfast (native, fetchHandler) and @hono/node-server. */
+function appScenario(name: string, title: string, target: string, expect: (response: RawResponse) => void): Scenario {
+  return {
+    name,
+    title: `${title}, keep-alive (${HTTP_LOAD_TOOL} -c50)`,
+    servers: APP_SERVERS,
+    command: (durationS) => httpLoadCommand({ url: url('PORT', target), connections: 50, durationS }),
+    unavailable: httpLoadMissing,
+    check: (port) =>
+      onConnection(port, async (conn) => {
+        for (let i = 0; i < 3; i++) expect((await exchange(conn, getRequest(target)))[0]);
+        await stillOpen(conn, `GET ${target}`);
+      }),
+    load: (port, durationS) => runHttpLoad({ url: url(port, target), connections: 50, durationS }),
+  };
+}
+
+/** `--only apps` runs these. */
+export const APP_SCENARIOS: readonly string[] = ['app-hello', 'app-json'];
+
 /** Logged servers with the unlogged references their ratios need (holdfast for the cost of logging, node:http for the speed target). */
 const LOGGED_SERVERS: readonly ServerName[] = ['holdfast', 'holdfast+log', 'holdfast+json-log', 'node:http', 'nginx+log', 'nginx+json-log'];
 
@@ -188,4 +219,6 @@ export const SCENARIOS: readonly Scenario[] = [
   staticScenario('static-1m', '1m.bin', 10),
   logged(HELLO_SCENARIO),
   logged(PIPELINED_SCENARIO),
+  appScenario('app-hello', 'app: hello text', '/', (response) => expectHello(response)),
+  appScenario('app-json', 'app: JSON, path param', '/users/42', expectUser),
 ];

@@ -7,6 +7,8 @@
  * (`--log pretty|json` to a file), nginx with `access_log … buffer=64k flush=1s` in its `combined`
  * format or a JSON format with the same fields as holdfast's; `resetLog()` truncates the file
  * (both open it O_APPEND, so writing goes on at the new end) and `logBytes()` says how much was written.
+ * The app servers run the same fetch apps (./servers/apps.ts: a Hono app, a plain fetch function)
+ * on holdfast's fetchHandler and on @hono/node-server.
  */
 
 import { existsSync, promises as fs } from 'node:fs';
@@ -21,10 +23,31 @@ export const SERVER_CORE = 0;
 export const NGINX = '/usr/sbin/nginx';
 
 /** In the proxy scenarios 'holdfast' and 'nginx' are those servers as proxies, and 'http-proxy' is the Node reference. */
-export type ServerName = 'holdfast' | 'node:http' | 'nginx' | 'http-proxy' | 'holdfast+log' | 'holdfast+json-log' | 'nginx+log' | 'nginx+json-log';
+export type ServerName =
+  | 'holdfast'
+  | 'node:http'
+  | 'nginx'
+  | 'http-proxy'
+  | 'holdfast+log'
+  | 'holdfast+json-log'
+  | 'nginx+log'
+  | 'nginx+json-log'
+  | 'holdfast fetch'
+  | 'holdfast + Hono'
+  | '@hono/node-server fetch'
+  | '@hono/node-server + Hono';
 
 /** The servers every scenario runs unless it names its own. */
 export const BASE_SERVERS: readonly ServerName[] = ['holdfast', 'node:http', 'nginx'];
+
+/** The app scenarios' servers: the fetch apps on holdfast and on @hono/node-server, and holdfast's native handler for reference. */
+export const APP_SERVERS: readonly ServerName[] = ['holdfast', 'holdfast fetch', 'holdfast + Hono', '@hono/node-server fetch', '@hono/node-server + Hono'];
+
+/** Each app on holdfast, and the same app on @hono/node-server. */
+export const APP_PEERS: Partial<Record<ServerName, ServerName>> = {
+  'holdfast fetch': '@hono/node-server fetch',
+  'holdfast + Hono': '@hono/node-server + Hono',
+};
 
 export interface RunningServer {
   name: ServerName;
@@ -110,7 +133,7 @@ function logPath(workDir: string, name: ServerName): string {
   return path.join(workDir, 'logs', `${fileName(name)}.log`);
 }
 
-function nodeServer(name: ServerName, script: string, log: 'pretty' | 'json' | null = null): ServerSpec {
+function nodeServer(name: ServerName, script: string, log: 'pretty' | 'json' | null = null, app?: 'hono' | 'fetch'): ServerSpec {
   const file = path.join(serversDir, script);
   return {
     name,
@@ -123,7 +146,7 @@ function nodeServer(name: ServerName, script: string, log: 'pretty' | 'json' | n
         process.execPath,
         async (port) => {
           if (logFile !== null) await fs.mkdir(path.dirname(logFile), { recursive: true });
-          return ['--expose-gc', file, String(port), wwwDir, ...logArgs];
+          return ['--expose-gc', file, String(port), wwwDir, ...logArgs, ...(app === undefined ? [] : [app])];
         },
         true,
         logFile,
@@ -217,6 +240,10 @@ export const SERVERS: readonly ServerSpec[] = [
   nodeServer('holdfast+json-log', 'holdfast.js', 'json'),
   nginx('nginx+log', 'combined'),
   nginx('nginx+json-log', 'json'),
+  nodeServer('holdfast fetch', 'holdfast-app.js', null, 'fetch'),
+  nodeServer('holdfast + Hono', 'holdfast-app.js', null, 'hono'),
+  nodeServer('@hono/node-server fetch', 'node-server-app.js', null, 'fetch'),
+  nodeServer('@hono/node-server + Hono', 'node-server-app.js', null, 'hono'),
 ];
 
 /** Empties a logged server's access log before a measured run. */

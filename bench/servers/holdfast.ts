@@ -1,6 +1,7 @@
 /**
  * The holdfast server under test: `node holdfast.js <port> <root> [--log pretty|json --log-file PATH]`
- * listens on 127.0.0.1:<port>. `GET /` → `Hello, World!`; `GET /__mem` → `process.memoryUsage()` as
+ * listens on 127.0.0.1:<port>. `GET /` → `Hello, World!`; `GET /users/:id` → the JSON the app
+ * servers answer (./apps.ts), by a native handler; `GET /__mem` → `process.memoryUsage()` as
  * JSON (after a full GC when node runs with --expose-gc); anything else → serveStatic(root).
  * Unlimited requests per connection, 65 s keep-alive (nginx's keepalive_timeout in the bench);
  * logging off unless `--log` names the built-in logger's format and `--log-file` its file.
@@ -18,9 +19,14 @@ if (portArg === undefined || root === undefined || (logFormat !== 'off' && logFo
 
 const files = serveStatic(root);
 const hello = 'Hello, World!';
+const USERS = '/users/';
 
 const server = createServer({ log: logFormat, logSink: logFile, maxRequestsPerConnection: 0, keepAliveTimeoutMs: 65_000 }, (req) => {
   if (req.path === '/') return { status: 200, headers: { 'content-type': 'text/plain' }, body: hello };
+  if (req.path.startsWith(USERS) && req.path.indexOf('/', USERS.length) === -1) {
+    const id = decodeURIComponent(req.path.slice(USERS.length));
+    return { status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id, name: `user ${id}` }) };
+  }
   if (req.path === '/__mem') {
     (globalThis as { gc?: () => void }).gc?.();
     return { status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(process.memoryUsage()) };

@@ -17,7 +17,7 @@ export { UsageError };
 
 export interface CliConfig {
   kind: 'serve';
-  /** The directory to serve; null means the bundled demo site. */
+  /** The directory or app module to serve; null means the bundled demo site. */
   root: string | null;
   demo: boolean;
   port: number;
@@ -122,7 +122,9 @@ const commandEntries = (valued: boolean): string[] =>
 export const USAGE = [
   'Usage: holdfast [dir] [options]',
   '',
-  'Serves the files in dir (default: the current directory) over HTTP/1.1.',
+  'Serves the files in dir (default: the current directory) over HTTP/1.1; given an app module',
+  '(a .js, .mjs or .cjs file), serves its default export: a fetch function, an object with a',
+  'fetch method (a Hono app), or defineHandler(handler).',
   '',
   'Options:',
   ...commandEntries(true),
@@ -156,7 +158,7 @@ export function parseArgs(argv: readonly string[]): CliCommand {
   let rootGiven = false;
   for (const item of readArgv(argv, SWITCHES)) {
     if (item.kind === 'positional') {
-      if (rootGiven) throw new UsageError(`only one directory may be given; got "${config.root}" and "${item.text}"`);
+      if (rootGiven) throw new UsageError(`only one directory or app module may be given; got "${config.root}" and "${item.text}"`);
       config.root = item.text;
       rootGiven = true;
       continue;

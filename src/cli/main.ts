@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * `holdfast [dir] [options]`: serve a directory (or, with --demo, the bundled demo site).
+ * `holdfast [dir] [options]`: serve a directory (or, with --demo, the bundled demo site), or an
+ * app module (`holdfast ./app.mjs`, see app-module.ts).
  * Prints where it listens and the effective keep-alive settings. SIGINT/SIGTERM → graceful close
  * with a drain report; a second signal exits at once. `--workers N` forks N processes with
  * node:cluster sharing the port; the primary relays signals and sums the workers' drain reports.
@@ -10,7 +11,7 @@
  */
 
 import cluster from 'node:cluster';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { serveStatic } from '../handlers/static.js';
 import { tryFiles } from '../handlers/try-files.js';
@@ -21,13 +22,17 @@ import { advertisedTimeoutSeconds } from '../http1/keep-alive.js';
 import { createServer, type HoldfastServer } from '../server/server.js';
 import { openLogWriter } from '../server/log-writer.js';
 import { OptionError, resolveOptions, type ResolvedOptions } from '../server/options.js';
+import { AppModuleError, classifyServed, loadAppModule } from './app-module.js';
 import { USAGE, UsageError, parseArgs, withCliDefaults, type CliConfig } from './args.js';
 import { DEMO_SITE, withDemoReport } from './demo.js';
 
 const GRACE_MS = 10_000;
 const STDOUT_FLUSH_TIMEOUT_MS = 2_000;
 
-type WorkerMessage = { kind: 'listening'; port: number; host: string } | { kind: 'drained'; drained: number; forced: number };
+type WorkerMessage =
+  | { kind: 'listening'; port: number; host: string }
+  | { kind: 'drained'; drained: number; forced: number }
+  | { kind: 'failed'; message: string };
 
 function usageError(message: string): never {
   process.stderr.write(`holdfast: ${message}\n`);
@@ -50,10 +55,11 @@ function buildProxy(config: CliConfig): ProxyHandler | null {
   }
 }
 
-function buildServer(config: CliConfig, upstreams: ProxyHandler | null): HoldfastServer {
+/** The handler: an app module's, or the directory's files (and the proxy for what matches none). */
+function buildServer(config: CliConfig, upstreams: ProxyHandler | null, app: Handler | null): HoldfastServer {
   const root = config.demo ? DEMO_SITE : config.root;
   let server: HoldfastServer;
-  const files = root === null ? null : serveStatic(root, { spa: config.spa, list: config.list, cors: config.cors });
+  const files = app ?? (root === null ? null : serveStatic(root, { spa: config.spa, list: config.list, cors: config.cors }));
   try {
     server = createServer(withCliDefaults(config.options), (req) => handler(req));
   } catch (error) {
@@ -82,9 +88,19 @@ function describeSettings(o: ResolvedOptions): string {
 }
 
 /** One process serving; in a cluster it reports to the primary instead of printing the banner. */
-async function runServer(config: CliConfig): Promise<void> {
+async function runServer(config: CliConfig, appModule: boolean): Promise<void> {
+  let app: Handler | null = null;
+  try {
+    if (appModule) app = await loadAppModule(config.root as string);
+  } catch (error) {
+    if (!(error instanceof AppModuleError)) throw error;
+    // In a cluster the primary prints it once, for every worker.
+    if (cluster.isWorker) process.send?.({ kind: 'failed', message: error.message } satisfies WorkerMessage, () => process.exit(2));
+    else usageError(error.message);
+    return;
+  }
   const upstreams = buildProxy(config);
-  const server = buildServer(config, upstreams);
+  const server = buildServer(config, upstreams, app);
   const { port, host } = await server.listen(config.port, config.host);
   const closeAll = async (): Promise<Awaited<ReturnType<HoldfastServer['close']>>> => {
     const report = await server.close({ graceMs: GRACE_MS });
@@ -147,6 +163,10 @@ async function runPrimary(config: CliConfig, count: number): Promise<void> {
       if (++listening === count) {
         process.stdout.write(`holdfast serving ${describeWhat(config)} on ${address} with ${count} workers\n${settings}\n`);
       }
+    } else if (message.kind === 'failed') {
+      // A worker could not load the app module: the others cannot either.
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
+      usageError(message.message);
     } else if (message.kind === 'drained') {
       drained += message.drained;
       forced += message.forced;
@@ -200,18 +220,16 @@ async function main(): Promise<void> {
     return;
   }
   const config = command;
+  let appModule = false;
   if (!config.demo && config.root !== null) {
-    let isDirectory = false;
-    try {
-      isDirectory = statSync(config.root as string).isDirectory();
-    } catch {
-      isDirectory = false;
-    }
-    if (!isDirectory) usageError(`${config.root} is not a directory`);
+    const served = classifyServed(config.root);
+    if (served.kind === 'neither') usageError(served.message);
+    appModule = served.kind === 'module';
+    if (appModule && (config.spa || config.list || config.cors)) usageError('--spa, --list and --cors are for directories; an app module answers for itself');
   }
   const workers = config.workers === 'auto' ? os.availableParallelism() : config.workers;
   if (workers > 1 && cluster.isPrimary) await runPrimary(config, workers);
-  else await runServer(config);
+  else await runServer(config, appModule);
 }
 
 main().catch((error: unknown) => {
