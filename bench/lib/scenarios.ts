@@ -2,14 +2,17 @@
  * The load scenarios. Each has a `check(port)` that proves the server answers this scenario's
  * requests correctly (body, size, connection persistence or close) and rejects otherwise, and a
  * `load(port, seconds)` that runs the load generator against it. The idle-cost scenario lives in
- * idle.ts.
+ * idle.ts. The `-logged` scenarios repeat keep-alive and pipelined hello against the logged
+ * servers (an access log written to a file), next to unlogged holdfast and node:http for the ratios.
+ * The `app-` scenarios load a Hono app and a plain fetch function (bench/servers/apps.ts) on
+ * holdfast's fetchHandler and on @hono/node-server, with holdfast's native handler for reference.
  */
 
 import path from 'node:path';
 import { promises as fs } from 'node:fs';
 import { connect, getRequest, withTimeout, type RawConnection, type RawResponse } from './http-client.js';
+import { APP_SERVERS, type ServerName } from './servers.js';
 import { abArgs, abMissing, HTTP_LOAD_TOOL, httpLoadCommand, httpLoadMissing, runAb, runHttpLoad, shellJoin, type LoadResult } from './load.js';
-import { STATUS_SCENARIO, type ServerName } from './servers.js';
 
 export const HELLO = 'Hello, World!';
 export const PIPELINE_DEPTH = 16;
@@ -24,7 +27,7 @@ export interface Fixtures {
 export interface Scenario {
   name: string;
   title: string;
-  /** The servers that run it; absent: every server without a scenario list of its own. */
+  /** The servers it runs against; default BASE_SERVERS. */
   servers?: readonly ServerName[];
   /** The load command, for the report. */
   command(durationS: number): string;
@@ -115,7 +118,7 @@ function staticScenario(name: string, file: string, connections: number): Scenar
   };
 }
 
-const HELLO_KEEP_ALIVE: Scenario = {
+const HELLO_SCENARIO: Scenario = {
   name: 'hello',
   title: `hello, keep-alive (${HTTP_LOAD_TOOL} -c50)`,
   command: (durationS) => httpLoadCommand({ url: url('PORT'), connections: 50, durationS }),
@@ -128,27 +131,65 @@ const HELLO_KEEP_ALIVE: Scenario = {
   load: (port, durationS) => runHttpLoad({ url: url(port), connections: 50, durationS }),
 };
 
-export const SCENARIOS: readonly Scenario[] = [
-  HELLO_KEEP_ALIVE,
-  {
-    ...HELLO_KEEP_ALIVE,
-    name: STATUS_SCENARIO,
-    title: `hello, keep-alive, live status on (nobody watching) vs off (${HTTP_LOAD_TOOL} -c50)`,
-    servers: ['holdfast', 'holdfast+status'],
-  },
-  {
-    name: 'pipelined',
-    title: `hello, pipelined ×${PIPELINE_DEPTH} (${HTTP_LOAD_TOOL} -c50)`,
-    command: (durationS) => httpLoadCommand({ url: url('PORT'), connections: 50, durationS, script: 'pipeline.lua', pipeline: PIPELINE_DEPTH }),
+const PIPELINED_SCENARIO: Scenario = {
+  name: 'pipelined',
+  title: `hello, pipelined ×${PIPELINE_DEPTH} (${HTTP_LOAD_TOOL} -c50)`,
+  command: (durationS) => httpLoadCommand({ url: url('PORT'), connections: 50, durationS, script: 'pipeline.lua', pipeline: PIPELINE_DEPTH }),
+  unavailable: httpLoadMissing,
+  check: (port) =>
+    onConnection(port, async (conn) => {
+      const responses = await exchange(conn, getRequest('/').repeat(PIPELINE_DEPTH), PIPELINE_DEPTH);
+      responses.forEach((response, i) => expectHello(response, `pipelined GET / #${i + 1}`));
+      await stillOpen(conn, 'pipelined GET /');
+    }),
+  load: (port, durationS, fx) => runHttpLoad({ url: url(port), connections: 50, durationS, script: fx.pipelineScript, pipeline: PIPELINE_DEPTH }),
+};
+
+/** The JSON every app server answers `GET /users/42` with (bench/servers/apps.ts; holdfast.ts by a native handler). */
+const USER_42 = '{"id":"42","name":"user 42"}';
+
+function expectUser(response: RawResponse): void {
+  if (response.status !== 200) fail('GET /users/42', response, 'expected 200');
+  if (!/^application\/json/.test(response.headers.get('content-type') ?? '')) fail('GET /users/42', response, 'expected Content-Type application/json');
+  if (response.body.toString('utf8') !== USER_42) fail('GET /users/42', response, `expected ${USER_42}, got ${JSON.stringify(response.body.toString('utf8').slice(0, 60))}`);
+}
+
+/** Keep-alive load on one route of the fetch apps, on holdfast (native, fetchHandler) and @hono/node-server. */
+function appScenario(name: string, title: string, target: string, expect: (response: RawResponse) => void): Scenario {
+  return {
+    name,
+    title: `${title}, keep-alive (${HTTP_LOAD_TOOL} -c50)`,
+    servers: APP_SERVERS,
+    command: (durationS) => httpLoadCommand({ url: url('PORT', target), connections: 50, durationS }),
     unavailable: httpLoadMissing,
     check: (port) =>
       onConnection(port, async (conn) => {
-        const responses = await exchange(conn, getRequest('/').repeat(PIPELINE_DEPTH), PIPELINE_DEPTH);
-        responses.forEach((response, i) => expectHello(response, `pipelined GET / #${i + 1}`));
-        await stillOpen(conn, 'pipelined GET /');
+        for (let i = 0; i < 3; i++) expect((await exchange(conn, getRequest(target)))[0]);
+        await stillOpen(conn, `GET ${target}`);
       }),
-    load: (port, durationS, fx) => runHttpLoad({ url: url(port), connections: 50, durationS, script: fx.pipelineScript, pipeline: PIPELINE_DEPTH }),
-  },
+    load: (port, durationS) => runHttpLoad({ url: url(port, target), connections: 50, durationS }),
+  };
+}
+
+/** `--only apps` runs these. */
+export const APP_SCENARIOS: readonly string[] = ['app-hello', 'app-json'];
+
+/** Logged servers with the unlogged references their ratios need (holdfast for the cost of logging, node:http for the speed target). */
+const LOGGED_SERVERS: readonly ServerName[] = ['holdfast', 'holdfast+log', 'holdfast+json-log', 'node:http', 'nginx+log', 'nginx+json-log'];
+
+function logged(scenario: Scenario): Scenario {
+  return { ...scenario, name: `${scenario.name}-logged`, title: `${scenario.title}, access log to a file`, servers: LOGGED_SERVERS };
+}
+
+/** Keep-alive hello with the live status on and off: its cost on the hot path (issue 16: within 2 %). */
+export const STATUS_SCENARIO = 'hello-status';
+
+/** `--only logged` runs these. */
+export const LOGGED_SCENARIOS: readonly string[] = ['hello-logged', 'pipelined-logged'];
+
+export const SCENARIOS: readonly Scenario[] = [
+  HELLO_SCENARIO,
+  PIPELINED_SCENARIO,
   {
     name: 'close',
     title: `hello, new connection per request (${HTTP_LOAD_TOOL} -c50)`,
@@ -179,4 +220,9 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   staticScenario('static-1k', '1k.bin', 50),
   staticScenario('static-1m', '1m.bin', 10),
+  logged(HELLO_SCENARIO),
+  logged(PIPELINED_SCENARIO),
+  { ...HELLO_SCENARIO, name: STATUS_SCENARIO, title: `${HELLO_SCENARIO.title}, live status on (nobody watching) vs off`, servers: ['holdfast', 'holdfast+status'] },
+  appScenario('app-hello', 'app: hello text', '/', (response) => expectHello(response)),
+  appScenario('app-json', 'app: JSON, path param', '/users/42', expectUser),
 ];

@@ -7,7 +7,9 @@
  * prints it and exits with code 2.
  */
 
-import { OPTION_ROWS, PRESETS, isTextRow, type EnumRow, type NumberRow, type OptionName, type ServerOptions, type TextRow } from '../server/options.js';
+import { PROXY_OPTION_ROWS, type ProxyNumericOptions } from '../proxy/options.js';
+import { parseUpstream } from '../proxy/target.js';
+import { OPTION_ROWS, PRESETS, isTextRow, type EnumRow, type NumberRow, type OptionName, type ServerOptions, type SinkRow, type TextRow } from '../server/options.js';
 import { ADDRESS_SYNTAX, DURATION_SYNTAX, SIZE_SYNTAX, TOKEN_SYNTAX, formatNumber, isBearerToken, parseAddress, type NumberSpec } from '../server/units.js';
 import { describeAccepted, helpEntry, parseChoiceFlag, parseNumberFlag, readArgv, requireValue, UsageError } from './flags.js';
 
@@ -15,7 +17,7 @@ export { UsageError };
 
 export interface CliConfig {
   kind: 'serve';
-  /** The directory to serve; null means the bundled demo site. */
+  /** The directory or app module to serve; null means the bundled demo site. */
   root: string | null;
   demo: boolean;
   port: number;
@@ -24,22 +26,36 @@ export interface CliConfig {
   cors: boolean;
   spa: boolean;
   list: boolean;
+  /** Upstream URLs from `--proxy` (repeatable): requests go there (with a dir: those that match no file). */
+  proxy: string[];
   /** The server options given as flags, under their library names; the library supplies the rest. */
   options: ServerOptions;
+  /** The proxy options given as `--proxy-*` flags, under their library names. */
+  proxyOptions: Partial<ProxyNumericOptions>;
 }
 
 export type CliCommand = CliConfig | { kind: 'help' } | { kind: 'version' };
 
-type Settings = Omit<CliConfig, 'kind' | 'root' | 'options'>;
+type Settings = Omit<CliConfig, 'kind' | 'root' | 'options' | 'proxyOptions'>;
 
-const DEFAULT_SETTINGS: Readonly<Settings> = { demo: false, port: 8080, host: '127.0.0.1', workers: 1, cors: false, spa: false, list: false };
+const DEFAULT_SETTINGS: Readonly<Settings> = { demo: false, port: 8080, host: '127.0.0.1', workers: 1, cors: false, spa: false, list: false, proxy: [] };
 
-/** A flag of the command itself: with `parse` it takes a value, without it is a switch that sets true. */
+/**
+ * A flag of the command itself: with `parse` it takes a value, without it is a switch that sets
+ * true. `parse` gets the value so far, so a repeatable flag (a list default) adds to it.
+ */
 type CommandFlag = {
-  [K in keyof Settings]: { key: K; help: string } & ({ hint: string; accepts: string; parse: (flag: string, text: string) => Settings[K] } | { parse?: never });
+  [K in keyof Settings]: { key: K; help: string } & ({ hint: string; accepts: string; parse: (flag: string, text: string, previous: Settings[K]) => Settings[K] } | { parse?: never });
 }[keyof Settings];
 
 const PORT: NumberSpec = { kind: 'count', min: 0, max: 65_535 };
+const UPSTREAM_ACCEPTS = 'an upstream URL such as http://127.0.0.1:3000 or unix:/path/to.sock';
+
+function parseUpstreamFlag(flag: string, text: string, previous: readonly string[]): string[] {
+  const target = parseUpstream(text);
+  if (typeof target === 'string') throw new UsageError(`${flag} takes ${UPSTREAM_ACCEPTS}: ${target}; got "${text}"`);
+  return [...previous, text];
+}
 const WORKERS: NumberSpec = { kind: 'count', unit: 'processes', min: 1, max: 1024 };
 
 const COMMAND_FLAGS = new Map<string, CommandFlag>([
@@ -50,14 +66,18 @@ const COMMAND_FLAGS = new Map<string, CommandFlag>([
   ['--spa', { key: 'spa', help: 'serve index.html for unknown paths (single-page apps)' }],
   ['--list', { key: 'list', help: 'list directories without an index.html' }],
   ['--demo', { key: 'demo', help: 'serve the bundled demo site with its connection report' }],
+  ['--proxy', { key: 'proxy', hint: 'URL', help: 'proxy requests to this upstream; repeat to balance; with a dir, only those matching no file', accepts: UPSTREAM_ACCEPTS, parse: parseUpstreamFlag }],
 ]);
 
-type FlaggedRow = (NumberRow | EnumRow | TextRow) & { readonly name: OptionName; readonly cli: NonNullable<NumberRow['cli']> };
+type FlaggedRow = (NumberRow | EnumRow | SinkRow | TextRow) & { readonly name: string; readonly cli: NonNullable<NumberRow['cli']> };
 
 /** The server options that have a flag, by flag, in table order. */
 export const OPTION_FLAGS: ReadonlyMap<string, FlaggedRow> = new Map(
   OPTION_ROWS.flatMap((row) => (row.kind !== 'function' && row.cli !== undefined ? [[row.cli.flag, row as FlaggedRow] as const] : [])),
 );
+
+/** The proxy options that have a flag (`--proxy-*`), by flag. */
+export const PROXY_FLAGS: ReadonlyMap<string, FlaggedRow> = new Map(PROXY_OPTION_ROWS.flatMap((row) => (row.cli !== undefined ? [[row.cli.flag, row as FlaggedRow] as const] : [])));
 
 const flagOf = (name: string): string | undefined => [...OPTION_FLAGS.values()].find((row) => row.name === name)?.cli.flag;
 
@@ -69,6 +89,7 @@ function insteadNote(row: NumberRow): string {
 }
 
 function parseOptionFlag(row: FlaggedRow, flag: string, value: string | undefined): string | number {
+  if (row.kind === 'sink') return requireValue(flag, value, 'a file path');
   if (row.kind === 'enum') return parseChoiceFlag(flag, row.values, requireValue(flag, value, row.values.join(', ')));
   if (isTextRow(row)) {
     const syntax = row.kind === 'address' ? ADDRESS_SYNTAX : TOKEN_SYNTAX;
@@ -81,14 +102,15 @@ function parseOptionFlag(row: FlaggedRow, flag: string, value: string | undefine
   return parseNumberFlag(flag, row, requireValue(flag, value, describeAccepted(row)), insteadNote(row));
 }
 
-const HINTS = { duration: 'D', count: 'N', bytes: 'SIZE', enum: 'NAME', address: 'HOST:PORT', secret: 'TOKEN' } as const;
+const HINTS = { duration: 'D', count: 'N', bytes: 'SIZE', enum: 'NAME', sink: 'PATH', address: 'HOST:PORT', secret: 'TOKEN' } as const;
 
 /** The `--help` entry of a server option: its help, its values if it has a list, and its default. */
 function optionEntry(row: FlaggedRow): string {
   const usage = `${row.cli.flag} ${row.cli.hint ?? HINTS[row.kind]}`;
+  if (row.kind === 'sink') return helpEntry(usage, row.cli.help, '(default stdout)');
   if (row.kind === 'enum') {
     const values = row.values.map((value) => (row.notes?.[value] === undefined ? value : `${value} (${row.notes[value]})`));
-    return helpEntry(usage, `${row.cli.help}: ${values.join(' | ')}`, `(default ${row.default})`);
+    return helpEntry(usage, `${row.cli.help}: ${values.join(' | ')}`, `(default ${row.cli.default ?? row.default})`);
   }
   if (isTextRow(row)) return helpEntry(usage, row.cli.help, `(default ${row.empty})`);
   const presetFlag = flagOf('preset');
@@ -102,17 +124,21 @@ function optionEntry(row: FlaggedRow): string {
 const commandEntries = (valued: boolean): string[] =>
   [...COMMAND_FLAGS].flatMap(([flag, entry]) => {
     if (entry.parse === undefined) return valued ? [] : [helpEntry(flag, entry.help)];
-    return valued ? [helpEntry(`${flag} ${entry.hint}`, entry.help, `(default ${DEFAULT_SETTINGS[entry.key]})`)] : [];
+    const initial = DEFAULT_SETTINGS[entry.key];
+    return valued ? [helpEntry(`${flag} ${entry.hint}`, entry.help, Array.isArray(initial) ? '(repeatable)' : `(default ${initial})`)] : [];
   });
 
 export const USAGE = [
   'Usage: holdfast [dir] [options]',
   '',
-  'Serves the files in dir (default: the current directory) over HTTP/1.1.',
+  'Serves the files in dir (default: the current directory) over HTTP/1.1; given an app module',
+  '(a .js, .mjs or .cjs file), serves its default export: a fetch function, an object with a',
+  'fetch method (a Hono app), or defineHandler(handler).',
   '',
   'Options:',
   ...commandEntries(true),
   ...[...OPTION_FLAGS.values()].map(optionEntry),
+  ...[...PROXY_FLAGS.values()].map(optionEntry),
   ...commandEntries(false),
   helpEntry('-h, --help', 'show this help'),
   helpEntry('-v, --version', 'show the version'),
@@ -124,14 +150,24 @@ export const USAGE = [
 
 const SWITCHES = new Set(['-h', '--help', '-v', '--version', ...[...COMMAND_FLAGS].flatMap(([flag, entry]) => (entry.parse === undefined ? [flag] : []))]);
 
+/**
+ * The server options the command line uses where the library's default differs (`cli.default` in
+ * the table: the CLI logs `pretty`, the library nothing), overridden by the flags given.
+ */
+export function withCliDefaults(given: ServerOptions): ServerOptions {
+  const options: Record<string, unknown> = {};
+  for (const row of OPTION_FLAGS.values()) if (row.cli.default !== undefined) options[row.name] = row.cli.default;
+  return { ...options, ...given } as ServerOptions;
+}
+
 export function parseArgs(argv: readonly string[]): CliCommand {
-  const config: CliConfig = { kind: 'serve', root: null, ...DEFAULT_SETTINGS, options: {} };
+  const config: CliConfig = { kind: 'serve', root: null, ...DEFAULT_SETTINGS, options: {}, proxyOptions: {} };
   const settings = config as unknown as Record<string, unknown>;
   const options = config.options as Record<string, unknown>;
   let rootGiven = false;
   for (const item of readArgv(argv, SWITCHES)) {
     if (item.kind === 'positional') {
-      if (rootGiven) throw new UsageError(`only one directory may be given; got "${config.root}" and "${item.text}"`);
+      if (rootGiven) throw new UsageError(`only one directory or app module may be given; got "${config.root}" and "${item.text}"`);
       config.root = item.text;
       rootGiven = true;
       continue;
@@ -141,15 +177,21 @@ export function parseArgs(argv: readonly string[]): CliCommand {
     if (flag === '-v' || flag === '--version') return { kind: 'version' };
     const command = COMMAND_FLAGS.get(flag);
     const row = OPTION_FLAGS.get(flag);
+    const proxyRow = PROXY_FLAGS.get(flag);
     if (command !== undefined) {
-      settings[command.key] = command.parse === undefined ? true : command.parse(flag, requireValue(flag, value, command.accepts));
+      settings[command.key] = command.parse === undefined ? true : command.parse(flag, requireValue(flag, value, command.accepts), settings[command.key] as never);
     } else if (row !== undefined) {
       options[row.name] = parseOptionFlag(row, flag, value);
+    } else if (proxyRow !== undefined) {
+      (config.proxyOptions as Record<string, unknown>)[proxyRow.name] = parseOptionFlag(proxyRow, flag, value);
     } else {
       throw new UsageError(`unknown option ${flag} (see holdfast --help)`);
     }
   }
   if (config.demo && rootGiven) throw new UsageError('--demo serves the bundled demo site; it takes no directory');
-  if (!config.demo && !rootGiven) config.root = '.';
+  if (config.demo && config.proxy.length > 0) throw new UsageError('--demo serves the bundled demo site; it does not proxy');
+  if (Object.keys(config.proxyOptions).length > 0 && config.proxy.length === 0) throw new UsageError('--proxy-* options need at least one --proxy URL');
+  // With --proxy and no dir every request is proxied; with both, files first (nginx's try_files $uri @app).
+  if (!config.demo && !rootGiven && config.proxy.length === 0) config.root = '.';
   return config;
 }

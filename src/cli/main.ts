@@ -1,27 +1,40 @@
 #!/usr/bin/env node
 /**
- * `holdfast [dir] [options]`: serve a directory (or, with --demo, the bundled demo site).
+ * `holdfast [dir] [options]`: serve a directory (or, with --demo, the bundled demo site), or an
+ * app module (`holdfast ./app.mjs`, see app-module.ts).
  * Prints where it listens and the effective keep-alive settings. SIGINT/SIGTERM → graceful close
  * with a drain report; a second signal exits at once. `--workers N` forks N processes with
  * node:cluster sharing the port; the primary relays signals and sums the workers' drain reports.
+ * A serving process prints through the same buffered writer as its log, so its own lines and the
+ * log lines on stdout stay in order; with `--log-file` the primary passes SIGUSR1 (reopen the log)
+ * on to the workers.
  */
 
 import cluster from 'node:cluster';
-import { statSync } from 'node:fs';
 import os from 'node:os';
 import { serveStatic } from '../handlers/static.js';
+import { tryFiles } from '../handlers/try-files.js';
+import type { Handler } from '../handlers/types.js';
+import { proxy, type ProxyHandler } from '../proxy/proxy.js';
+import { describeProxy } from './proxy-banner.js';
 import { advertisedTimeoutSeconds } from '../http1/keep-alive.js';
 import { createServer, type HoldfastServer } from '../server/server.js';
+import { openLogWriter } from '../server/log-writer.js';
+import { OptionError, resolveOptions, type ResolvedOptions } from '../server/options.js';
+import { AppModuleError, classifyServed, loadAppModule } from './app-module.js';
+import { holdfastVersion } from '../server/version.js';
 import { answerSampleRequests, clusterSampleSource } from '../status/cluster.js';
 import { serveStatus, StatusListener } from '../status/index.js';
-import { OptionError, resolveOptions, type ResolvedOptions } from '../server/options.js';
-import { holdfastVersion } from '../server/version.js';
-import { USAGE, UsageError, parseArgs, type CliConfig } from './args.js';
+import { USAGE, UsageError, parseArgs, withCliDefaults, type CliConfig } from './args.js';
 import { DEMO_SITE, withDemoReport } from './demo.js';
 
 const GRACE_MS = 10_000;
+const STDOUT_FLUSH_TIMEOUT_MS = 2_000;
 
-type WorkerMessage = { kind: 'listening'; port: number; host: string } | { kind: 'drained'; drained: number; forced: number };
+type WorkerMessage =
+  | { kind: 'listening'; port: number; host: string }
+  | { kind: 'drained'; drained: number; forced: number }
+  | { kind: 'failed'; message: string };
 
 function usageError(message: string): never {
   process.stderr.write(`holdfast: ${message.replace(/^holdfast: /, '')}\n`);
@@ -36,18 +49,38 @@ function describeStatus(listener: StatusListener | null, token: string): string 
   return `live status on http://${host}:${address.port}/ (also /status.json, /metrics)${token === '' ? '' : '; bearer token required'}\n`;
 }
 
-function buildServer(config: CliConfig): HoldfastServer {
-  const root = config.demo ? DEMO_SITE : (config.root as string);
-  let server: HoldfastServer;
-  const files = serveStatic(root, { spa: config.spa, list: config.list, cors: config.cors });
+/** `--proxy`: the proxy handler, logging as the server does; exits 2 on a bad proxy option. */
+function buildProxy(config: CliConfig): ProxyHandler | null {
+  if (config.proxy.length === 0) return null;
   try {
-    server = createServer(config.options, (req) => handler(req));
+    return proxy({ upstreams: config.proxy, ...config.proxyOptions, log: config.options.log ?? 'pretty' });
   } catch (error) {
     if (error instanceof OptionError) usageError(error.message);
     throw error;
   }
-  const handler = config.demo ? withDemoReport(server, files) : files;
+}
+
+/** The handler: an app module's, or the directory's files (and the proxy for what matches none). */
+function buildServer(config: CliConfig, upstreams: ProxyHandler | null, app: Handler | null): HoldfastServer {
+  const root = config.demo ? DEMO_SITE : config.root;
+  let server: HoldfastServer;
+  const files = app ?? (root === null ? null : serveStatic(root, { spa: config.spa, list: config.list, cors: config.cors }));
+  try {
+    server = createServer(withCliDefaults(config.options), (req) => handler(req));
+  } catch (error) {
+    if (error instanceof OptionError) usageError(error.message);
+    throw error;
+  }
+  let handler: Handler;
+  if (upstreams !== null) handler = files === null ? upstreams : tryFiles(files, upstreams);
+  else handler = config.demo ? withDemoReport(server, files as Handler) : (files as Handler);
   return server;
+}
+
+function describeWhat(config: CliConfig): string {
+  if (config.demo) return 'the demo site';
+  if (config.proxy.length === 0) return config.root as string;
+  return config.root === null ? `a proxy to ${config.proxy.join(', ')}` : `${config.root}, then a proxy to ${config.proxy.join(', ')}`;
 }
 
 function describeSettings(o: ResolvedOptions): string {
@@ -60,8 +93,19 @@ function describeSettings(o: ResolvedOptions): string {
 }
 
 /** One process serving; in a cluster it reports to the primary instead of printing the banner. */
-async function runServer(config: CliConfig): Promise<void> {
-  const server = buildServer(config);
+async function runServer(config: CliConfig, appModule: boolean): Promise<void> {
+  let app: Handler | null = null;
+  try {
+    if (appModule) app = await loadAppModule(config.root as string);
+  } catch (error) {
+    if (!(error instanceof AppModuleError)) throw error;
+    // In a cluster the primary prints it once, for every worker.
+    if (cluster.isWorker) process.send?.({ kind: 'failed', message: error.message } satisfies WorkerMessage, () => process.exit(2));
+    else usageError(error.message);
+    return;
+  }
+  const upstreams = buildProxy(config);
+  const server = buildServer(config, upstreams, app);
   // Under --workers the primary serves the status; a worker counts and answers it.
   let status: StatusListener | null = null;
   if (server.options.status !== '') {
@@ -69,11 +113,16 @@ async function runServer(config: CliConfig): Promise<void> {
     else status = serveStatus(server);
   }
   const { port, host } = await server.listen(config.port, config.host);
+  const closeAll = async (): Promise<Awaited<ReturnType<HoldfastServer['close']>>> => {
+    const report = await server.close({ graceMs: GRACE_MS });
+    await upstreams?.close();
+    return report;
+  };
   if (cluster.isWorker) {
     process.send?.({ kind: 'listening', port, host } satisfies WorkerMessage);
     process.on('message', (message: unknown) => {
       if (message === 'shutdown') {
-        void server.close({ graceMs: GRACE_MS }).then((report) => {
+        void closeAll().then((report) => {
           process.send?.({ kind: 'drained', ...report } satisfies WorkerMessage, () => process.exit(0));
         });
       }
@@ -82,19 +131,23 @@ async function runServer(config: CliConfig): Promise<void> {
     process.on('SIGTERM', () => undefined);
     return;
   }
-  const where = config.demo ? 'the demo site' : (config.root as string);
-  process.stdout.write(`holdfast serving ${where} on http://${host}:${port}/\n${describeSettings(server.options)}\n${describeStatus(status, server.options.statusToken)}`);
+  const stdout = openLogWriter(null);
+  const say = (text: string): Promise<void> => {
+    stdout.write(text);
+    return stdout.flush(STDOUT_FLUSH_TIMEOUT_MS);
+  };
+  const proxyLine = upstreams === null ? '' : `${describeProxy(upstreams.options, server.options)}\n`;
+  void say(`holdfast serving ${describeWhat(config)} on http://${host}:${port}/\n${describeSettings(server.options)}\n${proxyLine}${describeStatus(status, server.options.statusToken)}`);
   let signals = 0;
   const stop = (signal: NodeJS.Signals): void => {
     if (++signals > 1) {
-      process.stdout.write(`${signal} again: exiting now\n`);
+      void say(`${signal} again: exiting now\n`);
       process.exit(1);
     }
-    process.stdout.write(`${signal}: draining ${server.connectionCount} connection(s) (grace ${GRACE_MS / 1000}s)\n`);
-    void server.close({ graceMs: GRACE_MS }).then((report) => {
-      process.stdout.write(`shutdown: ${report.drained} connection(s) drained cleanly, ${report.forced} forced\n`);
-      process.exit(report.forced === 0 ? 0 : 1);
-    });
+    void say(`${signal}: draining ${server.connectionCount} connection(s) (grace ${GRACE_MS / 1000}s)\n`);
+    void closeAll()
+      .then((report) => say(`shutdown: ${report.drained} connection(s) drained cleanly, ${report.forced} forced\n`).then(() => report))
+      .then((report) => process.exit(report.forced === 0 ? 0 : 1));
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
@@ -104,7 +157,7 @@ async function runPrimary(config: CliConfig, count: number): Promise<void> {
   let settings: string;
   let options: ResolvedOptions;
   try {
-    options = resolveOptions(config.options);
+    options = resolveOptions(withCliDefaults(config.options));
     settings = describeSettings(options);
   } catch (error) {
     if (error instanceof OptionError) usageError(error.message);
@@ -123,9 +176,12 @@ async function runPrimary(config: CliConfig, count: number): Promise<void> {
     if (message.kind === 'listening') {
       address = `http://${message.host}:${message.port}/`;
       if (++listening === count) {
-        const where = config.demo ? 'the demo site' : (config.root as string);
-        process.stdout.write(`holdfast serving ${where} on ${address} with ${count} workers\n${settings}\n${describeStatus(status, options.statusToken)}`);
+        process.stdout.write(`holdfast serving ${describeWhat(config)} on ${address} with ${count} workers\n${settings}\n${describeStatus(status, options.statusToken)}`);
       }
+    } else if (message.kind === 'failed') {
+      // A worker could not load the app module: the others cannot either.
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
+      usageError(message.message);
     } else if (message.kind === 'drained') {
       drained += message.drained;
       forced += message.forced;
@@ -150,6 +206,11 @@ async function runPrimary(config: CliConfig, count: number): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  if (typeof config.options.logSink === 'string') {
+    process.on('SIGUSR1', () => {
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGUSR1');
+    });
+  }
 }
 
 async function main(): Promise<void> {
@@ -174,18 +235,16 @@ async function main(): Promise<void> {
     return;
   }
   const config = command;
-  if (!config.demo) {
-    let isDirectory = false;
-    try {
-      isDirectory = statSync(config.root as string).isDirectory();
-    } catch {
-      isDirectory = false;
-    }
-    if (!isDirectory) usageError(`${config.root} is not a directory`);
+  let appModule = false;
+  if (!config.demo && config.root !== null) {
+    const served = classifyServed(config.root);
+    if (served.kind === 'neither') usageError(served.message);
+    appModule = served.kind === 'module';
+    if (appModule && (config.spa || config.list || config.cors)) usageError('--spa, --list and --cors are for directories; an app module answers for itself');
   }
   const workers = config.workers === 'auto' ? os.availableParallelism() : config.workers;
   if (workers > 1 && cluster.isPrimary) await runPrimary(config, workers);
-  else await runServer(config);
+  else await runServer(config, appModule);
 }
 
 main().catch((error: unknown) => {

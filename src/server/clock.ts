@@ -41,3 +41,18 @@ export function coarseMonotonicMs(): number {
   if (dateText === '') read();
   return coarseMs;
 }
+
+let isoSecond = -1;
+let isoSecondText = '';
+
+/**
+ * The wall-clock second `second` (Unix time in seconds) as ISO 8601 UTC up to the seconds' dot,
+ * `2025-01-02T03:04:05.`, formatted once per second: log lines add the milliseconds and `Z`.
+ */
+export function isoSecondPrefix(second: number): string {
+  if (second !== isoSecond) {
+    isoSecond = second;
+    isoSecondText = new Date(second * 1000).toISOString().slice(0, 20);
+  }
+  return isoSecondText;
+}

@@ -91,6 +91,10 @@ export class Exchange {
   drainBudgetBytes = 0;
   continueSent = false;
   pull: Pull | null = null;
+  /** Built when the handler asks for `req.signal`. */
+  aborter: AbortController | null = null;
+  /** `aborted`: the client went away (or the server gave up) first; `responded`: the response was queued whole first. */
+  signalState: 'open' | 'aborted' | 'responded' = 'open';
   status = 0;
   bytesOut = 0;
 
@@ -458,8 +462,13 @@ export class Connection extends Outbound implements Tracked {
       if (phase.kind === 'closed') return;
       if (this.#parser === this.#ctx.parsers.idle) this.#parser = this.#ctx.parsers.take();
       this.#parser.feedEof();
-      if (phase.kind === 'exchange') this.#continueExchange(phase);
-      else this.#pump();
+      if (phase.kind === 'exchange') {
+        this.#continueExchange(phase);
+        // The whole request was read and nothing follows it: the client is gone (as Go's request context).
+        if (this.#phase === phase && this.#parser.bufferedBytes === 0 && this.#parser.bodyFullyReceived) abortSignal(phase);
+      } else {
+        this.#pump();
+      }
     } catch (error) {
       this.#internalError(error);
     }
@@ -791,6 +800,11 @@ export class Connection extends Outbound implements Tracked {
       (error: unknown) =>
         this.#guarded(() => {
           if (this.#phase.kind === 'closed' || this.#phase.kind === 'closing') return;
+          // A stream that stopped because the client went away (req.signal) is not the handler's fault.
+          if (ex.signalState === 'aborted') {
+            this.#abort('peer-eof');
+            return;
+          }
           this.#ctx.emit('handler-error', { connectionId: this.id, requestIndex: ex.index, error });
           this.#abort('handler-error');
         }),
@@ -881,6 +895,7 @@ export class Connection extends Outbound implements Tracked {
   /** The response is queued on the socket: log it, then what decideAfterResponse says. */
   #responseDone(ex: Exchange, decision: KeepAliveDecision): void {
     if (this.#phase !== ex) return;
+    if (ex.signalState === 'open') ex.signalState = 'responded';
     const nowMs = this.#requestDone(ex, decision.keepAlive);
     const facts = AFTER_FACTS;
     facts.decision = decision;
@@ -1067,6 +1082,7 @@ export class Connection extends Outbound implements Tracked {
   #abandon(ex: Exchange, why: 'incomplete-message' | string | ProtocolError): void {
     ex.writing = 'abandoned';
     this.clearDeadline('handler');
+    abortSignal(ex);
     const pull = ex.pull;
     if (pull === null) return;
     ex.pull = null;
@@ -1182,6 +1198,13 @@ export class Connection extends Outbound implements Tracked {
 /** When a deadline `durationMs` long that falls at `deadlineAt` was set (0 when there is none). */
 function since(deadlineAt: number, durationMs: number): number {
   return deadlineAt === 0 ? 0 : deadlineAt - durationMs;
+}
+
+/** The client went away or the server gave up before the response was done: `req.signal` aborts. */
+function abortSignal(ex: Exchange): void {
+  if (ex.signalState !== 'open') return;
+  ex.signalState = 'aborted';
+  ex.aborter?.abort();
 }
 
 /** The request body is not all read yet (the handler may read it, or it is being discarded). */

@@ -35,6 +35,8 @@ export interface OptionFlag {
   /** The value's placeholder in `--help`; by default D (duration), N (count), SIZE or NAME. */
   readonly hint?: string;
   readonly help: string;
+  /** The value the command line uses when the flag is absent, where it differs from the library's. */
+  readonly default?: string;
 }
 
 interface RowBase {
@@ -71,7 +73,14 @@ export interface TextRow extends RowBase {
   readonly empty: string;
 }
 
-export type OptionRow = NumberRow | EnumRow | TextRow | FunctionRow;
+/** Where output goes: a function, or a file path (the flag's value); the default (null) is stdout. */
+export interface SinkRow extends RowBase {
+  readonly kind: 'sink';
+  /** Always null at run time (standard output); its type names the function and the path the option takes. */
+  readonly default: ((...args: never[]) => unknown) | string | null;
+}
+
+export type OptionRow = NumberRow | EnumRow | TextRow | FunctionRow | SinkRow;
 
 export function isTextRow<R extends OptionRow>(row: R): row is Extract<R, TextRow> {
   return row.kind === 'address' || row.kind === 'secret';
@@ -217,16 +226,25 @@ export const OPTIONS = {
     precedent: 'none; a token as Prometheus bearer_token scrape configs send',
     cli: { flag: '--status-token', help: 'require Authorization: Bearer TOKEN on the status listener' },
   },
-  /** Built-in logger: one line per connection and request event. */
+  /**
+   * Built-in logger: one line per connection and request event. Off for the library (node:http,
+   * Fastify and Express print nothing unless asked) unless a `logSink` is given (then `pretty`);
+   * the `holdfast` command logs `pretty`.
+   */
   log: {
-    kind: 'enum', values: ['pretty', 'json', 'off'], default: 'pretty',
-    precedent: "one line per request, as nginx's access_log",
-    cli: { flag: '--log', hint: 'FORMAT', help: 'log format' },
+    kind: 'enum', values: ['pretty', 'json', 'off'], default: 'off',
+    precedent: "off as node:http, Fastify, Express; the CLI: one line per request, as nginx's access_log",
+    cli: { flag: '--log', hint: 'FORMAT', help: 'log format', default: 'pretty' },
   },
-  /** Where log lines go. Default: process.stdout. */
+  /**
+   * Where log lines go. Default: standard output, buffered (64 KiB, flushed within a second, at
+   * close and at exit). A string is a file path, opened in append mode, buffered the same way and
+   * reopened on SIGUSR1. A function gets each line as it is logged, unbuffered.
+   */
   logSink: {
-    kind: 'function', default: null as LogSink | null,
-    precedent: 'process.stdout',
+    kind: 'sink', default: null as LogSink | string | null,
+    precedent: "stdout; a file as nginx's access_log … buffer=64k",
+    cli: { flag: '--log-file', hint: 'PATH', help: 'append the log to PATH instead of stdout; SIGUSR1 reopens it' },
   },
 } as const satisfies Record<string, OptionRow>;
 
@@ -235,7 +253,7 @@ export type OptionName = keyof Table;
 
 type ValueOf<R> = R extends { kind: 'enum'; values: readonly (infer V)[] }
   ? V
-  : R extends { kind: 'function'; default: infer D }
+  : R extends { kind: 'function' | 'sink'; default: infer D }
     ? D
     : R extends { kind: 'address' | 'secret' }
       ? string
@@ -287,6 +305,7 @@ export class OptionError extends TypeError {
 
 function invalid(name: string, row: OptionRow, value: unknown): OptionError {
   if (row.kind === 'function') return new OptionError(`option ${name} must be a function`);
+  if (row.kind === 'sink') return new OptionError(`option ${name} must be a function or a file path`);
   if (row.kind === 'enum') return new OptionError(`option ${name} must be one of ${row.values.join(', ')}; got ${String(value)}`);
   if (isTextRow(row)) {
     // A secret is never repeated in a message.
@@ -301,6 +320,7 @@ function invalid(name: string, row: OptionRow, value: unknown): OptionError {
 
 function isValid(row: OptionRow, value: unknown): boolean {
   if (row.kind === 'function') return typeof value === 'function';
+  if (row.kind === 'sink') return typeof value === 'function' || (typeof value === 'string' && value !== '');
   if (row.kind === 'enum') return row.values.includes(value as string);
   if (isTextRow(row)) {
     if (value === '') return true;
@@ -329,6 +349,8 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     given[name] = value;
   }
   const preset = (given.preset as Preset | undefined) ?? DEFAULTS.preset;
+  // A log destination asks for a log, as nginx's access_log does: pretty unless a format is given.
+  if (given.logSink !== undefined && given.log === undefined) given.log = 'pretty';
   const resolved = { ...DEFAULTS, ...PRESETS[preset], ...given } as ResolvedOptions;
   checkTogether(resolved);
   return resolved;

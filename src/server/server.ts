@@ -2,7 +2,8 @@
  * createServer(options, handler): accepts TCP connections (node:net) and gives each to one
  * Connection loop. listen() resolves with the bound address; close() is graceful — stop
  * accepting, close idle connections now, let in-flight responses finish with `Connection: close`,
- * destroy whatever remains at the grace deadline — and resolves when every connection is gone.
+ * destroy whatever remains at the grace deadline — and resolves when every connection is gone and
+ * the server's log lines are written (LOG_FLUSH_TIMEOUT_MS at most, for a blocked log sink).
  */
 
 import { EventEmitter } from 'node:events';
@@ -12,7 +13,7 @@ import type { Handler } from '../handlers/types.js';
 import { Connection, type ConnectionContext } from './connection.js';
 import { ParserPool } from './parser-pool.js';
 import type { ConnectionCloseEvent, ServerEvents } from './events.js';
-import { attachLogger } from './logger.js';
+import { attachLogger, type AttachedLogger } from './logger.js';
 import { descriptorConnectionLimit, resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js';
 import { Registry, type ConnectionInfo } from './registry.js';
 import { ServerStats } from './stats.js';
@@ -44,6 +45,8 @@ export interface ServerCompanion {
 }
 
 const DEFAULT_GRACE_MS = 10_000;
+/** How long close() waits for buffered log lines to reach a slow or blocked sink (nginx has no bound: it blocks on the write). */
+const LOG_FLUSH_TIMEOUT_MS = 2_000;
 
 export class HoldfastServer extends EventEmitter<ServerEvents> {
   readonly options: ResolvedOptions;
@@ -51,6 +54,7 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
   readonly #registry = new Registry<Connection>();
   readonly #net: net.Server;
   readonly #context: ConnectionContext;
+  readonly #logger: AttachedLogger;
   #nextId = 1;
   #refused = 0;
   readonly #descriptorLimit = descriptorConnectionLimit();
@@ -101,7 +105,7 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
       stats: null,
     };
     this.#trackRequestListeners();
-    attachLogger(this, this.options.log, this.options.logSink ?? ((line) => process.stdout.write(line)));
+    this.#logger = attachLogger(this, this.options.log, this.options.logSink);
     this.#net = net.createServer({ allowHalfOpen: true, noDelay: true }, this.#accept);
     // Accept failures (EMFILE, ENFILE…) must not stop the server: log them; libuv keeps accepting.
     this.#net.on('error', (error: NodeJS.ErrnoException) => this.emit('accept-error', { code: error.code ?? 'unknown', message: error.message }));
@@ -255,6 +259,7 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
       clearTimeout(grace);
       await listenerClosed;
       await Promise.all(this.#companions.map((companion) => companion.close()));
+      await this.#logger.close(LOG_FLUSH_TIMEOUT_MS);
       return { drained: total - forced, forced, upgraded };
     })();
     return this.#closing;

@@ -33,7 +33,7 @@ describe('options', () => {
     ['unknown preset', { preset: 'turbo' as never }, /preset must be one of production, high-traffic, low-traffic/],
     ['bad version', { httpVersion: '2' as never }, /httpVersion must be one of 1\.1, 1\.0; got 2/],
     ['bad log', { log: 'loud' as never }, /log must be one of pretty, json, off; got loud/],
-    ['bad sink', { logSink: 'stdout' as never }, /logSink must be a function/],
+    ['bad sink', { logSink: 42 as never }, /logSink must be a function or a file path/],
     ['unknown option (typo)', { keepAliveTimeout: 5 } as ServerOptions, /unknown option "keepAliveTimeout"/],
     ['tiny header limit', { maxHeaderBytes: 10 }, /maxHeaderBytes/],
   ];
@@ -58,7 +58,7 @@ describe('options', () => {
 
   test('every numeric row: its minimum is accepted, one less and non-integers are rejected naming the option, its range and unit', () => {
     for (const row of OPTION_ROWS) {
-      if (row.kind === 'enum' || row.kind === 'function' || isTextRow(row)) continue;
+      if (row.kind === 'enum' || row.kind === 'function' || row.kind === 'sink' || isTextRow(row)) continue;
       const name = row.name;
       assert.equal(resolveOptions({ [name]: row.min } as ServerOptions)[name], row.min, name);
       const message = new RegExp(`^holdfast: option ${name} must be an integer ≥ ${row.min}, in ${unitOf(row).replace(/[()]/g, '\\$&')}`);
@@ -67,12 +67,18 @@ describe('options', () => {
     }
   });
 
-  test('every enum row accepts exactly its values; the function row only a function', () => {
+  test('every enum row accepts exactly its values; a function row only a function; a sink row a function or a file path', () => {
     for (const row of OPTION_ROWS) {
       if (row.kind === 'function') {
         const sink = (): void => undefined;
         assert.equal(resolveOptions({ [row.name]: sink } as ServerOptions)[row.name], sink);
         rejects({ [row.name]: 'stdout' }, new RegExp(`option ${row.name} must be a function`));
+      }
+      if (row.kind === 'sink') {
+        const sink = (): void => undefined;
+        assert.equal(resolveOptions({ [row.name]: sink } as ServerOptions)[row.name], sink);
+        assert.equal(resolveOptions({ [row.name]: 'logs/access.log' } as ServerOptions)[row.name], 'logs/access.log');
+        for (const bad of ['', 1, true]) rejects({ [row.name]: bad }, new RegExp(`option ${row.name} must be a function or a file path`));
       }
       if (row.kind !== 'enum') continue;
       for (const value of row.values) assert.equal(resolveOptions({ [row.name]: value } as ServerOptions)[row.name], value, `${row.name}: ${value}`);
@@ -104,7 +110,7 @@ describe('options', () => {
   test('below the keep-alive timeout minimum, the message points at maxRequestsPerConnection: 1', () => {
     rejects({ keepAliveTimeoutMs: 0 }, /keepAliveTimeoutMs must be an integer ≥ 1, in milliseconds \(to disable keep-alive, set maxRequestsPerConnection: 1\); got 0/);
     for (const row of OPTION_ROWS) {
-      if (row.kind !== 'enum' && row.kind !== 'function' && !isTextRow(row) && row.instead !== undefined) assert.ok(Object.hasOwn(OPTIONS, row.instead.set), row.instead.set);
+      if (row.kind !== 'enum' && row.kind !== 'function' && row.kind !== 'sink' && !isTextRow(row) && row.instead !== undefined) assert.ok(Object.hasOwn(OPTIONS, row.instead.set), row.instead.set);
     }
   });
 
@@ -146,5 +152,15 @@ describe('options', () => {
     const server = createServer(() => ({ status: 204 }));
     assert.equal(server.options.preset, 'production');
     await server.close();
+  });
+});
+
+describe('log defaults', () => {
+  test('the library logs nothing unless asked; a logSink asks for the pretty log; an explicit format wins', () => {
+    const sink = (): void => undefined;
+    assert.equal(resolveOptions({}).log, 'off');
+    assert.equal(resolveOptions({ logSink: sink }).log, 'pretty');
+    assert.equal(resolveOptions({ logSink: sink, log: 'json' }).log, 'json');
+    assert.equal(resolveOptions({ logSink: sink, log: 'off' }).log, 'off');
   });
 });

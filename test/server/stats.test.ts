@@ -152,8 +152,10 @@ describe('server stats', () => {
   });
 
   test('a request whose bytes arrived while the event loop was blocked across the idle deadline is saved by the pending-bytes check', async () => {
-    // The client runs in a worker thread, so it can send while this thread is busy.
-    await withStats({ keepAliveTimeoutMs: 150, keepAliveTimeoutBufferMs: 0 }, async (t, stats) => {
+    // The client runs in a worker thread, so it can send while this thread is blocked: this thread
+    // blocks from before the idle deadline until the worker has written and the deadline has passed.
+    await withStats({ keepAliveTimeoutMs: 1000, keepAliveTimeoutBufferMs: 0 }, async (t, stats) => {
+      const written = new Int32Array(new SharedArrayBuffer(4));
       const worker = new Worker(
         `const { parentPort, workerData } = require('node:worker_threads');
          const net = require('node:net');
@@ -161,46 +163,40 @@ describe('server stats', () => {
          let seen = '';
          socket.on('data', (d) => {
            seen += d.toString('latin1');
-           const responses = seen.split('HTTP/1.1 ').length - 1;
-           parentPort.postMessage({ responses, closed: false });
+           parentPort.postMessage({ responses: seen.split('HTTP/1.1 ').length - 1, closed: false });
          });
          socket.on('close', () => parentPort.postMessage({ closed: true }));
          socket.on('error', () => undefined);
          parentPort.on('message', (m) => {
            if (m === 'first') socket.write('GET /1 HTTP/1.1\\r\\nHost: t\\r\\n\\r\\n');
-           if (m === 'second-soon') setTimeout(() => socket.write('GET /2 HTTP/1.1\\r\\nHost: t\\r\\n\\r\\n'), 20);
+           if (m === 'second') {
+             socket.write('GET /2 HTTP/1.1\\r\\nHost: t\\r\\n\\r\\n');
+             Atomics.store(workerData.written, 0, 1);
+           }
            if (m === 'end') socket.destroy();
          });`,
-        { eval: true, workerData: { port: t.port } },
+        { eval: true, workerData: { port: t.port, written } },
       );
       const messages: Array<{ responses?: number; closed: boolean }> = [];
-      const waitFor = (predicate: (m: { responses?: number; closed: boolean }) => boolean): Promise<void> =>
-        new Promise((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`worker said ${JSON.stringify(messages)}`)), 3000);
-          const check = (): void => {
-            if (messages.some(predicate)) {
-              clearTimeout(timer);
-              worker.off('message', onMessage);
-              resolve();
-            }
-          };
-          const onMessage = (m: { responses?: number; closed: boolean }): void => {
-            messages.push(m);
-            check();
-          };
-          worker.on('message', onMessage);
-          check();
-        });
+      worker.on('message', (m: { responses?: number; closed: boolean }) => messages.push(m));
+      const waitFor = async (predicate: (m: { responses?: number; closed: boolean }) => boolean): Promise<void> => {
+        const until = Date.now() + 5000;
+        while (!messages.some(predicate)) {
+          if (Date.now() > until) throw new Error(`worker said ${JSON.stringify(messages)}`);
+          await sleep(5);
+        }
+      };
       try {
         await new Promise((resolve) => worker.once('online', resolve));
         worker.postMessage('first');
         await waitFor((m) => m.responses === 1);
-        // The idle deadline falls ~150 ms after the response: block from ~100 ms to ~300 ms, with the
-        // request sent at ~120 ms, before the deadline, but read only after it has fired.
-        await sleep(100);
-        worker.postMessage('second-soon');
-        const until = performance.now() + 200;
-        while (performance.now() < until);
+        const deadlineInMs = t.server.connections()[0].idleDeadline?.enforcedInMs ?? 0;
+        assert.ok(deadlineInMs > 50, `the idle deadline is still ahead (${deadlineInMs} ms)`);
+        worker.postMessage('second');
+        const until = performance.now() + deadlineInMs + 50;
+        const giveUp = performance.now() + 5000;
+        while ((performance.now() < until || Atomics.load(written, 0) === 0) && performance.now() < giveUp);
+        assert.equal(Atomics.load(written, 0), 1, 'the worker wrote while this thread was blocked');
         await waitFor((m) => m.responses === 2 || m.closed);
         assert.ok(messages.some((m) => m.responses === 2), `the late request was answered: ${JSON.stringify(messages)}`);
         assert.equal(stats.savedByPendingCheck, 1);
