@@ -27,7 +27,7 @@ import { serializeResponseHead, type ResponseHeadInit } from '../http1/serialize
 import { HttpError, type Handler, type HttpResponse } from '../handlers/types.js';
 import { FileBody } from '../handlers/file-body.js';
 import type { CloseReason } from './close-reason.js';
-import { COARSE_CLOCK_SLACK_MS, coarseMonotonicMs, responseDate } from './clock.js';
+import { COARSE_CLOCK_SLACK_MS, coarseMonotonicMs, responseDate, turnMonotonicMs } from './clock.js';
 import type { DeadlineKind } from './deadlines.js';
 import type { ConnectionCloseEvent, ServerEvents } from './events.js';
 import type { ResolvedOptions } from './options.js';
@@ -77,7 +77,10 @@ export class Exchange {
   readonly kind = 'exchange';
   readonly head: RequestHead;
   readonly index: number;
-  /** performance.now() at the head, or 0 when neither request events nor the status want it. */
+  /**
+   * performance.now() at the head for request events; for the status alone, the event-loop turn's
+   * reading (turnMonotonicMs: one clock read per turn, not per request); 0 when neither wants it.
+   */
   readonly startedAt: number;
   /** Someone listened for request events when it began: its event is emitted. */
   readonly emits: boolean;
@@ -102,7 +105,7 @@ export class Exchange {
     this.head = head;
     this.index = index;
     this.emits = emits;
-    this.startedAt = emits || counted ? performance.now() : 0;
+    this.startedAt = emits ? performance.now() : counted ? turnMonotonicMs() : 0;
     this.reading = head.framing.kind === 'none' ? 'done' : 'body';
   }
 
@@ -940,7 +943,7 @@ export class Connection extends Outbound implements Tracked {
   #idleGapBefore(ex: Exchange): number {
     const flags = this.flags;
     this.flags = flags & ~(IDLE_GAP_PENDING | IDLE_GAP_TAKEN);
-    if ((flags & IDLE_GAP_PENDING) !== 0) return ex.startedAt - this.#idleSinceMs;
+    if ((flags & IDLE_GAP_PENDING) !== 0) return Math.max(0, ex.startedAt - this.#idleSinceMs);
     return ex.index === 1 || (flags & IDLE_GAP_TAKEN) !== 0 ? -1 : 0;
   }
 

@@ -75,7 +75,7 @@ export function renderMetrics(sample: StatusSample): string {
     .series('holdfast_connections_ended_total', rstReceived, { by: 'rst_received' });
   m.family('holdfast_requests_total', 'counter', 'Requests answered, by method (OpenTelemetry normalised: other methods are _OTHER) and status code.');
   for (const [method, code, count] of [...sample.requests].sort((a, b) => a[0].localeCompare(b[0]) || a[1] - b[1])) m.series('holdfast_requests_total', count, { method, code });
-  m.histogram('holdfast_request_duration_seconds', 'From a request head to its response queued, in OpenTelemetry http.server.request.duration buckets.', coarsen(sample.histograms.requestDuration, OTEL_DURATION_BOUNDS_S));
+  m.histogram('holdfast_request_duration_seconds', 'From the event-loop turn that read a request head to its response queued, in OpenTelemetry http.server.request.duration buckets.', coarsen(sample.histograms.requestDuration, OTEL_DURATION_BOUNDS_S));
   m.histogram('holdfast_requests_per_connection', 'Requests served by each closed connection.', sample.histograms.requestsPerConnection);
   m.histogram('holdfast_connection_duration_seconds', 'Lifetime of each closed connection.', sample.histograms.connectionDuration);
   m.histogram('holdfast_idle_gap_seconds', 'Time a kept-alive connection was idle before its next request (0 for a pipelined request).', sample.histograms.idleGap);
