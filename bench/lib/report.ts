@@ -274,7 +274,7 @@ export function markdown(report: Report): string {
       const on = scenario.servers['holdfast+status'];
       if (on === undefined) continue;
       const cpuOff = scenario.servers.holdfast?.medianServerCpuUsPerRequest;
-      const cpu = cpuOff == null || on.medianServerCpuUsPerRequest === null ? '' : `; server CPU per request ${(on.medianServerCpuUsPerRequest / cpuOff).toFixed(3)}× with it off`;
+      const cpu = cpuOff == null || on.medianServerCpuUsPerRequest === null ? '' : `; ${(on.medianServerCpuUsPerRequest / cpuOff).toFixed(3)}× its server CPU per request`;
       lines.push('', `Live status on, nobody watching: ${times(on.vsHoldfast)} holdfast's req/s with it off${cpu} (target: within 2 %).`);
     }
     lines.push('', "No p99 for pipelining: wrk's coordinated-omission correction assumes one request per round trip and skews or zeroes its percentiles there (wg/wrk#236). ab reports latency in whole milliseconds.");
