@@ -56,7 +56,7 @@ type FlaggedRow = (NumberRow | EnumRow) & { readonly name: OptionName; readonly 
 
 /** The server options that have a flag, by flag, in table order. */
 export const OPTION_FLAGS: ReadonlyMap<string, FlaggedRow> = new Map(
-  OPTION_ROWS.flatMap((row) => (row.kind !== 'function' && row.cli !== undefined ? [[row.cli.flag, row as FlaggedRow] as const] : [])),
+  OPTION_ROWS.flatMap((row) => (row.kind !== 'function' && row.kind !== 'object' && row.cli !== undefined ? [[row.cli.flag, row as FlaggedRow] as const] : [])),
 );
 
 const flagOf = (name: string): string | undefined => [...OPTION_FLAGS.values()].find((row) => row.name === name)?.cli.flag;

@@ -34,6 +34,7 @@ export function attachLogger(emitter: EventEmitter<ServerEvents>, format: LogFor
       `conn#${e.connectionId} req#${e.requestIndex} handler-error ${error.stack ?? error.message}`,
     );
   });
+  emitter.on('tls-error', (e) => emit('tls-error', { ...e }, `conn#${e.connectionId} tls-error ${e.remoteAddress} during ${e.phase}: ${e.reason} (${e.code})`));
   emitter.on('accept-error', (e) => emit('accept-error', { ...e }, `accept-error ${e.code}: ${e.message}`));
   emitter.on('internal-error', (e) => {
     const error = asError(e.error);
