@@ -4,19 +4,28 @@
  * Prints where it listens and the effective keep-alive settings. SIGINT/SIGTERM → graceful close
  * with a drain report; a second signal exits at once. `--workers N` forks N processes with
  * node:cluster sharing the port; the primary relays signals and sums the workers' drain reports.
+ * With --tls-cert/--tls-key it serves HTTPS on --tls-port (and, with --redirect-http, a plain
+ * listener answering 308 to https://); SIGHUP rereads both files for new handshakes, keeping the
+ * current certificate (and saying why) when they do not load. Workers share session-ticket keys
+ * made by the primary, so a ticket from one resumes on another.
  */
 
 import cluster from 'node:cluster';
+import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
+import { redirectToHttps } from '../handlers/redirect.js';
 import { serveStatic } from '../handlers/static.js';
 import { advertisedTimeoutSeconds } from '../http1/keep-alive.js';
 import { createServer, type HoldfastServer } from '../server/server.js';
 import { OptionError, resolveOptions, type ResolvedOptions } from '../server/options.js';
+import type { TlsOptions } from '../server/tls.js';
 import { USAGE, UsageError, parseArgs, type CliConfig } from './args.js';
 import { DEMO_SITE, withDemoReport } from './demo.js';
 
 const GRACE_MS = 10_000;
+/** How the primary hands its session-ticket keys (hex) to its workers. */
+const TICKET_KEYS_ENV = 'HOLDFAST_TLS_TICKET_KEYS';
 
 type WorkerMessage = { kind: 'listening'; port: number; host: string } | { kind: 'drained'; drained: number; forced: number };
 
@@ -30,18 +39,55 @@ function version(): string {
   return pkg.version;
 }
 
+/** The certificate and key files as the tls option, with this process group's ticket keys; throws with the file's problem. */
+function readTlsFiles(config: CliConfig): TlsOptions {
+  const read = (flag: string, file: string): string => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new Error(`${flag} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  };
+  const keys = process.env[TICKET_KEYS_ENV];
+  return {
+    cert: read('--tls-cert', config.tlsCert as string),
+    key: read('--tls-key', config.tlsKey as string),
+    ticketKeys: keys === undefined ? undefined : Buffer.from(keys, 'hex'),
+  };
+}
+
 function buildServer(config: CliConfig): HoldfastServer {
   const root = config.demo ? DEMO_SITE : (config.root as string);
   let server: HoldfastServer;
   const files = serveStatic(root, { spa: config.spa, list: config.list, cors: config.cors });
   try {
-    server = createServer(config.options, (req) => handler(req));
+    const tls = config.tlsCert === null ? undefined : readTlsFiles(config);
+    server = createServer({ ...config.options, tls }, (req) => handler(req));
   } catch (error) {
-    if (error instanceof OptionError) usageError(error.message);
+    if (error instanceof OptionError || (error instanceof Error && config.tlsCert !== null && /^--tls-(cert|key) /.test(error.message))) usageError(error.message);
     throw error;
   }
   const handler = config.demo ? withDemoReport(server, files) : files;
   return server;
+}
+
+/** SIGHUP: the certificate files again, for new handshakes; on failure the current ones stay. */
+function reloadCertificates(server: HoldfastServer, config: CliConfig): void {
+  const who = cluster.isWorker ? `worker ${process.pid}: ` : '';
+  try {
+    server.reloadTls(readTlsFiles(config));
+    process.stdout.write(`${who}SIGHUP: reloaded ${config.tlsCert} and ${config.tlsKey}; new connections use them\n`);
+  } catch (error) {
+    process.stderr.write(`holdfast: ${who}SIGHUP: keeping the current certificate: ${(error as Error).message.replace(/^holdfast: /, '')}\n`);
+  }
+}
+
+/** The plain-HTTP listener of --redirect-http: every request gets a 308 to the https:// URL. */
+async function startRedirect(config: CliConfig, httpsPort: number): Promise<{ server: HoldfastServer; port: number } | null> {
+  if (config.redirectHttp === null) return null;
+  const server = createServer(config.options, redirectToHttps(httpsPort, config.host));
+  const { port } = await server.listen(config.redirectHttp, config.host);
+  return { server, port };
 }
 
 function describeSettings(o: ResolvedOptions): string {
@@ -56,36 +102,48 @@ function describeSettings(o: ResolvedOptions): string {
 /** One process serving; in a cluster it reports to the primary instead of printing the banner. */
 async function runServer(config: CliConfig): Promise<void> {
   const server = buildServer(config);
-  const { port, host } = await server.listen(config.port, config.host);
+  const secure = config.tlsCert !== null;
+  const { port, host } = await server.listen(secure ? config.tlsPort : config.port, config.host);
+  const redirecting = await startRedirect(config, port);
+  const redirect = redirecting?.server ?? null;
+  const closeAll = async (): Promise<{ drained: number; forced: number }> => {
+    const [report, redirected] = await Promise.all([server.close({ graceMs: GRACE_MS }), redirect?.close({ graceMs: GRACE_MS })]);
+    return { drained: report.drained + (redirected?.drained ?? 0), forced: report.forced + (redirected?.forced ?? 0) };
+  };
+  if (secure) process.on('SIGHUP', () => reloadCertificates(server, config));
   if (cluster.isWorker) {
     process.send?.({ kind: 'listening', port, host } satisfies WorkerMessage);
     process.on('message', (message: unknown) => {
       if (message === 'shutdown') {
-        void server.close({ graceMs: GRACE_MS }).then((report) => {
+        void closeAll().then((report) => {
           process.send?.({ kind: 'drained', ...report } satisfies WorkerMessage, () => process.exit(0));
         });
+      } else if (message === 'reload' && secure) {
+        reloadCertificates(server, config);
       }
     });
     process.on('SIGINT', () => undefined);
     process.on('SIGTERM', () => undefined);
     return;
   }
-  const where = config.demo ? 'the demo site' : (config.root as string);
-  process.stdout.write(`holdfast serving ${where} on http://${host}:${port}/\n${describeSettings(server.options)}\n`);
   let signals = 0;
   const stop = (signal: NodeJS.Signals): void => {
     if (++signals > 1) {
       process.stdout.write(`${signal} again: exiting now\n`);
       process.exit(1);
     }
-    process.stdout.write(`${signal}: draining ${server.connectionCount} connection(s) (grace ${GRACE_MS / 1000}s)\n`);
-    void server.close({ graceMs: GRACE_MS }).then((report) => {
+    process.stdout.write(`${signal}: draining ${server.connectionCount + (redirect?.connectionCount ?? 0)} connection(s) (grace ${GRACE_MS / 1000}s)\n`);
+    void closeAll().then((report) => {
       process.stdout.write(`shutdown: ${report.drained} connection(s) drained cleanly, ${report.forced} forced\n`);
       process.exit(report.forced === 0 ? 0 : 1);
     });
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // The banner last: whoever waits for it may signal at once.
+  const where = config.demo ? 'the demo site' : (config.root as string);
+  if (redirecting !== null) process.stdout.write(`redirecting http://${host}:${redirecting.port}/ to https:// (308)\n`);
+  process.stdout.write(`holdfast serving ${where} on ${secure ? 'https' : 'http'}://${host}:${port}/\n${describeSettings(server.options)}\n`);
 }
 
 async function runPrimary(config: CliConfig, count: number): Promise<void> {
@@ -102,13 +160,21 @@ async function runPrimary(config: CliConfig, count: number): Promise<void> {
   let forced = 0;
   let reported = 0;
   let signals = 0;
-  for (let i = 0; i < count; i++) cluster.fork();
+  // One set of session-ticket keys for every worker: a client resumes on whichever worker accepts it.
+  const env = config.tlsCert === null ? {} : { [TICKET_KEYS_ENV]: randomBytes(48).toString('hex') };
+  for (let i = 0; i < count; i++) cluster.fork(env);
+  if (config.tlsCert !== null) {
+    process.on('SIGHUP', () => {
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.send('reload');
+    });
+  }
   cluster.on('message', (_worker, message: WorkerMessage) => {
     if (message.kind === 'listening') {
-      address = `http://${message.host}:${message.port}/`;
+      address = `${config.tlsCert === null ? 'http' : 'https'}://${message.host}:${message.port}/`;
       if (++listening === count) {
         const where = config.demo ? 'the demo site' : (config.root as string);
         process.stdout.write(`holdfast serving ${where} on ${address} with ${count} workers\n${settings}\n`);
+        if (config.redirectHttp !== null) process.stdout.write(`redirecting http://${message.host}:${config.redirectHttp}/ to https:// (308)\n`);
       }
     } else if (message.kind === 'drained') {
       drained += message.drained;

@@ -37,6 +37,10 @@ describe('parseArgs', () => {
       cors: false,
       spa: false,
       list: false,
+      tlsCert: null,
+      tlsKey: null,
+      tlsPort: 8443,
+      redirectHttp: null,
       options: {},
     });
   });
@@ -157,7 +161,7 @@ describe('flags from the option table', () => {
     const listed = [...oneLine.matchAll(/^ {2}(--[a-z-]+)/gm)].map((m) => m[1]);
     assert.deepEqual(
       listed.filter((flag) => !OPTION_FLAGS.has(flag)),
-      ['--port', '--host', '--workers', '--cors', '--spa', '--list', '--demo'],
+      ['--port', '--host', '--workers', '--tls-cert', '--tls-key', '--tls-port', '--redirect-http', '--cors', '--spa', '--list', '--demo'],
     );
     assert.deepEqual(listed.filter((flag) => OPTION_FLAGS.has(flag)), [...OPTION_FLAGS.keys()]);
   });
