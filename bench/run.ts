@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { measureIdle } from './lib/idle.js';
-import { HTTP_LOAD_TOOL, LOAD_CORE, WRK } from './lib/load.js';
+import { HTTP_LOAD_TOOL, LOAD_CORE, opensslMissing, WRK } from './lib/load.js';
 import { cpuSeconds, isInterrupted, onInterrupt, stopAll } from './lib/processes.js';
 import {
   describeMachine,
@@ -33,7 +33,11 @@ import { makeFixtures, SCENARIOS, type Fixtures } from './lib/scenarios.js';
 import { SERVER_CORE, SERVERS, type RunningServer, type ServerName } from './lib/servers.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const SCENARIO_NAMES = [...SCENARIOS.map((s) => s.name), 'idle'];
+const IDLE_SCENARIOS = [
+  { name: 'idle', tls: false },
+  { name: 'idle-tls', tls: true },
+] as const;
+const SCENARIO_NAMES = [...SCENARIOS.map((s) => s.name), ...IDLE_SCENARIOS.map((s) => s.name)];
 
 interface Args {
   rounds: number;
@@ -49,7 +53,7 @@ const USAGE = `usage: npm run bench -- [options]
   --duration S           seconds per load run (default 5)
   --warmup S             seconds of discarded load per server before each scenario (default 1; 0 = none)
   --only a,b             scenarios to run: ${SCENARIO_NAMES.join(', ')} (default all)
-  --idle-connections N   connections held idle in the idle scenario (default 10000)
+  --idle-connections N   connections held idle in the idle scenarios (default 10000)
   --out FILE             JSON results (default bench/results/latest.json)`;
 
 function usageError(message: string): never {
@@ -145,6 +149,7 @@ async function main(): Promise<void> {
     servers: {},
     scenarios: [],
     idle: null,
+    idleTls: null,
   };
 
   try {
@@ -158,7 +163,7 @@ async function main(): Promise<void> {
         continue;
       }
       try {
-        const server = await spec.start(workDir, fx.wwwDir);
+        const server = await spec.start(workDir, fx.wwwDir, fx.tls);
         servers.push(server);
         report.servers[spec.name] = { pid: server.pid };
         log(`${spec.name}: pid ${server.pid}, port ${server.port}`);
@@ -180,11 +185,12 @@ async function main(): Promise<void> {
         continue;
       }
       log(`\n${scenario.name}: ${entry.command}`);
+      const portOf = (server: RunningServer): number => (scenario.tls === true ? (server.tlsPort as number) : server.port);
       if (args.warmupS > 0) {
         for (const server of servers) {
           try {
-            await scenario.check(server.port, fx);
-            await scenario.load(server.port, args.warmupS, fx);
+            await scenario.check(portOf(server), fx);
+            await scenario.load(portOf(server), args.warmupS, fx);
           } catch (error) {
             log(`  warm-up ${server.name}: ${message(error)}`);
           }
@@ -197,11 +203,11 @@ async function main(): Promise<void> {
           const list = (runs[server.name] ??= []);
           try {
             if (!server.alive()) throw new Error(`server exited: ${server.stderr().trim()}`);
-            await scenario.check(server.port, fx).catch((error: unknown) => {
+            await scenario.check(portOf(server), fx).catch((error: unknown) => {
               throw new Error(`answer check failed: ${message(error)}`);
             });
             const cpuBefore = cpuSeconds(server.pid);
-            const result = await scenario.load(server.port, args.durationS, fx);
+            const result = await scenario.load(portOf(server), args.durationS, fx);
             const cpuAfter = cpuSeconds(server.pid);
             const serverCpuUsPerRequest = cpuBefore === null || cpuAfter === null || result.requests === 0 ? null : ((cpuAfter - cpuBefore) * 1e6) / result.requests;
             list.push({ round, result, serverCpuUsPerRequest });
@@ -216,23 +222,30 @@ async function main(): Promise<void> {
       entry.servers = summarizeLoad(runs);
     }
 
-    if (args.only.includes('idle') && !isInterrupted()) {
+    let running = true;
+    for (const idle of IDLE_SCENARIOS) {
+      if (!args.only.includes(idle.name) || isInterrupted()) continue;
+      if (idle.tls && fx.tls === null) {
+        log(`\n${idle.name}: skipped — ${opensslMissing()}`);
+        continue;
+      }
       // A fresh process of each server per round: the figure is what holding the connections costs,
       // not what is left of the load scenarios before (a heap already grown, freed pages to reuse).
-      log(`\nidle: ${args.idleConnections} keep-alive connections per server, each round on a freshly started server`);
+      log(`\n${idle.name}: ${args.idleConnections} keep-alive ${idle.tls ? 'HTTPS ' : ''}connections per server, each round on a freshly started server`);
       const runs: Partial<Record<ServerName, IdleRun[]>> = {};
-      for (const server of servers) await server.stop();
+      if (running) for (const server of servers) await server.stop();
+      running = false;
       for (let round = 1; round <= args.rounds; round++) {
-        for (const spec of SERVERS.filter((candidate) => servers.some((running) => running.name === candidate.name))) {
+        for (const spec of SERVERS.filter((candidate) => servers.some((started) => started.name === candidate.name))) {
           if (isInterrupted()) throw new Error('interrupted');
           const list = (runs[spec.name] ??= []);
           let server: RunningServer | null = null;
           try {
-            server = await spec.start(workDir, fx.wwwDir);
+            server = await spec.start(workDir, fx.wwwDir, fx.tls);
             await SCENARIOS[0].check(server.port, fx).catch((error: unknown) => {
               throw new Error(`answer check failed: ${message(error)}`);
             });
-            const result = await measureIdle(server, args.idleConnections);
+            const result = await measureIdle(server, args.idleConnections, idle.tls);
             list.push({ round, result });
             const heap = result.heapPerConnBytes === null ? 'n/a' : `${Math.round(result.heapPerConnBytes)} B/conn`;
             log(
@@ -246,7 +259,9 @@ async function main(): Promise<void> {
           }
         }
       }
-      report.idle = { name: 'idle', connections: args.idleConnections, servers: summarizeIdle(runs) };
+      const summary = { name: idle.name, connections: args.idleConnections, servers: summarizeIdle(runs) };
+      if (idle.tls) report.idleTls = summary;
+      else report.idle = summary;
     }
   } finally {
     await stopAll();

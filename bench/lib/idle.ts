@@ -68,9 +68,11 @@ interface ClientEvent {
   error: string | null;
 }
 
-export async function measureIdle(server: RunningServer, count: number): Promise<IdleResult> {
+/** With `tls`, the connections are HTTPS ones to the server's tlsPort. */
+export async function measureIdle(server: RunningServer, count: number, tls = false): Promise<IdleResult> {
   const before = await memory(server);
-  const client = spawnPinned(LOAD_CORE, process.execPath, [idleClient, String(server.port), String(count)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const target = tls ? [String(server.tlsPort), String(count), 'tls'] : [String(server.port), String(count)];
+  const client = spawnPinned(LOAD_CORE, process.execPath, [idleClient, ...target], { stdio: ['pipe', 'pipe', 'pipe'] });
   const stderr = tail(client.stderr);
   const events = readline.createInterface({ input: client.stdout! })[Symbol.asyncIterator]();
   const next = async (expected: string): Promise<ClientEvent> => {

@@ -64,7 +64,7 @@ export interface IdleSummary {
 }
 
 export interface IdleScenarioReport {
-  name: 'idle';
+  name: 'idle' | 'idle-tls';
   connections: number;
   servers: Partial<Record<ServerName, IdleSummary>>;
 }
@@ -77,6 +77,8 @@ export interface Report {
   servers: Partial<Record<ServerName, { pid?: number; error?: string }>>;
   scenarios: LoadScenarioReport[];
   idle: IdleScenarioReport | null;
+  /** The same with HTTPS connections (node:http's process serves node:https). */
+  idleTls?: IdleScenarioReport | null;
 }
 
 export function median(values: number[]): number | null {
@@ -221,11 +223,11 @@ export function markdown(report: Report): string {
     }
     lines.push('', "No p99 for pipelining: wrk's coordinated-omission correction assumes one request per round trip and skews or zeroes its percentiles there (wg/wrk#236). ab reports latency in whole milliseconds.");
   }
-  if (report.idle !== null) {
-    const idle = report.idle;
+  for (const idle of [report.idle, report.idleTls ?? null]) {
+    if (idle === null) continue;
     lines.push(
       '',
-      `Idle cost: ${int(idle.connections)} keep-alive connections, each served once, held idle, then served again, on a freshly started server each round (RSS and heap deltas over a baseline taken before connecting; heap after a full GC).`,
+      `Idle cost${idle.name === 'idle-tls' ? ' over HTTPS (node:http is node:https)' : ''}: ${int(idle.connections)} keep-alive connections, each served once, held idle, then served again, on a freshly started server each round (RSS and heap deltas over a baseline taken before connecting; heap after a full GC).`,
       '',
       '| server | RSS / idle conn | JS heap / idle conn | RSS vs node:http | RSS vs nginx | opened | served again |',
       '|---|--:|--:|--:|--:|---|---|',

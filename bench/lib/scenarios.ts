@@ -5,10 +5,13 @@
  * idle.ts.
  */
 
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { promises as fs } from 'node:fs';
-import { connect, getRequest, withTimeout, type RawConnection, type RawResponse } from './http-client.js';
-import { abArgs, abMissing, HTTP_LOAD_TOOL, httpLoadCommand, httpLoadMissing, runAb, runHttpLoad, shellJoin, type LoadResult } from './load.js';
+import type tls from 'node:tls';
+import { connect, connectTls, getRequest, withTimeout, type RawConnection, type RawResponse } from './http-client.js';
+import { abArgs, abMissing, HTTP_LOAD_TOOL, httpLoadCommand, httpLoadMissing, opensslMissing, OPENSSL, runAb, runHttpLoad, runSTime, shellJoin, sTimeArgs, type LoadResult } from './load.js';
+import type { TlsFiles } from './servers.js';
 
 export const HELLO = 'Hello, World!';
 export const PIPELINE_DEPTH = 16;
@@ -18,11 +21,15 @@ export interface Fixtures {
   wwwDir: string;
   files: Map<string, Buffer>;
   pipelineScript: string;
+  /** A self-signed P-256 certificate for 127.0.0.1 (null without openssl): every server's HTTPS uses it. */
+  tls: TlsFiles | null;
 }
 
 export interface Scenario {
   name: string;
   title: string;
+  /** Runs against the servers' HTTPS port (`port` below is then their tlsPort). */
+  tls?: boolean;
   /** The load command, for the report. */
   command(durationS: number): string;
   unavailable(): string | null;
@@ -56,7 +63,15 @@ request = function()
 end
 `,
   );
-  return { workDir, wwwDir, files, pipelineScript };
+  return { workDir, wwwDir, files, pipelineScript, tls: opensslMissing() === null ? makeCertificate(workDir) : null };
+}
+
+function makeCertificate(workDir: string): TlsFiles {
+  const certFile = path.join(workDir, 'bench-cert.pem');
+  const keyFile = path.join(workDir, 'bench-key.pem');
+  const args = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2'];
+  execFileSync(OPENSSL, [...args, '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  return { certFile, keyFile };
 }
 
 function fail(what: string, response: RawResponse, detail: string): never {
@@ -68,8 +83,8 @@ export function expectHello(response: RawResponse, what = 'GET /'): void {
   if (response.body.toString('latin1') !== HELLO) fail(what, response, `expected body ${JSON.stringify(HELLO)}, got ${JSON.stringify(response.body.toString('latin1').slice(0, 60))}`);
 }
 
-async function onConnection(port: number, steps: (conn: RawConnection) => Promise<void>): Promise<void> {
-  const conn = await connect(port);
+async function onConnection(port: number, steps: (conn: RawConnection) => Promise<void>, open: (port: number) => Promise<RawConnection> = connect): Promise<void> {
+  const conn = await open(port);
   try {
     await withTimeout(steps(conn), 10_000, 'answer check');
   } finally {
@@ -87,9 +102,17 @@ async function stillOpen(conn: RawConnection, what: string): Promise<void> {
   if (!conn.open) throw new Error(`${what}: the server closed a keep-alive connection`);
 }
 
-function url(port: number | 'PORT', target = '/'): string {
-  return `http://127.0.0.1:${port}${target}`;
+function url(port: number | 'PORT', target = '/', scheme = 'http'): string {
+  return `${scheme}://127.0.0.1:${port}${target}`;
 }
+
+/** HTTPS needs wrk (autocannon cannot skip verifying the self-signed certificate) and the certificate. */
+function httpsLoadMissing(): string | null {
+  if (HTTP_LOAD_TOOL !== 'wrk') return 'HTTPS load needs wrk';
+  return opensslMissing();
+}
+
+const S_TIME_CLIENTS = 4;
 
 function staticScenario(name: string, file: string, connections: number): Scenario {
   return {
@@ -168,4 +191,45 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   staticScenario('static-1k', '1k.bin', 50),
   staticScenario('static-1m', '1m.bin', 10),
+  {
+    name: 'https-hello',
+    title: 'HTTPS hello, keep-alive (wrk -c50; node:http = node:https)',
+    tls: true,
+    command: (durationS) => httpLoadCommand({ url: url('PORT', '/', 'https'), connections: 50, durationS }),
+    unavailable: httpsLoadMissing,
+    check: (port) =>
+      onConnection(
+        port,
+        async (conn) => {
+          for (let i = 0; i < 3; i++) expectHello((await exchange(conn, getRequest('/')))[0], 'HTTPS GET /');
+          await stillOpen(conn, 'HTTPS GET /');
+        },
+        (p) => connectTls(p),
+      ),
+    load: (port, durationS) => runHttpLoad({ url: url(port, '/', 'https'), connections: 50, durationS }),
+  },
+  {
+    name: 'https-new',
+    title: `HTTPS hello, new connection per request, sessions resumed (openssl s_time -reuse ×${S_TIME_CLIENTS}; node:http = node:https)`,
+    tls: true,
+    command: (durationS) => `${shellJoin(['openssl', ...sTimeArgs({ port: 0, durationS, clients: S_TIME_CLIENTS })]).replace('127.0.0.1:0', '127.0.0.1:PORT')} (×${S_TIME_CLIENTS} at once)`,
+    unavailable: opensslMissing,
+    check: async (port) => {
+      let session: Buffer | undefined;
+      for (let i = 0; i < 2; i++) {
+        const conn = await connectTls(port, session);
+        try {
+          const [response] = await withTimeout(exchange(conn, getRequest('/', 'Connection: close\r\n')), 10_000, 'answer check');
+          expectHello(response, 'HTTPS GET / with Connection: close');
+          const socket = conn.socket as tls.TLSSocket;
+          if (i === 1 && !socket.isSessionReused()) throw new Error('a second connection offering the first one’s session was not resumed');
+          session = socket.getSession();
+          await withTimeout(conn.ended, 2000, 'server closing after Connection: close');
+        } finally {
+          conn.close();
+        }
+      }
+    },
+    load: (port, durationS) => runSTime({ port, durationS, clients: S_TIME_CLIENTS }),
+  },
 ];

@@ -3,6 +3,8 @@
  * 127.0.0.1 port and resolves once `GET /` answers 200; `RunningServer.stop()` stops it by PID.
  * holdfast and node:http run the scripts in ./servers/ (compiled next to this file's parent);
  * nginx runs from a config generated into the work dir, and only when /usr/sbin/nginx exists.
+ * Given a certificate, each also serves HTTPS on `tlsPort` with the same answers (node:http's
+ * process with node:https; nginx one worker with ssl_session_cache and tickets).
  */
 
 import { existsSync, promises as fs } from 'node:fs';
@@ -18,9 +20,17 @@ export const NGINX = '/usr/sbin/nginx';
 
 export type ServerName = 'holdfast' | 'node:http' | 'nginx';
 
+/** The bench's certificate (PEM files), when it could be made. */
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+}
+
 export interface RunningServer {
   name: ServerName;
   port: number;
+  /** Where it serves HTTPS, when it was given a certificate. */
+  tlsPort: number | null;
   pid: number;
   /** Whether `GET /__mem` answers with process.memoryUsage(). */
   hasHeap: boolean;
@@ -33,7 +43,7 @@ export interface ServerSpec {
   name: ServerName;
   /** null when it can run here, else why not. */
   unavailable(): string | null;
-  start(workDir: string, wwwDir: string): Promise<RunningServer>;
+  start(workDir: string, wwwDir: string, tls: TlsFiles | null): Promise<RunningServer>;
 }
 
 const serversDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'servers');
@@ -68,9 +78,10 @@ async function waitUntilAnswering(child: ChildProcess, port: number, stderr: () 
   throw new Error(`no answer on port ${port} within ${timeoutMs} ms (${last}) ${stderr().trim()}`);
 }
 
-async function launch(name: ServerName, command: string, args: (port: number) => Promise<string[]>, hasHeap: boolean): Promise<RunningServer> {
+async function launch(name: ServerName, command: string, args: (port: number, tlsPort: number | null) => Promise<string[]>, hasHeap: boolean, tls: TlsFiles | null): Promise<RunningServer> {
   const port = await freePort();
-  const child = spawnPinned(SERVER_CORE, command, await args(port));
+  const tlsPort = tls === null ? null : await freePort();
+  const child = spawnPinned(SERVER_CORE, command, await args(port, tlsPort));
   child.stdout?.resume();
   const stderr = tail(child.stderr);
   try {
@@ -82,6 +93,7 @@ async function launch(name: ServerName, command: string, args: (port: number) =>
   return {
     name,
     port,
+    tlsPort,
     pid: child.pid as number,
     hasHeap,
     alive: () => child.exitCode === null && child.signalCode === null,
@@ -95,11 +107,32 @@ function nodeServer(name: ServerName, script: string): ServerSpec {
   return {
     name,
     unavailable: () => (existsSync(file) ? null : `${file} is missing (run npm run build)`),
-    start: (_workDir, wwwDir) => launch(name, process.execPath, async (port) => ['--expose-gc', file, String(port), wwwDir], true),
+    start: (_workDir, wwwDir, tls) =>
+      launch(name, process.execPath, async (port, tlsPort) => ['--expose-gc', file, String(port), wwwDir, ...(tls === null ? [] : [String(tlsPort), tls.certFile, tls.keyFile])], true, tls),
   };
 }
 
-export function nginxConfig(port: number, workDir: string, wwwDir: string): string {
+export function nginxConfig(port: number, workDir: string, wwwDir: string, tls: (TlsFiles & { port: number }) | null = null): string {
+  const hello = `
+        location = / {
+            default_type text/plain;
+            return 200 "Hello, World!";
+        }`;
+  // HTTPS as nginx is usually tuned: a shared session cache for session ids, tickets on (the default).
+  const https =
+    tls === null
+      ? ''
+      : `
+    server {
+        listen 127.0.0.1:${tls.port} ssl;
+        root ${wwwDir};
+        ssl_certificate ${tls.certFile};
+        ssl_certificate_key ${tls.keyFile};
+        ssl_session_cache shared:SSL:10m;
+        ssl_session_tickets on;
+${hello}
+    }
+`;
   const temp = (what: string): string => path.join(workDir, 'nginx', `${what}_temp`);
   return `daemon off;
 master_process off;
@@ -126,31 +159,28 @@ http {
     server {
         listen 127.0.0.1:${port};
         root ${wwwDir};
-
-        location = / {
-            default_type text/plain;
-            return 200 "Hello, World!";
-        }
+${hello}
     }
-}
+${https}}
 `;
 }
 
 const nginx: ServerSpec = {
   name: 'nginx',
   unavailable: () => (existsSync(NGINX) ? null : `${NGINX} is not installed`),
-  async start(workDir, wwwDir) {
+  async start(workDir, wwwDir, tls) {
     const dir = path.join(workDir, 'nginx');
     await fs.mkdir(dir, { recursive: true });
     const conf = path.join(dir, 'nginx.conf');
     return launch(
       'nginx',
       NGINX,
-      async (port) => {
-        await fs.writeFile(conf, nginxConfig(port, workDir, wwwDir));
+      async (port, tlsPort) => {
+        await fs.writeFile(conf, nginxConfig(port, workDir, wwwDir, tls === null ? null : { ...tls, port: tlsPort as number }));
         return ['-p', dir, '-c', conf, '-e', path.join(dir, 'error.log')];
       },
       false,
+      tls,
     );
   },
 };

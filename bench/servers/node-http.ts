@@ -1,6 +1,7 @@
 /**
  * The node:http server under test, doing the holdfast server's work: `node node-http.js <port>
- * <root>` listens on 127.0.0.1:<port>. `GET /` → `Hello, World!` with Content-Length;
+ * <root> [<tlsPort> <cert> <key>]` listens on 127.0.0.1:<port>, and with a certificate also serves
+ * node:https on <tlsPort> with the same handler. `GET /` → `Hello, World!` with Content-Length;
  * `GET /__mem` → `process.memoryUsage()` as JSON (after a full GC under --expose-gc); `GET /<name>`
  * → the file <root>/<name> via stat (Content-Length) and fs.createReadStream. Unlimited requests
  * per socket, 65 s keep-alive.
@@ -8,9 +9,10 @@
 
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 
-const [portArg, root] = process.argv.slice(2);
+const [portArg, root, tlsPortArg, certFile, keyFile] = process.argv.slice(2);
 if (portArg === undefined || root === undefined) {
   process.stderr.write('usage: node-http.js <port> <root>\n');
   process.exit(2);
@@ -33,7 +35,7 @@ function sendFile(res: http.ServerResponse, name: string): void {
   });
 }
 
-const server = http.createServer((req, res) => {
+const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
   const url = req.url ?? '/';
   if (url === '/') {
     res.writeHead(200, { 'content-type': 'text/plain', 'content-length': helloLength }).end(hello);
@@ -46,7 +48,12 @@ const server = http.createServer((req, res) => {
   } else {
     res.writeHead(404, { 'content-type': 'text/plain', 'content-length': '10' }).end('not found\n');
   }
+};
+
+const servers: http.Server[] = [http.createServer(handler)];
+if (tlsPortArg !== undefined) servers.push(https.createServer({ cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile) }, handler));
+servers.forEach((server, i) => {
+  server.keepAliveTimeout = 65_000;
+  server.maxRequestsPerSocket = 0;
+  server.listen(Number(i === 0 ? portArg : tlsPortArg), '127.0.0.1');
 });
-server.keepAliveTimeout = 65_000;
-server.maxRequestsPerSocket = 0;
-server.listen(Number(portArg), '127.0.0.1');

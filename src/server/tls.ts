@@ -58,8 +58,8 @@ export interface TlsOptions {
   ticketKeys?: Buffer;
 }
 
-/** ALPN: HTTP/1.1 only (holdfast speaks no h2). */
-const ALPN_PROTOCOLS = ['http/1.1'];
+/** ALPN: HTTP/1.1 only (holdfast speaks no h2), in its wire form (RFC 7301 §3.1), made once. */
+const ALPN_PROTOCOLS = Buffer.from('\x08http/1.1', 'latin1');
 
 /**
  * The session id context tickets and sessions are bound to (OpenSSL resumes only within one): one
