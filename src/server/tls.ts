@@ -118,7 +118,8 @@ export class TlsTerminator {
   readonly #sniCallback = (servername: string, done: (error: Error | null, context?: tls.SecureContext) => void): void => {
     this.#select(servername).then(
       (context) => done(null, context),
-      (error: unknown) => done(error instanceof Error ? error : new Error(String(error))),
+      // A failing callback fails this handshake only: a tls-error naming it.
+      (error: unknown) => done(Object.assign(new Error(`the sni callback failed for ${servername}: ${error instanceof Error ? error.message : String(error)}`), { code: 'ERR_TLS_SNI_CALLBACK' })),
     );
   };
 

@@ -215,6 +215,7 @@ describe('TLS negotiation', () => {
         certs: [{ servername: 'other.test', cert: certs.other.cert, key: certs.other.key }, { servername: '*.wild.test', cert: certs.other.cert, key: certs.other.key }],
         sni: async (name) => {
           chosen.push(name);
+          if (name === 'boom.test') throw new Error('no such tenant');
           return name === 'renewed.test' ? { cert: certs.renewed.cert, key: certs.renewed.key } : null;
         },
       },
@@ -227,7 +228,12 @@ describe('TLS negotiation', () => {
     assert.equal(await servedSerial(t.port, 'a.b.wild.test'), serialOf(certs.localhost.cert), 'a wildcard covers one label');
     assert.equal(await servedSerial(t.port, 'unknown.test'), serialOf(certs.localhost.cert));
     assert.equal(await servedSerial(t.port, undefined), serialOf(certs.localhost.cert));
-    assert.deepEqual(chosen, ['renewed.test', 'a.b.wild.test', 'unknown.test']);
+    await assert.rejects(servedSerial(t.port, 'boom.test'));
+    assert.deepEqual(chosen, ['renewed.test', 'a.b.wild.test', 'unknown.test', 'boom.test']);
+    await t.closed(8);
+    const failed = t.tlsErrors.filter((e) => e.code === 'ERR_TLS_SNI_CALLBACK');
+    assert.deepEqual(failed.map((e) => e.reason), ['the sni callback failed for boom.test: no such tenant']);
+    assert.ok(t.closes.some((c) => c.connectionId === failed[0].connectionId && c.reason === 'tls-error'));
     await t.stop();
   });
 
