@@ -101,14 +101,18 @@ describe('closing a TLS connection', () => {
   });
 });
 
+/** A TLS connection whose ClientHello is held back `delayMs` after the TCP connection (the server's handshake clock starts at accept). */
+async function handshakeAfter(port: number, delayMs: number): Promise<RawConnection> {
+  const tcp = net.connect(port, '127.0.0.1');
+  await once(tcp, 'connect');
+  await sleep(delayMs);
+  return RawConnection.connectTls(port, { ...trusting(certs), socket: tcp });
+}
+
 describe('TLS deadlines', () => {
   test('the handshake counts toward the first head’s headers deadline', async () => {
     const t = await startTlsServer(certs, { headersTimeoutMs: 1000 });
-    const tcp = net.connect(t.port, '127.0.0.1');
-    await once(tcp, 'connect');
-    // The server's clock for the handshake starts at accept: hold the ClientHello back 600 ms.
-    await sleep(600);
-    const conn = await RawConnection.connectTls(t.port, { ...trusting(certs), socket: tcp });
+    const conn = await handshakeAfter(t.port, 600);
     try {
       const firstByteAt = Date.now();
       conn.write('GET / HTTP/1.1\r\n');
@@ -126,10 +130,7 @@ describe('TLS deadlines', () => {
 
   test('after the first request, heads get the whole headers timeout again', async () => {
     const t = await startTlsServer(certs, { headersTimeoutMs: 400 });
-    const tcp = net.connect(t.port, '127.0.0.1');
-    await once(tcp, 'connect');
-    await sleep(250);
-    const conn = await RawConnection.connectTls(t.port, { ...trusting(certs), socket: tcp });
+    const conn = await handshakeAfter(t.port, 250);
     try {
       conn.write(GET('/'));
       await conn.readResponse();
@@ -204,7 +205,7 @@ describe('shutdown and limits', () => {
 });
 
 describe('leaving HTTP over TLS', () => {
-  test('wss: a WebSocket taken over on a TLS connection echoes 200 messages', async () => {
+  test('wss: a WebSocket taken over on a TLS connection echoes 200 messages, one at a time', async () => {
     const wss = new WebSocketServer({ noServer: true });
     wss.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
     const handler: Handler = (req) =>
@@ -216,16 +217,11 @@ describe('leaving HTTP over TLS', () => {
     try {
       await once(client, 'open');
       assert.deepEqual(t.server.connections().map((c) => [c.state, typeof c.tls?.cipher]), [['upgraded', 'string']]);
-      const received: string[] = [];
-      const all = new Promise<void>((resolve) =>
-        client.on('message', (data) => {
-          received.push(data.toString());
-          if (received.length === 200) resolve();
-        }),
-      );
-      for (let i = 0; i < 200; i++) client.send(`m${i}`);
-      await all;
-      assert.deepEqual(received, Array.from({ length: 200 }, (_, i) => `m${i}`));
+      for (let i = 0; i < 200; i++) {
+        const echoed = once(client, 'message') as Promise<[Buffer]>;
+        client.send(`m${i}`);
+        assert.equal((await echoed)[0].toString(), `m${i}`);
+      }
       client.close();
       await once(client, 'close');
     } finally {
