@@ -4,6 +4,8 @@
  * snapshot for operators, and whenEmpty() resolved by the last removal — no polling.
  */
 
+import type { TlsInfo } from './tls.js';
+
 export type Lifecycle = 'new' | 'active' | 'idle' | 'closing' | 'upgraded' | 'closed';
 
 export interface ConnectionInfo {
@@ -13,6 +15,8 @@ export interface ConnectionInfo {
   state: Lifecycle;
   requestsServed: number;
   openedAt: number;
+  /** TLS connections only: the protocol version and cipher (null while the handshake runs). */
+  tls?: TlsInfo;
 }
 
 export interface Tracked {
