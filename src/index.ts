@@ -19,7 +19,8 @@ export function createServer(a: ServerOptions | Handler, b?: Handler): HoldfastS
 }
 export { resolveOptions, PRESETS, DEFAULTS, OptionError, type ServerOptions, type ResolvedOptions, type Preset, type LogFormat, type LogSink } from './server/options.js';
 export type { ConnectionInfo, ConnectionPhase, Lifecycle } from './server/registry.js';
-export type { ServerEvents, ConnectionOpenEvent, ConnectionCloseEvent, RequestEvent, ProtocolErrorEvent, HandlerErrorEvent } from './server/events.js';
+export type { ServerEvents, ConnectionOpenEvent, ConnectionCloseEvent, RequestEvent, ProtocolErrorEvent, HandlerErrorEvent, TlsErrorEvent } from './server/events.js';
+export type { TlsOptions, TlsCredentials, SniCertificate, SniCallback, TlsInfo, Pem } from './server/tls.js';
 export { HttpError, takeover, type UpgradeHandler, type Handler, type HttpRequest, type HttpResponse, type ResponseBody, type RequestBody, type ConnectionRef, type ResponseHeaders } from './handlers/types.js';
 export { HeaderMap } from './http1/header-map.js';
 export { ProtocolError, type ProtocolErrorCode } from './http1/errors.js';
@@ -33,3 +34,4 @@ export type { PoolStats } from './proxy/pool.js';
 export { tryFiles } from './handlers/try-files.js';
 export { defineHandler } from './handlers/define-handler.js';
 export { fetchHandler, installFetchGlobals, type FetchApp, type FetchFunction, type FetchHandlerOptions, type FetchInfo } from './handlers/fetch.js';
+export { redirectToHttps } from './handlers/redirect.js';

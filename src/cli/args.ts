@@ -28,6 +28,13 @@ export interface CliConfig {
   list: boolean;
   /** Upstream URLs from `--proxy` (repeatable): requests go there (with a dir: those that match no file). */
   proxy: string[];
+  /** HTTPS: PEM files of the certificate (chain) and its key; both or neither. */
+  tlsCert: string | null;
+  tlsKey: string | null;
+  /** Where HTTPS listens (with tlsCert/tlsKey). */
+  tlsPort: number;
+  /** A plain-HTTP listener answering every request with a 308 to the https:// URL. */
+  redirectHttp: number | null;
   /** The server options given as flags, under their library names; the library supplies the rest. */
   options: ServerOptions;
   /** The proxy options given as `--proxy-*` flags, under their library names. */
@@ -38,7 +45,8 @@ export type CliCommand = CliConfig | { kind: 'help' } | { kind: 'version' };
 
 type Settings = Omit<CliConfig, 'kind' | 'root' | 'options' | 'proxyOptions'>;
 
-const DEFAULT_SETTINGS: Readonly<Settings> = { demo: false, port: 8080, host: '127.0.0.1', workers: 1, cors: false, spa: false, list: false, proxy: [] };
+// 8443: the usual unprivileged HTTPS port (Tomcat's and Jetty's default), as 8080 is for HTTP.
+const DEFAULT_SETTINGS: Readonly<Settings> = { demo: false, port: 8080, host: '127.0.0.1', workers: 1, cors: false, spa: false, list: false, proxy: [], tlsCert: null, tlsKey: null, tlsPort: 8443, redirectHttp: null };
 
 /**
  * A flag of the command itself: with `parse` it takes a value, without it is a switch that sets
@@ -62,6 +70,10 @@ const COMMAND_FLAGS = new Map<string, CommandFlag>([
   ['--port', { key: 'port', hint: 'N', help: 'port to listen on; 0 picks a free port', accepts: describeAccepted(PORT), parse: (flag, text) => parseNumberFlag(flag, PORT, text) }],
   ['--host', { key: 'host', hint: 'ADDRESS', help: 'address to bind; 0.0.0.0 to expose', accepts: 'an address such as 127.0.0.1 or 0.0.0.0', parse: (_flag, text) => text }],
   ['--workers', { key: 'workers', hint: 'N|auto', help: 'processes sharing the port; auto = one per CPU', accepts: `${describeAccepted(WORKERS)}, or auto`, parse: (flag, text) => (text === 'auto' ? 'auto' : parseNumberFlag(flag, WORKERS, text)) }],
+  ['--tls-cert', { key: 'tlsCert', hint: 'FILE', help: 'serve HTTPS with this PEM certificate (chain); SIGHUP reloads it', accepts: 'a PEM file', parse: (_flag, text) => text }],
+  ['--tls-key', { key: 'tlsKey', hint: 'FILE', help: "the certificate's PEM private key; SIGHUP reloads it", accepts: 'a PEM file', parse: (_flag, text) => text }],
+  ['--tls-port', { key: 'tlsPort', hint: 'N', help: 'port HTTPS listens on', accepts: describeAccepted(PORT), parse: (flag, text) => parseNumberFlag(flag, PORT, text) }],
+  ['--redirect-http', { key: 'redirectHttp', hint: 'PORT', help: 'also listen for plain HTTP here, answering 308 to https://', accepts: describeAccepted(PORT), parse: (flag, text) => parseNumberFlag(flag, PORT, text) }],
   ['--cors', { key: 'cors', help: 'add Access-Control-Allow-Origin: * and answer preflights' }],
   ['--spa', { key: 'spa', help: 'serve index.html for unknown paths (single-page apps)' }],
   ['--list', { key: 'list', help: 'list directories without an index.html' }],
@@ -73,7 +85,7 @@ type FlaggedRow = (NumberRow | EnumRow | SinkRow | TextRow) & { readonly name: s
 
 /** The server options that have a flag, by flag, in table order. */
 export const OPTION_FLAGS: ReadonlyMap<string, FlaggedRow> = new Map(
-  OPTION_ROWS.flatMap((row) => (row.kind !== 'function' && row.cli !== undefined ? [[row.cli.flag, row as FlaggedRow] as const] : [])),
+  OPTION_ROWS.flatMap((row) => (row.kind !== 'function' && row.kind !== 'object' && row.cli !== undefined ? [[row.cli.flag, row as FlaggedRow] as const] : [])),
 );
 
 /** The proxy options that have a flag (`--proxy-*`), by flag. */
@@ -125,7 +137,7 @@ const commandEntries = (valued: boolean): string[] =>
   [...COMMAND_FLAGS].flatMap(([flag, entry]) => {
     if (entry.parse === undefined) return valued ? [] : [helpEntry(flag, entry.help)];
     const initial = DEFAULT_SETTINGS[entry.key];
-    return valued ? [helpEntry(`${flag} ${entry.hint}`, entry.help, Array.isArray(initial) ? '(repeatable)' : `(default ${initial})`)] : [];
+    return valued ? [helpEntry(`${flag} ${entry.hint}`, entry.help, Array.isArray(initial) ? '(repeatable)' : initial === null ? '' : `(default ${initial})`)] : [];
   });
 
 export const USAGE = [
@@ -160,11 +172,23 @@ export function withCliDefaults(given: ServerOptions): ServerOptions {
   return { ...options, ...given } as ServerOptions;
 }
 
+/** --tls-cert and --tls-key go together; --tls-port and --redirect-http need them; HTTPS replaces --port. */
+function checkTlsFlags(config: CliConfig, given: ReadonlySet<string>): void {
+  if ((config.tlsCert === null) !== (config.tlsKey === null)) throw new UsageError('--tls-cert and --tls-key go together: give both PEM files');
+  if (config.tlsCert === null) {
+    for (const flag of ['--tls-port', '--redirect-http']) if (given.has(flag)) throw new UsageError(`${flag} needs --tls-cert and --tls-key`);
+    return;
+  }
+  if (given.has('--port')) throw new UsageError('with --tls-cert, HTTPS listens on --tls-port; for a plain-HTTP listener use --redirect-http PORT');
+  if (config.redirectHttp !== null && config.redirectHttp === config.tlsPort && config.tlsPort !== 0) throw new UsageError(`--redirect-http and --tls-port cannot both be ${config.tlsPort}`);
+}
+
 export function parseArgs(argv: readonly string[]): CliCommand {
   const config: CliConfig = { kind: 'serve', root: null, ...DEFAULT_SETTINGS, options: {}, proxyOptions: {} };
   const settings = config as unknown as Record<string, unknown>;
   const options = config.options as Record<string, unknown>;
   let rootGiven = false;
+  const given = new Set<string>();
   for (const item of readArgv(argv, SWITCHES)) {
     if (item.kind === 'positional') {
       if (rootGiven) throw new UsageError(`only one directory or app module may be given; got "${config.root}" and "${item.text}"`);
@@ -179,6 +203,7 @@ export function parseArgs(argv: readonly string[]): CliCommand {
     const row = OPTION_FLAGS.get(flag);
     const proxyRow = PROXY_FLAGS.get(flag);
     if (command !== undefined) {
+      given.add(flag);
       settings[command.key] = command.parse === undefined ? true : command.parse(flag, requireValue(flag, value, command.accepts), settings[command.key] as never);
     } else if (row !== undefined) {
       options[row.name] = parseOptionFlag(row, flag, value);
@@ -188,6 +213,7 @@ export function parseArgs(argv: readonly string[]): CliCommand {
       throw new UsageError(`unknown option ${flag} (see holdfast --help)`);
     }
   }
+  checkTlsFlags(config, given);
   if (config.demo && rootGiven) throw new UsageError('--demo serves the bundled demo site; it takes no directory');
   if (config.demo && config.proxy.length > 0) throw new UsageError('--demo serves the bundled demo site; it does not proxy');
   if (Object.keys(config.proxyOptions).length > 0 && config.proxy.length === 0) throw new UsageError('--proxy-* options need at least one --proxy URL');

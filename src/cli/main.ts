@@ -8,10 +8,17 @@
  * A serving process prints through the same buffered writer as its log, so its own lines and the
  * log lines on stdout stay in order; with `--log-file` the primary passes SIGUSR1 (reopen the log)
  * on to the workers.
+ * With --tls-cert/--tls-key it serves HTTPS on --tls-port (and, with --redirect-http, a plain
+ * listener answering 308 to https://); SIGHUP rereads both files for new handshakes, keeping the
+ * current certificate (and saying why) when they do not load. Workers share session-ticket keys
+ * made by the primary, so a ticket from one resumes on another.
  */
 
 import cluster from 'node:cluster';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import { redirectToHttps } from '../handlers/redirect.js';
 import { serveStatic } from '../handlers/static.js';
 import { tryFiles } from '../handlers/try-files.js';
 import type { Handler } from '../handlers/types.js';
@@ -21,6 +28,7 @@ import { advertisedTimeoutSeconds } from '../http1/keep-alive.js';
 import { createServer, type HoldfastServer } from '../server/server.js';
 import { openLogWriter } from '../server/log-writer.js';
 import { OptionError, resolveOptions, type ResolvedOptions } from '../server/options.js';
+import type { TlsOptions } from '../server/tls.js';
 import { AppModuleError, classifyServed, loadAppModule } from './app-module.js';
 import { holdfastVersion } from '../server/version.js';
 import { answerSampleRequests, clusterSampleSource } from '../status/cluster.js';
@@ -30,6 +38,8 @@ import { DEMO_SITE, withDemoReport } from './demo.js';
 
 const GRACE_MS = 10_000;
 const STDOUT_FLUSH_TIMEOUT_MS = 2_000;
+/** How the primary hands its session-ticket keys (hex) to its workers. */
+const TICKET_KEYS_ENV = 'HOLDFAST_TLS_TICKET_KEYS';
 
 type WorkerMessage =
   | { kind: 'listening'; port: number; host: string }
@@ -55,9 +65,27 @@ function buildProxy(config: CliConfig): ProxyHandler | null {
   try {
     return proxy({ upstreams: config.proxy, ...config.proxyOptions, log: config.options.log ?? 'pretty' });
   } catch (error) {
-    if (error instanceof OptionError) usageError(error.message);
+    if (error instanceof OptionError || (error instanceof Error && config.tlsCert !== null && /^--tls-(cert|key) /.test(error.message))) usageError(error.message);
     throw error;
   }
+}
+
+/** The handler: an app module's, or the directory's files (and the proxy for what matches none). */
+/** The certificate and key files as the tls option, with this process group's ticket keys; throws with the file's problem. */
+function readTlsFiles(config: CliConfig): TlsOptions {
+  const read = (flag: string, file: string): string => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new Error(`${flag} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  };
+  const keys = process.env[TICKET_KEYS_ENV];
+  return {
+    cert: read('--tls-cert', config.tlsCert as string),
+    key: read('--tls-key', config.tlsKey as string),
+    ticketKeys: keys === undefined ? undefined : Buffer.from(keys, 'hex'),
+  };
 }
 
 /** The handler: an app module's, or the directory's files (and the proxy for what matches none). */
@@ -66,15 +94,35 @@ function buildServer(config: CliConfig, upstreams: ProxyHandler | null, app: Han
   let server: HoldfastServer;
   const files = app ?? (root === null ? null : serveStatic(root, { spa: config.spa, list: config.list, cors: config.cors }));
   try {
-    server = createServer(withCliDefaults(config.options), (req) => handler(req));
+    const tls = config.tlsCert === null ? undefined : readTlsFiles(config);
+    server = createServer({ ...withCliDefaults(config.options), tls }, (req) => handler(req));
   } catch (error) {
-    if (error instanceof OptionError) usageError(error.message);
+    if (error instanceof OptionError || (error instanceof Error && config.tlsCert !== null && /^--tls-(cert|key) /.test(error.message))) usageError(error.message);
     throw error;
   }
   let handler: Handler;
   if (upstreams !== null) handler = files === null ? upstreams : tryFiles(files, upstreams);
   else handler = config.demo ? withDemoReport(server, files as Handler) : (files as Handler);
   return server;
+}
+
+/** SIGHUP: the certificate files again, for new handshakes; on failure the current ones stay. */
+function reloadCertificates(server: HoldfastServer, config: CliConfig): void {
+  const who = cluster.isWorker ? `worker ${process.pid}: ` : '';
+  try {
+    server.reloadTls(readTlsFiles(config));
+    process.stdout.write(`${who}SIGHUP: reloaded ${config.tlsCert} and ${config.tlsKey}; new connections use them\n`);
+  } catch (error) {
+    process.stderr.write(`holdfast: ${who}SIGHUP: keeping the current certificate: ${(error as Error).message.replace(/^holdfast: /, '')}\n`);
+  }
+}
+
+/** The plain-HTTP listener of --redirect-http: every request gets a 308 to the https:// URL. */
+async function startRedirect(config: CliConfig, httpsPort: number): Promise<{ server: HoldfastServer; port: number } | null> {
+  if (config.redirectHttp === null) return null;
+  const server = createServer(withCliDefaults(config.options), redirectToHttps(httpsPort, config.host));
+  const { port } = await server.listen(config.redirectHttp, config.host);
+  return { server, port };
 }
 
 function describeWhat(config: CliConfig): string {
@@ -112,12 +160,16 @@ async function runServer(config: CliConfig, appModule: boolean): Promise<void> {
     if (cluster.isWorker) answerSampleRequests(server, cluster.worker?.id ?? 0);
     else status = serveStatus(server);
   }
-  const { port, host } = await server.listen(config.port, config.host);
-  const closeAll = async (): Promise<Awaited<ReturnType<HoldfastServer['close']>>> => {
-    const report = await server.close({ graceMs: GRACE_MS });
+  const secure = config.tlsCert !== null;
+  const { port, host } = await server.listen(secure ? config.tlsPort : config.port, config.host);
+  const redirecting = await startRedirect(config, port);
+  const redirect = redirecting?.server ?? null;
+  const closeAll = async (): Promise<{ drained: number; forced: number }> => {
+    const [report, redirected] = await Promise.all([server.close({ graceMs: GRACE_MS }), redirect?.close({ graceMs: GRACE_MS })]);
     await upstreams?.close();
-    return report;
+    return { drained: report.drained + (redirected?.drained ?? 0), forced: report.forced + (redirected?.forced ?? 0) };
   };
+  if (secure) process.on('SIGHUP', () => reloadCertificates(server, config));
   if (cluster.isWorker) {
     process.send?.({ kind: 'listening', port, host } satisfies WorkerMessage);
     process.on('message', (message: unknown) => {
@@ -125,6 +177,8 @@ async function runServer(config: CliConfig, appModule: boolean): Promise<void> {
         void closeAll().then((report) => {
           process.send?.({ kind: 'drained', ...report } satisfies WorkerMessage, () => process.exit(0));
         });
+      } else if (message === 'reload' && secure) {
+        reloadCertificates(server, config);
       }
     });
     process.on('SIGINT', () => undefined);
@@ -136,21 +190,23 @@ async function runServer(config: CliConfig, appModule: boolean): Promise<void> {
     stdout.write(text);
     return stdout.flush(STDOUT_FLUSH_TIMEOUT_MS);
   };
-  const proxyLine = upstreams === null ? '' : `${describeProxy(upstreams.options, server.options)}\n`;
-  void say(`holdfast serving ${describeWhat(config)} on http://${host}:${port}/\n${describeSettings(server.options)}\n${proxyLine}${describeStatus(status, server.options.statusToken)}`);
   let signals = 0;
   const stop = (signal: NodeJS.Signals): void => {
     if (++signals > 1) {
       void say(`${signal} again: exiting now\n`);
       process.exit(1);
     }
-    void say(`${signal}: draining ${server.connectionCount} connection(s) (grace ${GRACE_MS / 1000}s)\n`);
+    void say(`${signal}: draining ${server.connectionCount + (redirect?.connectionCount ?? 0)} connection(s) (grace ${GRACE_MS / 1000}s)\n`);
     void closeAll()
       .then((report) => say(`shutdown: ${report.drained} connection(s) drained cleanly, ${report.forced} forced\n`).then(() => report))
       .then((report) => process.exit(report.forced === 0 ? 0 : 1));
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // The banner last: whoever waits for it may signal at once.
+  const proxyLine = upstreams === null ? '' : `${describeProxy(upstreams.options, server.options)}\n`;
+  const redirectLine = redirecting === null ? '' : `redirecting http://${host}:${redirecting.port}/ to https:// (308)\n`;
+  void say(`${redirectLine}holdfast serving ${describeWhat(config)} on ${secure ? 'https' : 'http'}://${host}:${port}/\n${describeSettings(server.options)}\n${proxyLine}${describeStatus(status, server.options.statusToken)}`);
 }
 
 async function runPrimary(config: CliConfig, count: number): Promise<void> {
@@ -171,12 +227,20 @@ async function runPrimary(config: CliConfig, count: number): Promise<void> {
   let forced = 0;
   let reported = 0;
   let signals = 0;
-  for (let i = 0; i < count; i++) cluster.fork();
+  // One set of session-ticket keys for every worker: a client resumes on whichever worker accepts it.
+  const env = config.tlsCert === null ? {} : { [TICKET_KEYS_ENV]: randomBytes(48).toString('hex') };
+  for (let i = 0; i < count; i++) cluster.fork(env);
+  if (config.tlsCert !== null) {
+    process.on('SIGHUP', () => {
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.send('reload');
+    });
+  }
   cluster.on('message', (_worker, message: WorkerMessage) => {
     if (message.kind === 'listening') {
-      address = `http://${message.host}:${message.port}/`;
+      address = `${config.tlsCert === null ? 'http' : 'https'}://${message.host}:${message.port}/`;
       if (++listening === count) {
         process.stdout.write(`holdfast serving ${describeWhat(config)} on ${address} with ${count} workers\n${settings}\n${describeStatus(status, options.statusToken)}`);
+        if (config.redirectHttp !== null) process.stdout.write(`redirecting http://${message.host}:${config.redirectHttp}/ to https:// (308)\n`);
       }
     } else if (message.kind === 'failed') {
       // A worker could not load the app module: the others cannot either.

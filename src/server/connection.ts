@@ -15,6 +15,12 @@
  * then read-and-discard for lingerMs or maxLingerBytes) so a late client write never turns into an
  * RST that wipes out the last response — unless nothing more can come (decideLingering).
  * Every closed connection reports exactly one CloseReason. A bug of ours aborts this socket only.
+ *
+ * A TLS socket (./tls.ts) runs the same loop after a `handshake` phase, whose deadline uses the
+ * headers slot (a handshake and a head never overlap) and whose time counts toward the first
+ * request's headers deadline. Its closes always send close_notify before the FIN (RFC 8446 §6.1;
+ * nginx's SSL_shutdown before lingering), so a quiet close is end() rather than close(2); aborts
+ * reset the TCP socket beneath.
  */
 
 import { performance } from 'node:perf_hooks';
@@ -48,6 +54,7 @@ import {
   type WritingState,
 } from './response-plan.js';
 import { READ_BUFFER_BYTES, forwardSharedReads, readIntoSharedBuffer } from './shared-read.js';
+import { isTlsSocket, rawSocketOf, releaseTlsSocket, tlsFailure, tlsInfoOf } from './tls.js';
 import { discardBody, plainResponse, prepareResponse, type Handoff, type PreparedResponse } from './write-response.js';
 
 export interface ConnectionContext {
@@ -116,6 +123,7 @@ export class Exchange {
 }
 
 type Phase =
+  | { kind: 'handshake' }
   | { kind: 'waiting' }
   | { kind: 'reading-head' }
   | Exchange
@@ -123,6 +131,7 @@ type Phase =
   | { kind: 'upgraded' }
   | { kind: 'closed' };
 
+const HANDSHAKE: Phase = Object.freeze({ kind: 'handshake' });
 const WAITING: Phase = Object.freeze({ kind: 'waiting' });
 const READING_HEAD: Phase = Object.freeze({ kind: 'reading-head' });
 const CLOSING: Phase = Object.freeze({ kind: 'closing' });
@@ -137,8 +146,12 @@ const READ_PAUSED = FIRST_CONNECTION_FLAG << 1; // reading is stopped
 const PUMPING = FIRST_CONNECTION_FLAG << 2; // #pump is on the stack
 const QUIET_CLOSE = FIRST_CONNECTION_FLAG << 3; // closing without lingering was planned: evicted idle, or the client ended the connection
 const READ_FULL = FIRST_CONNECTION_FLAG << 4; // the last read filled the read buffer: more bytes may be waiting in the kernel
-const IDLE_GAP_PENDING = FIRST_CONNECTION_FLAG << 5; // (status on) the request ended an idle wait: its gap runs to its head's clock read
-const IDLE_GAP_TAKEN = FIRST_CONNECTION_FLAG << 6; // (status on) the request's head came in pieces: its gap was taken at the first
+const ENCRYPTED = FIRST_CONNECTION_FLAG << 5; // a TLS socket
+const IDLE_GAP_PENDING = FIRST_CONNECTION_FLAG << 6; // (status on) the request ended an idle wait: its gap runs to its head's clock read
+const IDLE_GAP_TAKEN = FIRST_CONNECTION_FLAG << 7; // (status on) the request's head came in pieces: its gap was taken at the first
+
+/** TLS decrypts at most one record's plaintext per read (RFC 8446 §5.1: 2^14 bytes). */
+const TLS_RECORD_BYTES = 16_384;
 
 /** minBodyBytesPerSecond is checked over windows of this length. */
 const RATE_WINDOW_MS = 1_000;
@@ -224,6 +237,14 @@ export class Connection extends Outbound implements Tracked {
     socket.on('error', Connection.#socketError);
     socket.on('close', Connection.#socketClose);
     socket.on('drain', Connection.#socketDrain);
+    if (isTlsSocket(socket)) {
+      this.#set(ENCRYPTED, true);
+      this.#phase = HANDSHAKE;
+      socket.once('secure', Connection.#socketSecure);
+      const options = ctx.options;
+      this.setDeadline('headers', Math.min(options.handshakeTimeoutMs, options.headersTimeoutMs));
+      return;
+    }
     this.#armIdle();
   }
 
@@ -249,6 +270,9 @@ export class Connection extends Outbound implements Tracked {
   static #socketFinish = function (this: OwnedSocket): void {
     this[OWNER].#onFinish();
   };
+  static #socketSecure = function (this: OwnedSocket): void {
+    this[OWNER].#onSecure();
+  };
   static #idleCheckOf = (connection: Connection, generation: number): void => connection.#idleCheck(generation);
 
   protected get sendTimeoutMs(): number {
@@ -273,6 +297,8 @@ export class Connection extends Outbound implements Tracked {
 
   get lifecycle(): Lifecycle {
     switch (this.#phase.kind) {
+      case 'handshake':
+        return 'new';
       case 'waiting':
         return this.#requestsServed === 0 ? 'new' : 'idle';
       case 'reading-head':
@@ -291,6 +317,8 @@ export class Connection extends Outbound implements Tracked {
   get #activity(): ConnectionPhase {
     const phase = this.#phase;
     switch (phase.kind) {
+      case 'handshake':
+        return 'handshake';
       case 'waiting':
         if (this.writeBlocked) return 'writing';
         return this.#requestsServed === 0 ? 'new' : 'idle';
@@ -315,6 +343,7 @@ export class Connection extends Outbound implements Tracked {
     if (phase.kind === 'exchange') return phase.startedAt;
     const options = this.#ctx.options;
     switch (activity) {
+      case 'handshake':
       case 'new':
         return this.#openedAt;
       case 'idle':
@@ -340,7 +369,7 @@ export class Connection extends Outbound implements Tracked {
     const max = options.maxRequestsPerConnection;
     const idleAt = this.deadlineAt('idle');
     const socket = this.socket;
-    return {
+    const info: ConnectionInfo = {
       id: this.id,
       remoteAddress: this.#remoteAddress,
       remotePort: socket.remotePort ?? 0,
@@ -366,6 +395,8 @@ export class Connection extends Outbound implements Tracked {
       bytesOut: socket.bytesWritten,
       writeBacklogBytes: socket.writableLength,
     };
+    if (isTlsSocket(this.socket)) info.tls = tlsInfoOf(this.socket, this.#phase.kind !== 'handshake');
+    return info;
   }
 
   /**
@@ -416,8 +447,9 @@ export class Connection extends Outbound implements Tracked {
    */
   #onData(chunk: Buffer, length = chunk.length, borrowed = false): void {
     let lent: RequestParser | null = null;
-    this.#set(READ_FULL, length >= READ_BUFFER_BYTES);
+    this.#set(READ_FULL, length >= (this.#has(ENCRYPTED) ? TLS_RECORD_BYTES : READ_BUFFER_BYTES));
     try {
+      if (this.#phase.kind === 'handshake') this.#onSecure();
       const phase = this.#phase;
       if (phase.kind === 'closing') {
         this.#bytesReadWhileClosing += length;
@@ -463,6 +495,10 @@ export class Connection extends Outbound implements Tracked {
         return;
       }
       if (phase.kind === 'closed') return;
+      if (phase.kind === 'handshake') {
+        this.#tlsFailed({ code: 'ERR_SSL_UNEXPECTED_EOF', reason: 'the peer closed the connection during the handshake' });
+        return;
+      }
       if (this.#parser === this.#ctx.parsers.idle) this.#parser = this.#ctx.parsers.take();
       this.#parser.feedEof();
       if (phase.kind === 'exchange') {
@@ -478,8 +514,40 @@ export class Connection extends Outbound implements Tracked {
   }
 
   #onError(error: NodeJS.ErrnoException): void {
+    const failure = this.#has(ENCRYPTED) ? tlsFailure(error) : null;
+    if (failure !== null) {
+      this.#tlsFailed(failure);
+      return;
+    }
     const code = error.code;
     this.#closeReason ??= code === 'ECONNRESET' || code === 'ETIMEDOUT' || code === 'EHOSTUNREACH' ? 'peer-reset' : 'write-error';
+    // node destroys a TCP socket before its 'error'; a TLS socket's record errors leave it open.
+    this.socket.destroy();
+  }
+
+  /** The handshake completed: the connection waits for its first request, as a new TCP one does. */
+  #onSecure(): void {
+    if (this.#phase.kind !== 'handshake') return;
+    releaseTlsSocket(this.socket);
+    this.#phase = WAITING;
+    this.clearDeadline('headers');
+    this.#armIdle();
+    if (this.#ctx.isShuttingDown()) this.#closeWhenIdleEnough();
+  }
+
+  /** TLS failed (OpenSSL's reason is logged): nothing more can be said on this connection. */
+  #tlsFailed(failure: { code: string; reason: string }): void {
+    if (this.#closeReason === null) {
+      this.#closeReason = 'tls-error';
+      this.#ctx.emit('tls-error', {
+        connectionId: this.id,
+        remoteAddress: this.#remoteAddress,
+        phase: this.#phase.kind === 'handshake' ? 'handshake' : 'established',
+        code: failure.code,
+        reason: failure.reason,
+      });
+    }
+    this.socket.destroy();
   }
 
   /** While closing: whether to read and discard after our FIN (decideLingering). */
@@ -548,6 +616,10 @@ export class Connection extends Outbound implements Tracked {
   #deadlineExpired(kind: DeadlineKind): void {
     const phase = this.#phase;
     if (phase.kind === 'upgraded') return; // its new owner keeps its own time
+    if (phase.kind === 'handshake') {
+      if (kind === 'headers') this.destroyNow('handshake-timeout');
+      return;
+    }
     switch (kind) {
       case 'idle':
         if (phase.kind === 'waiting') {
@@ -632,7 +704,9 @@ export class Connection extends Outbound implements Tracked {
   }
 
   #armRequestDeadlines(): void {
-    this.setDeadline('headers', this.#ctx.options.headersTimeoutMs);
+    // The first request on a TLS connection: the handshake's time (it ended when the idle wait began) counts toward its head.
+    const handshakeMs = this.#has(ENCRYPTED) && this.#requestsServed === 0 ? this.#idleSinceMs - this.#openedAt : 0;
+    this.setDeadline('headers', Math.max(1, this.#ctx.options.headersTimeoutMs - handshakeMs));
     this.setDeadline('request', this.#ctx.options.requestTimeoutMs);
   }
 
@@ -1147,7 +1221,8 @@ export class Connection extends Outbound implements Tracked {
     this.flushText();
     // Nothing left to send and no reason to linger: close(2) sends the FIN after the response the
     // kernel already holds, as shutdown(2) would, without node's shutdown round (as nginx does).
-    if (this.socket.writableLength === 0 && !this.#lingers()) {
+    // TLS owes the peer a close_notify first (end() sends it), unless the handshake never finished.
+    if (phase.kind === 'handshake' || (this.socket.writableLength === 0 && !this.#has(ENCRYPTED) && !this.#lingers())) {
       this.socket.destroy();
       return;
     }
@@ -1166,10 +1241,11 @@ export class Connection extends Outbound implements Tracked {
     this.clearDeadlines();
     if (phase.kind === 'exchange') this.#abandon(phase, 'connection aborted');
     // After end(), node cannot reset the socket (EINVAL, and no 'close' would follow): destroy instead.
+    // A TLS socket is reset through the TCP socket beneath it (node resets TCP handles only).
     if (this.socket.writableEnded) {
       this.socket.destroy();
     } else {
-      this.socket.resetAndDestroy();
+      (rawSocketOf(this.socket) ?? this.socket).resetAndDestroy();
       this.#ctx.stats?.resetSent();
     }
   }

@@ -11,6 +11,7 @@
 
 import { readdirSync, readFileSync } from 'node:fs';
 import type { HttpVersion } from '../http1/framing.js';
+import { checkTlsOptions, type TlsOptions } from './tls.js';
 import { ADDRESS_SYNTAX, TOKEN_SYNTAX, formatDuration, isBearerToken, isInRange, isLoopbackHost, parseAddress, type NumberSpec } from './units.js';
 
 export type LogSink = (line: string) => void;
@@ -80,7 +81,17 @@ export interface SinkRow extends RowBase {
   readonly default: ((...args: never[]) => unknown) | string | null;
 }
 
-export type OptionRow = NumberRow | EnumRow | TextRow | FunctionRow | SinkRow;
+/** An option whose value is an object, checked by `check` (library only: the CLI maps its own flags to it). */
+export interface ObjectRow extends RowBase {
+  readonly kind: 'object';
+  /** Always null at run time; its type names the object the option takes. */
+  readonly default: object | null;
+  /** What is wrong with a value, or null when it is acceptable. */
+  readonly check: (value: unknown) => string | null;
+  readonly cli?: never;
+}
+
+export type OptionRow = NumberRow | EnumRow | TextRow | FunctionRow | SinkRow | ObjectRow;
 
 export function isTextRow<R extends OptionRow>(row: R): row is Extract<R, TextRow> {
   return row.kind === 'address' || row.kind === 'secret';
@@ -237,6 +248,21 @@ export const OPTIONS = {
     cli: { flag: '--log', hint: 'FORMAT', help: 'log format', default: 'pretty' },
   },
   /**
+   * Serve HTTPS: TLS terminated on each connection with these certificates (PEM) — `{ cert, key,
+   * ca?, passphrase? }`, and/or `certs: [{ servername, cert, key }]` chosen by SNI, an `sni`
+   * callback, shared `ticketKeys`. Omitted: plain HTTP.
+   */
+  tls: {
+    kind: 'object', default: null as TlsOptions | null, check: checkTlsOptions,
+    precedent: 'plain HTTP, as node:http; HTTPS as node:https and nginx ssl_certificate',
+  },
+  /** Longest TLS handshake; it also counts toward the first request's headersTimeoutMs. */
+  handshakeTimeoutMs: {
+    kind: 'duration', min: 1, default: 10_000,
+    precedent: "Go's DefaultTransport TLSHandshakeTimeout 10 s (node's tls.Server: 120 s; nginx: client_header_timeout)",
+    cli: { flag: '--handshake-timeout', help: 'time allowed for a TLS handshake' },
+  },
+  /**
    * Where log lines go. Default: standard output, buffered (64 KiB, flushed within a second, at
    * close and at exit). A string is a file path, opened in append mode, buffered the same way and
    * reopened on SIGUSR1. A function gets each line as it is logged, unbuffered.
@@ -253,7 +279,7 @@ export type OptionName = keyof Table;
 
 type ValueOf<R> = R extends { kind: 'enum'; values: readonly (infer V)[] }
   ? V
-  : R extends { kind: 'function' | 'sink'; default: infer D }
+  : R extends { kind: 'function' | 'sink' | 'object'; default: infer D }
     ? D
     : R extends { kind: 'address' | 'secret' }
       ? string
@@ -304,6 +330,7 @@ export class OptionError extends TypeError {
 }
 
 function invalid(name: string, row: OptionRow, value: unknown): OptionError {
+  if (row.kind === 'object') return new OptionError(`option ${name} ${row.check(value) ?? 'is invalid'}`);
   if (row.kind === 'function') return new OptionError(`option ${name} must be a function`);
   if (row.kind === 'sink') return new OptionError(`option ${name} must be a function or a file path`);
   if (row.kind === 'enum') return new OptionError(`option ${name} must be one of ${row.values.join(', ')}; got ${String(value)}`);
@@ -319,6 +346,7 @@ function invalid(name: string, row: OptionRow, value: unknown): OptionError {
 }
 
 function isValid(row: OptionRow, value: unknown): boolean {
+  if (row.kind === 'object') return row.check(value) === null;
   if (row.kind === 'function') return typeof value === 'function';
   if (row.kind === 'sink') return typeof value === 'function' || (typeof value === 'string' && value !== '');
   if (row.kind === 'enum') return row.values.includes(value as string);

@@ -4,16 +4,18 @@
  * snapshot for operators, and whenEmpty() resolved by the last removal — no polling.
  */
 
+import type { TlsInfo } from './tls.js';
+
 export type Lifecycle = 'new' | 'active' | 'idle' | 'closing' | 'upgraded' | 'closed';
 
 /**
- * What a connection is doing, finer than Lifecycle: `new` (no request yet), `reading` (a request's
+ * What a connection is doing, finer than Lifecycle: `handshake` (TLS, before its first request), `new` (no request yet), `reading` (a request's
  * head or body is awaited, or an unread body is discarded), `handling` (the handler has the
  * request), `writing` (a response is going out, or the peer is not taking it), `idle` (between
  * requests), `closing` (FIN queued behind the last response), `lingering` (FIN sent, reading and
  * discarding), `upgraded` (left HTTP), `closed`.
  */
-export type ConnectionPhase = 'new' | 'reading' | 'handling' | 'writing' | 'idle' | 'closing' | 'lingering' | 'upgraded' | 'closed';
+export type ConnectionPhase = 'handshake' | 'new' | 'reading' | 'handling' | 'writing' | 'idle' | 'closing' | 'lingering' | 'upgraded' | 'closed';
 
 export interface ConnectionInfo {
   id: number;
@@ -41,6 +43,8 @@ export interface ConnectionInfo {
   bytesOut: number;
   /** Bytes queued in the socket that the peer has not taken yet. */
   writeBacklogBytes: number;
+  /** TLS connections only: the protocol version and cipher (null while the handshake runs). */
+  tls?: TlsInfo;
 }
 
 export interface Tracked {

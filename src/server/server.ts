@@ -1,6 +1,7 @@
 /**
  * createServer(options, handler): accepts TCP connections (node:net) and gives each to one
- * Connection loop. listen() resolves with the bound address; close() is graceful — stop
+ * Connection loop — through TLS first when `options.tls` is set (./tls.ts; reloadTls() swaps the
+ * certificates for new handshakes). listen() resolves with the bound address; close() is graceful — stop
  * accepting, close idle connections now, let in-flight responses finish with `Connection: close`,
  * destroy whatever remains at the grace deadline — and resolves when every connection is gone and
  * the server's log lines are written (LOG_FLUSH_TIMEOUT_MS at most, for a blocked log sink).
@@ -14,9 +15,10 @@ import { Connection, type ConnectionContext } from './connection.js';
 import { ParserPool } from './parser-pool.js';
 import type { ConnectionCloseEvent, ServerEvents } from './events.js';
 import { attachLogger, type AttachedLogger } from './logger.js';
-import { descriptorConnectionLimit, resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js';
+import { descriptorConnectionLimit, OptionError, resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js';
 import { Registry, type ConnectionInfo } from './registry.js';
 import { ServerStats } from './stats.js';
+import { TlsTerminator, type TlsOptions } from './tls.js';
 
 export interface CloseOptions {
   /** How long in-flight requests may take before their connections are destroyed. Default 10 s. */
@@ -55,6 +57,7 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
   readonly #net: net.Server;
   readonly #context: ConnectionContext;
   readonly #logger: AttachedLogger;
+  readonly #tls: TlsTerminator | null;
   #nextId = 1;
   #refused = 0;
   readonly #descriptorLimit = descriptorConnectionLimit();
@@ -80,6 +83,11 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
     if (typeof handler !== 'function') throw new TypeError('holdfast: createServer needs a handler function');
     this.options = resolveOptions(options);
     this.#handler = handler;
+    try {
+      this.#tls = this.options.tls === null ? null : new TlsTerminator(this.options.tls);
+    } catch (error) {
+      throw new OptionError((error as Error).message.replace(/^holdfast: /, ''));
+    }
     const limits: ParserLimits = {
       maxRequestLineBytes: this.options.maxRequestLineBytes,
       maxHeaderBytes: this.options.maxHeaderBytes,
@@ -141,7 +149,7 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
       this.#refuse(socket, `open-file limit nearly reached (${this.#descriptorLimit} connections)`);
       return;
     }
-    const connection = new Connection(this.#nextId++, socket, this.#context);
+    const connection = new Connection(this.#nextId++, this.#tls === null ? socket : this.#tls.wrap(socket), this.#context);
     this.#registry.add(connection);
     // The peer address only when a reconnect is possible: once read, node keeps it on the socket,
     // and sockets of two shapes turn a property load in node's write path megamorphic.
@@ -219,6 +227,25 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
   /** The live status's counters, or null while it is off. */
   get stats(): ServerStats | null {
     return this.#context.stats;
+  }
+
+  /** Whether this server terminates TLS (HTTPS). */
+  get secure(): boolean {
+    return this.#tls !== null;
+  }
+
+  /**
+   * New certificates for new handshakes (a renewed certificate, SIGHUP in the CLI); established
+   * connections keep theirs. Throws (OptionError, with OpenSSL's reason) and keeps the current ones
+   * when the new ones do not load, or when the server was not created with `tls`.
+   */
+  reloadTls(tls: TlsOptions): void {
+    if (this.#tls === null) throw new OptionError('reloadTls: this server was created without the tls option');
+    try {
+      this.#tls.reload(tls);
+    } catch (error) {
+      throw new OptionError((error as Error).message.replace(/^holdfast: /, ''));
+    }
   }
 
   /** Live connections right now. */

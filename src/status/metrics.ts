@@ -62,7 +62,7 @@ export function renderMetrics(sample: StatusSample): string {
   const c = sample.counters;
   const m = new Exposition();
   m.family('holdfast_build_info', 'gauge', "holdfast's version and the node.js version running it; always 1.").series('holdfast_build_info', 1, { version: sample.version, node: process.version });
-  m.family('holdfast_connections', 'gauge', 'Open connections by what they are doing: new, reading, handling, writing, idle, closing, lingering, upgraded.');
+  m.family('holdfast_connections', 'gauge', 'Open connections by what they are doing: handshake (TLS), new, reading, handling, writing, idle, closing, lingering, upgraded.');
   for (const activity of ACTIVITIES) m.series('holdfast_connections', sample.connections.byActivity[activity] ?? 0, { state: activity });
   m.family('holdfast_connections_accepted_total', 'counter', 'Connections accepted.').series('holdfast_connections_accepted_total', c.accepted);
   m.family('holdfast_connections_refused_total', 'counter', 'Connections refused at maxConnections or near the open-file limit.').series('holdfast_connections_refused_total', c.refused);

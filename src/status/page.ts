@@ -55,7 +55,7 @@ svg .bar { fill: var(--accent); }
 svg .marker { stroke: var(--warn); stroke-width: 1.5; stroke-dasharray: 4 3; }
 svg .marker-label { fill: var(--warn); }
 svg .axis { stroke: var(--line); }
-.s-new { fill: #8c959f; background: #8c959f; } .s-reading { fill: #1f6feb; background: #1f6feb; } .s-handling { fill: #8250df; background: #8250df; }
+.s-handshake { fill: #57606a; background: #57606a; } .s-new { fill: #8c959f; background: #8c959f; } .s-reading { fill: #1f6feb; background: #1f6feb; } .s-handling { fill: #8250df; background: #8250df; }
 .s-writing { fill: #bf3989; background: #bf3989; } .s-idle { fill: #2da44e; background: #2da44e; } .s-closing { fill: #d4a72c; background: #d4a72c; }
 .s-lingering { fill: #fb8f44; background: #fb8f44; } .s-upgraded { fill: #0a7ea4; background: #0a7ea4; }
 .empty { color: var(--muted); }
@@ -64,7 +64,7 @@ svg .axis { stroke: var(--line); }
 const SCRIPT = `
 'use strict';
 const SVG = 'http://www.w3.org/2000/svg';
-const STATES = ['new', 'reading', 'handling', 'writing', 'idle', 'closing', 'lingering', 'upgraded'];
+const STATES = ['handshake', 'new', 'reading', 'handling', 'writing', 'idle', 'closing', 'lingering', 'upgraded'];
 const params = new URLSearchParams(location.search);
 const token = params.get('token');
 if (token !== null) history.replaceState(null, '', location.pathname);

@@ -35,7 +35,7 @@ export interface ProcessSample {
 
 export type ConnectionRow = ConnectionInfo & { worker: number | null };
 
-export const ACTIVITIES: readonly ConnectionPhase[] = ['new', 'reading', 'handling', 'writing', 'idle', 'closing', 'lingering', 'upgraded'];
+export const ACTIVITIES: readonly ConnectionPhase[] = ['handshake', 'new', 'reading', 'handling', 'writing', 'idle', 'closing', 'lingering', 'upgraded'];
 
 export const SORT_KEYS = ['id', 'age', 'activity', 'requests', 'left', 'deadline', 'elapsed', 'in', 'out', 'backlog'] as const;
 export type SortKey = (typeof SORT_KEYS)[number];

@@ -38,6 +38,10 @@ describe('parseArgs', () => {
       spa: false,
       list: false,
       proxy: [],
+      tlsCert: null,
+      tlsKey: null,
+      tlsPort: 8443,
+      redirectHttp: null,
       options: {},
       proxyOptions: {},
     });
@@ -169,7 +173,7 @@ describe('flags from the option table', () => {
     const listed = [...oneLine.matchAll(/^ {2}(--[a-z-]+)/gm)].map((m) => m[1]);
     assert.deepEqual(
       listed.filter((flag) => !OPTION_FLAGS.has(flag) && !PROXY_FLAGS.has(flag)),
-      ['--port', '--host', '--workers', '--proxy', '--cors', '--spa', '--list', '--demo'],
+      ['--port', '--host', '--workers', '--tls-cert', '--tls-key', '--tls-port', '--redirect-http', '--proxy', '--cors', '--spa', '--list', '--demo'],
     );
     assert.deepEqual(listed.filter((flag) => OPTION_FLAGS.has(flag)), [...OPTION_FLAGS.keys()]);
     assert.deepEqual(listed.filter((flag) => PROXY_FLAGS.has(flag)), [...PROXY_FLAGS.keys()]);

@@ -58,7 +58,7 @@ describe('options', () => {
 
   test('every numeric row: its minimum is accepted, one less and non-integers are rejected naming the option, its range and unit', () => {
     for (const row of OPTION_ROWS) {
-      if (row.kind === 'enum' || row.kind === 'function' || row.kind === 'sink' || isTextRow(row)) continue;
+      if (row.kind === 'enum' || row.kind === 'function' || row.kind === 'sink' || row.kind === 'object' || isTextRow(row)) continue;
       const name = row.name;
       assert.equal(resolveOptions({ [name]: row.min } as ServerOptions)[name], row.min, name);
       const message = new RegExp(`^holdfast: option ${name} must be an integer ≥ ${row.min}, in ${unitOf(row).replace(/[()]/g, '\\$&')}`);
@@ -67,8 +67,15 @@ describe('options', () => {
     }
   });
 
-  test('every enum row accepts exactly its values; a function row only a function; a sink row a function or a file path', () => {
+  test('every enum row accepts exactly its values; a function row only a function; a sink row a function or a file path; an object row what its check accepts', () => {
     for (const row of OPTION_ROWS) {
+      if (row.kind === 'object') {
+        for (const bad of ['cert.pem', 1, null, {}]) {
+          const problem = row.check(bad);
+          assert.notEqual(problem, null, `${row.name}: ${String(bad)}`);
+          rejects({ [row.name]: bad }, new RegExp(`^holdfast: option ${row.name} ${problem!.replace(/[()[\]{}.*+?^$|\\]/g, '\\$&')}`));
+        }
+      }
       if (row.kind === 'function') {
         const sink = (): void => undefined;
         assert.equal(resolveOptions({ [row.name]: sink } as ServerOptions)[row.name], sink);
@@ -110,7 +117,7 @@ describe('options', () => {
   test('below the keep-alive timeout minimum, the message points at maxRequestsPerConnection: 1', () => {
     rejects({ keepAliveTimeoutMs: 0 }, /keepAliveTimeoutMs must be an integer ≥ 1, in milliseconds \(to disable keep-alive, set maxRequestsPerConnection: 1\); got 0/);
     for (const row of OPTION_ROWS) {
-      if (row.kind !== 'enum' && row.kind !== 'function' && row.kind !== 'sink' && !isTextRow(row) && row.instead !== undefined) assert.ok(Object.hasOwn(OPTIONS, row.instead.set), row.instead.set);
+      if (row.kind !== 'enum' && row.kind !== 'function' && row.kind !== 'sink' && row.kind !== 'object' && !isTextRow(row) && row.instead !== undefined) assert.ok(Object.hasOwn(OPTIONS, row.instead.set), row.instead.set);
     }
   });
 
