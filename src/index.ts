@@ -25,7 +25,8 @@ export { HttpError, takeover, type UpgradeHandler, type Handler, type HttpReques
 export { HeaderMap } from './http1/header-map.js';
 export { ProtocolError, type ProtocolErrorCode } from './http1/errors.js';
 export type { CloseReason } from './server/close-reason.js';
-export { serveStatic, type StaticOptions } from './handlers/static.js';
+export { serveStatic, type StaticOptions, type StaticHandler } from './handlers/static.js';
+export type { FileCacheStats } from './handlers/file-cache.js';
 export { reopenLogFiles } from './server/log-writer.js';
 export { proxy, type ProxyHandler } from './proxy/proxy.js';
 export { PROXY_OPTIONS, type ProxyOptions, type ResolvedProxyOptions, type BalanceStrategy } from './proxy/options.js';

@@ -11,6 +11,7 @@ import { PROXY_OPTION_ROWS, type ProxyNumericOptions } from '../proxy/options.js
 import { parseUpstream } from '../proxy/target.js';
 import { OPTION_ROWS, PRESETS, isTextRow, type EnumRow, type NumberRow, type OptionName, type ServerOptions, type SinkRow, type TextRow } from '../server/options.js';
 import { ADDRESS_SYNTAX, DURATION_SYNTAX, SIZE_SYNTAX, TOKEN_SYNTAX, formatNumber, isBearerToken, parseAddress, type NumberSpec } from '../server/units.js';
+import { STATIC_DEFAULTS } from '../handlers/static.js';
 import { describeAccepted, helpEntry, parseChoiceFlag, parseNumberFlag, readArgv, requireValue, UsageError } from './flags.js';
 
 export { UsageError };
@@ -35,6 +36,9 @@ export interface CliConfig {
   tlsPort: number;
   /** A plain-HTTP listener answering every request with a 308 to the https:// URL. */
   redirectHttp: number | null;
+  /** serveStatic's memory cache (StaticOptions of the same names). */
+  maxCacheBytes: number;
+  maxCachedFileBytes: number;
   /** The server options given as flags, under their library names; the library supplies the rest. */
   options: ServerOptions;
   /** The proxy options given as `--proxy-*` flags, under their library names. */
@@ -46,14 +50,30 @@ export type CliCommand = CliConfig | { kind: 'help' } | { kind: 'version' };
 type Settings = Omit<CliConfig, 'kind' | 'root' | 'options' | 'proxyOptions'>;
 
 // 8443: the usual unprivileged HTTPS port (Tomcat's and Jetty's default), as 8080 is for HTTP.
-const DEFAULT_SETTINGS: Readonly<Settings> = { demo: false, port: 8080, host: '127.0.0.1', workers: 1, cors: false, spa: false, list: false, proxy: [], tlsCert: null, tlsKey: null, tlsPort: 8443, redirectHttp: null };
+const DEFAULT_SETTINGS: Readonly<Settings> = {
+  demo: false,
+  port: 8080,
+  host: '127.0.0.1',
+  workers: 1,
+  cors: false,
+  spa: false,
+  list: false,
+  proxy: [],
+  tlsCert: null,
+  tlsKey: null,
+  tlsPort: 8443,
+  redirectHttp: null,
+  maxCacheBytes: STATIC_DEFAULTS.maxCacheBytes,
+  maxCachedFileBytes: STATIC_DEFAULTS.maxCachedFileBytes,
+};
 
 /**
- * A flag of the command itself: with `parse` it takes a value, without it is a switch that sets
- * true. `parse` gets the value so far, so a repeatable flag (a list default) adds to it.
+ * A flag of the command itself: with `parse` it takes a value (`show` prints its default in
+ * --help), without it is a switch that sets true. `parse` gets the value so far, so a repeatable
+ * flag (a list default) adds to it.
  */
 type CommandFlag = {
-  [K in keyof Settings]: { key: K; help: string } & ({ hint: string; accepts: string; parse: (flag: string, text: string, previous: Settings[K]) => Settings[K] } | { parse?: never });
+  [K in keyof Settings]: { key: K; help: string } & ({ hint: string; accepts: string; parse: (flag: string, text: string, previous: Settings[K]) => Settings[K]; show?: (value: Settings[K]) => string } | { parse?: never });
 }[keyof Settings];
 
 const PORT: NumberSpec = { kind: 'count', min: 0, max: 65_535 };
@@ -65,6 +85,12 @@ function parseUpstreamFlag(flag: string, text: string, previous: readonly string
   return [...previous, text];
 }
 const WORKERS: NumberSpec = { kind: 'count', unit: 'processes', min: 1, max: 1024 };
+const CACHE_SIZE: NumberSpec = { kind: 'bytes', zero: 'off', min: 0 };
+
+/** A size flag of the command (`--file-cache 64m`). */
+function sizeFlag<K extends 'maxCacheBytes' | 'maxCachedFileBytes'>(key: K, help: string): CommandFlag {
+  return { key, hint: 'SIZE', help, accepts: describeAccepted(CACHE_SIZE), parse: (flag, text) => parseNumberFlag(flag, CACHE_SIZE, text), show: (value) => formatNumber('bytes', value) } as CommandFlag;
+}
 
 const COMMAND_FLAGS = new Map<string, CommandFlag>([
   ['--port', { key: 'port', hint: 'N', help: 'port to listen on; 0 picks a free port', accepts: describeAccepted(PORT), parse: (flag, text) => parseNumberFlag(flag, PORT, text) }],
@@ -79,6 +105,8 @@ const COMMAND_FLAGS = new Map<string, CommandFlag>([
   ['--list', { key: 'list', help: 'list directories without an index.html' }],
   ['--demo', { key: 'demo', help: 'serve the bundled demo site with its connection report' }],
   ['--proxy', { key: 'proxy', hint: 'URL', help: 'proxy requests to this upstream; repeat to balance; with a dir, only those matching no file', accepts: UPSTREAM_ACCEPTS, parse: parseUpstreamFlag }],
+  ['--file-cache', sizeFlag('maxCacheBytes', 'memory for hot files (contents and compressed forms); 0 = off')],
+  ['--file-cache-max', sizeFlag('maxCachedFileBytes', 'largest file kept in memory; 0 = no memory cache')],
 ]);
 
 type FlaggedRow = (NumberRow | EnumRow | SinkRow | TextRow) & { readonly name: string; readonly cli: NonNullable<NumberRow['cli']> };
@@ -137,7 +165,8 @@ const commandEntries = (valued: boolean): string[] =>
   [...COMMAND_FLAGS].flatMap(([flag, entry]) => {
     if (entry.parse === undefined) return valued ? [] : [helpEntry(flag, entry.help)];
     const initial = DEFAULT_SETTINGS[entry.key];
-    return valued ? [helpEntry(`${flag} ${entry.hint}`, entry.help, Array.isArray(initial) ? '(repeatable)' : initial === null ? '' : `(default ${initial})`)] : [];
+    const shown = entry.show === undefined ? String(initial) : (entry.show as (value: typeof initial) => string)(initial);
+    return valued ? [helpEntry(`${flag} ${entry.hint}`, entry.help, Array.isArray(initial) ? '(repeatable)' : initial === null ? '' : `(default ${shown})`)] : [];
   });
 
 export const USAGE = [

@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { redirectToHttps } from '../handlers/redirect.js';
-import { serveStatic } from '../handlers/static.js';
+import { serveStatic, type StaticOptions } from '../handlers/static.js';
 import { tryFiles } from '../handlers/try-files.js';
 import type { Handler } from '../handlers/types.js';
 import { proxy, type ProxyHandler } from '../proxy/proxy.js';
@@ -29,6 +29,7 @@ import { createServer, type HoldfastServer } from '../server/server.js';
 import { openLogWriter } from '../server/log-writer.js';
 import { OptionError, resolveOptions, type ResolvedOptions } from '../server/options.js';
 import type { TlsOptions } from '../server/tls.js';
+import { formatBytes } from '../server/units.js';
 import { AppModuleError, classifyServed, loadAppModule } from './app-module.js';
 import { holdfastVersion } from '../server/version.js';
 import { answerSampleRequests, clusterSampleSource } from '../status/cluster.js';
@@ -70,7 +71,6 @@ function buildProxy(config: CliConfig): ProxyHandler | null {
   }
 }
 
-/** The handler: an app module's, or the directory's files (and the proxy for what matches none). */
 /** The certificate and key files as the tls option, with this process group's ticket keys; throws with the file's problem. */
 function readTlsFiles(config: CliConfig): TlsOptions {
   const read = (flag: string, file: string): string => {
@@ -89,10 +89,21 @@ function readTlsFiles(config: CliConfig): TlsOptions {
 }
 
 /** The handler: an app module's, or the directory's files (and the proxy for what matches none). */
+function staticOptions(config: CliConfig): StaticOptions {
+  return { spa: config.spa, list: config.list, cors: config.cors, maxCacheBytes: config.maxCacheBytes, maxCachedFileBytes: config.maxCachedFileBytes };
+}
+
+/** The banner's line on how files are served. */
+function describeFiles(config: CliConfig): string {
+  const cache = config.maxCacheBytes === 0 || config.maxCachedFileBytes === 0 ? 'off' : `${formatBytes(config.maxCacheBytes)} (files up to ${formatBytes(config.maxCachedFileBytes)})`;
+  return `files: memory cache ${cache}`;
+}
+
+/** The handler: an app module's, or the directory's files (and the proxy for what matches none). */
 function buildServer(config: CliConfig, upstreams: ProxyHandler | null, app: Handler | null): HoldfastServer {
   const root = config.demo ? DEMO_SITE : config.root;
   let server: HoldfastServer;
-  const files = app ?? (root === null ? null : serveStatic(root, { spa: config.spa, list: config.list, cors: config.cors }));
+  const files = app ?? (root === null ? null : serveStatic(root, staticOptions(config)));
   try {
     const tls = config.tlsCert === null ? undefined : readTlsFiles(config);
     server = createServer({ ...withCliDefaults(config.options), tls }, (req) => handler(req));
@@ -206,7 +217,7 @@ async function runServer(config: CliConfig, appModule: boolean): Promise<void> {
   // The banner last: whoever waits for it may signal at once.
   const proxyLine = upstreams === null ? '' : `${describeProxy(upstreams.options, server.options)}\n`;
   const redirectLine = redirecting === null ? '' : `redirecting http://${host}:${redirecting.port}/ to https:// (308)\n`;
-  void say(`${redirectLine}holdfast serving ${describeWhat(config)} on ${secure ? 'https' : 'http'}://${host}:${port}/\n${describeSettings(server.options)}\n${proxyLine}${describeStatus(status, server.options.statusToken)}`);
+  void say(`${redirectLine}holdfast serving ${describeWhat(config)} on ${secure ? 'https' : 'http'}://${host}:${port}/\n${describeSettings(server.options)}\n${app === null && (config.root !== null || config.demo) ? `${describeFiles(config)}\n` : ''}${proxyLine}${describeStatus(status, server.options.statusToken)}`);
 }
 
 async function runPrimary(config: CliConfig, count: number): Promise<void> {
@@ -239,7 +250,7 @@ async function runPrimary(config: CliConfig, count: number): Promise<void> {
     if (message.kind === 'listening') {
       address = `${config.tlsCert === null ? 'http' : 'https'}://${message.host}:${message.port}/`;
       if (++listening === count) {
-        process.stdout.write(`holdfast serving ${describeWhat(config)} on ${address} with ${count} workers\n${settings}\n${describeStatus(status, options.statusToken)}`);
+        process.stdout.write(`holdfast serving ${describeWhat(config)} on ${address} with ${count} workers\n${settings}\n${describeFiles(config)} per worker\n${describeStatus(status, options.statusToken)}`);
         if (config.redirectHttp !== null) process.stdout.write(`redirecting http://${message.host}:${config.redirectHttp}/ to https:// (308)\n`);
       }
     } else if (message.kind === 'failed') {

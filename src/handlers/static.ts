@@ -10,10 +10,11 @@
  * - Range (RFC 9110 §14): one range → 206 + Content-Range; unsatisfiable → 416; If-Range; several
  *   ranges → the whole file (200), as RFC 9110 §14.2 allows.
  * - Pre-compressed `.br` / `.gz` siblings when Accept-Encoding allows, with Vary: Accept-Encoding.
- * - Small files are kept in memory (revalidated by size, mtime and inode); large files are streamed
- *   with backpressure, never read whole (a FileBody, ./file-body.ts: reused 256 KiB read buffers).
- *   Metadata calls are synchronous (stat, realpath once per inode and mtime), as nginx's workers
- *   do: on a local disk they cost microseconds, far less than a trip through libuv's thread pool.
+ * - Hot files are answered from memory (./file-cache.ts: bounded, least recently used first,
+ *   revalidated by size, mtime and inode); the others are sent from disk with backpressure, never
+ *   read whole (a FileBody, ./file-body.ts: reused 256 KiB read buffers). Metadata calls are
+ *   synchronous (stat, realpath once per inode and mtime), as nginx's workers do: on a local disk
+ *   they cost microseconds, far less than a trip through libuv's thread pool.
  * - Freshness: a cached file is stat'ed at most once per event-loop turn, a turn ending at the check
  *   phase (setImmediate). Requests read in one poll arrived together, so they are answered from the
  *   same version, as if served at the same instant; a request read in a later poll sees a change on
@@ -32,6 +33,8 @@ import { performance } from 'node:perf_hooks';
 import type { Handler, HttpRequest, HttpResponse, ResponseHeaders } from './types.js';
 import { contentTypeFor } from './mime.js';
 import { FileBody } from './file-body.js';
+import { CachedFile, FileCache, SMALL_FILE_BYTES, type FileCacheStats } from './file-cache.js';
+import { thisTurn } from './turn.js';
 
 export interface StaticOptions {
   /** File served for a directory. Default `index.html`. */
@@ -46,16 +49,28 @@ export interface StaticOptions {
   list?: boolean;
   /** `Access-Control-Allow-Origin: *` and preflight answers. Default false. */
   cors?: boolean;
-  /** Files up to this size are cached in memory. Default 64 KiB. */
+  /**
+   * Largest file kept in memory; 0 = no memory cache (every file is read from disk on every
+   * request). Default 8 MiB. Files up to 64 KiB are kept from their first request, larger ones from
+   * their second within `cacheInactiveMs`.
+   */
   maxCachedFileBytes?: number;
-  /** Total memory cache size. Default 16 MiB. */
+  /** Memory for cached files in all (contents and their compressed forms); 0 = no memory cache. Default 64 MiB. */
   maxCacheBytes?: number;
+  /**
+   * A cached file unused this long may be evicted to make room; a large file requested twice
+   * within it is cached. Default 20 s.
+   */
+  cacheInactiveMs?: number;
 }
 
-interface CachedFile {
-  size: number;
-  mtimeMs: number;
-  bytes: Buffer;
+/** serveStatic's handler, with a view of its memory cache. */
+export interface StaticHandler extends Handler {
+  readonly cache: {
+    stats(): FileCacheStats;
+    /** Resolves once no file read or compression for the cache is in flight. */
+    settled(): Promise<void>;
+  };
 }
 
 interface Resolved {
@@ -70,39 +85,55 @@ interface Variant {
 }
 
 const ALLOW = 'GET, HEAD';
-/** Files up to this size are kept in memory (under DEFAULT_MAX_CACHE_BYTES in all), unless the options say otherwise. */
-const DEFAULT_MAX_CACHED_FILE_BYTES = 65_536;
-const DEFAULT_MAX_CACHE_BYTES = 16 * 1_048_576;
+/**
+ * 8 MiB per file, 64 MiB in all: a fixed figure, not a share of the machine's memory, so that N
+ * workers take N × 64 MiB and a container's limit (which os.totalmem() does not see) is not
+ * overrun; Varnish's default storage is 100 MB. One file takes at most an eighth of it; larger
+ * files are mostly media, fetched in ranges, which the page cache serves well enough.
+ */
+const DEFAULT_MAX_CACHED_FILE_BYTES = 8 * 1_048_576;
+const DEFAULT_MAX_CACHE_BYTES = 64 * 1_048_576;
+/** nginx's documented example: `open_file_cache inactive=20s` with `open_file_cache_min_uses 2`. */
+const DEFAULT_CACHE_INACTIVE_MS = 20_000;
+
+/** The defaults of the options the CLI shows. */
+export const STATIC_DEFAULTS = Object.freeze({
+  maxCacheBytes: DEFAULT_MAX_CACHE_BYTES,
+  maxCachedFileBytes: DEFAULT_MAX_CACHED_FILE_BYTES,
+});
 const MAX_VERDICTS = 10_000;
 const MAX_FAST_ENTRIES = 10_000;
 /** How long a fast entry trusts that no pre-compressed sibling appeared (its own file is stat'ed every time). */
 const SIBLING_RECHECK_MS = 1_000;
 const CONDITIONAL_FIELDS = ['range', 'if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since'] as const;
 
-/** A small file with no variants, ready to answer an unconditional GET/HEAD with one stat. */
+/** A cached file with no variants, ready to answer an unconditional GET/HEAD with one stat per turn. */
 interface FastEntry {
-  file: string;
-  size: number;
-  mtimeMs: number;
-  ino: number;
+  cached: CachedFile;
   checkedAtMs: number;
   /** The event-loop turn (see thisTurn) in which the file was last stat'ed and found unchanged. */
   statTurn: number;
-  headers: Readonly<Record<string, string>>;
-  body: Buffer;
+  response: HttpResponse;
 }
 
-export function serveStatic(root: string, options: StaticOptions = {}): Handler {
+export function serveStatic(root: string, options: StaticOptions = {}): StaticHandler {
+  checkOptions(options);
   const rootDir = path.resolve(root);
   const withSep = (dir: string): string => (dir.endsWith(path.sep) ? dir : dir + path.sep);
   const rootPrefix = withSep(rootDir);
   const index = options.index ?? 'index.html';
   const cacheControl = options.cacheControl === undefined ? 'no-cache' : options.cacheControl;
-  const maxCachedFileBytes = options.maxCachedFileBytes ?? DEFAULT_MAX_CACHED_FILE_BYTES;
-  const maxCacheBytes = options.maxCacheBytes ?? DEFAULT_MAX_CACHE_BYTES;
-  const cache = new Map<string, CachedFile>();
   const fast = new Map<string, FastEntry>();
-  let cacheBytes = 0;
+  const cache = new FileCache(
+    {
+      maxBytes: options.maxCacheBytes ?? DEFAULT_MAX_CACHE_BYTES,
+      maxFileBytes: options.maxCachedFileBytes ?? DEFAULT_MAX_CACHED_FILE_BYTES,
+      inactiveMs: options.cacheInactiveMs ?? DEFAULT_CACHE_INACTIVE_MS,
+    },
+    (dropped) => {
+      for (const route of dropped.routes) if (fast.get(route)?.cached === dropped) fast.delete(route);
+    },
+  );
   let realRoot: string | null = null;
 
   const corsHeaders: ResponseHeaders = options.cors ? { 'access-control-allow-origin': '*' } : {};
@@ -140,21 +171,6 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
     }
   }
 
-  function readCached(file: string, stats: Stats): Buffer {
-    const hit = cache.get(file);
-    if (hit !== undefined && hit.size === stats.size && hit.mtimeMs === stats.mtimeMs) return hit.bytes;
-    const bytes = readFileSync(file);
-    if (hit !== undefined) {
-      cache.delete(file);
-      cacheBytes -= hit.bytes.length;
-    }
-    if (bytes.length === stats.size && cacheBytes + bytes.length <= maxCacheBytes) {
-      cache.set(file, { size: stats.size, mtimeMs: stats.mtimeMs, bytes });
-      cacheBytes += bytes.length;
-    }
-    return bytes;
-  }
-
   /** Picks the pre-compressed sibling the client accepts, if one exists. */
   function pickVariant(resolved: Resolved, acceptEncoding: string | undefined): { variant: Variant; hasSiblings: boolean } {
     const accepted = parseAcceptEncoding(acceptEncoding);
@@ -169,7 +185,7 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
     return { variant: chosen ?? { file: resolved.file, stats: resolved.stats, encoding: null }, hasSiblings };
   }
 
-  function serveFile(req: HttpRequest, resolved: Resolved, status = 200): HttpResponse {
+  function serveFile(req: HttpRequest, resolved: Resolved, status = 200): HttpResponse | Promise<HttpResponse> {
     const { variant, hasSiblings } = pickVariant(resolved, req.headers.get('accept-encoding'));
     const stats = variant.stats;
     const etag = `"${stats.size.toString(16)}-${Math.floor(stats.mtimeMs).toString(16)}${variant.encoding === null ? '' : `-${variant.encoding}`}"`;
@@ -213,26 +229,27 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
     const length = size === 0 ? 0 : end - start + 1;
     headers['content-length'] = String(length);
     if (req.method === 'HEAD' || length === 0) return { status, headers, body: null };
-    if (size <= maxCachedFileBytes) {
-      const bytes = readCached(variant.file, stats);
-      if (bytes.length === size) {
-        if (status === 200 && variant.encoding === null && !hasSiblings && isUnconditional(req)) {
-          if (fast.size >= MAX_FAST_ENTRIES) fast.clear();
-          fast.set(req.path, {
-            file: variant.file,
-            size,
-            mtimeMs: stats.mtimeMs,
-            ino: stats.ino,
-            checkedAtMs: performance.now(),
-            statTurn: thisTurn(),
-            headers: Object.freeze({ ...headers }),
-            body: bytes,
-          });
-        }
-        return { status, headers, body: status === 206 ? bytes.subarray(start, end + 1) : bytes };
+    const fromDisk = (): HttpResponse => ({ status, headers, body: new FileBody(variant.file, start, length, { ino: stats.ino, size, mtimeMs: stats.mtimeMs }) });
+    if (!cache.accepts(size)) return fromDisk();
+    const fromMemory = (cached: CachedFile): HttpResponse => {
+      const response = { status, headers, body: status === 206 ? cached.bytes.subarray(start, end + 1) : cached.bytes };
+      if (status === 200 && variant.encoding === null && !hasSiblings && isUnconditional(req)) {
+        if (fast.size >= MAX_FAST_ENTRIES) fast.clear();
+        if (!cached.routes.includes(req.path)) cached.routes.push(req.path);
+        fast.set(req.path, { cached, checkedAtMs: performance.now(), statTurn: thisTurn(), response: Object.freeze({ ...response, headers: Object.freeze({ ...headers }) }) });
       }
+      return response;
+    };
+    const cached = cache.lookup(variant.file, stats);
+    if (cached !== null) return fromMemory(cached);
+    if (size > SMALL_FILE_BYTES) {
+      const admitting = cache.admit(variant.file, stats);
+      return admitting === null ? fromDisk() : admitting.then((entry) => (entry === null ? fromDisk() : fromMemory(entry)));
     }
-    return { status, headers, body: new FileBody(variant.file, start, length, { ino: stats.ino, size, mtimeMs: stats.mtimeMs }) };
+    const bytes = readFileSync(variant.file);
+    if (bytes.length !== size) return fromDisk();
+    const kept = cache.keep(variant.file, stats, bytes);
+    return kept === null ? { status, headers, body: status === 206 ? bytes.subarray(start, end + 1) : bytes } : fromMemory(kept);
   }
 
   /** The URL path → a file inside the root, or an HTTP status. */
@@ -265,7 +282,7 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
     return { file, stats };
   }
 
-  return (req) => {
+  const handler = (req: HttpRequest): HttpResponse | Promise<HttpResponse> => {
     if (req.method === 'OPTIONS' && options.cors) {
       return {
         status: 204,
@@ -285,13 +302,19 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
       const entry = fast.get(req.path);
       if (entry !== undefined) {
         const turn = thisTurn();
-        if (entry.statTurn === turn) return { status: 200, headers: entry.headers, body: entry.body };
-        const stats = statFile(entry.file);
-        if (stats !== null && stats.isFile() && stats.size === entry.size && stats.mtimeMs === entry.mtimeMs && stats.ino === entry.ino && performance.now() - entry.checkedAtMs < SIBLING_RECHECK_MS) {
+        const cached = entry.cached;
+        if (entry.statTurn === turn) {
+          cache.touch(cached);
+          return entry.response;
+        }
+        const stats = statFile(cached.file);
+        if (stats !== null && stats.isFile() && cached.matches(stats) && performance.now() - entry.checkedAtMs < SIBLING_RECHECK_MS) {
           entry.statTurn = turn;
-          return { status: 200, headers: entry.headers, body: entry.body };
+          cache.touch(cached);
+          return entry.response;
         }
         fast.delete(req.path);
+        if (stats === null) cache.forget(cached.file);
       }
     }
     const resolved = resolve(req.path);
@@ -312,26 +335,18 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
     }
     return serveFile(req, resolved);
   };
+  return Object.assign(handler, { cache: { stats: () => cache.stats(), settled: () => cache.settled() } });
 }
 
-/**
- * The current event-loop turn: a number that changes once per turn, in the check phase that
- * follows the poll in which requests are read (one setImmediate per turn, only in turns that ask).
- */
-let turnNumber = 0;
-let turnEnding = false;
+const NUMBER_OPTIONS = ['maxCachedFileBytes', 'maxCacheBytes', 'cacheInactiveMs'] as const;
 
-function endTurn(): void {
-  turnNumber++;
-  turnEnding = false;
-}
-
-function thisTurn(): number {
-  if (!turnEnding) {
-    turnEnding = true;
-    setImmediate(endTurn);
+/** Throws a TypeError naming the first invalid option. */
+function checkOptions(options: StaticOptions): void {
+  if (options === null || typeof options !== 'object') throw new TypeError('serveStatic: options must be an object');
+  for (const name of NUMBER_OPTIONS) {
+    const value = options[name];
+    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) throw new TypeError(`serveStatic: option ${name} must be a whole number ≥ 0; got ${String(value)}`);
   }
-  return turnNumber;
 }
 
 const CONDITIONAL_NAMES: ReadonlySet<string> = new Set(CONDITIONAL_FIELDS);

@@ -1186,9 +1186,14 @@ export class Connection extends Outbound implements Tracked {
     this.#writeErrorAndClose(error.status, 'protocol-error');
   }
 
-  /** A response of our own (4xx/5xx) with `Connection: close`, then a lingering close. */
+  /**
+   * A response of our own (4xx/5xx) with `Connection: close`, then a lingering close. To a HEAD
+   * request (as far as its request line was read) it carries no body.
+   */
   #writeErrorAndClose(status: number, reason: CloseReason): void {
-    if (this.#phase.kind === 'closing' || this.#phase.kind === 'closed') return;
+    const phase = this.#phase;
+    if (phase.kind === 'closing' || phase.kind === 'closed') return;
+    const headOnly = phase.kind === 'exchange' ? phase.head.method === 'HEAD' : this.#parser.isHeadRequest;
     const response = plainResponse(status);
     const body = response.body as string;
     const head = serializeResponseHead({
@@ -1201,7 +1206,7 @@ export class Connection extends Outbound implements Tracked {
       keepAlive: null,
       date: responseDate(),
     });
-    this.writeText(head + body);
+    this.writeText(headOnly ? head : head + body);
     this.#close(reason);
   }
 

@@ -188,10 +188,10 @@ export const OPTIONS = {
     kind: 'bytes', min: 64, default: 16_384,
     precedent: 'node --max-http-header-size 16 KiB',
   },
-  /** Most header fields in a request → 431. */
+  /** Most header fields in a request → 431 (maxHeaderBytes bounds the head first for all but tiny fields). */
   maxHeaderCount: {
-    kind: 'count', unit: 'fields', min: 1, default: 100,
-    precedent: 'Apache LimitRequestFields 100',
+    kind: 'count', unit: 'fields', min: 1, default: 2_000,
+    precedent: "node http.Server maxHeadersCount 2000; nginx and Go bound the head's bytes only (Apache's LimitRequestFields 100 refuses 100 custom fields plus Host)",
   },
   /** Largest request body → 413; 0 = unlimited. */
   maxBodyBytes: {

@@ -42,6 +42,8 @@ describe('parseArgs', () => {
       tlsKey: null,
       tlsPort: 8443,
       redirectHttp: null,
+      maxCacheBytes: 64 * 1024 * 1024,
+      maxCachedFileBytes: 8 * 1024 * 1024,
       options: {},
       proxyOptions: {},
     });
@@ -82,6 +84,9 @@ describe('parseArgs', () => {
       [['site', '--port', '80', '--cors'], { root: 'site', port: 80, cors: true }],
       [['--port', '80', 'site', '--log', 'json'], { root: 'site', port: 80, options: { log: 'json' } }],
       [['--demo', '--port', '0', '--workers', '2'], { root: null, demo: true, port: 0, workers: 2 }],
+      [['--file-cache', '256m'], { maxCacheBytes: 256 * 1024 * 1024 }],
+      [['--file-cache=0'], { maxCacheBytes: 0 }],
+      [['--file-cache-max', '512k', '--file-cache', '1g'], { maxCachedFileBytes: 512 * 1024, maxCacheBytes: 1024 ** 3 }],
     ];
     for (const [argv, expected] of table) {
       const config = serve(argv);
@@ -129,8 +134,17 @@ describe('parseArgs', () => {
       [['a', 'b'], /one directory.*"a".*"b"/],
       [['--demo', 'site'], /--demo/],
       [['site', '--demo'], /--demo/],
+      [['--file-cache', 'lots'], /^--file-cache takes a size such as 512, 64k, 1m or 1g, or a number of bytes \(0 = off\); got "lots"$/],
+      [['--file-cache', '-1'], /^--file-cache takes .*; got "-1"$/],
+      [['--file-cache-max'], /^--file-cache-max needs a value: a size/],
     ];
     for (const [argv, pattern] of table) usageError(argv, pattern);
+  });
+
+  test('--help shows the file cache sizes in size syntax', () => {
+    const oneLine = USAGE.replace(/\n {28}/g, ' ');
+    assert.match(oneLine, /^ {2}--file-cache SIZE .*0 = off \(default 64m\)$/m);
+    assert.match(oneLine, /^ {2}--file-cache-max SIZE .*\(default 8m\)$/m);
   });
 
   test('a switch given a value is reported as such, not as an unknown option', () => {
@@ -173,7 +187,7 @@ describe('flags from the option table', () => {
     const listed = [...oneLine.matchAll(/^ {2}(--[a-z-]+)/gm)].map((m) => m[1]);
     assert.deepEqual(
       listed.filter((flag) => !OPTION_FLAGS.has(flag) && !PROXY_FLAGS.has(flag)),
-      ['--port', '--host', '--workers', '--tls-cert', '--tls-key', '--tls-port', '--redirect-http', '--proxy', '--cors', '--spa', '--list', '--demo'],
+      ['--port', '--host', '--workers', '--tls-cert', '--tls-key', '--tls-port', '--redirect-http', '--proxy', '--file-cache', '--file-cache-max', '--cors', '--spa', '--list', '--demo'],
     );
     assert.deepEqual(listed.filter((flag) => OPTION_FLAGS.has(flag)), [...OPTION_FLAGS.keys()]);
     assert.deepEqual(listed.filter((flag) => PROXY_FLAGS.has(flag)), [...PROXY_FLAGS.keys()]);

@@ -30,6 +30,7 @@ describe('holdfast CLI (spawned)', () => {
     try {
       assert.match(cli.output(), /advertised timeout=30s, enforced 31000 ms/);
       assert.match(cli.output(), /max requests 100/);
+      assert.match(cli.output(), /^files: memory cache 64m \(files up to 8m\)$/m);
       const paths = ['/', '/style.css', '/script.js', '/logo.png', '/data.json'];
       const types: string[] = [];
       for (const path of paths) {
@@ -77,6 +78,9 @@ describe('holdfast CLI (spawned)', () => {
     assert.match(bad.stderr, /--preset takes one of production, high-traffic, low-traffic/);
     const missing = await runCli(['/definitely/not/here']);
     assert.equal(missing.code, 2);
+    const cache = await runCli(['--file-cache', 'huge']);
+    assert.equal(cache.code, 2);
+    assert.match(cache.stderr, /^holdfast: --file-cache takes a size .*; got "huge"\n$/);
   });
 
   test('--workers 2 shares the port; SIGTERM drains every worker and exits 0', async () => {

@@ -39,7 +39,7 @@ describe('fetchHandler: the request', () => {
         ['GET /p HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n', 'http://127.0.0.1:8080/p'],
         ['GET /p HTTP/1.1\r\nHost: [::1]:9\r\n\r\n', 'http://[::1]:9/p'],
         ['GET /a/../b/./c/%2e%2E/d HTTP/1.1\r\nHost: t\r\n\r\n', 'http://t/b/d'],
-        ['GET /x"y{z}?q=a"b\'c HTTP/1.1\r\nHost: t\r\n\r\n', new URL('http://t/x"y{z}?q=a"b\'c').href],
+        ['GET /x%22y?q=a\'b~c HTTP/1.1\r\nHost: t\r\n\r\n', new URL("http://t/x%22y?q=a'b~c").href],
         ['GET //evil.example/x HTTP/1.1\r\nHost: t\r\n\r\n', 'http://t//evil.example/x'],
         ['GET /.well-known/x HTTP/1.1\r\nHost: t\r\n\r\n', 'http://t/.well-known/x'],
         ['GET http://Other.test:8080/p?q HTTP/1.1\r\nHost: ignored\r\n\r\n', 'http://other.test:8080/p?q'],
