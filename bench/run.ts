@@ -4,6 +4,8 @@
  * Usage: node dist/bench/run.js [--rounds N] [--duration S] [--warmup S] [--only a,b]
  *                               [--idle-connections N] [--out FILE]
  *
+ * `--only logged` stands for the access-log scenarios (hello-logged, pipelined-logged), `--only apps`
+ * for the fetch-app scenarios (app-hello, app-json).
  * Starts the servers the chosen scenarios need once (pinned to core 0), then for each scenario runs its servers interleaved
  * for N rounds with the load generator pinned to core 1, checking each server's answers before each
  * run. Prints a markdown table of medians and ratios, writes the full results as JSON
@@ -29,11 +31,14 @@ import {
   type LoadScenarioReport,
   type Report,
 } from './lib/report.js';
-import { makeFixtures, SCENARIOS, type Fixtures } from './lib/scenarios.js';
-import { BASE_SERVERS, SERVER_CORE, SERVERS, type RunningServer, type ServerName } from './lib/servers.js';
+import { PROXY_SCENARIOS, startProxies } from './lib/proxies.js';
+import { APP_SCENARIOS, LOGGED_SCENARIOS, makeFixtures, SCENARIOS, type Fixtures, type Scenario } from './lib/scenarios.js';
+import { BASE_SERVERS, logBytes, resetLog, SERVER_CORE, SERVERS, type RunningServer, type ServerName } from './lib/servers.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const SCENARIO_NAMES = [...SCENARIOS.map((s) => s.name), 'idle'];
+const SCENARIO_NAMES = [...SCENARIOS.map((s) => s.name), 'idle', ...PROXY_SCENARIOS.map((s) => s.name)];
+/** Names `--only` accepts for several scenarios at once. */
+const SCENARIO_GROUPS: Readonly<Record<string, readonly string[]>> = { logged: LOGGED_SCENARIOS, apps: APP_SCENARIOS, proxy: PROXY_SCENARIOS.map((s) => s.name) };
 
 interface Args {
   rounds: number;
@@ -48,7 +53,8 @@ const USAGE = `usage: npm run bench -- [options]
   --rounds N             rounds per scenario, servers interleaved (default 3)
   --duration S           seconds per load run (default 5)
   --warmup S             seconds of discarded load per server before each scenario (default 1; 0 = none)
-  --only a,b             scenarios to run: ${SCENARIO_NAMES.join(', ')} (default all)
+  --only a,b             scenarios to run: ${SCENARIO_NAMES.join(', ')} (default all);
+                         logged = ${LOGGED_SCENARIOS.join(', ')}
   --idle-connections N   connections held idle in the idle scenario (default 10000)
   --out FILE             JSON results (default bench/results/latest.json)`;
 
@@ -88,7 +94,11 @@ function parseArgs(argv: string[]): Args {
         break;
       case '--only': {
         if (value === undefined) usageError('--only needs a list of scenarios');
-        const only = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+        const only = value
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== '')
+          .flatMap((s) => SCENARIO_GROUPS[s] ?? [s]);
         const unknown = only.filter((s) => !SCENARIO_NAMES.includes(s));
         if (unknown.length > 0 || only.length === 0) usageError(`unknown scenario(s) ${unknown.join(', ') || '(none given)'}`);
         args.only = only;
@@ -113,6 +123,65 @@ function parseArgs(argv: string[]): Args {
 
 function log(line: string): void {
   process.stderr.write(`${line}\n`);
+}
+
+/** One load scenario against each server, interleaved for `args.rounds` rounds; its summary lands in `report`. */
+async function runScenario(scenario: Scenario, servers: RunningServer[], args: Args, fx: Fixtures, report: Report): Promise<void> {
+  const entry: LoadScenarioReport = {
+    name: scenario.name,
+    title: scenario.title,
+    command: `taskset -c ${LOAD_CORE} ${scenario.command(args.durationS)}`,
+    logged: LOGGED_SCENARIOS.includes(scenario.name),
+    app: APP_SCENARIOS.includes(scenario.name),
+    servers: {},
+  };
+  report.scenarios.push(entry);
+  const missing = scenario.unavailable();
+  if (missing !== null) {
+    log(`\n${scenario.name}: skipped — ${missing}`);
+    entry.skipped = missing;
+    return;
+  }
+  log(`\n${scenario.name}: ${entry.command}`);
+  if (args.warmupS > 0) {
+    for (const server of servers) {
+      try {
+        await scenario.check(server.port, fx);
+        await scenario.load(server.port, args.warmupS, fx);
+      } catch (error) {
+        log(`  warm-up ${server.name}: ${message(error)}`);
+      }
+    }
+  }
+  const runs: Partial<Record<ServerName, LoadRun[]>> = {};
+  for (let round = 1; round <= args.rounds; round++) {
+    for (const server of servers) {
+      if (isInterrupted()) throw new Error('interrupted');
+      const list = (runs[server.name] ??= []);
+      try {
+        if (!server.alive()) throw new Error(`server exited: ${server.stderr().trim()}`);
+        await scenario.check(server.port, fx).catch((error: unknown) => {
+          throw new Error(`answer check failed: ${message(error)}`);
+        });
+        await resetLog(server);
+        const cpuBefore = cpuSeconds(server.pid);
+        const result = await scenario.load(server.port, args.durationS, fx);
+        const cpuAfter = cpuSeconds(server.pid);
+        const serverCpuUsPerRequest = cpuBefore === null || cpuAfter === null || result.requests === 0 ? null : ((cpuAfter - cpuBefore) * 1e6) / result.requests;
+        const logged = await logBytes(server);
+        if (logged === 0 && result.requests > 0) throw new Error('the access log stayed empty');
+        const logBytesPerRequest = logged === null || result.requests === 0 ? null : logged / result.requests;
+        list.push({ round, result, serverCpuUsPerRequest, logBytesPerRequest });
+        const errors = Object.entries(result.errors).map(([kind, n]) => `${kind} ${n}`).join(', ');
+        const logText = logBytesPerRequest === null ? '' : `  log ${Math.round(logBytesPerRequest)} B/req`;
+        log(`  round ${round} ${server.name.padEnd(17)} ${Math.round(result.requestsPerSec).toString().padStart(8)} req/s  p99 ${result.p99Ms === null ? 'n/a' : `${result.p99Ms.toFixed(2)} ms`}  CPU ${serverCpuUsPerRequest == null ? 'n/a' : `${serverCpuUsPerRequest.toFixed(1)} µs/req`}${logText}${errors ? `  (${errors})` : ''}`);
+      } catch (error) {
+        list.push({ round, error: message(error) });
+        log(`  round ${round} ${server.name.padEnd(17)} FAILED: ${message(error)}`);
+      }
+    }
+  }
+  entry.servers = summarizeLoad(runs);
 }
 
 function formatDuration(seconds: number): string {
@@ -170,55 +239,12 @@ async function main(): Promise<void> {
         report.servers[spec.name] = { error: `failed to start: ${message(error)}` };
       }
     }
-    if (servers.length === 0) throw new Error('no server could be started');
+    if (wanted.size > 0 && servers.length === 0) throw new Error('no server could be started');
 
     for (const scenario of SCENARIOS) {
-      if (!args.only.includes(scenario.name) || isInterrupted()) continue;
-      const entry: LoadScenarioReport = { name: scenario.name, title: scenario.title, command: `taskset -c ${LOAD_CORE} ${scenario.command(args.durationS)}`, servers: {} };
-      report.scenarios.push(entry);
-      const missing = scenario.unavailable();
-      if (missing !== null) {
-        log(`\n${scenario.name}: skipped — ${missing}`);
-        entry.skipped = missing;
-        continue;
+      if (args.only.includes(scenario.name) && !isInterrupted()) {
+        await runScenario(scenario, servers.filter((server) => (scenario.servers ?? BASE_SERVERS).includes(server.name)), args, fx, report);
       }
-      log(`\n${scenario.name}: ${entry.command}`);
-      const names = scenario.servers ?? BASE_SERVERS;
-      const scenarioServers = servers.filter((server) => names.includes(server.name));
-      if (args.warmupS > 0) {
-        for (const server of scenarioServers) {
-          try {
-            await scenario.check(server.port, fx);
-            await scenario.load(server.port, args.warmupS, fx);
-          } catch (error) {
-            log(`  warm-up ${server.name}: ${message(error)}`);
-          }
-        }
-      }
-      const runs: Partial<Record<ServerName, LoadRun[]>> = {};
-      for (let round = 1; round <= args.rounds; round++) {
-        for (const server of scenarioServers) {
-          if (isInterrupted()) throw new Error('interrupted');
-          const list = (runs[server.name] ??= []);
-          try {
-            if (!server.alive()) throw new Error(`server exited: ${server.stderr().trim()}`);
-            await scenario.check(server.port, fx).catch((error: unknown) => {
-              throw new Error(`answer check failed: ${message(error)}`);
-            });
-            const cpuBefore = cpuSeconds(server.pid);
-            const result = await scenario.load(server.port, args.durationS, fx);
-            const cpuAfter = cpuSeconds(server.pid);
-            const serverCpuUsPerRequest = cpuBefore === null || cpuAfter === null || result.requests === 0 ? null : ((cpuAfter - cpuBefore) * 1e6) / result.requests;
-            list.push({ round, result, serverCpuUsPerRequest });
-            const errors = Object.entries(result.errors).map(([kind, n]) => `${kind} ${n}`).join(', ');
-            log(`  round ${round} ${server.name.padEnd(9)} ${Math.round(result.requestsPerSec).toString().padStart(8)} req/s  p99 ${result.p99Ms === null ? 'n/a' : `${result.p99Ms.toFixed(2)} ms`}  CPU ${serverCpuUsPerRequest == null ? 'n/a' : `${serverCpuUsPerRequest.toFixed(1)} µs/req`}${errors ? `  (${errors})` : ''}`);
-          } catch (error) {
-            list.push({ round, error: message(error) });
-            log(`  round ${round} ${server.name.padEnd(9)} FAILED: ${message(error)}`);
-          }
-        }
-      }
-      entry.servers = summarizeLoad(runs);
     }
 
     if (args.only.includes('idle') && !isInterrupted()) {
@@ -252,6 +278,17 @@ async function main(): Promise<void> {
         }
       }
       report.idle = { name: 'idle', connections: args.idleConnections, servers: summarizeIdle(runs) };
+    }
+    const proxyScenarios = PROXY_SCENARIOS.filter((scenario) => args.only.includes(scenario.name));
+    if (proxyScenarios.length > 0 && !isInterrupted()) {
+      log('\nproxy scenarios: one app process behind each proxy');
+      const { app, proxies } = await startProxies(workDir, log);
+      try {
+        for (const scenario of proxyScenarios) if (!isInterrupted()) await runScenario(scenario, proxies, args, fx, report);
+      } finally {
+        for (const proxy of proxies) await proxy.stop();
+        await app.stop();
+      }
     }
   } finally {
     await stopAll();

@@ -10,7 +10,7 @@ import os from 'node:os';
 import type { IdleResult } from './idle.js';
 import type { LoadResult } from './load.js';
 import { AB, WRK } from './load.js';
-import { NGINX, type ServerName } from './servers.js';
+import { APP_PEERS, NGINX, type ServerName } from './servers.js';
 
 export interface Machine {
   cpu: string;
@@ -27,6 +27,8 @@ export interface LoadRun {
   result?: LoadResult;
   /** The server's CPU time (user + system, all threads) during the load over the requests served. */
   serverCpuUsPerRequest?: number | null;
+  /** A logged server's access-log bytes written during the run over the requests served (what is still buffered is not counted). */
+  logBytesPerRequest?: number | null;
   error?: string;
 }
 
@@ -35,8 +37,17 @@ export interface LoadSummary {
   medianRequestsPerSec: number | null;
   medianP99Ms: number | null;
   medianServerCpuUsPerRequest: number | null;
+  medianLogBytesPerRequest: number | null;
   vsNodeHttp: number | null;
+  /** Over nginx's req/s, or for a logged server over nginx's with the same kind of log. */
   vsNginx: number | null;
+  /** Over unlogged holdfast's req/s: what the access log costs, or for an app server what fetchHandler and the app cost over the native handler. */
+  vsHoldfast: number | null;
+  /** An app server on holdfast: req/s over the same app's on @hono/node-server. */
+  vsPeer: number | null;
+  /** Server CPU per request, the peer's (or native holdfast's) over this server's: above 1 is cheaper. */
+  cpuVsPeer: number | null;
+  cpuVsHoldfast: number | null;
   errors: Record<string, number>;
   failedRuns: number;
 }
@@ -45,6 +56,10 @@ export interface LoadScenarioReport {
   name: string;
   title: string;
   command: string;
+  /** A `-logged` scenario: reported in the access-log table with its targets. */
+  logged: boolean;
+  /** An `app-` scenario: reported in the fetch-app table. */
+  app: boolean;
   skipped?: string;
   servers: Partial<Record<ServerName, LoadSummary>>;
 }
@@ -101,18 +116,42 @@ export function summarizeLoad(runs: Partial<Record<ServerName, LoadRun[]>>): Par
       medianRequestsPerSec: median(ok.map((r) => r.requestsPerSec)),
       medianP99Ms: median(ok.map((r) => r.p99Ms).filter((p): p is number => p !== null)),
       medianServerCpuUsPerRequest: median(list.map((run) => run.serverCpuUsPerRequest).filter((us): us is number => typeof us === 'number')),
+      medianLogBytesPerRequest: median(list.map((run) => run.logBytesPerRequest).filter((b): b is number => typeof b === 'number')),
       vsNodeHttp: null,
       vsNginx: null,
+      vsHoldfast: null,
+      vsPeer: null,
+      cpuVsPeer: null,
+      cpuVsHoldfast: null,
       errors,
       failedRuns: list.length - ok.length,
     };
   }
-  for (const summary of Object.values(out)) {
-    summary.vsNodeHttp = ratio(summary.medianRequestsPerSec, out['node:http']?.medianRequestsPerSec);
-    summary.vsNginx = ratio(summary.medianRequestsPerSec, out.nginx?.medianRequestsPerSec);
+  for (const [name, summary] of Object.entries(out) as [ServerName, LoadSummary][]) {
+    // In the proxy scenarios the Node reference is http-proxy (on node:http).
+    summary.vsNodeHttp = ratio(summary.medianRequestsPerSec, (out['node:http'] ?? out['http-proxy'])?.medianRequestsPerSec);
+    summary.vsNginx = ratio(summary.medianRequestsPerSec, out[NGINX_PEER[name] ?? 'nginx']?.medianRequestsPerSec);
+    summary.vsHoldfast = ratio(summary.medianRequestsPerSec, out.holdfast?.medianRequestsPerSec);
+    const peer = APP_PEERS[name];
+    if (peer === undefined) continue;
+    summary.vsPeer = ratio(summary.medianRequestsPerSec, out[peer]?.medianRequestsPerSec);
+    summary.cpuVsPeer = ratio(out[peer]?.medianServerCpuUsPerRequest, summary.medianServerCpuUsPerRequest);
+    summary.cpuVsHoldfast = ratio(out.holdfast?.medianServerCpuUsPerRequest, summary.medianServerCpuUsPerRequest);
   }
   return out;
 }
+
+/** The nginx a logged server is compared with: the one writing the same kind of log. */
+const NGINX_PEER: Partial<Record<ServerName, ServerName>> = {
+  'holdfast+log': 'nginx+log',
+  'holdfast+json-log': 'nginx+json-log',
+  'nginx+log': 'nginx+log',
+  'nginx+json-log': 'nginx+json-log',
+};
+
+/** Issue 18's targets: logged holdfast ≥ 0.85× unlogged holdfast (same run), ≥ 2× node:http on keep-alive hello. */
+const LOGGED_VS_UNLOGGED_TARGET = 0.85;
+const LOGGED_VS_NODE_HTTP_TARGET = 2;
 
 export function summarizeIdle(runs: Partial<Record<ServerName, IdleRun[]>>): Partial<Record<ServerName, IdleSummary>> {
   const out: Partial<Record<ServerName, IdleSummary>> = {};
@@ -160,7 +199,23 @@ export function describeMachine(): Machine {
   };
 }
 
-const SERVER_ORDER: ServerName[] = ['holdfast', 'holdfast-uncached', 'node:http', 'nginx', 'serve'];
+const SERVER_ORDER: ServerName[] = [
+  'holdfast',
+  'holdfast-uncached',
+  'holdfast+log',
+  'holdfast+json-log',
+  'holdfast+status',
+  'node:http',
+  'http-proxy',
+  'nginx',
+  'nginx+log',
+  'nginx+json-log',
+  'serve',
+  'holdfast fetch',
+  '@hono/node-server fetch',
+  'holdfast + Hono',
+  '@hono/node-server + Hono',
+];
 
 function int(n: number): string {
   return Math.round(n).toLocaleString('en-US');
@@ -201,25 +256,53 @@ export function markdown(report: Report): string {
     `- ratios: req/s over node:http's and over nginx's (higher is faster); server CPU / req: the server process's user + system CPU time during the load (all threads, from /proc) over the requests it served, a steadier measure than req/s on a VM whose neighbours steal time`,
   ];
   for (const [name, info] of Object.entries(report.servers)) if (info?.error !== undefined) lines.push(`- ${name}: ${info.error}`);
-  if (report.scenarios.length > 0) {
-    lines.push('', '| scenario | server | req/s | p99 | server CPU / req | vs node:http | vs nginx | errors |', '|---|---|--:|--:|--:|--:|--:|---|');
-    for (const scenario of report.scenarios) {
-      if (scenario.skipped !== undefined) {
-        lines.push(`| ${scenario.title} | — | skipped: ${scenario.skipped} | | | | | |`);
-        continue;
-      }
-      for (const name of SERVER_ORDER) {
-        const summary = scenario.servers[name];
-        if (summary === undefined) continue;
-        const rps = summary.medianRequestsPerSec;
-        const p99 = summary.medianP99Ms;
-        const cpu = summary.medianServerCpuUsPerRequest;
-        lines.push(
-          `| ${scenario.title} | ${name} | ${rps === null ? 'failed' : int(rps)} | ${p99 === null ? 'n/a' : ms(p99)} | ${cpu === null ? '—' : `${cpu.toFixed(1)} µs`} | ${times(summary.vsNodeHttp)} | ${times(summary.vsNginx)} | ${errorText(summary)} |`,
-        );
-      }
+  const plain = report.scenarios.filter((scenario) => !scenario.logged && !scenario.app);
+  if (plain.length > 0) {
+    lines.push(
+      '',
+      ...scenarioTable(plain, ['req/s', 'p99', 'server CPU / req', 'vs node:http', 'vs nginx', 'errors'], (summary) => [
+        rpsCell(summary),
+        summary.medianP99Ms === null ? 'n/a' : ms(summary.medianP99Ms),
+        cpuCell(summary),
+        times(summary.vsNodeHttp),
+        times(summary.vsNginx),
+        errorText(summary),
+      ]),
+    );
+    if (plain.some((scenario) => scenario.name.startsWith('proxy-'))) {
+      lines.push('', 'Proxy scenarios: one node:http app process behind holdfast (proxy()), http-proxy (node:http, keep-alive Agent, 32 idle sockets) and nginx (one worker, upstream keepalive 32); "vs node:http" there is vs http-proxy.');
+    }
+    for (const scenario of plain) {
+      const on = scenario.servers['holdfast+status'];
+      if (on === undefined) continue;
+      const cpuOff = scenario.servers.holdfast?.medianServerCpuUsPerRequest;
+      const cpu = cpuOff == null || on.medianServerCpuUsPerRequest === null ? '' : `; ${(on.medianServerCpuUsPerRequest / cpuOff).toFixed(3)}× its server CPU per request`;
+      lines.push('', `Live status on, nobody watching: ${times(on.vsHoldfast)} holdfast's req/s with it off${cpu} (target: within 2 %).`);
     }
     lines.push('', "No p99 for pipelining: wrk's coordinated-omission correction assumes one request per round trip and skews or zeroes its percentiles there (wg/wrk#236). ab reports latency in whole milliseconds.");
+  }
+  const logged = report.scenarios.filter((scenario) => scenario.logged);
+  if (logged.length > 0) lines.push(...loggedMarkdown(logged));
+  const apps = report.scenarios.filter((scenario) => scenario.app);
+  if (apps.length > 0) {
+    lines.push(
+      '',
+      'Fetch apps (bench/servers/apps.ts): the same Hono app and the same plain fetch function on holdfast (fetchHandler) and on @hono/node-server (its defaults); holdfast: its native handler answering the same. Ratios: holdfast over @hono/node-server with the same app, and over holdfast native; in req/s, and in CPU per request (theirs over ours: above 1 is cheaper).',
+      '',
+      ...scenarioTable(apps, ['req/s', 'p99', 'server CPU / req', 'vs @hono/node-server', 'CPU vs @hono/node-server', 'vs native', 'CPU vs native', 'errors'], (summary) => {
+        const app = summary.vsPeer !== null || summary.cpuVsPeer !== null;
+        return [
+          rpsCell(summary),
+          summary.medianP99Ms === null ? 'n/a' : ms(summary.medianP99Ms),
+          cpuCell(summary),
+          times(summary.vsPeer),
+          times(summary.cpuVsPeer),
+          app ? times(summary.vsHoldfast) : '—',
+          times(summary.cpuVsHoldfast),
+          errorText(summary),
+        ];
+      }),
+    );
   }
   if (report.idle !== null) {
     const idle = report.idle;
@@ -241,4 +324,63 @@ export function markdown(report: Report): string {
     }
   }
   return lines.join('\n');
+}
+
+/** A markdown table of scenarios by server: a row for each server that ran, one line for a skipped scenario. Numbers are right-aligned. */
+function scenarioTable(scenarios: LoadScenarioReport[], columns: string[], cells: (summary: LoadSummary) => string[]): string[] {
+  const lines = [`| scenario | server | ${columns.join(' | ')} |`, `|---|---|${columns.map((column) => (column === 'errors' ? '---' : '--:')).join('|')}|`];
+  for (const scenario of scenarios) {
+    if (scenario.skipped !== undefined) {
+      lines.push(`| ${scenario.title} | — | skipped: ${scenario.skipped} |${' |'.repeat(columns.length - 1)}`);
+      continue;
+    }
+    for (const name of SERVER_ORDER) {
+      const summary = scenario.servers[name];
+      if (summary !== undefined) lines.push(`| ${scenario.title} | ${name} | ${cells(summary).join(' | ')} |`);
+    }
+  }
+  return lines;
+}
+
+function rpsCell(summary: LoadSummary): string {
+  return summary.medianRequestsPerSec === null ? 'failed' : int(summary.medianRequestsPerSec);
+}
+
+function cpuCell(summary: LoadSummary): string {
+  return summary.medianServerCpuUsPerRequest === null ? '—' : `${summary.medianServerCpuUsPerRequest.toFixed(1)} µs`;
+}
+
+function verdict(value: number | null, target: number): string {
+  return value === null ? 'no figure' : value >= target ? 'holds' : 'MISSED';
+}
+
+/** The access-log table: logged servers against unlogged holdfast, node:http, and nginx writing the same kind of log; then issue 18's targets. */
+function loggedMarkdown(scenarios: LoadScenarioReport[]): string[] {
+  const lines = [
+    '',
+    'Access logs: holdfast with its built-in logger writing a file (`log: pretty` or `json`, `logSink: <path>`; 64 KiB buffer, 1 s flush), nginx with `access_log <file> combined|json buffer=64k flush=1s`. Log B / req: what reached the file during the run over the requests served.',
+    '',
+    ...scenarioTable(scenarios, ['req/s', 'server CPU / req', 'log B / req', 'vs holdfast unlogged', 'vs node:http', 'vs nginx, same log', 'errors'], (summary) => [
+      rpsCell(summary),
+      cpuCell(summary),
+      summary.medianLogBytesPerRequest === null ? '—' : `${Math.round(summary.medianLogBytesPerRequest)} B`,
+      times(summary.vsHoldfast),
+      times(summary.vsNodeHttp),
+      times(summary.vsNginx),
+      errorText(summary),
+    ]),
+  ];
+  const targets: string[] = [];
+  for (const scenario of scenarios) {
+    for (const name of ['holdfast+log', 'holdfast+json-log'] as const) {
+      const summary = scenario.servers[name];
+      if (summary === undefined) continue;
+      targets.push(`- ${scenario.name}, ${name}: ${times(summary.vsHoldfast)} unlogged holdfast (≥ ${LOGGED_VS_UNLOGGED_TARGET}×: ${verdict(summary.vsHoldfast, LOGGED_VS_UNLOGGED_TARGET)})`);
+      if (scenario.name === 'hello-logged') {
+        targets.push(`- ${scenario.name}, ${name}: ${times(summary.vsNodeHttp)} node:http (≥ ${LOGGED_VS_NODE_HTTP_TARGET}×: ${verdict(summary.vsNodeHttp, LOGGED_VS_NODE_HTTP_TARGET)})`);
+      }
+    }
+  }
+  if (targets.length > 0) lines.push('', 'Targets (same run):', '', ...targets);
+  return lines;
 }

@@ -2,10 +2,14 @@
  * The load scenarios. Each has a `check(port)` that proves the server answers this scenario's
  * requests correctly (body, size, connection persistence or close) and rejects otherwise, and a
  * `load(port, seconds)` that runs the load generator against it. The idle-cost scenario lives in
- * idle.ts. `churn` requests more distinct 1 MiB files than holdfast's file cache holds, in turn
- * (wrk only: a Lua script picks the paths), next to holdfast with the cache off. `compressed` asks
- * for a 64 KiB JavaScript file with `Accept-Encoding: br, gzip`, against nginx (gzip level 6) and
- * `serve`; each answer is decompressed and compared with the file.
+ * idle.ts. The `-logged` scenarios repeat keep-alive and pipelined hello against the logged
+ * servers (an access log written to a file), next to unlogged holdfast and node:http for the ratios.
+ * The `app-` scenarios load a Hono app and a plain fetch function (bench/servers/apps.ts) on
+ * holdfast's fetchHandler and on @hono/node-server, with holdfast's native handler for reference.
+ * `churn` requests more distinct 1 MiB files than holdfast's file cache holds, in turn (wrk only:
+ * a Lua script picks the paths), next to holdfast with the cache off, as `static-1m` also runs.
+ * `compressed` asks for a 64 KiB JavaScript file with `Accept-Encoding: br, gzip`, against nginx
+ * (gzip level 6) and `serve`; each answer is decompressed and compared with the file.
  */
 
 import path from 'node:path';
@@ -13,7 +17,7 @@ import { promises as fs } from 'node:fs';
 import { createRequire } from 'node:module';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { connect, getRequest, withTimeout, type RawConnection, type RawResponse } from './http-client.js';
-import type { ServerName } from './servers.js';
+import { APP_SERVERS, type ServerName } from './servers.js';
 import { abArgs, abMissing, HTTP_LOAD_TOOL, httpLoadCommand, httpLoadMissing, runAb, runHttpLoad, runWrk, shellJoin, wrkMissing, type LoadResult } from './load.js';
 
 export const HELLO = 'Hello, World!';
@@ -169,32 +173,114 @@ function staticScenario(name: string, file: string, connections: number, servers
   };
 }
 
+/** The compressed scenario's request: the file with Accept-Encoding: br, gzip. */
+const COMPRESSED_HEADERS = ['Accept-Encoding: br, gzip'];
+
+const COMPRESSED_SCENARIO: Scenario = {
+  name: 'compressed',
+  title: `compressed: ${COMPRESSED_FILE} (64 KiB JavaScript), Accept-Encoding: br, gzip (${HTTP_LOAD_TOOL} -c50)`,
+  servers: ['holdfast', 'nginx', 'serve'],
+  command: (durationS) => httpLoadCommand({ url: url('PORT', `/${COMPRESSED_FILE}`), connections: 50, durationS, headers: COMPRESSED_HEADERS }),
+  unavailable: httpLoadMissing,
+  check: (port, fx) =>
+    onConnection(port, async (conn) => {
+      const expected = fx.files.get(COMPRESSED_FILE) as Buffer;
+      const what = `GET /${COMPRESSED_FILE} (Accept-Encoding: br, gzip)`;
+      for (let i = 0; i < 2; i++) {
+        const [response] = await exchange(conn, getRequest(`/${COMPRESSED_FILE}`, `${COMPRESSED_HEADERS[0]}\r\n`));
+        if (response.status !== 200) fail(what, response, 'expected 200');
+        const coding = response.headers.get('content-encoding');
+        if (coding !== 'br' && coding !== 'gzip') fail(what, response, `expected a compressed body, got Content-Encoding ${String(coding)}`);
+        const body = coding === 'br' ? brotliDecompressSync(response.body) : gunzipSync(response.body);
+        if (!body.equals(expected)) fail(what, response, 'decompressed content differs from the file');
+      }
+      await stillOpen(conn, what);
+    }),
+  load: (port, durationS) => runHttpLoad({ url: url(port, `/${COMPRESSED_FILE}`), connections: 50, durationS, headers: COMPRESSED_HEADERS }),
+};
+
+const CHURN_SCENARIO: Scenario = {
+  name: 'churn',
+  title: `static churn: ${CHURN_FILES} distinct 1 MiB files in turn (${HTTP_LOAD_TOOL} -c10)`,
+  servers: CACHE_SERVERS,
+  command: (durationS) => httpLoadCommand({ url: url('PORT', '/'), connections: 10, durationS, script: 'churn.lua' }),
+  unavailable: wrkMissing,
+  check: (port, fx) => checkFiles(port, fx, [...fx.files.keys()].filter((name) => name.startsWith('churn-'))),
+  load: (port, durationS, fx) => runWrk({ url: url(port, '/'), connections: 10, durationS, script: fx.churnScript }),
+};
+
+const HELLO_SCENARIO: Scenario = {
+  name: 'hello',
+  title: `hello, keep-alive (${HTTP_LOAD_TOOL} -c50)`,
+  command: (durationS) => httpLoadCommand({ url: url('PORT'), connections: 50, durationS }),
+  unavailable: httpLoadMissing,
+  check: (port) =>
+    onConnection(port, async (conn) => {
+      for (let i = 0; i < 3; i++) expectHello((await exchange(conn, getRequest('/')))[0]);
+      await stillOpen(conn, 'GET /');
+    }),
+  load: (port, durationS) => runHttpLoad({ url: url(port), connections: 50, durationS }),
+};
+
+const PIPELINED_SCENARIO: Scenario = {
+  name: 'pipelined',
+  title: `hello, pipelined ×${PIPELINE_DEPTH} (${HTTP_LOAD_TOOL} -c50)`,
+  command: (durationS) => httpLoadCommand({ url: url('PORT'), connections: 50, durationS, script: 'pipeline.lua', pipeline: PIPELINE_DEPTH }),
+  unavailable: httpLoadMissing,
+  check: (port) =>
+    onConnection(port, async (conn) => {
+      const responses = await exchange(conn, getRequest('/').repeat(PIPELINE_DEPTH), PIPELINE_DEPTH);
+      responses.forEach((response, i) => expectHello(response, `pipelined GET / #${i + 1}`));
+      await stillOpen(conn, 'pipelined GET /');
+    }),
+  load: (port, durationS, fx) => runHttpLoad({ url: url(port), connections: 50, durationS, script: fx.pipelineScript, pipeline: PIPELINE_DEPTH }),
+};
+
+/** The JSON every app server answers `GET /users/42` with (bench/servers/apps.ts; holdfast.ts by a native handler). */
+const USER_42 = '{"id":"42","name":"user 42"}';
+
+function expectUser(response: RawResponse): void {
+  if (response.status !== 200) fail('GET /users/42', response, 'expected 200');
+  if (!/^application\/json/.test(response.headers.get('content-type') ?? '')) fail('GET /users/42', response, 'expected Content-Type application/json');
+  if (response.body.toString('utf8') !== USER_42) fail('GET /users/42', response, `expected ${USER_42}, got ${JSON.stringify(response.body.toString('utf8').slice(0, 60))}`);
+}
+
+/** Keep-alive load on one route of the fetch apps, on holdfast (native, fetchHandler) and @hono/node-server. */
+function appScenario(name: string, title: string, target: string, expect: (response: RawResponse) => void): Scenario {
+  return {
+    name,
+    title: `${title}, keep-alive (${HTTP_LOAD_TOOL} -c50)`,
+    servers: APP_SERVERS,
+    command: (durationS) => httpLoadCommand({ url: url('PORT', target), connections: 50, durationS }),
+    unavailable: httpLoadMissing,
+    check: (port) =>
+      onConnection(port, async (conn) => {
+        for (let i = 0; i < 3; i++) expect((await exchange(conn, getRequest(target)))[0]);
+        await stillOpen(conn, `GET ${target}`);
+      }),
+    load: (port, durationS) => runHttpLoad({ url: url(port, target), connections: 50, durationS }),
+  };
+}
+
+/** `--only apps` runs these. */
+export const APP_SCENARIOS: readonly string[] = ['app-hello', 'app-json'];
+
+/** Logged servers with the unlogged references their ratios need (holdfast for the cost of logging, node:http for the speed target). */
+const LOGGED_SERVERS: readonly ServerName[] = ['holdfast', 'holdfast+log', 'holdfast+json-log', 'node:http', 'nginx+log', 'nginx+json-log'];
+
+function logged(scenario: Scenario): Scenario {
+  return { ...scenario, name: `${scenario.name}-logged`, title: `${scenario.title}, access log to a file`, servers: LOGGED_SERVERS };
+}
+
+/** Keep-alive hello with the live status on and off: its cost on the hot path (issue 16: within 2 %). */
+export const STATUS_SCENARIO = 'hello-status';
+
+/** `--only logged` runs these. */
+export const LOGGED_SCENARIOS: readonly string[] = ['hello-logged', 'pipelined-logged'];
+
 export const SCENARIOS: readonly Scenario[] = [
-  {
-    name: 'hello',
-    title: `hello, keep-alive (${HTTP_LOAD_TOOL} -c50)`,
-    command: (durationS) => httpLoadCommand({ url: url('PORT'), connections: 50, durationS }),
-    unavailable: httpLoadMissing,
-    check: (port) =>
-      onConnection(port, async (conn) => {
-        for (let i = 0; i < 3; i++) expectHello((await exchange(conn, getRequest('/')))[0]);
-        await stillOpen(conn, 'GET /');
-      }),
-    load: (port, durationS) => runHttpLoad({ url: url(port), connections: 50, durationS }),
-  },
-  {
-    name: 'pipelined',
-    title: `hello, pipelined ×${PIPELINE_DEPTH} (${HTTP_LOAD_TOOL} -c50)`,
-    command: (durationS) => httpLoadCommand({ url: url('PORT'), connections: 50, durationS, script: 'pipeline.lua', pipeline: PIPELINE_DEPTH }),
-    unavailable: httpLoadMissing,
-    check: (port) =>
-      onConnection(port, async (conn) => {
-        const responses = await exchange(conn, getRequest('/').repeat(PIPELINE_DEPTH), PIPELINE_DEPTH);
-        responses.forEach((response, i) => expectHello(response, `pipelined GET / #${i + 1}`));
-        await stillOpen(conn, 'pipelined GET /');
-      }),
-    load: (port, durationS, fx) => runHttpLoad({ url: url(port), connections: 50, durationS, script: fx.pipelineScript, pipeline: PIPELINE_DEPTH }),
-  },
+  HELLO_SCENARIO,
+  PIPELINED_SCENARIO,
   {
     name: 'close',
     title: `hello, new connection per request (${HTTP_LOAD_TOOL} -c50)`,
@@ -225,35 +311,11 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   staticScenario('static-1k', '1k.bin', 50),
   staticScenario('static-1m', '1m.bin', 10, CACHE_SERVERS),
-  {
-    name: 'compressed',
-    title: `compressed: ${COMPRESSED_FILE} (64 KiB JavaScript), Accept-Encoding: br, gzip (${HTTP_LOAD_TOOL} -c50)`,
-    servers: ['holdfast', 'nginx', 'serve'],
-    command: (durationS) => httpLoadCommand({ url: url('PORT', `/${COMPRESSED_FILE}`), connections: 50, durationS, headers: ['Accept-Encoding: br, gzip'] }),
-    unavailable: httpLoadMissing,
-    check: (port, fx) =>
-      onConnection(port, async (conn) => {
-        const expected = fx.files.get(COMPRESSED_FILE) as Buffer;
-        for (let i = 0; i < 2; i++) {
-          const [response] = await exchange(conn, getRequest(`/${COMPRESSED_FILE}`, 'Accept-Encoding: br, gzip\r\n'));
-          const what = `GET /${COMPRESSED_FILE} (Accept-Encoding: br, gzip)`;
-          if (response.status !== 200) fail(what, response, 'expected 200');
-          const coding = response.headers.get('content-encoding');
-          if (coding !== 'br' && coding !== 'gzip') fail(what, response, `expected a compressed body, got Content-Encoding ${String(coding)}`);
-          const body = coding === 'br' ? brotliDecompressSync(response.body) : gunzipSync(response.body);
-          if (!body.equals(expected)) fail(what, response, 'decompressed content differs from the file');
-        }
-        await stillOpen(conn, `GET /${COMPRESSED_FILE}`);
-      }),
-    load: (port, durationS) => runHttpLoad({ url: url(port, `/${COMPRESSED_FILE}`), connections: 50, durationS, headers: ['Accept-Encoding: br, gzip'] }),
-  },
-  {
-    name: 'churn',
-    title: `static churn: ${CHURN_FILES} distinct 1 MiB files in turn (${HTTP_LOAD_TOOL} -c10)`,
-    servers: CACHE_SERVERS,
-    command: (durationS) => httpLoadCommand({ url: url('PORT', '/'), connections: 10, durationS, script: 'churn.lua' }),
-    unavailable: wrkMissing,
-    check: (port, fx) => checkFiles(port, fx, [...fx.files.keys()].filter((name) => name.startsWith('churn-'))),
-    load: (port, durationS, fx) => runWrk({ url: url(port, '/'), connections: 10, durationS, script: fx.churnScript }),
-  },
+  CHURN_SCENARIO,
+  COMPRESSED_SCENARIO,
+  logged(HELLO_SCENARIO),
+  logged(PIPELINED_SCENARIO),
+  { ...HELLO_SCENARIO, name: STATUS_SCENARIO, title: `${HELLO_SCENARIO.title}, live status on (nobody watching) vs off`, servers: ['holdfast', 'holdfast+status'] },
+  appScenario('app-hello', 'app: hello text', '/', (response) => expectHello(response)),
+  appScenario('app-json', 'app: JSON, path param', '/users/42', expectUser),
 ];

@@ -2,11 +2,16 @@
  * The servers under test. Each `ServerSpec` starts one child process pinned to core 0 on a free
  * 127.0.0.1 port and resolves once `GET /` answers 200; `RunningServer.stop()` stops it by PID.
  * holdfast and node:http run the scripts in ./servers/ (compiled next to this file's parent);
- * holdfast-uncached is holdfast with its memory cache for files off (every file read from disk, as
- * before the cache existed); nginx runs from a config generated into the work dir (gzip on, level 6,
- * for .js files), and only when /usr/sbin/nginx exists; `serve` is the npm package (a dev
- * dependency) with request logging, clipboard and update check off, compressing as it does by
- * default.
+ * nginx runs from a config generated into the work dir, and only when /usr/sbin/nginx exists.
+ * The logged variants write an access log into the work dir: holdfast with its built-in logger
+ * (`--log pretty|json` to a file), nginx with `access_log … buffer=64k flush=1s` in its `combined`
+ * format or a JSON format with the same fields as holdfast's; `resetLog()` truncates the file
+ * (both open it O_APPEND, so writing goes on at the new end) and `logBytes()` says how much was written.
+ * The app servers run the same fetch apps (./servers/apps.ts: a Hono app, a plain fetch function)
+ * on holdfast's fetchHandler and on @hono/node-server. holdfast-uncached is holdfast with its
+ * memory cache for files off (every file read from disk, as before the cache existed); nginx
+ * compresses .js files (`gzip on`, level 6); `serve` is the npm package (a dev dependency) with
+ * request logging, clipboard and update check off, compressing as it does by default.
  */
 
 import { existsSync, promises as fs } from 'node:fs';
@@ -21,10 +26,35 @@ import { spawnPinned, stop, tail } from './processes.js';
 export const SERVER_CORE = 0;
 export const NGINX = '/usr/sbin/nginx';
 
-export type ServerName = 'holdfast' | 'holdfast-uncached' | 'node:http' | 'nginx' | 'serve';
+/** In the proxy scenarios 'holdfast' and 'nginx' are those servers as proxies, and 'http-proxy' is the Node reference. */
+export type ServerName =
+  | 'holdfast'
+  | 'holdfast-uncached'
+  | 'serve'
+  | 'node:http'
+  | 'nginx'
+  | 'http-proxy'
+  | 'holdfast+log'
+  | 'holdfast+json-log'
+  | 'holdfast+status'
+  | 'nginx+log'
+  | 'nginx+json-log'
+  | 'holdfast fetch'
+  | 'holdfast + Hono'
+  | '@hono/node-server fetch'
+  | '@hono/node-server + Hono';
 
 /** The servers every scenario runs unless it names its own. */
 export const BASE_SERVERS: readonly ServerName[] = ['holdfast', 'node:http', 'nginx'];
+
+/** The app scenarios' servers: the fetch apps on holdfast and on @hono/node-server, and holdfast's native handler for reference. */
+export const APP_SERVERS: readonly ServerName[] = ['holdfast', 'holdfast fetch', 'holdfast + Hono', '@hono/node-server fetch', '@hono/node-server + Hono'];
+
+/** Each app on holdfast, and the same app on @hono/node-server. */
+export const APP_PEERS: Partial<Record<ServerName, ServerName>> = {
+  'holdfast fetch': '@hono/node-server fetch',
+  'holdfast + Hono': '@hono/node-server + Hono',
+};
 
 export interface RunningServer {
   name: ServerName;
@@ -32,6 +62,8 @@ export interface RunningServer {
   pid: number;
   /** Whether `GET /__mem` answers with process.memoryUsage(). */
   hasHeap: boolean;
+  /** The access log, for the logged variants; null when the server does not log. */
+  logFile: string | null;
   alive(): boolean;
   stderr(): string;
   stop(): Promise<void>;
@@ -44,7 +76,7 @@ export interface ServerSpec {
   start(workDir: string, wwwDir: string): Promise<RunningServer>;
 }
 
-const serversDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'servers');
+export const serversDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'servers');
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -76,7 +108,14 @@ async function waitUntilAnswering(child: ChildProcess, port: number, stderr: () 
   throw new Error(`no answer on port ${port} within ${timeoutMs} ms (${last}) ${stderr().trim()}`);
 }
 
-async function launch(name: ServerName, command: string, args: (port: number) => Promise<string[]>, hasHeap: boolean, env?: NodeJS.ProcessEnv): Promise<RunningServer> {
+export async function launch(
+  name: ServerName,
+  command: string,
+  args: (port: number) => Promise<string[]>,
+  hasHeap: boolean,
+  logFile: string | null = null,
+  env?: NodeJS.ProcessEnv,
+): Promise<RunningServer> {
   const port = await freePort();
   const child = spawnPinned(SERVER_CORE, command, await args(port), env === undefined ? {} : { env: { ...process.env, ...env } });
   child.stdout?.resume();
@@ -92,35 +131,74 @@ async function launch(name: ServerName, command: string, args: (port: number) =>
     port,
     pid: child.pid as number,
     hasHeap,
+    logFile,
     alive: () => child.exitCode === null && child.signalCode === null,
     stderr,
     stop: () => stop(child),
   };
 }
 
-function nodeServer(name: ServerName, script: string, extraArgs: readonly string[] = []): ServerSpec {
+/** `name` as a file name: `node:http` → `node-http`, `holdfast+log` → `holdfast-log`. */
+function fileName(name: ServerName): string {
+  return name.replace(/[^a-z-]/g, '-');
+}
+
+function logPath(workDir: string, name: ServerName): string {
+  return path.join(workDir, 'logs', `${fileName(name)}.log`);
+}
+
+function nodeServer(name: ServerName, script: string, log: 'pretty' | 'json' | null = null, app?: 'hono' | 'fetch', extra: readonly string[] = []): ServerSpec {
   const file = path.join(serversDir, script);
   return {
     name,
     unavailable: () => (existsSync(file) ? null : `${file} is missing (run npm run build)`),
-    start: (_workDir, wwwDir) => launch(name, process.execPath, async (port) => ['--expose-gc', file, String(port), wwwDir, ...extraArgs], true),
+    start: (workDir, wwwDir) => {
+      const logFile = log === null ? null : logPath(workDir, name);
+      const logArgs = logFile === null ? [] : ['--log', log as string, '--log-file', logFile];
+      return launch(
+        name,
+        process.execPath,
+        async (port) => {
+          if (logFile !== null) await fs.mkdir(path.dirname(logFile), { recursive: true });
+          return ['--expose-gc', file, String(port), wwwDir, ...logArgs, ...(app === undefined ? [] : [app]), ...extra];
+        },
+        true,
+        logFile,
+      );
+    },
   };
 }
 
-export function nginxConfig(port: number, workDir: string, wwwDir: string): string {
-  const temp = (what: string): string => path.join(workDir, 'nginx', `${what}_temp`);
+/** nginx's access log for a logged variant: the format's definition (if not built in) and its file. */
+interface NginxLog {
+  format: 'combined' | 'json';
+  file: string;
+}
+
+/** The JSON line holdfast's `--log json` writes for a request, in nginx variables. */
+const NGINX_JSON_FORMAT = `'{"time":"$time_iso8601","event":"request","connectionId":$connection,"requestIndex":$connection_requests,"method":"$request_method","target":"$request_uri","status":$status,"bytes":$body_bytes_sent,"durationMs":$request_time}'`;
+
+function nginxLogDirectives(log: NginxLog | null): string {
+  if (log === null) return '    access_log off;';
+  const define = log.format === 'json' ? `    log_format json escape=json ${NGINX_JSON_FORMAT};\n` : '';
+  return `${define}    access_log ${log.file} ${log.format} buffer=64k flush=1s;`;
+}
+
+/** nginx's configuration; `dir` (which must exist) holds its pid file, error log and temp paths. */
+export function nginxConfig(port: number, dir: string, wwwDir: string, log: NginxLog | null = null): string {
+  const temp = (what: string): string => path.join(dir, `${what}_temp`);
   return `daemon off;
 master_process off;
 worker_processes 1;
-pid ${path.join(workDir, 'nginx', 'nginx.pid')};
-error_log ${path.join(workDir, 'nginx', 'error.log')} warn;
+pid ${path.join(dir, 'nginx.pid')};
+error_log ${path.join(dir, 'error.log')} warn;
 
 events {
     worker_connections 16384;
 }
 
 http {
-    access_log off;
+${nginxLogDirectives(log)}
     client_body_temp_path ${temp('client_body')};
     proxy_temp_path ${temp('proxy')};
     fastcgi_temp_path ${temp('fastcgi')};
@@ -152,24 +230,29 @@ http {
 `;
 }
 
-const nginx: ServerSpec = {
-  name: 'nginx',
-  unavailable: () => (existsSync(NGINX) ? null : `${NGINX} is not installed`),
-  async start(workDir, wwwDir) {
-    const dir = path.join(workDir, 'nginx');
-    await fs.mkdir(dir, { recursive: true });
-    const conf = path.join(dir, 'nginx.conf');
-    return launch(
-      'nginx',
-      NGINX,
-      async (port) => {
-        await fs.writeFile(conf, nginxConfig(port, workDir, wwwDir));
-        return ['-p', dir, '-c', conf, '-e', path.join(dir, 'error.log')];
-      },
-      false,
-    );
-  },
-};
+function nginx(name: ServerName, format: NginxLog['format'] | null = null): ServerSpec {
+  return {
+    name,
+    unavailable: () => (existsSync(NGINX) ? null : `${NGINX} is not installed`),
+    async start(workDir, wwwDir) {
+      const dir = path.join(workDir, fileName(name));
+      await fs.mkdir(dir, { recursive: true });
+      const conf = path.join(dir, 'nginx.conf');
+      const log = format === null ? null : { format, file: logPath(workDir, name) };
+      if (log !== null) await fs.mkdir(path.dirname(log.file), { recursive: true });
+      return launch(
+        name,
+        NGINX,
+        async (port) => {
+          await fs.writeFile(conf, nginxConfig(port, dir, wwwDir, log));
+          return ['-p', dir, '-c', conf, '-e', path.join(dir, 'error.log')];
+        },
+        false,
+        log?.file ?? null,
+      );
+    },
+  };
+}
 
 /** The `serve` package's command-line entry point, or null when the dev dependency is not installed. */
 const SERVE: string | null = (() => {
@@ -184,13 +267,33 @@ const serve: ServerSpec = {
   name: 'serve',
   unavailable: () => (SERVE === null ? 'the serve package is not installed (npm install)' : null),
   start: (_workDir, wwwDir) =>
-    launch('serve', process.execPath, async (port) => [SERVE as string, '-l', `tcp://127.0.0.1:${port}`, '-L', '-n', '--no-port-switching', wwwDir], false, { NO_UPDATE_CHECK: '1' }),
+    launch('serve', process.execPath, async (port) => [SERVE as string, '-l', `tcp://127.0.0.1:${port}`, '-L', '-n', '--no-port-switching', wwwDir], false, null, { NO_UPDATE_CHECK: '1' }),
 };
 
 export const SERVERS: readonly ServerSpec[] = [
   nodeServer('holdfast', 'holdfast.js'),
-  nodeServer('holdfast-uncached', 'holdfast.js', ['--no-file-cache']),
-  nodeServer('node:http', 'node-http.js'),
-  nginx,
+  nodeServer('holdfast-uncached', 'holdfast.js', null, undefined, ['--no-file-cache']),
   serve,
+  nodeServer('node:http', 'node-http.js'),
+  nginx('nginx'),
+  nodeServer('holdfast+log', 'holdfast.js', 'pretty'),
+  nodeServer('holdfast+json-log', 'holdfast.js', 'json'),
+  nodeServer('holdfast+status', 'holdfast.js', null, undefined, ['--status']),
+  nginx('nginx+log', 'combined'),
+  nginx('nginx+json-log', 'json'),
+  nodeServer('holdfast fetch', 'holdfast-app.js', null, 'fetch'),
+  nodeServer('holdfast + Hono', 'holdfast-app.js', null, 'hono'),
+  nodeServer('@hono/node-server fetch', 'node-server-app.js', null, 'fetch'),
+  nodeServer('@hono/node-server + Hono', 'node-server-app.js', null, 'hono'),
 ];
+
+/** Empties a logged server's access log before a measured run. */
+export async function resetLog(server: RunningServer): Promise<void> {
+  if (server.logFile !== null) await fs.truncate(server.logFile, 0).catch(() => undefined);
+}
+
+/** Bytes in a logged server's access log (null for a server that does not log). */
+export async function logBytes(server: RunningServer): Promise<number | null> {
+  if (server.logFile === null) return null;
+  return fs.stat(server.logFile).then((stats) => stats.size, () => 0);
+}

@@ -7,8 +7,10 @@
  * prints it and exits with code 2.
  */
 
-import { OPTION_ROWS, PRESETS, type EnumRow, type NumberRow, type OptionName, type ServerOptions } from '../server/options.js';
-import { DURATION_SYNTAX, SIZE_SYNTAX, formatNumber, parseDuration, type NumberSpec } from '../server/units.js';
+import { PROXY_OPTION_ROWS, type ProxyNumericOptions } from '../proxy/options.js';
+import { parseUpstream } from '../proxy/target.js';
+import { OPTION_ROWS, PRESETS, isTextRow, type EnumRow, type NumberRow, type OptionName, type ServerOptions, type SinkRow, type TextRow } from '../server/options.js';
+import { ADDRESS_SYNTAX, DURATION_SYNTAX, SIZE_SYNTAX, TOKEN_SYNTAX, formatNumber, isBearerToken, parseAddress, parseDuration, type NumberSpec } from '../server/units.js';
 import { extraHeaderProblem, STATIC_DEFAULTS } from '../handlers/static.js';
 import { isFieldValue } from '../http1/header-map.js';
 import { describeAccepted, helpEntry, parseChoiceFlag, parseNumberFlag, readArgv, requireValue, UsageError } from './flags.js';
@@ -17,7 +19,7 @@ export { UsageError };
 
 export interface CliConfig {
   kind: 'serve';
-  /** The directory to serve; null means the bundled demo site. */
+  /** The directory or app module to serve; null means the bundled demo site. */
   root: string | null;
   demo: boolean;
   port: number;
@@ -26,6 +28,15 @@ export interface CliConfig {
   cors: boolean;
   spa: boolean;
   list: boolean;
+  /** Upstream URLs from `--proxy` (repeatable): requests go there (with a dir: those that match no file). */
+  proxy: string[];
+  /** HTTPS: PEM files of the certificate (chain) and its key; both or neither. */
+  tlsCert: string | null;
+  tlsKey: string | null;
+  /** Where HTTPS listens (with tlsCert/tlsKey). */
+  tlsPort: number;
+  /** A plain-HTTP listener answering every request with a 308 to the https:// URL. */
+  redirectHttp: number | null;
   /** serveStatic's options of the same names. */
   maxCacheBytes: number;
   maxCachedFileBytes: number;
@@ -36,14 +47,34 @@ export interface CliConfig {
   headers: Array<[string, string]>;
   /** The server options given as flags, under their library names; the library supplies the rest. */
   options: ServerOptions;
+  /** The proxy options given as `--proxy-*` flags, under their library names. */
+  proxyOptions: Partial<ProxyNumericOptions>;
 }
 
 export type CliCommand = CliConfig | { kind: 'help' } | { kind: 'version' };
 
-type Settings = Omit<CliConfig, 'kind' | 'root' | 'options'>;
+type Settings = Omit<CliConfig, 'kind' | 'root' | 'options' | 'proxyOptions'>;
 
-/** serveStatic's options take its defaults (STATIC_DEFAULTS). */
-const DEFAULT_SETTINGS: Readonly<Settings> = { demo: false, port: 8080, host: '127.0.0.1', workers: 1, cors: false, spa: false, list: false, ...STATIC_DEFAULTS, compress: true, cleanUrls: false, headers: [] };
+// 8443: the usual unprivileged HTTPS port (Tomcat's and Jetty's default), as 8080 is for HTTP.
+// serveStatic's options take its defaults (STATIC_DEFAULTS).
+const DEFAULT_SETTINGS: Readonly<Settings> = {
+  demo: false,
+  port: 8080,
+  host: '127.0.0.1',
+  workers: 1,
+  cors: false,
+  spa: false,
+  list: false,
+  proxy: [],
+  tlsCert: null,
+  tlsKey: null,
+  tlsPort: 8443,
+  redirectHttp: null,
+  ...STATIC_DEFAULTS,
+  compress: true,
+  cleanUrls: false,
+  headers: [],
+};
 
 /**
  * A flag of the command itself: with `parse` it takes a value (`show` prints its default in
@@ -58,6 +89,13 @@ type CommandFlag = {
 }[keyof Settings];
 
 const PORT: NumberSpec = { kind: 'count', min: 0, max: 65_535 };
+const UPSTREAM_ACCEPTS = 'an upstream URL such as http://127.0.0.1:3000 or unix:/path/to.sock';
+
+function parseUpstreamFlag(flag: string, text: string, previous: readonly string[]): string[] {
+  const target = parseUpstream(text);
+  if (typeof target === 'string') throw new UsageError(`${flag} takes ${UPSTREAM_ACCEPTS}: ${target}; got "${text}"`);
+  return [...previous, text];
+}
 const WORKERS: NumberSpec = { kind: 'count', unit: 'processes', min: 1, max: 1024 };
 const CACHE_SIZE: NumberSpec = { kind: 'bytes', zero: 'off', min: 0 };
 
@@ -92,10 +130,15 @@ const COMMAND_FLAGS = new Map<string, CommandFlag>([
   ['--port', { key: 'port', hint: 'N', help: 'port to listen on; 0 picks a free port', accepts: describeAccepted(PORT), parse: (flag, text) => parseNumberFlag(flag, PORT, text) }],
   ['--host', { key: 'host', hint: 'ADDRESS', help: 'address to bind; 0.0.0.0 to expose', accepts: 'an address such as 127.0.0.1 or 0.0.0.0', parse: (_flag, text) => text }],
   ['--workers', { key: 'workers', hint: 'N|auto', help: 'processes sharing the port; auto = one per CPU', accepts: `${describeAccepted(WORKERS)}, or auto`, parse: (flag, text) => (text === 'auto' ? 'auto' : parseNumberFlag(flag, WORKERS, text)) }],
+  ['--tls-cert', { key: 'tlsCert', hint: 'FILE', help: 'serve HTTPS with this PEM certificate (chain); SIGHUP reloads it', accepts: 'a PEM file', parse: (_flag, text) => text }],
+  ['--tls-key', { key: 'tlsKey', hint: 'FILE', help: "the certificate's PEM private key; SIGHUP reloads it", accepts: 'a PEM file', parse: (_flag, text) => text }],
+  ['--tls-port', { key: 'tlsPort', hint: 'N', help: 'port HTTPS listens on', accepts: describeAccepted(PORT), parse: (flag, text) => parseNumberFlag(flag, PORT, text) }],
+  ['--redirect-http', { key: 'redirectHttp', hint: 'PORT', help: 'also listen for plain HTTP here, answering 308 to https://', accepts: describeAccepted(PORT), parse: (flag, text) => parseNumberFlag(flag, PORT, text) }],
   ['--cors', { key: 'cors', help: 'add Access-Control-Allow-Origin: * and answer preflights' }],
   ['--spa', { key: 'spa', help: 'serve index.html for unknown paths (single-page apps)' }],
   ['--list', { key: 'list', help: 'list directories without an index.html' }],
   ['--demo', { key: 'demo', help: 'serve the bundled demo site with its connection report' }],
+  ['--proxy', { key: 'proxy', hint: 'URL', help: 'proxy requests to this upstream; repeat to balance; with a dir, only those matching no file', accepts: UPSTREAM_ACCEPTS, parse: parseUpstreamFlag }],
   ['--file-cache', sizeFlag('maxCacheBytes', 'memory for hot files (contents and compressed forms); 0 = off')],
   ['--file-cache-max', sizeFlag('maxCachedFileBytes', 'largest file kept in memory; 0 = no memory cache')],
   ['--cache-control', { key: 'cacheControl', hint: 'VALUE', help: 'Cache-Control of files (a duration means max-age)', accepts: CACHE_CONTROL_ACCEPTS, parse: parseCacheControl }],
@@ -104,12 +147,15 @@ const COMMAND_FLAGS = new Map<string, CommandFlag>([
   ['--no-compress', { key: 'compress', clears: true, help: 'send files as they are (no brotli or gzip on the fly)' }],
 ]);
 
-type FlaggedRow = (NumberRow | EnumRow) & { readonly name: OptionName; readonly cli: NonNullable<NumberRow['cli']> };
+type FlaggedRow = (NumberRow | EnumRow | SinkRow | TextRow) & { readonly name: string; readonly cli: NonNullable<NumberRow['cli']> };
 
 /** The server options that have a flag, by flag, in table order. */
 export const OPTION_FLAGS: ReadonlyMap<string, FlaggedRow> = new Map(
-  OPTION_ROWS.flatMap((row) => (row.kind !== 'function' && row.cli !== undefined ? [[row.cli.flag, row as FlaggedRow] as const] : [])),
+  OPTION_ROWS.flatMap((row) => (row.kind !== 'function' && row.kind !== 'object' && row.cli !== undefined ? [[row.cli.flag, row as FlaggedRow] as const] : [])),
 );
+
+/** The proxy options that have a flag (`--proxy-*`), by flag. */
+export const PROXY_FLAGS: ReadonlyMap<string, FlaggedRow> = new Map(PROXY_OPTION_ROWS.flatMap((row) => (row.cli !== undefined ? [[row.cli.flag, row as FlaggedRow] as const] : [])));
 
 const flagOf = (name: string): string | undefined => [...OPTION_FLAGS.values()].find((row) => row.name === name)?.cli.flag;
 
@@ -121,19 +167,30 @@ function insteadNote(row: NumberRow): string {
 }
 
 function parseOptionFlag(row: FlaggedRow, flag: string, value: string | undefined): string | number {
+  if (row.kind === 'sink') return requireValue(flag, value, 'a file path');
   if (row.kind === 'enum') return parseChoiceFlag(flag, row.values, requireValue(flag, value, row.values.join(', ')));
+  if (isTextRow(row)) {
+    const syntax = row.kind === 'address' ? ADDRESS_SYNTAX : TOKEN_SYNTAX;
+    const text = requireValue(flag, value, syntax);
+    if (row.kind === 'address' && parseAddress(text) === 'malformed') throw new UsageError(`${flag} takes ${syntax}; got "${text}"`);
+    // A secret is never repeated in a message.
+    if (row.kind === 'secret' && !isBearerToken(text)) throw new UsageError(`${flag} takes ${syntax}`);
+    return text;
+  }
   return parseNumberFlag(flag, row, requireValue(flag, value, describeAccepted(row)), insteadNote(row));
 }
 
-const HINTS = { duration: 'D', count: 'N', bytes: 'SIZE', enum: 'NAME' } as const;
+const HINTS = { duration: 'D', count: 'N', bytes: 'SIZE', enum: 'NAME', sink: 'PATH', address: 'HOST:PORT', secret: 'TOKEN' } as const;
 
 /** The `--help` entry of a server option: its help, its values if it has a list, and its default. */
 function optionEntry(row: FlaggedRow): string {
   const usage = `${row.cli.flag} ${row.cli.hint ?? HINTS[row.kind]}`;
+  if (row.kind === 'sink') return helpEntry(usage, row.cli.help, '(default stdout)');
   if (row.kind === 'enum') {
     const values = row.values.map((value) => (row.notes?.[value] === undefined ? value : `${value} (${row.notes[value]})`));
-    return helpEntry(usage, `${row.cli.help}: ${values.join(' | ')}`, `(default ${row.default})`);
+    return helpEntry(usage, `${row.cli.help}: ${values.join(' | ')}`, `(default ${row.cli.default ?? row.default})`);
   }
+  if (isTextRow(row)) return helpEntry(usage, row.cli.help, `(default ${row.empty})`);
   const presetFlag = flagOf('preset');
   const fromPreset = Object.hasOwn(PRESETS.production, row.name) && presetFlag !== undefined;
   const zeroDefault = row.default === 0 && row.zero !== undefined;
@@ -147,17 +204,20 @@ const commandEntries = (valued: boolean): string[] =>
     if (entry.parse === undefined) return valued ? [] : [helpEntry(flag, entry.help)];
     const initial = DEFAULT_SETTINGS[entry.key];
     const shown = entry.show === undefined ? String(initial) : (entry.show as (value: typeof initial) => string)(initial);
-    return valued ? [helpEntry(`${flag} ${entry.hint}`, entry.help, Array.isArray(initial) ? '(repeatable)' : `(default ${shown})`)] : [];
+    return valued ? [helpEntry(`${flag} ${entry.hint}`, entry.help, Array.isArray(initial) ? '(repeatable)' : initial === null ? '' : `(default ${shown})`)] : [];
   });
 
 export const USAGE = [
   'Usage: holdfast [dir] [options]',
   '',
-  'Serves the files in dir (default: the current directory) over HTTP/1.1.',
+  'Serves the files in dir (default: the current directory) over HTTP/1.1; given an app module',
+  '(a .js, .mjs or .cjs file), serves its default export: a fetch function, an object with a',
+  'fetch method (a Hono app), or defineHandler(handler).',
   '',
   'Options:',
   ...commandEntries(true),
   ...[...OPTION_FLAGS.values()].map(optionEntry),
+  ...[...PROXY_FLAGS.values()].map(optionEntry),
   ...commandEntries(false),
   helpEntry('-h, --help', 'show this help'),
   helpEntry('-v, --version', 'show the version'),
@@ -169,14 +229,36 @@ export const USAGE = [
 
 const SWITCHES = new Set(['-h', '--help', '-v', '--version', ...[...COMMAND_FLAGS].flatMap(([flag, entry]) => (entry.parse === undefined ? [flag] : []))]);
 
+/**
+ * The server options the command line uses where the library's default differs (`cli.default` in
+ * the table: the CLI logs `pretty`, the library nothing), overridden by the flags given.
+ */
+export function withCliDefaults(given: ServerOptions): ServerOptions {
+  const options: Record<string, unknown> = {};
+  for (const row of OPTION_FLAGS.values()) if (row.cli.default !== undefined) options[row.name] = row.cli.default;
+  return { ...options, ...given } as ServerOptions;
+}
+
+/** --tls-cert and --tls-key go together; --tls-port and --redirect-http need them; HTTPS replaces --port. */
+function checkTlsFlags(config: CliConfig, given: ReadonlySet<string>): void {
+  if ((config.tlsCert === null) !== (config.tlsKey === null)) throw new UsageError('--tls-cert and --tls-key go together: give both PEM files');
+  if (config.tlsCert === null) {
+    for (const flag of ['--tls-port', '--redirect-http']) if (given.has(flag)) throw new UsageError(`${flag} needs --tls-cert and --tls-key`);
+    return;
+  }
+  if (given.has('--port')) throw new UsageError('with --tls-cert, HTTPS listens on --tls-port; for a plain-HTTP listener use --redirect-http PORT');
+  if (config.redirectHttp !== null && config.redirectHttp === config.tlsPort && config.tlsPort !== 0) throw new UsageError(`--redirect-http and --tls-port cannot both be ${config.tlsPort}`);
+}
+
 export function parseArgs(argv: readonly string[]): CliCommand {
-  const config: CliConfig = { kind: 'serve', root: null, ...DEFAULT_SETTINGS, options: {} };
+  const config: CliConfig = { kind: 'serve', root: null, ...DEFAULT_SETTINGS, options: {}, proxyOptions: {} };
   const settings = config as unknown as Record<string, unknown>;
   const options = config.options as Record<string, unknown>;
   let rootGiven = false;
+  const given = new Set<string>();
   for (const item of readArgv(argv, SWITCHES)) {
     if (item.kind === 'positional') {
-      if (rootGiven) throw new UsageError(`only one directory may be given; got "${config.root}" and "${item.text}"`);
+      if (rootGiven) throw new UsageError(`only one directory or app module may be given; got "${config.root}" and "${item.text}"`);
       config.root = item.text;
       rootGiven = true;
       continue;
@@ -186,15 +268,23 @@ export function parseArgs(argv: readonly string[]): CliCommand {
     if (flag === '-v' || flag === '--version') return { kind: 'version' };
     const command = COMMAND_FLAGS.get(flag);
     const row = OPTION_FLAGS.get(flag);
+    const proxyRow = PROXY_FLAGS.get(flag);
     if (command !== undefined) {
+      given.add(flag);
       settings[command.key] = command.parse === undefined ? command.clears !== true : command.parse(flag, requireValue(flag, value, command.accepts), settings[command.key] as never);
     } else if (row !== undefined) {
       options[row.name] = parseOptionFlag(row, flag, value);
+    } else if (proxyRow !== undefined) {
+      (config.proxyOptions as Record<string, unknown>)[proxyRow.name] = parseOptionFlag(proxyRow, flag, value);
     } else {
       throw new UsageError(`unknown option ${flag} (see holdfast --help)`);
     }
   }
+  checkTlsFlags(config, given);
   if (config.demo && rootGiven) throw new UsageError('--demo serves the bundled demo site; it takes no directory');
-  if (!config.demo && !rootGiven) config.root = '.';
+  if (config.demo && config.proxy.length > 0) throw new UsageError('--demo serves the bundled demo site; it does not proxy');
+  if (Object.keys(config.proxyOptions).length > 0 && config.proxy.length === 0) throw new UsageError('--proxy-* options need at least one --proxy URL');
+  // With --proxy and no dir every request is proxied; with both, files first (nginx's try_files $uri @app).
+  if (!config.demo && !rootGiven && config.proxy.length === 0) config.root = '.';
   return config;
 }

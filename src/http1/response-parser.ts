@@ -220,6 +220,16 @@ export class ResponseParser {
     this.#eof = true;
   }
 
+  /**
+   * The bytes received and not consumed, copied out (after `switched`: the first bytes of the new
+   * protocol); the parser holds none afterwards.
+   */
+  takeBuffered(): Buffer {
+    const taken = Buffer.from(this.#buf.subarray(this.#pos, this.#end));
+    this.#pos = this.#end;
+    return taken;
+  }
+
   /** After `paused`: start on the next response (its bytes may already be buffered). */
   nextCycle(): void {
     if (this.#state.kind !== 'paused') throw new Error('nextCycle() called while a response is in progress');

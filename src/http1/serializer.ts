@@ -342,3 +342,25 @@ function headerLine(name: string, value: string): string {
 
 /** `HTTP/1.1 100 Continue` (RFC 9110 §15.2.1). */
 export const CONTINUE_HEAD = 'HTTP/1.1 100 Continue\r\n\r\n';
+
+/**
+ * A request head (RFC 9112 §3, §5): `method SP request-target SP HTTP/1.1`, then the field lines,
+ * given as names and values interleaved (`[name0, value0, name1, value1, …]`), then the empty line.
+ * The method must be a token, the target free of whitespace and controls, names tokens and values
+ * free of CR, LF and NUL, or it throws (a request head must never carry injected lines).
+ */
+export function serializeRequestHead(method: string, target: string, fields: readonly string[]): string {
+  if (!isToken(method)) throw new InvalidResponseError('request method is not a token');
+  for (let i = 0; i < target.length; i++) {
+    const c = target.charCodeAt(i);
+    if (c <= 0x20 || c === 0x7f || c > 0xff) throw new InvalidResponseError('request-target has whitespace or control characters');
+  }
+  if (target.length === 0) throw new InvalidResponseError('request-target is empty');
+  let head = `${method} ${target} HTTP/1.1\r\n`;
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i];
+    if (!isToken(name)) throw new InvalidResponseError('request header name is not a token');
+    head += headerLine(name, fields[i + 1]);
+  }
+  return head + '\r\n';
+}

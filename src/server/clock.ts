@@ -36,8 +36,45 @@ export function responseDate(): string {
  */
 export const COARSE_CLOCK_SLACK_MS = 1500;
 
+let turnMs = 0;
+let turnFresh = false;
+
+function expireTurn(): void {
+  turnFresh = false;
+}
+
+/**
+ * performance.now() as of the first ask in this event-loop turn (forgotten at its check phase): the
+ * requests one turn reads share a reading, as nginx caches its time once per event-loop iteration.
+ * The live status times a request from it, so a request's time includes its wait behind the
+ * others read in the same turn.
+ */
+export function turnMonotonicMs(): number {
+  if (!turnFresh) {
+    turnFresh = true;
+    turnMs = performance.now();
+    setImmediate(expireTurn);
+  }
+  return turnMs;
+}
+
 /** performance.now() as of at most about a second ago (never ahead of it). */
 export function coarseMonotonicMs(): number {
   if (dateText === '') read();
   return coarseMs;
+}
+
+let isoSecond = -1;
+let isoSecondText = '';
+
+/**
+ * The wall-clock second `second` (Unix time in seconds) as ISO 8601 UTC up to the seconds' dot,
+ * `2025-01-02T03:04:05.`, formatted once per second: log lines add the milliseconds and `Z`.
+ */
+export function isoSecondPrefix(second: number): string {
+  if (second !== isoSecond) {
+    isoSecond = second;
+    isoSecondText = new Date(second * 1000).toISOString().slice(0, 20);
+  }
+  return isoSecondText;
 }

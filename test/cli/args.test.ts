@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { OPTION_FLAGS, parseArgs, USAGE, UsageError, type CliConfig } from '../../src/cli/args.js';
-import { OPTION_ROWS, PRESETS, resolveOptions } from '../../src/server/options.js';
+import { OPTION_FLAGS, PROXY_FLAGS, parseArgs, withCliDefaults, USAGE, UsageError, type CliConfig } from '../../src/cli/args.js';
+import { OPTION_ROWS, PRESETS, isTextRow, resolveOptions, type ServerOptions } from '../../src/server/options.js';
 import { formatNumber } from '../../src/server/units.js';
 
 function serve(argv: string[]): CliConfig {
@@ -37,6 +37,11 @@ describe('parseArgs', () => {
       cors: false,
       spa: false,
       list: false,
+      proxy: [],
+      tlsCert: null,
+      tlsKey: null,
+      tlsPort: 8443,
+      redirectHttp: null,
       maxCacheBytes: 64 * 1024 * 1024,
       maxCachedFileBytes: 8 * 1024 * 1024,
       cacheControl: 'no-cache',
@@ -44,6 +49,7 @@ describe('parseArgs', () => {
       cleanUrls: false,
       headers: [],
       options: {},
+      proxyOptions: {},
     });
   });
 
@@ -73,6 +79,8 @@ describe('parseArgs', () => {
       [['--http-version=1.1'], { options: { httpVersion: '1.1' } }],
       [['--log', 'json'], { options: { log: 'json' } }],
       [['--log', 'off'], { options: { log: 'off' } }],
+      [['--log-file', 'logs/access.log'], { options: { logSink: 'logs/access.log' } }],
+      [['--log-file=/var/log/holdfast.log', '--log', 'json'], { options: { logSink: '/var/log/holdfast.log', log: 'json' } }],
       [['--workers', 'auto'], { workers: 'auto' }],
       [['--workers=4'], { workers: 4 }],
       [['--workers', '1024'], { workers: 1024 }],
@@ -117,6 +125,8 @@ describe('parseArgs', () => {
       [['--preset', 'turbo'], /--preset.*production.*"turbo"/],
       [['--log', 'loud'], /--log.*"loud"/],
       [['--log'], /--log/],
+      [['--log-file'], /^--log-file needs a value: a file path/],
+      [['--log-file='], /^--log-file needs a value/],
       [['--http-version', '2'], /--http-version.*"2"/],
       [['--workers', '0'], /--workers.*"0"/],
       [['--workers', '1025'], /--workers/],
@@ -176,6 +186,10 @@ describe('parseArgs', () => {
 });
 
 
+/** Values for the string options' flags, and the other options each needs to resolve. */
+const TEXT_SAMPLES = { address: ['127.0.0.1:9090', 'localhost:0', '[::1]:8081', '0.0.0.0:9090'], secret: ['abcdefghijklmnop', 'A-b.c_d~e+f/g0123=='] };
+const TOGETHER: Partial<Record<string, ServerOptions>> = { status: { statusToken: 'a-token-for-0.0.0.0' } };
+
 describe('flags from the option table', () => {
   const flagged = OPTION_ROWS.filter((row) => row.kind !== 'function' && row.cli !== undefined);
   const oneLine = USAGE.replace(/\n {28}/g, ' ');
@@ -187,31 +201,37 @@ describe('flags from the option table', () => {
       const entry = oneLine.split('\n').find((line) => line.startsWith(`  ${row.cli?.flag} `));
       assert.ok(entry !== undefined, `${row.cli.flag} is missing from USAGE`);
       assert.ok(entry.includes(row.cli.help), `${row.cli.flag}: ${entry}`);
-      if (row.kind === 'enum') for (const value of row.values) assert.ok(entry.includes(value), `${row.cli.flag} lists ${value}`);
+      if (isTextRow(row)) assert.ok(entry.includes(`(default ${row.empty})`), entry);
+      else if (row.kind === 'enum') for (const value of row.values) assert.ok(entry.includes(value), `${row.cli.flag} lists ${value}`);
+      else if (row.kind === 'sink') assert.ok(entry.includes('(default stdout)'), entry);
       else if (!Object.hasOwn(PRESETS.production, row.name) && row.default !== 0) assert.ok(entry.includes(`(default ${formatNumber(row.kind, row.default)}`), entry);
-      if (row.kind !== 'enum' && row.zero !== undefined) assert.ok(entry.includes(row.default === 0 ? `(default ${row.zero})` : `; 0 = ${row.zero})`), entry);
+      if (row.kind !== 'enum' && row.kind !== 'sink' && !isTextRow(row) && row.zero !== undefined) assert.ok(entry.includes(row.default === 0 ? `(default ${row.zero})` : `; 0 = ${row.zero})`), entry);
     }
     const listed = [...oneLine.matchAll(/^ {2}(--[a-z-]+)/gm)].map((m) => m[1]);
     assert.deepEqual(
-      listed.filter((flag) => !OPTION_FLAGS.has(flag)),
-      ['--port', '--host', '--workers', '--file-cache', '--file-cache-max', '--cache-control', '--header', '--cors', '--spa', '--list', '--demo', '--clean-urls', '--no-compress'],
+      listed.filter((flag) => !OPTION_FLAGS.has(flag) && !PROXY_FLAGS.has(flag)),
+      ['--port', '--host', '--workers', '--tls-cert', '--tls-key', '--tls-port', '--redirect-http', '--proxy', '--file-cache', '--file-cache-max', '--cache-control', '--header', '--cors', '--spa', '--list', '--demo', '--clean-urls', '--no-compress'],
     );
     assert.deepEqual(listed.filter((flag) => OPTION_FLAGS.has(flag)), [...OPTION_FLAGS.keys()]);
+    assert.deepEqual(listed.filter((flag) => PROXY_FLAGS.has(flag)), [...PROXY_FLAGS.keys()]);
   });
 
   test('every flagged option maps to its library option: flag text → config.options → resolveOptions, both spellings', () => {
     for (const row of flagged) {
       if (row.kind === 'function' || row.cli === undefined) continue;
-      const samples: Array<[string, unknown]> =
-        row.kind === 'enum'
+      const samples: Array<[string, unknown]> = isTextRow(row)
+        ? TEXT_SAMPLES[row.kind].map((value) => [value, value])
+        : row.kind === 'enum'
           ? row.values.map((value) => [value, value])
-          : [row.min, row.default, row.min + 7].map((value) => [formatNumber(row.kind, value), value]);
+          : row.kind === 'sink'
+            ? [['logs/access.log', 'logs/access.log']]
+            : [row.min, row.default, row.min + 7].map((value) => [formatNumber(row.kind, value), value]);
       for (const [text, value] of samples) {
         const flag: string = row.cli.flag;
         for (const argv of [[flag, text], [`${flag}=${text}`]]) {
           const config = serve(argv);
           assert.deepEqual(config.options, { [row.name]: value }, JSON.stringify(argv));
-          assert.equal(resolveOptions(config.options)[row.name], value, JSON.stringify(argv));
+          assert.equal(resolveOptions({ ...TOGETHER[row.name], ...config.options })[row.name], value, JSON.stringify(argv));
         }
       }
     }
@@ -219,7 +239,7 @@ describe('flags from the option table', () => {
 
   test('every flagged numeric option rejects less than its minimum, naming the flag', () => {
     for (const row of flagged) {
-      if (row.kind === 'enum' || row.kind === 'function' || row.cli === undefined) continue;
+      if (row.kind === 'enum' || row.kind === 'function' || row.kind === 'sink' || isTextRow(row) || row.cli === undefined) continue;
       if (row.min === 0) {
         usageError([row.cli.flag, '-1'], new RegExp(`^${row.cli.flag} takes .*; got "-1"$`));
         continue;
@@ -247,11 +267,52 @@ describe('flags from the option table', () => {
     assert.match(USAGE, /^Sizes: 512, 64k, 1m, 1g \(also kb, mb, gb; any case\) in powers of 1024; a bare number means bytes\.$/m);
   });
 
+  test('--status takes HOST:PORT; --status-token a bearer token, never repeated in its error', () => {
+    assert.deepEqual(serve(['--status', '127.0.0.1:9090']).options, { status: '127.0.0.1:9090' });
+    assert.deepEqual(serve(['--status=[::1]:0', '--status-token', 'abcdefghijklmnop']).options, { status: '[::1]:0', statusToken: 'abcdefghijklmnop' });
+    for (const bad of ['9090', '127.0.0.1', '127.0.0.1:70000', 'http://127.0.0.1:9090', '[127.0.0.1]:80', 'a b:80', '::1:80']) {
+      usageError(['--status', bad], new RegExp(`^--status takes HOST:PORT such as 127\\.0\\.0\\.1:9090.*; got "${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"$`));
+    }
+    usageError(['--status'], /^--status needs a value: HOST:PORT/);
+    for (const bad of ['short', 'has space in the middle!!', 'ünïcödé-ünïcödé-ü']) {
+      const message = usageError(['--status-token', bad], /^--status-token takes at least 16 characters/);
+      assert.ok(!message.includes(bad), message);
+    }
+  });
+
   test('--preset takes its names from PRESETS, and --help shows each with its numbers', () => {
     for (const [name, preset] of Object.entries(PRESETS)) {
       assert.deepEqual(serve(['--preset', name]).options, { preset: name });
       assert.ok(oneLine.includes(`${name} (${preset.keepAliveTimeoutMs / 1000}s/${preset.maxRequestsPerConnection})`), name);
     }
     usageError(['--preset', 'turbo'], new RegExp(`^--preset takes one of ${Object.keys(PRESETS).join(', ')}; got "turbo"$`));
+  });
+
+  test('--proxy repeats (each URL checked), --proxy-* flags land under the proxy’s option names; with --proxy and no dir nothing is served from disk', () => {
+    const both = serve(['--proxy', 'http://127.0.0.1:3000', '--proxy=unix:/run/app.sock', '--proxy-balance', 'least-outstanding', '--proxy-idle-timeout', '4s', '--proxy-keepalive', '8']);
+    assert.deepEqual(both.proxy, ['http://127.0.0.1:3000', 'unix:/run/app.sock']);
+    assert.deepEqual(both.proxyOptions, { balance: 'least-outstanding', idleTimeoutMs: 4000, maxIdlePerUpstream: 8 });
+    assert.equal(both.root, null);
+    assert.deepEqual([serve(['public', '--proxy', 'http://a:1']).root, serve([]).proxy], ['public', []]);
+    usageError(['--proxy', 'https://a'], /^--proxy takes an upstream URL such as http:\/\/127\.0\.0\.1:3000 or unix:\/path\/to\.sock: only http: upstreams are supported/);
+    usageError(['--proxy'], /^--proxy needs a value: an upstream URL/);
+    usageError(['--proxy-idle-timeout', '4s'], /^--proxy-\* options need at least one --proxy URL$/);
+    usageError(['--proxy', 'http://a:1', '--proxy-balance', 'random'], /^--proxy-balance takes one of round-robin, least-outstanding; got "random"$/);
+    usageError(['--demo', '--proxy', 'http://a:1'], /does not proxy/);
+    assert.match(oneLine, /--proxy URL +proxy requests to this upstream; repeat to balance; with a dir, only those matching no file \(repeatable\)/);
+    assert.match(oneLine, /--proxy-idle-timeout D +idle time of a pooled upstream connection \(an upstream Keep-Alive timeout lowers it\) \(default 60s\)/);
+  });
+});
+
+describe('command-line defaults', () => {
+  test('the CLI logs pretty by default where the library logs nothing; a flag overrides it', () => {
+    assert.equal(resolveOptions({}).log, 'off');
+    const plain = parseArgs([]);
+    assert.ok(plain.kind === 'serve');
+    assert.equal(resolveOptions(withCliDefaults(plain.options)).log, 'pretty');
+    const json = parseArgs(['--log', 'json']);
+    assert.ok(json.kind === 'serve');
+    assert.equal(resolveOptions(withCliDefaults(json.options)).log, 'json');
+    assert.match(USAGE, /--log FORMAT .*\(default pretty\)/s);
   });
 });

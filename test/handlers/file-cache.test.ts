@@ -54,6 +54,7 @@ function request(target: string, fields: Record<string, string> = {}, method = '
     headers,
     connection: { id: 1, requestIndex: 1, remoteAddress: '127.0.0.1', remotePort: 1 },
     body: undefined as never,
+    signal: new AbortController().signal,
   };
 }
 

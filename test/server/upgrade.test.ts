@@ -10,6 +10,7 @@ import { describe, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import { takeover, type Handler, type HttpRequest } from '../../src/index.js';
 import { RawConnection } from '../helpers/raw-client.js';
+import { echoThenClose } from '../helpers/ws.js';
 import { GET, sleep, startServer } from '../helpers/server.js';
 
 /** What `ws` reads of a request (its handleUpgrade takes node's IncomingMessage shape). */
@@ -54,19 +55,7 @@ describe('upgrades', () => {
         t.server.connections().map((c) => c.state),
         ['upgraded'],
       );
-      const received: string[] = [];
-      const all = new Promise<void>((resolve) =>
-        client.on('message', (data) => {
-          received.push(data.toString());
-          if (received.length === 1000) resolve();
-        }),
-      );
-      for (let i = 0; i < 1000; i++) client.send(`message ${i}`);
-      await all;
-      assert.deepEqual(received, Array.from({ length: 1000 }, (_, i) => `message ${i}`));
-      client.close(1000, 'done');
-      const [code] = (await once(client, 'close')) as [number];
-      assert.equal(code, 1000);
+      await echoThenClose(client);
       const closes = await t.closed(1);
       assert.equal(closes[0].reason, 'upgraded');
       const request = t.requests[0];

@@ -1,0 +1,295 @@
+/**
+ * `proxy(options)`: a Handler that relays each request to one of its upstreams over a keep-alive
+ * pool and streams the answer back (nginx's proxy_pass with upstream keepalive; Go's
+ * httputil.ReverseProxy). It composes with serveStatic and other handlers like any Handler.
+ *
+ * Per request: pick an upstream (./balancer.ts), take a connection (./pool.ts), write the request
+ * with clean headers (./hygiene.ts), read the head, stream the body (./relay.ts).
+ *
+ * What is sent again, and when:
+ * - a connect failure (refused, reset, timed out) moves on to the next upstream: nothing was sent;
+ * - a request that fails before any response byte arrived — on a reused connection (an upstream
+ *   closing it as we wrote: the keep-alive race) or on a new one (an upstream dying) — is sent once
+ *   more, on a new connection (to the next upstream when the new one failed), only when it is
+ *   idempotent (GET, HEAD, OPTIONS, PUT, DELETE, TRACE, or it carries Idempotency-Key) and its body
+ *   can be replayed (none, or one of at most retryBodyBytes, read before sending); never after a
+ *   timeout (the upstream may be working on it), never once a response byte arrived.
+ * Failures are named: 502 for a refused or reset connection or a broken response, 504 for a
+ * connect, header or read timeout, 503 when the connection queue is full or timed out; each with
+ * an `upstream-error` event naming the upstream and the phase. A failure after the head aborts the
+ * client connection.
+ *
+ * `Upgrade` requests (WebSocket) are tunnelled on a connection of their own: the upstream's 101 is
+ * relayed (the server writes it with the upstream's Upgrade), then bytes flow both ways until either
+ * side closes; the client connection closes as `upgraded`, the upstream one as `tunnelled`.
+ *
+ * Request bodies count against the server's maxBodyBytes (1 MiB by default, as nginx's
+ * client_max_body_size): raise it on the server for uploads. They are streamed, so memory stays
+ * bounded whatever the limit.
+ */
+
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { parseContentLengths } from '../http1/framing.js';
+import { ResponseParser } from '../http1/response-parser.js';
+import { serializeRequestHead } from '../http1/serializer.js';
+import { HttpError, type Handler, type HttpRequest, type HttpResponse } from '../handlers/types.js';
+import { Balancer, Upstream } from './balancer.js';
+import { attachProxyLogger, type ProxyEvents, type UpstreamPhase } from './events.js';
+import { clientResponseHeaders, isRetryable, upstreamRequestFields, type RequestBodyFraming } from './hygiene.js';
+import { resolveProxyOptions, type ProxyOptions, type ResolvedProxyOptions } from './options.js';
+import { PoolError, UpstreamPool, type PoolStats } from './pool.js';
+import { Attempt, RelayBody, UpstreamFailure, tunnel, type OutgoingBody } from './relay.js';
+import { connectOptions } from './target.js';
+
+export interface ProxyHandler extends Handler {
+  /** upstream-open, upstream-close, upstream-error, upstream-health. */
+  readonly events: EventEmitter<ProxyEvents>;
+  readonly options: Readonly<ResolvedProxyOptions>;
+  /** Per upstream: idle, active, waiting, opened, reused, retried, failed, outstanding. */
+  stats(): PoolStats[];
+  /** Stops health checks and closes idle connections; resolves once every upstream connection is closed. */
+  close(): Promise<void>;
+}
+
+const NO_BODY: OutgoingBody = Object.freeze({ kind: 'none' });
+const NONE: RequestBodyFraming = Object.freeze({ kind: 'none' });
+const CHUNKED: RequestBodyFraming = Object.freeze({ kind: 'chunked' });
+
+/** How the client's request body is framed (the server has validated it: RFC 9112 §6.3). */
+function requestBodyFraming(req: HttpRequest): RequestBodyFraming {
+  const headers = req.headers;
+  if (headers.has('transfer-encoding')) return CHUNKED;
+  const lengths = headers.getAll('content-length');
+  if (lengths.length === 0) return NONE;
+  const parsed = parseContentLengths(lengths);
+  if (typeof parsed === 'string' || parsed.length === 0) return NONE;
+  return { kind: 'length', length: parsed.length };
+}
+
+function isUpgradeRequest(req: HttpRequest): boolean {
+  if (req.version !== '1.1' || !req.headers.has('upgrade')) return false;
+  const connection = req.headers.get('connection');
+  return connection !== undefined && /(?:^|,)\s*upgrade\s*(?:,|$)/i.test(connection);
+}
+
+const STATUS_TEXT: Record<number, string> = { 502: '502 Bad Gateway', 503: '503 Service Unavailable', 504: '504 Gateway Timeout' };
+
+function statusFor(phase: UpstreamPhase, code: string): number {
+  if (phase === 'queue') return 503;
+  return code === 'timeout' ? 504 : 502;
+}
+
+export function proxy(options: ProxyOptions): ProxyHandler {
+  const resolved = resolveProxyOptions(options);
+  const events = new EventEmitter<ProxyEvents>();
+  attachProxyLogger(events, resolved.log, resolved.logSink);
+  const upstreams = resolved.upstreams.map((target) => new Upstream(new UpstreamPool(target, resolved, events)));
+  const balancer = new Balancer(upstreams, resolved.balance, resolved.maxFails, resolved.failTimeoutMs, events);
+  const timeouts = { readTimeoutMs: resolved.readTimeoutMs, sendTimeoutMs: resolved.sendTimeoutMs };
+  let closed = false;
+
+  /** Counts and reports a failed attempt; the status the client gets (meaningless when retried or mid-body). */
+  const fail = (upstream: Upstream | null, phase: UpstreamPhase, code: string, req: HttpRequest, retried: boolean): number => {
+    const status = statusFor(phase, code);
+    if (upstream !== null && !retried) upstream.pool.stats.failed++;
+    const answered = retried || phase === 'body' ? null : status;
+    events.emit('upstream-error', { upstream: upstream?.name ?? 'none', phase, code, method: req.method, target: req.target, status: answered, retried });
+    return status;
+  };
+
+  const headFor = (req: HttpRequest, upstream: Upstream, body: RequestBodyFraming, tunnelled: boolean): string => {
+    const peer = req.connection.remoteAddress;
+    const fields = upstreamRequestFields({
+      headers: req.headers,
+      peerAddress: peer,
+      trustedPeer: resolved.trustedProxies.has(peer),
+      proto: 'http',
+      upstreamAuthority: upstream.pool.target.authority,
+      preserveHost: resolved.preserveHost,
+      body,
+      tunnel: tunnelled,
+    });
+    return serializeRequestHead(req.method, req.target, fields);
+  };
+
+  async function relay(req: HttpRequest): Promise<HttpResponse> {
+    if (closed) throw new HttpError(503, STATUS_TEXT[503]);
+    if (isUpgradeRequest(req) && requestBodyFraming(req).kind === 'none') return openTunnel(req);
+    const framing = requestBodyFraming(req);
+    let body: OutgoingBody = NO_BODY;
+    if (framing.kind === 'length' && framing.length <= resolved.retryBodyBytes) body = { kind: 'buffered', bytes: await req.body.bytes() };
+    else if (framing.kind !== 'none') body = { kind: 'stream', source: req.body, chunked: framing.kind === 'chunked', pulled: false };
+    const sentFraming: RequestBodyFraming = body.kind === 'buffered' ? { kind: 'length', length: body.bytes.length } : framing;
+    const retryable = isRetryable(req.method, req.headers);
+
+    let tried: Set<Upstream> | null = null;
+    let upstream = balancer.pick(null);
+    let resent = false;
+    let fresh = false;
+    for (;;) {
+      if (upstream === null) throw new HttpError(502, STATUS_TEXT[502]);
+      const pool = upstream.pool;
+      let lease: { connection: Attempt['connection']; reused: boolean };
+      try {
+        lease = await pool.acquire(fresh);
+      } catch (error) {
+        if (!(error instanceof PoolError)) throw error;
+        if (error.phase === 'connect') {
+          balancer.failed(upstream, `connect ${error.code}`);
+          (tried ??= new Set()).add(upstream);
+          const next = balancer.pick(tried);
+          const status = fail(upstream, 'connect', error.code, req, next !== null);
+          if (next === null) throw new HttpError(status, STATUS_TEXT[status]);
+          upstream = next;
+          fresh = false;
+          continue;
+        }
+        throw new HttpError(fail(upstream, 'queue', error.code, req, false), STATUS_TEXT[503]);
+      }
+      pool.stats.outstanding++;
+      const attempt = new Attempt(pool, lease.connection, lease.reused, timeouts, () => pool.stats.outstanding--);
+      let head;
+      try {
+        attempt.send(req.method, headFor(req, upstream, sentFraming, false), body);
+        head = await attempt.readHead();
+        if (head.status === 101) throw attempt.abort('headers', 'unexpected-101');
+      } catch (error) {
+        if (!(error instanceof UpstreamFailure)) {
+          attempt.abort('send', 'internal');
+          throw error;
+        }
+        if (!attempt.ended) attempt.abort(error.phase, error.code);
+        if (error.code === 'timeout') balancer.failed(upstream, `${error.phase} timeout`);
+        else if (!lease.reused) balancer.failed(upstream, `${error.phase} ${error.code}`);
+        const replayable = body.kind !== 'stream' || !body.pulled;
+        if (!resent && retryable && replayable && error.beforeResponse && error.code !== 'timeout' && error.code !== 'client-body') {
+          resent = true;
+          pool.stats.retried++;
+          fail(upstream, error.phase, error.code, req, true);
+          if (lease.reused) {
+            fresh = true;
+          } else {
+            (tried ??= new Set()).add(upstream);
+            upstream = balancer.pick(tried) ?? upstream;
+            fresh = true;
+          }
+          continue;
+        }
+        const status = fail(upstream, error.phase, error.code, req, false);
+        throw new HttpError(status, STATUS_TEXT[status]);
+      }
+      balancer.succeeded(upstream);
+      return respond(req, upstream, attempt, head);
+    }
+  }
+
+  function respond(req: HttpRequest, upstream: Upstream, attempt: Attempt, head: Awaited<ReturnType<Attempt['readHead']>>): HttpResponse {
+    const headers = clientResponseHeaders(head.headers, head.framing, false);
+    const { pieces, complete } = attempt.takeBuffered(head);
+    if (complete) {
+      const body = pieces.length === 0 ? null : pieces.length === 1 ? pieces[0] : Buffer.concat(pieces);
+      if (body !== null) delete headers['content-length'];
+      return { status: head.status, headers, body };
+    }
+    const body = new RelayBody(attempt, head, pieces, (failure) => fail(upstream, failure.phase, failure.code, req, false));
+    return { status: head.status, headers, body };
+  }
+
+  async function openTunnel(req: HttpRequest): Promise<HttpResponse> {
+    const upstream = balancer.pick(null);
+    if (upstream === null) throw new HttpError(502, STATUS_TEXT[502]);
+    const pool = upstream.pool;
+    let lease;
+    try {
+      lease = await pool.acquire(true);
+    } catch (error) {
+      if (!(error instanceof PoolError)) throw error;
+      if (error.phase === 'connect') balancer.failed(upstream, `connect ${error.code}`);
+      const status = fail(upstream, error.phase, error.code, req, false);
+      throw new HttpError(status, STATUS_TEXT[status]);
+    }
+    pool.stats.outstanding++;
+    const attempt = new Attempt(pool, lease.connection, false, timeouts, () => pool.stats.outstanding--);
+    let head;
+    try {
+      attempt.send(req.method, headFor(req, upstream, NONE, true), NO_BODY);
+      head = await attempt.readHead();
+    } catch (error) {
+      if (!(error instanceof UpstreamFailure)) throw error;
+      if (!attempt.ended) attempt.abort(error.phase, error.code);
+      const status = fail(upstream, error.phase, error.code, req, false);
+      throw new HttpError(status, STATUS_TEXT[status]);
+    }
+    if (head.status !== 101) return respond(req, upstream, attempt, head);
+    const upstreamHead = attempt.connection.parser.takeBuffered();
+    const headers = clientResponseHeaders(head.headers, head.framing, true);
+    if (headers.upgrade === undefined) headers.upgrade = req.headers.get('upgrade') ?? '';
+    const socket = attempt.handOff();
+    return {
+      status: 101,
+      headers,
+      upgrade: (client, clientHead) => tunnel(client, clientHead, socket, upstreamHead),
+    };
+  }
+
+  let healthTimer: NodeJS.Timeout | null = null;
+  if (resolved.healthCheckPath !== null) {
+    const path = resolved.healthCheckPath;
+    const run = (): void => {
+      for (const upstream of upstreams) {
+        void checkHealth(upstream, path, Math.min(resolved.connectTimeoutMs, resolved.healthCheckIntervalMs)).then(({ healthy, why }) => {
+          if (!closed) balancer.checked(upstream, healthy, why);
+        });
+      }
+    };
+    healthTimer = setInterval(run, resolved.healthCheckIntervalMs);
+    healthTimer.unref();
+    run();
+  }
+
+  const handler = relay as ProxyHandler;
+  Object.defineProperties(handler, {
+    events: { value: events },
+    options: { value: resolved },
+  });
+  handler.stats = () => upstreams.map((u) => u.pool.snapshot());
+  handler.close = async () => {
+    closed = true;
+    if (healthTimer !== null) clearInterval(healthTimer);
+    for (const upstream of upstreams) upstream.pool.close();
+    while (upstreams.some((u) => u.pool.openConnections > 0)) await new Promise((resolve) => events.once('upstream-close', resolve));
+  };
+  return handler;
+}
+
+/** One active health check: `GET path` on a connection of its own; 2xx or 3xx within `timeoutMs` is healthy. */
+function checkHealth(upstream: Upstream, path: string, timeoutMs: number): Promise<{ healthy: boolean; why: string }> {
+  const target = upstream.pool.target;
+  return new Promise((resolve) => {
+    const socket = net.connect(connectOptions(target));
+    const parser = new ResponseParser();
+    parser.expectResponseTo('GET');
+    let settled = false;
+    const settle = (healthy: boolean, why: string): void => {
+      if (settled) return;
+      settled = true;
+      socket.destroy();
+      resolve({ healthy, why });
+    };
+    socket.setTimeout(timeoutMs, () => settle(false, `health check ${path}: no answer within ${timeoutMs} ms`));
+    socket.on('error', (error: NodeJS.ErrnoException) => settle(false, `health check ${path}: ${error.code ?? error.message}`));
+    socket.on('close', () => settle(false, `health check ${path}: connection closed`));
+    socket.on('connect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: ${target.authority}\r\nUser-Agent: holdfast-health-check\r\nConnection: close\r\n\r\n`, 'latin1'));
+    socket.on('data', (chunk: Buffer) => {
+      parser.feed(chunk);
+      const event = parser.next();
+      if (event.kind === 'head' && !event.head.interim) {
+        const status = event.head.status;
+        settle(status >= 200 && status < 400, `health check ${path}: ${status}`);
+      } else if (event.kind === 'error') {
+        settle(false, `health check ${path}: ${event.error.code}`);
+      }
+    });
+  });
+}

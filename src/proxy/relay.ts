@@ -1,0 +1,374 @@
+/**
+ * One attempt at one request on one upstream connection: write the request (head and body, with
+ * backpressure), read the response head (1xx interim responses are hop-local and skipped), then
+ * relay the body to the client as it arrives.
+ *
+ * - A failure before any response byte arrived is an UpstreamFailure with `beforeResponse` set:
+ *   the caller decides whether the request may be sent again. After the head, a failure throws
+ *   out of the body iterator, and the server aborts the client connection (no final chunk: the
+ *   truncation is visible).
+ * - The connection goes back to the pool only after a response read to its end, a request sent
+ *   whole, no `Connection: close` (HTTP/1.1) or an explicit keep-alive (HTTP/1.0), a body not
+ *   delimited by the close, and nothing after it; otherwise it closes with its reason.
+ * - The body iterator's return() (the client went away, or the server will not send the body) and
+ *   an abandoned head close the connection as `client-gone`: it is never pooled.
+ * - Memory per exchange is bounded: reading from the upstream pauses past READ_HIGH_WATER_BYTES
+ *   unconsumed, and the server asks for the next piece only once the client took the last.
+ */
+
+import type { Socket } from 'node:net';
+import { LAST_CHUNK, chunkHeader, chunkTrailer } from '../http1/chunked.js';
+import type { ResponseHead } from '../http1/response-parser.js';
+import type { UpstreamPhase } from './events.js';
+import type { UpstreamPool } from './pool.js';
+import type { ConnectionUser, UpstreamConnection } from './upstream-connection.js';
+
+/** A request body as it goes upstream. */
+export type OutgoingBody =
+  | { kind: 'none' }
+  /** Read whole before sending: it can be sent again. */
+  | { kind: 'buffered'; bytes: Uint8Array }
+  /** Streamed as it arrives; `chunked`: re-framed in chunks, else sent as is under Content-Length. */
+  | { kind: 'stream'; source: AsyncIterable<Uint8Array>; chunked: boolean; pulled: boolean };
+
+export class UpstreamFailure extends Error {
+  readonly phase: UpstreamPhase;
+  readonly code: string;
+  /** Nothing of a response had arrived. */
+  readonly beforeResponse: boolean;
+
+  constructor(phase: UpstreamPhase, code: string, beforeResponse: boolean) {
+    super(`upstream ${phase} failed: ${code}`);
+    this.name = 'UpstreamFailure';
+    this.phase = phase;
+    this.code = code;
+    this.beforeResponse = beforeResponse;
+  }
+}
+
+const DONE: IteratorResult<Uint8Array> = Object.freeze({ done: true, value: undefined });
+
+export interface AttemptTimeouts {
+  readTimeoutMs: number;
+  sendTimeoutMs: number;
+}
+
+export class Attempt implements ConnectionUser {
+  readonly pool: UpstreamPool;
+  readonly connection: UpstreamConnection;
+  readonly reused: boolean;
+  readonly #timeouts: AttemptTimeouts;
+  readonly #bytesReadBefore: number;
+  #wake: (() => void) | null = null;
+  #failure: string | null = null;
+  /** The whole request is queued on the socket. */
+  #requestSent = false;
+  /** The response head came while the body was still going up: stop sending, do not pool. */
+  #stopSending = false;
+  #ended = false;
+  readonly #onEnd: () => void;
+
+  constructor(pool: UpstreamPool, connection: UpstreamConnection, reused: boolean, timeouts: AttemptTimeouts, onEnd: () => void) {
+    this.pool = pool;
+    this.connection = connection;
+    this.reused = reused;
+    this.#timeouts = timeouts;
+    this.#onEnd = onEnd;
+    this.#bytesReadBefore = connection.socket.bytesRead;
+    connection.attach(this, timeouts.readTimeoutMs);
+    connection.requests++;
+  }
+
+  readable(): void {
+    const wake = this.#wake;
+    if (wake === null) return;
+    this.#wake = null;
+    wake();
+  }
+
+  failed(code: string): void {
+    this.#failure ??= code;
+    this.readable();
+  }
+
+  #next(): Promise<void> {
+    return new Promise((resolve) => (this.#wake = resolve));
+  }
+
+  /** Any byte of a response arrived on this attempt. */
+  get #sawResponse(): boolean {
+    return this.connection.socket.bytesRead > this.#bytesReadBefore;
+  }
+
+  #failureOf(phase: UpstreamPhase, code: string): UpstreamFailure {
+    return new UpstreamFailure(phase, code, !this.#sawResponse);
+  }
+
+  /**
+   * Writes the request. A buffered body leaves with the head in one write; a stream is pumped in
+   * the background, and a failure there surfaces through the response read.
+   */
+  send(method: string, headText: string, body: OutgoingBody): void {
+    const connection = this.connection;
+    connection.parser.expectResponseTo(method);
+    const socket = connection.socket;
+    switch (body.kind) {
+      case 'none':
+        socket.write(headText, 'latin1');
+        this.#requestSent = true;
+        return;
+      case 'buffered': {
+        const out = Buffer.allocUnsafe(headText.length + body.bytes.length);
+        out.write(headText, 0, 'latin1');
+        out.set(body.bytes, headText.length);
+        socket.write(out);
+        this.#requestSent = true;
+        return;
+      }
+      case 'stream':
+        socket.write(headText, 'latin1');
+        connection.setBusyTimeout(this.#timeouts.sendTimeoutMs);
+        this.#pump(socket, body).then(
+          () => connection.setBusyTimeout(this.#timeouts.readTimeoutMs),
+          () => {
+            // The client's body failed (it went away, or broke framing): the request cannot be completed.
+            this.#stopSending = true;
+            this.failed('client-body');
+          },
+        );
+    }
+  }
+
+  async #pump(socket: Socket, body: Extract<OutgoingBody, { kind: 'stream' }>): Promise<void> {
+    for await (const chunk of body.source) {
+      body.pulled = true;
+      if (this.#stopSending || socket.destroyed) return;
+      if (chunk.length === 0) continue;
+      let more: boolean;
+      if (body.chunked) {
+        socket.cork();
+        socket.write(chunkHeader(chunk.length));
+        socket.write(chunk);
+        more = socket.write(chunkTrailer());
+        socket.uncork();
+      } else {
+        more = socket.write(chunk);
+      }
+      if (!more) await this.#drained(socket);
+    }
+    if (this.#stopSending || socket.destroyed) return;
+    if (body.chunked) socket.write(LAST_CHUNK);
+    this.#requestSent = true;
+  }
+
+  #drained(socket: Socket): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        socket.off('drain', done);
+        socket.off('close', done);
+        resolve();
+      };
+      socket.on('drain', done);
+      socket.on('close', done);
+    });
+  }
+
+  /** The final response head; throws an UpstreamFailure. */
+  async readHead(): Promise<ResponseHead> {
+    const connection = this.connection;
+    const parser = connection.parser;
+    for (;;) {
+      const event = parser.next();
+      switch (event.kind) {
+        case 'head': {
+          const head = event.head;
+          if (head.interim) {
+            parser.next();
+            parser.nextCycle();
+            continue;
+          }
+          if (!this.#requestSent) this.#stopSending = true;
+          this.pool.noteResponse(connection, head);
+          return head;
+        }
+        case 'need-data':
+          if (this.#failure !== null) throw this.#failureOf(this.#requestSent ? 'headers' : 'send', this.#failure);
+          connection.resume();
+          await this.#next();
+          continue;
+        case 'eof':
+          throw this.#failureOf(this.#requestSent ? 'headers' : 'send', this.#failure ?? 'upstream-closed');
+        case 'error':
+          throw this.#failureOf('headers', event.error.code);
+        default:
+          throw this.#failureOf('headers', `unexpected-${event.kind}`);
+      }
+    }
+  }
+
+  /**
+   * The body events already buffered, taken now: all of it (`complete`) for a response that has
+   * fully arrived — the connection is released at once — or the pieces so far.
+   */
+  takeBuffered(head: ResponseHead): { pieces: Buffer[]; complete: boolean } {
+    const parser = this.connection.parser;
+    const pieces: Buffer[] = [];
+    for (;;) {
+      const event = parser.next();
+      if (event.kind === 'data') {
+        pieces.push(event.bytes);
+        continue;
+      }
+      if (event.kind === 'end') {
+        this.finish(head);
+        return { pieces, complete: true };
+      }
+      return { pieces, complete: false };
+    }
+  }
+
+  /** The next body piece, null at its end; throws an UpstreamFailure (phase body). */
+  async nextPiece(head: ResponseHead): Promise<Buffer | null> {
+    const connection = this.connection;
+    const parser = connection.parser;
+    for (;;) {
+      const event = parser.next();
+      switch (event.kind) {
+        case 'data':
+          if (connection.paused && parser.bufferedBytes === 0) connection.resume();
+          return event.bytes;
+        case 'end':
+          this.finish(head);
+          return null;
+        case 'need-data':
+          if (this.#failure !== null) throw this.abort('body', this.#failure);
+          connection.resume();
+          await this.#next();
+          continue;
+        case 'error':
+          throw this.abort('body', event.error.code);
+        default:
+          throw this.abort('body', `unexpected-${event.kind}`);
+      }
+    }
+  }
+
+  /** The response was read to its end: pool the connection if everything about it allows. */
+  finish(head: ResponseHead): void {
+    if (this.#ended) return;
+    const connection = this.connection;
+    const parser = connection.parser;
+    const persistent = head.version === '1.1' ? !head.connection.has('close') : head.connection.has('keep-alive');
+    let reusable = false;
+    if (!persistent || head.framing.kind === 'close-delimited') this.#release(false, 'upstream-close');
+    else if (!this.#requestSent || this.#stopSending || this.#failure !== null) this.#release(false, 'unfinished');
+    else if (parser.bufferedBytes > 0) this.#release(false, 'evicted-while-idle');
+    else reusable = true;
+    if (reusable) {
+      parser.nextCycle();
+      this.#release(true, 'unfinished');
+    }
+  }
+
+  /** Ends the attempt with the connection closed: an UpstreamFailure to throw. */
+  abort(phase: UpstreamPhase, code: string): UpstreamFailure {
+    const failure = this.#failureOf(phase, code);
+    this.#release(false, code === 'client-gone' ? 'client-gone' : 'error');
+    return failure;
+  }
+
+  /** The client will not take the rest (it went away, or the server discards the body). */
+  abandon(): void {
+    this.#release(false, 'client-gone');
+  }
+
+  #release(reusable: boolean, reason: Parameters<UpstreamPool['release']>[2]): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#stopSending = true;
+    this.pool.release(this.connection, reusable, reason);
+    this.#onEnd();
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** The socket leaves for a tunnel (after a 101); the attempt is over. */
+  handOff(): Socket {
+    this.#ended = true;
+    const socket = this.connection.handOff();
+    this.#onEnd();
+    return socket;
+  }
+}
+
+/**
+ * The response body as the server pulls it: the pieces already taken, then the rest from the
+ * upstream. return() before the end closes the upstream connection (`client-gone`).
+ */
+export class RelayBody implements AsyncIterableIterator<Uint8Array> {
+  readonly #attempt: Attempt;
+  readonly #head: ResponseHead;
+  readonly #pieces: Buffer[];
+  readonly #onFailure: (failure: UpstreamFailure) => void;
+  #done = false;
+
+  constructor(attempt: Attempt, head: ResponseHead, pieces: Buffer[], onFailure: (failure: UpstreamFailure) => void) {
+    this.#attempt = attempt;
+    this.#head = head;
+    this.#pieces = pieces;
+    this.#onFailure = onFailure;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<Uint8Array>> {
+    if (this.#done) return DONE;
+    const queued = this.#pieces.shift();
+    if (queued !== undefined) return { done: false, value: queued };
+    let piece: Buffer | null;
+    try {
+      piece = await this.#attempt.nextPiece(this.#head);
+    } catch (error) {
+      this.#done = true;
+      if (error instanceof UpstreamFailure) this.#onFailure(error);
+      throw error;
+    }
+    if (piece === null) {
+      this.#done = true;
+      return DONE;
+    }
+    return { done: false, value: piece };
+  }
+
+  async return(): Promise<IteratorResult<Uint8Array>> {
+    if (!this.#done) {
+      this.#done = true;
+      this.#attempt.abandon();
+    }
+    return DONE;
+  }
+}
+
+/**
+ * Bytes both ways between the client and the upstream after a 101, each direction with
+ * backpressure (pipe); an end on one side ends the other once its bytes are out; an error or a
+ * close on either side closes both.
+ */
+export function tunnel(client: Socket, clientHead: Buffer, upstream: Socket, upstreamHead: Buffer): void {
+  const closeBoth = (): void => {
+    client.destroy();
+    upstream.destroy();
+  };
+  client.on('error', closeBoth);
+  upstream.on('error', closeBoth);
+  client.on('close', () => upstream.destroySoon());
+  upstream.on('close', () => client.destroySoon());
+  if (upstreamHead.length > 0) client.write(upstreamHead);
+  if (clientHead.length > 0) upstream.write(clientHead);
+  client.pipe(upstream);
+  upstream.pipe(client);
+}

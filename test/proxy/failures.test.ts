@@ -1,0 +1,218 @@
+/**
+ * Named failures and what is retried: an upstream down, refusing, hanging, resetting before or in
+ * the middle of a body; the keep-alive race on a reused connection (an idempotent request sent
+ * again, a POST never); a client going away mid-response.
+ */
+
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { RawConnection } from '../helpers/raw-client.js';
+import { GET, sleep } from '../helpers/server.js';
+import { onRequestHeads, startNodeUpstream, startProxy, startRawUpstream, until } from './helpers.js';
+import { freePort } from '../stress/helpers.js';
+
+describe('proxy failures', () => {
+  test('upstream down (connection refused) → 502 with a log line naming the upstream and the phase; the client connection is kept', async () => {
+    const port = await freePort();
+    const t = await startProxy({ upstreams: [`http://127.0.0.1:${port}`] });
+    const c = await RawConnection.connect(t.port);
+    try {
+      c.write(GET('/'));
+      const response = await c.readResponse();
+      assert.equal(response.status, 502);
+      assert.equal(response.header('connection'), 'keep-alive');
+      assert.deepEqual(
+        t.upstreamErrors.map((e) => [e.upstream, e.phase, e.code, e.status]),
+        [[`127.0.0.1:${port}`, 'connect', 'ECONNREFUSED', 502]],
+      );
+      const line = t.proxyLogs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.event === 'upstream-error');
+      assert.deepEqual([line?.upstream, line?.phase, line?.code], [`127.0.0.1:${port}`, 'connect', 'ECONNREFUSED']);
+    } finally {
+      c.destroy();
+      await t.stop();
+    }
+  });
+
+  test('an upstream that never answers → 504 after readTimeoutMs (phase headers), its connection closed as error', async () => {
+    const upstream = await startRawUpstream(() => undefined);
+    const t = await startProxy({ upstreams: [upstream.url], readTimeoutMs: 200 });
+    try {
+      const started = Date.now();
+      const response = await fetch(`http://127.0.0.1:${t.port}/hang`);
+      assert.equal(response.status, 504);
+      await response.text();
+      assert.ok(Date.now() - started >= 190);
+      assert.deepEqual(
+        t.upstreamErrors.map((e) => [e.phase, e.code, e.status]),
+        [['headers', 'timeout', 504]],
+      );
+      await until(() => t.upstreamCloses.length === 1, 'the timed-out connection closing');
+      assert.equal(t.upstreamCloses[0].reason, 'error');
+    } finally {
+      await t.stop();
+      await upstream.stop();
+    }
+  });
+
+  test('an upstream that resets in the middle of a body: the client connection is aborted (no final chunk), the upstream error logged with status null', async () => {
+    const upstream = await startRawUpstream((socket) =>
+      onRequestHeads(socket, () => {
+        socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+        setTimeout(() => socket.resetAndDestroy(), 30);
+      }),
+    );
+    const t = await startProxy({ upstreams: [upstream.url] });
+    const c = await RawConnection.connect(t.port);
+    try {
+      c.write(GET('/'));
+      const how = await c.waitForClose(2000);
+      const text = c.received.toString('latin1');
+      assert.match(text, /^HTTP\/1\.1 200 OK\r\n/);
+      assert.match(text, /\r\n\r\n5\r\nhello\r\n$/, 'the body stops where the upstream did: no last chunk');
+      assert.ok(how === 'rst' || how === 'fin');
+      await t.closed(1);
+      assert.equal(t.closes[0].reason, 'handler-error');
+      assert.deepEqual(
+        t.upstreamErrors.map((e) => [e.phase, e.status]),
+        [['body', null]],
+      );
+    } finally {
+      c.destroy();
+      await t.stop();
+      await upstream.stop();
+    }
+  });
+
+  test('a Content-Length body cut short by the upstream closing: aborted, never completed with made-up bytes', async () => {
+    const upstream = await startRawUpstream((socket) =>
+      onRequestHeads(socket, () => {
+        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial');
+        setTimeout(() => socket.end(), 30);
+      }),
+    );
+    const t = await startProxy({ upstreams: [upstream.url] });
+    const c = await RawConnection.connect(t.port);
+    try {
+      c.write(GET('/'));
+      await c.waitForClose(2000);
+      assert.match(c.received.toString('latin1'), /Content-Length: 100\r\n[\s\S]*\r\n\r\npartial$/);
+      assert.equal(t.upstreamErrors[0]?.code, 'incomplete-message');
+    } finally {
+      c.destroy();
+      await t.stop();
+      await upstream.stop();
+    }
+  });
+
+  test('the keep-alive race: a reused connection the upstream drops as the request arrives — GET sent again on a new connection, POST answered 502, never sent twice', async () => {
+    // Each upstream connection answers its first request and resets on the second (an upstream
+    // closing an idle connection just as the proxy writes on it), after the proxy's checks.
+    const received: string[] = [];
+    const upstream = await startRawUpstream((socket) =>
+      onRequestHeads(socket, (head, count) => {
+        received.push(head.split('\r\n')[0]);
+        if (count === 1) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+        else socket.resetAndDestroy();
+      }),
+    );
+    const t = await startProxy({ upstreams: [upstream.url] });
+    try {
+      assert.equal(await (await fetch(`http://127.0.0.1:${t.port}/warm`)).text(), 'ok');
+      const get = await fetch(`http://127.0.0.1:${t.port}/get`);
+      assert.deepEqual([get.status, await get.text()], [200, 'ok'], 'the GET was sent again on a new connection');
+      const post = await fetch(`http://127.0.0.1:${t.port}/post`, { method: 'POST', body: 'once' });
+      assert.equal(post.status, 502);
+      await post.text();
+      assert.equal(await (await fetch(`http://127.0.0.1:${t.port}/warm2`)).text(), 'ok');
+      const keyed = await fetch(`http://127.0.0.1:${t.port}/keyed`, { method: 'POST', body: 'k', headers: { 'idempotency-key': 'abc' } });
+      assert.equal(keyed.status, 200, 'a POST with Idempotency-Key is retried');
+      assert.equal(received.filter((line) => line.startsWith('POST /post')).length, 1, 'the POST reached the upstream once');
+      assert.equal(received.filter((line) => line.startsWith('GET /get')).length, 2);
+      assert.deepEqual(
+        t.upstreamErrors.map((e) => [e.method, e.target, e.phase, e.retried, e.status]),
+        [
+          ['GET', '/get', 'headers', true, null],
+          ['POST', '/post', 'headers', false, 502],
+          ['POST', '/keyed', 'headers', true, null],
+        ],
+      );
+      assert.equal(t.proxy.stats()[0].retried, 2);
+    } finally {
+      await t.stop();
+      await upstream.stop();
+    }
+  });
+
+  test('an idle pooled connection that the upstream closes, or that receives a stray byte, is never used: closed at once with its reason', async () => {
+    const upstream = await startRawUpstream((socket, index) =>
+      onRequestHeads(socket, () => {
+        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+        if (index === 0) setTimeout(() => socket.end(), 20);
+        if (index === 1) setTimeout(() => socket.write('X'), 20);
+      }),
+    );
+    const t = await startProxy({ upstreams: [upstream.url] });
+    try {
+      for (let i = 0; i < 3; i++) {
+        assert.equal(await (await fetch(`http://127.0.0.1:${t.port}/${i}`)).text(), 'ok');
+        await sleep(60);
+      }
+      assert.deepEqual(
+        t.upstreamCloses.map((e) => e.reason),
+        ['upstream-close', 'evicted-while-idle'],
+      );
+      assert.deepEqual(t.upstreamErrors, [], 'no request met a dead connection');
+      assert.equal(upstream.accepted(), 3);
+    } finally {
+      await t.stop();
+      await upstream.stop();
+    }
+  });
+
+  test('a client that goes away mid-response: the upstream connection is closed as client-gone, never pooled', async () => {
+    let upstreamClosed = false;
+    const upstream = await startNodeUpstream((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('x'.repeat(1000));
+      const timer = setInterval(() => res.write('x'.repeat(1000)), 10);
+      res.on('close', () => {
+        clearInterval(timer);
+        upstreamClosed = true;
+      });
+    });
+    const t = await startProxy({ upstreams: [upstream.url] });
+    const c = await RawConnection.connect(t.port);
+    try {
+      c.write(GET('/stream'));
+      await until(() => c.received.length > 2000, 'body bytes');
+      c.destroy();
+      await until(() => t.upstreamCloses.length === 1, 'the upstream connection closing');
+      assert.equal(t.upstreamCloses[0].reason, 'client-gone');
+      await until(() => upstreamClosed, 'the upstream seeing the close');
+      assert.equal(t.proxy.stats()[0].idle, 0);
+    } finally {
+      await t.stop();
+      await upstream.stop();
+    }
+  });
+
+  test('maxConnectionsPerUpstream with a full queue → 503; a queued request gets the connection when it frees', async () => {
+    const upstream = await startNodeUpstream((req, res) => setTimeout(() => res.end(`done ${req.url}`), 100));
+    const t = await startProxy({ upstreams: [upstream.url], maxConnectionsPerUpstream: 1, maxQueuedPerUpstream: 1 });
+    try {
+      const results = await Promise.all(['/a', '/b', '/c'].map(async (p) => {
+        const response = await fetch(`http://127.0.0.1:${t.port}${p}`);
+        return [response.status, await response.text()];
+      }));
+      assert.deepEqual(results.map(([status]) => status).sort(), [200, 200, 503]);
+      assert.equal(upstream.accepted(), 1);
+      assert.deepEqual(
+        t.upstreamErrors.map((e) => [e.phase, e.code, e.status]),
+        [['queue', 'queue-full', 503]],
+      );
+    } finally {
+      await t.stop();
+      await upstream.stop();
+    }
+  });
+});

@@ -1,0 +1,113 @@
+/** Header hygiene and the proxy's option and upstream parsing, as pure functions (no sockets). */
+
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { HeaderMap } from '../../src/http1/header-map.js';
+import { serializeRequestHead } from '../../src/http1/serializer.js';
+import { clientResponseHeaders, isRetryable, upstreamRequestFields, type UpstreamRequestFacts } from '../../src/proxy/hygiene.js';
+import { resolveProxyOptions } from '../../src/proxy/options.js';
+import { parseUpstream } from '../../src/proxy/target.js';
+
+const map = (...pairs: Array<[string, string]>): HeaderMap => new HeaderMap(pairs.flat());
+
+function request(headers: HeaderMap, over: Partial<UpstreamRequestFacts> = {}): Array<[string, string]> {
+  const fields = upstreamRequestFields({
+    headers,
+    peerAddress: '192.0.2.7',
+    trustedPeer: false,
+    proto: 'http',
+    upstreamAuthority: 'app:3000',
+    preserveHost: true,
+    body: { kind: 'none' },
+    tunnel: false,
+    ...over,
+  });
+  const pairs: Array<[string, string]> = [];
+  for (let i = 0; i < fields.length; i += 2) pairs.push([fields[i], fields[i + 1]]);
+  return pairs;
+}
+
+describe('proxy hygiene', () => {
+  test('request: connection-specific fields dropped before ours are added; Host first and kept', () => {
+    const out = request(
+      map(['host', 'site'], ['connection', 'x-forwarded-for, x-a, host'], ['x-forwarded-for', '6.6.6.6'], ['x-a', '1'], ['keep-alive', '5'], ['content-length', '99'], ['x-b', '2'], ['expect', '100-continue']),
+      { body: { kind: 'length', length: 3 } },
+    );
+    assert.deepEqual(out, [
+      ['host', 'site'],
+      ['x-b', '2'],
+      ['content-length', '3'],
+      ['x-forwarded-for', '192.0.2.7'],
+      ['x-forwarded-proto', 'http'],
+      ['x-forwarded-host', 'site'],
+      ['via', '1.1 holdfast'],
+    ]);
+  });
+
+  test('request: trusted peer appends; untrusted replaces; no Host (HTTP/1.0) → the upstream authority; tunnel keeps Upgrade', () => {
+    const incoming = map(['x-forwarded-for', '10.0.0.1'], ['x-forwarded-for', '10.0.0.2'], ['x-forwarded-proto', 'https'], ['upgrade', 'websocket'], ['connection', 'Upgrade']);
+    const trusted = Object.fromEntries(request(incoming, { trustedPeer: true, tunnel: true }));
+    assert.deepEqual(trusted, {
+      host: 'app:3000',
+      'x-forwarded-for': '10.0.0.1, 10.0.0.2, 192.0.2.7',
+      'x-forwarded-proto': 'https',
+      via: '1.1 holdfast',
+      connection: 'upgrade',
+      upgrade: 'websocket',
+    });
+    const untrusted = Object.fromEntries(request(incoming));
+    assert.equal(untrusted['x-forwarded-for'], '192.0.2.7');
+    assert.equal(untrusted['x-forwarded-proto'], 'http');
+    assert.equal(untrusted.upgrade, undefined);
+    assert.equal(untrusted.connection, undefined);
+  });
+
+  test('request: TE keeps only trailers (with Connection: te); chunked framing declared when the body streams', () => {
+    assert.deepEqual(Object.fromEntries(request(map(['te', 'gzip, trailers']), { body: { kind: 'chunked' } })), {
+      host: 'app:3000',
+      'transfer-encoding': 'chunked',
+      'x-forwarded-for': '192.0.2.7',
+      'x-forwarded-proto': 'http',
+      via: '1.1 holdfast',
+      connection: 'te',
+      te: 'trailers',
+    });
+    assert.equal(Object.fromEntries(request(map(['te', 'gzip']))).te, undefined);
+  });
+
+  test('response: hop-by-hop, Connection-named, Trailer and non-length framing fields dropped; repeated fields kept in order; Via appended', () => {
+    const headers = map(['connection', 'close, x-internal'], ['x-internal', 'secret'], ['keep-alive', 'timeout=5'], ['transfer-encoding', 'chunked'], ['trailer', 'x-sum'], ['set-cookie', 'a=1'], ['set-cookie', 'b=2'], ['proxy-authenticate', 'Basic'], ['upgrade', 'h2c'], ['via', '1.1 app']);
+    assert.deepEqual(clientResponseHeaders(headers, { kind: 'chunked' }, false), { 'set-cookie': ['a=1', 'b=2'], via: '1.1 app, 1.1 holdfast' });
+    assert.deepEqual(clientResponseHeaders(map(['content-length', '5']), { kind: 'length', length: 5 }, false), { 'content-length': '5', via: '1.1 holdfast' });
+    assert.deepEqual(clientResponseHeaders(map(['upgrade', 'websocket'], ['connection', 'upgrade']), { kind: 'switched' }, true), { upgrade: 'websocket', via: '1.1 holdfast' });
+  });
+
+  test('retryable: idempotent methods and Idempotency-Key only', () => {
+    for (const method of ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']) assert.equal(isRetryable(method, map()), true, method);
+    for (const method of ['POST', 'PATCH', 'CONNECT']) assert.equal(isRetryable(method, map()), false, method);
+    assert.equal(isRetryable('POST', map(['idempotency-key', 'k'])), true);
+  });
+
+  test('serializeRequestHead: request line and fields; injected CR/LF and bad tokens throw', () => {
+    assert.equal(serializeRequestHead('GET', '/a?b', ['host', 'x', 'x-a', '1']), 'GET /a?b HTTP/1.1\r\nhost: x\r\nx-a: 1\r\n\r\n');
+    assert.throws(() => serializeRequestHead('GET', '/a b', []));
+    assert.throws(() => serializeRequestHead('G T', '/', []));
+    assert.throws(() => serializeRequestHead('GET', '/', ['x', 'a\r\nevil: 1']));
+    assert.throws(() => serializeRequestHead('GET', '/', ['x y', 'a']));
+  });
+
+  test('upstreams and options: origins only, http: only, unix sockets; unknown and out-of-range options named', () => {
+    assert.deepEqual(parseUpstream('http://127.0.0.1:3000'), { kind: 'tcp', host: '127.0.0.1', port: 3000, authority: '127.0.0.1:3000', name: '127.0.0.1:3000' });
+    assert.deepEqual(parseUpstream('http://[::1]:8080/'), { kind: 'tcp', host: '::1', port: 8080, authority: '[::1]:8080', name: '[::1]:8080' });
+    assert.deepEqual(parseUpstream('unix:/run/app.sock'), { kind: 'unix', path: '/run/app.sock', authority: 'localhost', name: 'unix:/run/app.sock' });
+    assert.match(parseUpstream('https://x') as string, /only http:/);
+    assert.match(parseUpstream('http://x/base') as string, /origin only/);
+    assert.match(parseUpstream('unix:relative') as string, /absolute/);
+    assert.throws(() => resolveProxyOptions({ upstreams: [] }), /at least one/);
+    assert.throws(() => resolveProxyOptions({ upstreams: ['http://a'], idleTimeoutMs: 0 }), /idleTimeoutMs must be an integer ≥ 1/);
+    assert.throws(() => resolveProxyOptions({ upstreams: ['http://a'], balance: 'random' as never }), /balance must be one of round-robin, least-outstanding/);
+    assert.throws(() => resolveProxyOptions({ upstreams: ['http://a'], idleTimeout: 5 } as never), /unknown proxy option "idleTimeout"/);
+    const resolved = resolveProxyOptions({ upstreams: ['http://a:1'] });
+    assert.deepEqual([resolved.maxIdlePerUpstream, resolved.idleTimeoutMs, resolved.balance, resolved.preserveHost], [32, 60_000, 'round-robin', true]);
+  });
+});
