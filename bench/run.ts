@@ -4,7 +4,8 @@
  * Usage: node dist/bench/run.js [--rounds N] [--duration S] [--warmup S] [--only a,b]
  *                               [--idle-connections N] [--out FILE]
  *
- * `--only logged` stands for the access-log scenarios (hello-logged, pipelined-logged).
+ * `--only logged` stands for the access-log scenarios (hello-logged, pipelined-logged), `--only apps`
+ * for the fetch-app scenarios (app-hello, app-json).
  * Starts the servers the chosen scenarios need once (pinned to core 0), then for each scenario runs its servers interleaved
  * for N rounds with the load generator pinned to core 1, checking each server's answers before each
  * run. Prints a markdown table of medians and ratios, writes the full results as JSON
@@ -31,13 +32,13 @@ import {
   type Report,
 } from './lib/report.js';
 import { PROXY_SCENARIOS, startProxies } from './lib/proxies.js';
-import { LOGGED_SCENARIOS, makeFixtures, SCENARIOS, type Fixtures, type Scenario } from './lib/scenarios.js';
+import { APP_SCENARIOS, LOGGED_SCENARIOS, makeFixtures, SCENARIOS, type Fixtures, type Scenario } from './lib/scenarios.js';
 import { BASE_SERVERS, logBytes, resetLog, SERVER_CORE, SERVERS, type RunningServer, type ServerName } from './lib/servers.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SCENARIO_NAMES = [...SCENARIOS.map((s) => s.name), 'idle', ...PROXY_SCENARIOS.map((s) => s.name)];
 /** Names `--only` accepts for several scenarios at once. */
-const SCENARIO_GROUPS: Readonly<Record<string, readonly string[]>> = { logged: LOGGED_SCENARIOS, proxy: PROXY_SCENARIOS.map((s) => s.name) };
+const SCENARIO_GROUPS: Readonly<Record<string, readonly string[]>> = { logged: LOGGED_SCENARIOS, apps: APP_SCENARIOS, proxy: PROXY_SCENARIOS.map((s) => s.name) };
 
 interface Args {
   rounds: number;
@@ -131,6 +132,7 @@ async function runScenario(scenario: Scenario, servers: RunningServer[], args: A
     title: scenario.title,
     command: `taskset -c ${LOAD_CORE} ${scenario.command(args.durationS)}`,
     logged: LOGGED_SCENARIOS.includes(scenario.name),
+    app: APP_SCENARIOS.includes(scenario.name),
     servers: {},
   };
   report.scenarios.push(entry);

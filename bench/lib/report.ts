@@ -10,7 +10,7 @@ import os from 'node:os';
 import type { IdleResult } from './idle.js';
 import type { LoadResult } from './load.js';
 import { AB, WRK } from './load.js';
-import { NGINX, type ServerName } from './servers.js';
+import { APP_PEERS, NGINX, type ServerName } from './servers.js';
 
 export interface Machine {
   cpu: string;
@@ -41,8 +41,13 @@ export interface LoadSummary {
   vsNodeHttp: number | null;
   /** Over nginx's req/s, or for a logged server over nginx's with the same kind of log. */
   vsNginx: number | null;
-  /** Over unlogged holdfast's req/s: what the access log costs. */
+  /** Over unlogged holdfast's req/s: what the access log costs, or for an app server what fetchHandler and the app cost over the native handler. */
   vsHoldfast: number | null;
+  /** An app server on holdfast: req/s over the same app's on @hono/node-server. */
+  vsPeer: number | null;
+  /** Server CPU per request, the peer's (or native holdfast's) over this server's: above 1 is cheaper. */
+  cpuVsPeer: number | null;
+  cpuVsHoldfast: number | null;
   errors: Record<string, number>;
   failedRuns: number;
 }
@@ -53,6 +58,8 @@ export interface LoadScenarioReport {
   command: string;
   /** A `-logged` scenario: reported in the access-log table with its targets. */
   logged: boolean;
+  /** An `app-` scenario: reported in the fetch-app table. */
+  app: boolean;
   skipped?: string;
   servers: Partial<Record<ServerName, LoadSummary>>;
 }
@@ -113,6 +120,9 @@ export function summarizeLoad(runs: Partial<Record<ServerName, LoadRun[]>>): Par
       vsNodeHttp: null,
       vsNginx: null,
       vsHoldfast: null,
+      vsPeer: null,
+      cpuVsPeer: null,
+      cpuVsHoldfast: null,
       errors,
       failedRuns: list.length - ok.length,
     };
@@ -122,6 +132,11 @@ export function summarizeLoad(runs: Partial<Record<ServerName, LoadRun[]>>): Par
     summary.vsNodeHttp = ratio(summary.medianRequestsPerSec, (out['node:http'] ?? out['http-proxy'])?.medianRequestsPerSec);
     summary.vsNginx = ratio(summary.medianRequestsPerSec, out[NGINX_PEER[name] ?? 'nginx']?.medianRequestsPerSec);
     summary.vsHoldfast = ratio(summary.medianRequestsPerSec, out.holdfast?.medianRequestsPerSec);
+    const peer = APP_PEERS[name];
+    if (peer === undefined) continue;
+    summary.vsPeer = ratio(summary.medianRequestsPerSec, out[peer]?.medianRequestsPerSec);
+    summary.cpuVsPeer = ratio(out[peer]?.medianServerCpuUsPerRequest, summary.medianServerCpuUsPerRequest);
+    summary.cpuVsHoldfast = ratio(out.holdfast?.medianServerCpuUsPerRequest, summary.medianServerCpuUsPerRequest);
   }
   return out;
 }
@@ -184,7 +199,23 @@ export function describeMachine(): Machine {
   };
 }
 
-const SERVER_ORDER: ServerName[] = ['holdfast', 'holdfast+log', 'holdfast+json-log', 'node:http', 'http-proxy', 'nginx', 'nginx+log', 'nginx+json-log'];
+const SERVER_ORDER: ServerName[] = [
+  'holdfast',
+  'holdfast-uncached',
+  'holdfast+log',
+  'holdfast+json-log',
+  'holdfast+status',
+  'node:http',
+  'http-proxy',
+  'nginx',
+  'nginx+log',
+  'nginx+json-log',
+  'serve',
+  'holdfast fetch',
+  '@hono/node-server fetch',
+  'holdfast + Hono',
+  '@hono/node-server + Hono',
+];
 
 function int(n: number): string {
   return Math.round(n).toLocaleString('en-US');
@@ -225,7 +256,7 @@ export function markdown(report: Report): string {
     `- ratios: req/s over node:http's and over nginx's (higher is faster); server CPU / req: the server process's user + system CPU time during the load (all threads, from /proc) over the requests it served, a steadier measure than req/s on a VM whose neighbours steal time`,
   ];
   for (const [name, info] of Object.entries(report.servers)) if (info?.error !== undefined) lines.push(`- ${name}: ${info.error}`);
-  const plain = report.scenarios.filter((scenario) => !scenario.logged);
+  const plain = report.scenarios.filter((scenario) => !scenario.logged && !scenario.app);
   if (plain.length > 0) {
     lines.push(
       '',
@@ -241,10 +272,38 @@ export function markdown(report: Report): string {
     if (plain.some((scenario) => scenario.name.startsWith('proxy-'))) {
       lines.push('', 'Proxy scenarios: one node:http app process behind holdfast (proxy()), http-proxy (node:http, keep-alive Agent, 32 idle sockets) and nginx (one worker, upstream keepalive 32); "vs node:http" there is vs http-proxy.');
     }
+    for (const scenario of plain) {
+      const on = scenario.servers['holdfast+status'];
+      if (on === undefined) continue;
+      const cpuOff = scenario.servers.holdfast?.medianServerCpuUsPerRequest;
+      const cpu = cpuOff == null || on.medianServerCpuUsPerRequest === null ? '' : `; ${(on.medianServerCpuUsPerRequest / cpuOff).toFixed(3)}× its server CPU per request`;
+      lines.push('', `Live status on, nobody watching: ${times(on.vsHoldfast)} holdfast's req/s with it off${cpu} (target: within 2 %).`);
+    }
     lines.push('', "No p99 for pipelining: wrk's coordinated-omission correction assumes one request per round trip and skews or zeroes its percentiles there (wg/wrk#236). ab reports latency in whole milliseconds.");
   }
   const logged = report.scenarios.filter((scenario) => scenario.logged);
   if (logged.length > 0) lines.push(...loggedMarkdown(logged));
+  const apps = report.scenarios.filter((scenario) => scenario.app);
+  if (apps.length > 0) {
+    lines.push(
+      '',
+      'Fetch apps (bench/servers/apps.ts): the same Hono app and the same plain fetch function on holdfast (fetchHandler) and on @hono/node-server (its defaults); holdfast: its native handler answering the same. Ratios: holdfast over @hono/node-server with the same app, and over holdfast native; in req/s, and in CPU per request (theirs over ours: above 1 is cheaper).',
+      '',
+      ...scenarioTable(apps, ['req/s', 'p99', 'server CPU / req', 'vs @hono/node-server', 'CPU vs @hono/node-server', 'vs native', 'CPU vs native', 'errors'], (summary) => {
+        const app = summary.vsPeer !== null || summary.cpuVsPeer !== null;
+        return [
+          rpsCell(summary),
+          summary.medianP99Ms === null ? 'n/a' : ms(summary.medianP99Ms),
+          cpuCell(summary),
+          times(summary.vsPeer),
+          times(summary.cpuVsPeer),
+          app ? times(summary.vsHoldfast) : '—',
+          times(summary.cpuVsHoldfast),
+          errorText(summary),
+        ];
+      }),
+    );
+  }
   if (report.idle !== null) {
     const idle = report.idle;
     lines.push(

@@ -4,22 +4,36 @@
  * `load(port, seconds)` that runs the load generator against it. The idle-cost scenario lives in
  * idle.ts. The `-logged` scenarios repeat keep-alive and pipelined hello against the logged
  * servers (an access log written to a file), next to unlogged holdfast and node:http for the ratios.
+ * The `app-` scenarios load a Hono app and a plain fetch function (bench/servers/apps.ts) on
+ * holdfast's fetchHandler and on @hono/node-server, with holdfast's native handler for reference.
+ * `churn` requests more distinct 1 MiB files than holdfast's file cache holds, in turn (wrk only:
+ * a Lua script picks the paths), next to holdfast with the cache off, as `static-1m` also runs.
+ * `compressed` asks for a 64 KiB JavaScript file with `Accept-Encoding: br, gzip`, against nginx
+ * (gzip level 6) and `serve`; each answer is decompressed and compared with the file.
  */
 
 import path from 'node:path';
 import { promises as fs } from 'node:fs';
+import { createRequire } from 'node:module';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { connect, getRequest, withTimeout, type RawConnection, type RawResponse } from './http-client.js';
-import type { ServerName } from './servers.js';
-import { abArgs, abMissing, HTTP_LOAD_TOOL, httpLoadCommand, httpLoadMissing, runAb, runHttpLoad, shellJoin, type LoadResult } from './load.js';
+import { APP_SERVERS, type ServerName } from './servers.js';
+import { abArgs, abMissing, HTTP_LOAD_TOOL, httpLoadCommand, httpLoadMissing, runAb, runHttpLoad, runWrk, shellJoin, wrkMissing, type LoadResult } from './load.js';
 
 export const HELLO = 'Hello, World!';
 export const PIPELINE_DEPTH = 16;
+/** The churn scenario's distinct 1 MiB files: half again as many as holdfast's 64 MiB file cache holds. */
+export const CHURN_FILES = 96;
+/** The compressed scenario's file: 64 KiB of real JavaScript (TypeScript's compiler, a dev dependency). */
+export const COMPRESSED_FILE = 'app.js';
+const COMPRESSED_BYTES = 65_536;
 
 export interface Fixtures {
   workDir: string;
   wwwDir: string;
   files: Map<string, Buffer>;
   pipelineScript: string;
+  churnScript: string;
 }
 
 export interface Scenario {
@@ -44,6 +58,28 @@ export async function makeFixtures(workDir: string): Promise<Fixtures> {
     await fs.writeFile(path.join(wwwDir, name), bytes);
     files.set(name, bytes);
   }
+  for (let n = 0; n < CHURN_FILES; n++) {
+    const name = churnName(n);
+    const bytes = churnBytes(n);
+    await fs.writeFile(path.join(wwwDir, name), bytes);
+    if (n % 32 === 0 || n === CHURN_FILES - 1) files.set(name, bytes);
+  }
+  const javascript = (await fs.readFile(createRequire(import.meta.url).resolve('typescript/lib/typescript.js'))).subarray(1_000_000, 1_000_000 + COMPRESSED_BYTES);
+  await fs.writeFile(path.join(wwwDir, COMPRESSED_FILE), javascript);
+  files.set(COMPRESSED_FILE, javascript);
+  const churnScript = path.join(workDir, 'churn.lua');
+  await fs.writeFile(
+    churnScript,
+    `counter = 0
+
+request = function()
+  counter = counter % ${CHURN_FILES}
+  local path = string.format("/churn-%03d.bin", counter)
+  counter = counter + 1
+  return wrk.format(nil, path)
+end
+`,
+  );
   const pipelineScript = path.join(workDir, 'pipeline.lua');
   await fs.writeFile(
     pipelineScript,
@@ -60,7 +96,18 @@ request = function()
 end
 `,
   );
-  return { workDir, wwwDir, files, pipelineScript };
+  return { workDir, wwwDir, files, pipelineScript, churnScript };
+}
+
+function churnName(n: number): string {
+  return `churn-${String(n).padStart(3, '0')}.bin`;
+}
+
+/** 1 MiB that differs from every other churn file's. */
+function churnBytes(n: number): Buffer {
+  const bytes = Buffer.alloc(1_048_576);
+  for (let i = 0; i < bytes.length; i += 4) bytes.writeUInt32LE((Math.imul(i, 2_654_435_761) ^ Math.imul(n + 1, 40_503)) >>> 0, i);
+  return bytes;
 }
 
 function fail(what: string, response: RawResponse, detail: string): never {
@@ -95,26 +142,72 @@ function url(port: number | 'PORT', target = '/'): string {
   return `http://127.0.0.1:${port}${target}`;
 }
 
-function staticScenario(name: string, file: string, connections: number): Scenario {
+/** Where the file cache matters: holdfast with and without it. */
+const CACHE_SERVERS: readonly ServerName[] = ['holdfast', 'holdfast-uncached', 'node:http', 'nginx'];
+
+/** Fetches each file twice on one connection (a large file is cached on its second request) and compares the bytes. */
+function checkFiles(port: number, fx: Fixtures, names: readonly string[]): Promise<void> {
+  return onConnection(port, async (conn) => {
+    for (const file of names) {
+      const expected = fx.files.get(file) as Buffer;
+      for (let i = 0; i < 2; i++) {
+        const [response] = await exchange(conn, getRequest(`/${file}`));
+        if (response.status !== 200) fail(`GET /${file}`, response, 'expected 200');
+        if (response.body.length !== expected.length) fail(`GET /${file}`, response, `expected ${expected.length} bytes`);
+        if (!response.body.equals(expected)) fail(`GET /${file}`, response, 'content differs from the file');
+      }
+    }
+    await stillOpen(conn, `GET /${names.join(', /')}`);
+  });
+}
+
+function staticScenario(name: string, file: string, connections: number, servers?: readonly ServerName[]): Scenario {
   return {
     name,
     title: `static ${file} (${HTTP_LOAD_TOOL} -c${connections})`,
+    servers,
     command: (durationS) => httpLoadCommand({ url: url('PORT', `/${file}`), connections, durationS }),
     unavailable: httpLoadMissing,
-    check: (port, fx) =>
-      onConnection(port, async (conn) => {
-        const expected = fx.files.get(file) as Buffer;
-        for (let i = 0; i < 2; i++) {
-          const [response] = await exchange(conn, getRequest(`/${file}`));
-          if (response.status !== 200) fail(`GET /${file}`, response, 'expected 200');
-          if (response.body.length !== expected.length) fail(`GET /${file}`, response, `expected ${expected.length} bytes`);
-          if (!response.body.equals(expected)) fail(`GET /${file}`, response, 'content differs from the file');
-        }
-        await stillOpen(conn, `GET /${file}`);
-      }),
+    check: (port, fx) => checkFiles(port, fx, [file]),
     load: (port, durationS) => runHttpLoad({ url: url(port, `/${file}`), connections, durationS }),
   };
 }
+
+/** The compressed scenario's request: the file with Accept-Encoding: br, gzip. */
+const COMPRESSED_HEADERS = ['Accept-Encoding: br, gzip'];
+
+const COMPRESSED_SCENARIO: Scenario = {
+  name: 'compressed',
+  title: `compressed: ${COMPRESSED_FILE} (64 KiB JavaScript), Accept-Encoding: br, gzip (${HTTP_LOAD_TOOL} -c50)`,
+  servers: ['holdfast', 'nginx', 'serve'],
+  command: (durationS) => httpLoadCommand({ url: url('PORT', `/${COMPRESSED_FILE}`), connections: 50, durationS, headers: COMPRESSED_HEADERS }),
+  unavailable: httpLoadMissing,
+  check: (port, fx) =>
+    onConnection(port, async (conn) => {
+      const expected = fx.files.get(COMPRESSED_FILE) as Buffer;
+      const what = `GET /${COMPRESSED_FILE} (Accept-Encoding: br, gzip)`;
+      for (let i = 0; i < 2; i++) {
+        const [response] = await exchange(conn, getRequest(`/${COMPRESSED_FILE}`, `${COMPRESSED_HEADERS[0]}\r\n`));
+        if (response.status !== 200) fail(what, response, 'expected 200');
+        const coding = response.headers.get('content-encoding');
+        if (coding !== 'br' && coding !== 'gzip') fail(what, response, `expected a compressed body, got Content-Encoding ${String(coding)}`);
+        const body = coding === 'br' ? brotliDecompressSync(response.body) : gunzipSync(response.body);
+        if (!body.equals(expected)) fail(what, response, 'decompressed content differs from the file');
+      }
+      await stillOpen(conn, what);
+    }),
+  load: (port, durationS) => runHttpLoad({ url: url(port, `/${COMPRESSED_FILE}`), connections: 50, durationS, headers: COMPRESSED_HEADERS }),
+};
+
+const CHURN_SCENARIO: Scenario = {
+  name: 'churn',
+  title: `static churn: ${CHURN_FILES} distinct 1 MiB files in turn (${HTTP_LOAD_TOOL} -c10)`,
+  servers: CACHE_SERVERS,
+  command: (durationS) => httpLoadCommand({ url: url('PORT', '/'), connections: 10, durationS, script: 'churn.lua' }),
+  unavailable: wrkMissing,
+  check: (port, fx) => checkFiles(port, fx, [...fx.files.keys()].filter((name) => name.startsWith('churn-'))),
+  load: (port, durationS, fx) => runWrk({ url: url(port, '/'), connections: 10, durationS, script: fx.churnScript }),
+};
 
 const HELLO_SCENARIO: Scenario = {
   name: 'hello',
@@ -143,12 +236,44 @@ const PIPELINED_SCENARIO: Scenario = {
   load: (port, durationS, fx) => runHttpLoad({ url: url(port), connections: 50, durationS, script: fx.pipelineScript, pipeline: PIPELINE_DEPTH }),
 };
 
+/** The JSON every app server answers `GET /users/42` with (bench/servers/apps.ts; holdfast.ts by a native handler). */
+const USER_42 = '{"id":"42","name":"user 42"}';
+
+function expectUser(response: RawResponse): void {
+  if (response.status !== 200) fail('GET /users/42', response, 'expected 200');
+  if (!/^application\/json/.test(response.headers.get('content-type') ?? '')) fail('GET /users/42', response, 'expected Content-Type application/json');
+  if (response.body.toString('utf8') !== USER_42) fail('GET /users/42', response, `expected ${USER_42}, got ${JSON.stringify(response.body.toString('utf8').slice(0, 60))}`);
+}
+
+/** Keep-alive load on one route of the fetch apps, on holdfast (native, fetchHandler) and @hono/node-server. */
+function appScenario(name: string, title: string, target: string, expect: (response: RawResponse) => void): Scenario {
+  return {
+    name,
+    title: `${title}, keep-alive (${HTTP_LOAD_TOOL} -c50)`,
+    servers: APP_SERVERS,
+    command: (durationS) => httpLoadCommand({ url: url('PORT', target), connections: 50, durationS }),
+    unavailable: httpLoadMissing,
+    check: (port) =>
+      onConnection(port, async (conn) => {
+        for (let i = 0; i < 3; i++) expect((await exchange(conn, getRequest(target)))[0]);
+        await stillOpen(conn, `GET ${target}`);
+      }),
+    load: (port, durationS) => runHttpLoad({ url: url(port, target), connections: 50, durationS }),
+  };
+}
+
+/** `--only apps` runs these. */
+export const APP_SCENARIOS: readonly string[] = ['app-hello', 'app-json'];
+
 /** Logged servers with the unlogged references their ratios need (holdfast for the cost of logging, node:http for the speed target). */
 const LOGGED_SERVERS: readonly ServerName[] = ['holdfast', 'holdfast+log', 'holdfast+json-log', 'node:http', 'nginx+log', 'nginx+json-log'];
 
 function logged(scenario: Scenario): Scenario {
   return { ...scenario, name: `${scenario.name}-logged`, title: `${scenario.title}, access log to a file`, servers: LOGGED_SERVERS };
 }
+
+/** Keep-alive hello with the live status on and off: its cost on the hot path (issue 16: within 2 %). */
+export const STATUS_SCENARIO = 'hello-status';
 
 /** `--only logged` runs these. */
 export const LOGGED_SCENARIOS: readonly string[] = ['hello-logged', 'pipelined-logged'];
@@ -185,7 +310,12 @@ export const SCENARIOS: readonly Scenario[] = [
     load: (port, durationS) => runAb({ url: url(port), concurrency: 50, durationS }),
   },
   staticScenario('static-1k', '1k.bin', 50),
-  staticScenario('static-1m', '1m.bin', 10),
+  staticScenario('static-1m', '1m.bin', 10, CACHE_SERVERS),
+  CHURN_SCENARIO,
+  COMPRESSED_SCENARIO,
   logged(HELLO_SCENARIO),
   logged(PIPELINED_SCENARIO),
+  { ...HELLO_SCENARIO, name: STATUS_SCENARIO, title: `${HELLO_SCENARIO.title}, live status on (nobody watching) vs off`, servers: ['holdfast', 'holdfast+status'] },
+  appScenario('app-hello', 'app: hello text', '/', (response) => expectHello(response)),
+  appScenario('app-json', 'app: JSON, path param', '/users/42', expectUser),
 ];

@@ -7,9 +7,15 @@
  * (`--log pretty|json` to a file), nginx with `access_log … buffer=64k flush=1s` in its `combined`
  * format or a JSON format with the same fields as holdfast's; `resetLog()` truncates the file
  * (both open it O_APPEND, so writing goes on at the new end) and `logBytes()` says how much was written.
+ * The app servers run the same fetch apps (./servers/apps.ts: a Hono app, a plain fetch function)
+ * on holdfast's fetchHandler and on @hono/node-server. holdfast-uncached is holdfast with its
+ * memory cache for files off (every file read from disk, as before the cache existed); nginx
+ * compresses .js files (`gzip on`, level 6); `serve` is the npm package (a dev dependency) with
+ * request logging, clipboard and update check off, compressing as it does by default.
  */
 
 import { existsSync, promises as fs } from 'node:fs';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,10 +27,34 @@ export const SERVER_CORE = 0;
 export const NGINX = '/usr/sbin/nginx';
 
 /** In the proxy scenarios 'holdfast' and 'nginx' are those servers as proxies, and 'http-proxy' is the Node reference. */
-export type ServerName = 'holdfast' | 'node:http' | 'nginx' | 'http-proxy' | 'holdfast+log' | 'holdfast+json-log' | 'nginx+log' | 'nginx+json-log';
+export type ServerName =
+  | 'holdfast'
+  | 'holdfast-uncached'
+  | 'serve'
+  | 'node:http'
+  | 'nginx'
+  | 'http-proxy'
+  | 'holdfast+log'
+  | 'holdfast+json-log'
+  | 'holdfast+status'
+  | 'nginx+log'
+  | 'nginx+json-log'
+  | 'holdfast fetch'
+  | 'holdfast + Hono'
+  | '@hono/node-server fetch'
+  | '@hono/node-server + Hono';
 
 /** The servers every scenario runs unless it names its own. */
 export const BASE_SERVERS: readonly ServerName[] = ['holdfast', 'node:http', 'nginx'];
+
+/** The app scenarios' servers: the fetch apps on holdfast and on @hono/node-server, and holdfast's native handler for reference. */
+export const APP_SERVERS: readonly ServerName[] = ['holdfast', 'holdfast fetch', 'holdfast + Hono', '@hono/node-server fetch', '@hono/node-server + Hono'];
+
+/** Each app on holdfast, and the same app on @hono/node-server. */
+export const APP_PEERS: Partial<Record<ServerName, ServerName>> = {
+  'holdfast fetch': '@hono/node-server fetch',
+  'holdfast + Hono': '@hono/node-server + Hono',
+};
 
 export interface RunningServer {
   name: ServerName;
@@ -78,9 +108,16 @@ async function waitUntilAnswering(child: ChildProcess, port: number, stderr: () 
   throw new Error(`no answer on port ${port} within ${timeoutMs} ms (${last}) ${stderr().trim()}`);
 }
 
-export async function launch(name: ServerName, command: string, args: (port: number) => Promise<string[]>, hasHeap: boolean, logFile: string | null = null): Promise<RunningServer> {
+export async function launch(
+  name: ServerName,
+  command: string,
+  args: (port: number) => Promise<string[]>,
+  hasHeap: boolean,
+  logFile: string | null = null,
+  env?: NodeJS.ProcessEnv,
+): Promise<RunningServer> {
   const port = await freePort();
-  const child = spawnPinned(SERVER_CORE, command, await args(port));
+  const child = spawnPinned(SERVER_CORE, command, await args(port), env === undefined ? {} : { env: { ...process.env, ...env } });
   child.stdout?.resume();
   const stderr = tail(child.stderr);
   try {
@@ -110,7 +147,7 @@ function logPath(workDir: string, name: ServerName): string {
   return path.join(workDir, 'logs', `${fileName(name)}.log`);
 }
 
-function nodeServer(name: ServerName, script: string, log: 'pretty' | 'json' | null = null): ServerSpec {
+function nodeServer(name: ServerName, script: string, log: 'pretty' | 'json' | null = null, app?: 'hono' | 'fetch', extra: readonly string[] = []): ServerSpec {
   const file = path.join(serversDir, script);
   return {
     name,
@@ -123,7 +160,7 @@ function nodeServer(name: ServerName, script: string, log: 'pretty' | 'json' | n
         process.execPath,
         async (port) => {
           if (logFile !== null) await fs.mkdir(path.dirname(logFile), { recursive: true });
-          return ['--expose-gc', file, String(port), wwwDir, ...logArgs];
+          return ['--expose-gc', file, String(port), wwwDir, ...logArgs, ...(app === undefined ? [] : [app]), ...extra];
         },
         true,
         logFile,
@@ -180,6 +217,14 @@ ${nginxLogDirectives(log)}
             default_type text/plain;
             return 200 "Hello, World!";
         }
+
+        location ~ \.js$ {
+            types { text/javascript js; }
+            gzip on;
+            gzip_comp_level 6;
+            gzip_types text/javascript;
+            gzip_vary on;
+        }
     }
 }
 `;
@@ -209,14 +254,37 @@ function nginx(name: ServerName, format: NginxLog['format'] | null = null): Serv
   };
 }
 
+/** The `serve` package's command-line entry point, or null when the dev dependency is not installed. */
+const SERVE: string | null = (() => {
+  try {
+    return createRequire(import.meta.url).resolve('serve/build/main.js');
+  } catch {
+    return null;
+  }
+})();
+
+const serve: ServerSpec = {
+  name: 'serve',
+  unavailable: () => (SERVE === null ? 'the serve package is not installed (npm install)' : null),
+  start: (_workDir, wwwDir) =>
+    launch('serve', process.execPath, async (port) => [SERVE as string, '-l', `tcp://127.0.0.1:${port}`, '-L', '-n', '--no-port-switching', wwwDir], false, null, { NO_UPDATE_CHECK: '1' }),
+};
+
 export const SERVERS: readonly ServerSpec[] = [
   nodeServer('holdfast', 'holdfast.js'),
+  nodeServer('holdfast-uncached', 'holdfast.js', null, undefined, ['--no-file-cache']),
+  serve,
   nodeServer('node:http', 'node-http.js'),
   nginx('nginx'),
   nodeServer('holdfast+log', 'holdfast.js', 'pretty'),
   nodeServer('holdfast+json-log', 'holdfast.js', 'json'),
+  nodeServer('holdfast+status', 'holdfast.js', null, undefined, ['--status']),
   nginx('nginx+log', 'combined'),
   nginx('nginx+json-log', 'json'),
+  nodeServer('holdfast fetch', 'holdfast-app.js', null, 'fetch'),
+  nodeServer('holdfast + Hono', 'holdfast-app.js', null, 'hono'),
+  nodeServer('@hono/node-server fetch', 'node-server-app.js', null, 'fetch'),
+  nodeServer('@hono/node-server + Hono', 'node-server-app.js', null, 'hono'),
 ];
 
 /** Empties a logged server's access log before a measured run. */

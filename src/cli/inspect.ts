@@ -1,9 +1,10 @@
 /**
- * `holdfast inspect <url> [--json] [--max-wait 120s] [--concurrency N] [--progress]`: measures a
+ * `holdfast inspect <url> [--json] [--max-wait 120s] [--concurrency N] [--progress] [--insecure]`: measures a
  * server's real keep-alive behaviour (see src/inspect/) and prints a report — text by default, one
  * JSON object with --json. Progress goes to stderr while it waits, when stderr is a TTY or with
- * --progress. Exit codes: 0 the probe completed; 1 the server cannot be reached or does not speak
- * HTTP/1.x; 2 usage (bad arguments, https://).
+ * --progress. Over https:// it also times the TLS handshake and tries session resumption
+ * (--insecure accepts a certificate that does not verify). Exit codes: 0 the probe completed; 1 the
+ * server cannot be reached (or its certificate does not verify) or does not speak HTTP/1.x; 2 usage.
  */
 
 import { inspect, InspectError, INSPECT_DEFAULTS, type ProgressEvent } from '../inspect/inspect.js';
@@ -16,18 +17,20 @@ const MAX_WAIT: NumberSpec = { kind: 'duration', min: 1 };
 const CONCURRENCY: NumberSpec = { kind: 'count', unit: 'connections', min: 1, max: 16 };
 
 export const INSPECT_USAGE = [
-  'Usage: holdfast inspect <http://host:port/path> [options]',
+  'Usage: holdfast inspect <http[s]://host:port/path> [options]',
   '',
   'Probes any HTTP/1.x server and reports its real keep-alive behaviour: keep-alive for HTTP/1.1 and',
   'HTTP/1.0, Connection: close, the enforced idle timeout (FIN or RST) against the advertised one,',
   'max requests per connection, pipelining, the headers timeout, and the idle timeout clients and',
-  'load balancers in front of it should use.',
+  'load balancers in front of it should use. Over https:// also the TLS version, cipher, handshake time',
+  'and whether session resumption works.',
   '',
   'Options:',
   helpEntry('--json', 'print one JSON object (times in ms) instead of the text report'),
   helpEntry('--max-wait D', 'longest wait for the server to close a connection', `(default ${formatDuration(INSPECT_DEFAULTS.maxWaitMs)})`),
   helpEntry('--concurrency N', `idle connections held to measure the idle timeout, ${CONCURRENCY.min} to ${CONCURRENCY.max}`, `(default ${INSPECT_DEFAULTS.concurrency})`),
   helpEntry('--progress', 'show progress on stderr even when it is not a terminal'),
+  helpEntry('--insecure', 'https://: accept a certificate that does not verify (self-signed)'),
   helpEntry('-h, --help', 'this text'),
   '',
   `Durations: ${DURATION_SYNTAX}.`,
@@ -53,15 +56,17 @@ interface InspectArgs {
   progress: boolean;
   maxWaitMs: number;
   concurrency: number;
+  insecure: boolean;
 }
 
-const SWITCHES = new Set(['-h', '--help', '--json', '--progress']);
+const SWITCHES = new Set(['-h', '--help', '--json', '--progress', '--insecure']);
 
 /** The arguments, `{ kind: 'help' }`, or a UsageError naming the flag and what it accepts. */
 export function parseInspectArgs(argv: readonly string[]): { kind: 'run'; args: InspectArgs } | { kind: 'help' } {
   let url: string | null = null;
   let json = false;
   let progress = false;
+  let insecure = false;
   let maxWaitMs: number = INSPECT_DEFAULTS.maxWaitMs;
   let concurrency: number = INSPECT_DEFAULTS.concurrency;
   for (const item of readArgv(argv, SWITCHES)) {
@@ -81,6 +86,9 @@ export function parseInspectArgs(argv: readonly string[]): { kind: 'run'; args: 
       case '--progress':
         progress = true;
         break;
+      case '--insecure':
+        insecure = true;
+        break;
       case '--max-wait':
         maxWaitMs = parseNumberFlag(flag, MAX_WAIT, requireValue(flag, value, describeAccepted(MAX_WAIT)));
         break;
@@ -92,7 +100,7 @@ export function parseInspectArgs(argv: readonly string[]): { kind: 'run'; args: 
     }
   }
   if (url === null) throw new UsageError('which server? give a URL such as http://127.0.0.1:8080/');
-  return { kind: 'run', args: { url, json, progress, maxWaitMs, concurrency } };
+  return { kind: 'run', args: { url, json, progress, maxWaitMs, concurrency, insecure } };
 }
 
 /** The progress line: what is being probed and what the idle and headers watches have seen. */
@@ -175,7 +183,7 @@ export async function runInspect(argv: string[], io: InspectIo = processIo()): P
   }
   const display = args.progress || io.stderrIsTty ? new ProgressDisplay(io, args.maxWaitMs) : null;
   try {
-    const report = await inspect({ target: target.target, maxWaitMs: args.maxWaitMs, concurrency: args.concurrency, onProgress: display?.update });
+    const report = await inspect({ target: target.target, maxWaitMs: args.maxWaitMs, concurrency: args.concurrency, onProgress: display?.update, insecure: args.insecure });
     display?.stop();
     io.stdout(args.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
     return 0;

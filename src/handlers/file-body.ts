@@ -24,7 +24,7 @@ export interface FileIdentity {
 }
 
 // Non-blocking, so a FIFO swapped in for the file cannot stall the event loop in open(2).
-const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
+export const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
 
 export class FileBody implements AsyncIterable<Uint8Array> {
   #fd = -1;
@@ -51,7 +51,7 @@ export class FileBody implements AsyncIterable<Uint8Array> {
     if (this.#fd !== -1) return this.#fd;
     const fd = openSync(this.path, OPEN_FLAGS);
     try {
-      checkOpened(fstatSync(fd), this);
+      checkOpened(fstatSync(fd), this.expect);
     } catch (error) {
       closeSync(fd);
       throw error;
@@ -76,7 +76,7 @@ export class FileBody implements AsyncIterable<Uint8Array> {
     if (this.length === 0) return;
     const handle = await fs.open(this.path, OPEN_FLAGS);
     try {
-      checkOpened(await handle.stat(), this);
+      checkOpened(await handle.stat(), this.expect);
       let position = this.start;
       let left = this.length;
       while (left > 0) {
@@ -93,9 +93,9 @@ export class FileBody implements AsyncIterable<Uint8Array> {
   }
 }
 
-function checkOpened(stats: { isFile(): boolean; ino: number; size: number; mtimeMs: number }, body: FileBody): void {
+/** Throws unless an opened file is a regular file and, when `expect` is given, still that version. */
+export function checkOpened(stats: { isFile(): boolean; ino: number; size: number; mtimeMs: number }, expect: FileIdentity | null): void {
   if (!stats.isFile()) throw new Error('not a regular file');
-  const expect = body.expect;
   if (expect !== null && (stats.ino !== expect.ino || stats.size !== expect.size || stats.mtimeMs !== expect.mtimeMs)) {
     throw new Error('the file changed after the response headers were made from it');
   }

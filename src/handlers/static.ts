@@ -3,17 +3,25 @@
  * `http-server` expect.
  *
  * - GET and HEAD (other methods → 405 with Allow); `index.html` for directories; a directory
- *   without its trailing slash → 301 to the slash form.
+ *   without its trailing slash → 301 to the slash form; with `cleanUrls`, `/about` → `about.html`
+ *   when there is no `about`; `404.html` in the root (when present) answers what is not found.
  * - Content-Type from the extension (./mime.ts; charset=utf-8 for text); strong ETag and
  *   Last-Modified; conditional requests in RFC 9110 §13.2.2 order (If-Match, If-Unmodified-Since,
  *   If-None-Match, If-Modified-Since) → 412 / 304.
  * - Range (RFC 9110 §14): one range → 206 + Content-Range; unsatisfiable → 416; If-Range; several
  *   ranges → the whole file (200), as RFC 9110 §14.2 allows.
- * - Pre-compressed `.br` / `.gz` siblings when Accept-Encoding allows, with Vary: Accept-Encoding.
- * - Small files are kept in memory (revalidated by size, mtime and inode); large files are streamed
- *   with backpressure, never read whole (a FileBody, ./file-body.ts: reused 256 KiB read buffers).
- *   Metadata calls are synchronous (stat, realpath once per inode and mtime), as nginx's workers
- *   do: on a local disk they cost microseconds, far less than a trip through libuv's thread pool.
+ * - Content codings (./encoding.ts), each representation with its own strong ETag (RFC 9110
+ *   §8.8.3) and `Vary: Accept-Encoding` on every response of a resource that has several:
+ *   pre-compressed `.br` / `.gz` siblings first; else compressible types are compressed on the fly
+ *   — a cached file's compressed forms are made once, off the main thread, and kept (and
+ *   revalidated, and dropped) with it, while other files stream through the compressor with
+ *   backpressure. A Range request is answered from the identity representation (never a range of a
+ *   stream), or, when the request refuses identity, with the whole compressed body.
+ * - Hot files are answered from memory (./file-cache.ts: bounded, least recently used first,
+ *   revalidated by size, mtime and inode); the others are sent from disk with backpressure, never
+ *   read whole (a FileBody, ./file-body.ts: reused 256 KiB read buffers). Metadata calls are
+ *   synchronous (stat, realpath once per inode and mtime), as nginx's workers do: on a local disk
+ *   they cost microseconds, far less than a trip through libuv's thread pool.
  * - Freshness: a cached file is stat'ed at most once per event-loop turn, a turn ending at the check
  *   phase (setImmediate). Requests read in one poll arrived together, so they are answered from the
  *   same version, as if served at the same instant; a request read in a later poll sees a change on
@@ -26,12 +34,16 @@
  *   filesystem paths or stacks.
  */
 
-import { promises as fs, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { promises as fs, read, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Handler, HttpRequest, HttpResponse, ResponseHeaders } from './types.js';
 import { contentTypeFor } from './mime.js';
 import { FileBody } from './file-body.js';
+import { CachedFile, FileCache, SMALL_FILE_BYTES, type FileCacheStats } from './file-cache.js';
+import { CACHED_LEVEL, MIN_COMPRESS_BYTES, STREAM_LEVEL, acceptedEncodings, chooseCoding, compressBytes, compressStream, isCompressible, type AcceptedEncodings, type Coding } from './encoding.js';
+import { thisTurn } from './turn.js';
+import { isFieldValue, isToken } from '../http1/header-map.js';
 
 export interface StaticOptions {
   /** File served for a directory. Default `index.html`. */
@@ -46,16 +58,39 @@ export interface StaticOptions {
   list?: boolean;
   /** `Access-Control-Allow-Origin: *` and preflight answers. Default false. */
   cors?: boolean;
-  /** Files up to this size are cached in memory. Default 64 KiB. */
+  /** Compress compressible types on the fly (brotli, gzip) for clients that accept it. Default true. */
+  compress?: boolean;
+  /** `/about` → `about.html` when `about` does not exist. Default false. */
+  cleanUrls?: boolean;
+  /** A page in the root that answers 404s, when present. Default `404.html`; null = a plain-text 404. */
+  notFoundPage?: string | null;
+  /**
+   * Fields added to every response (`{ 'x-frame-options': 'DENY' }`). Framing, hop-by-hop and the
+   * fields serveStatic sets itself are refused (set `cacheControl` for Cache-Control).
+   */
+  headers?: Readonly<Record<string, string>>;
+  /**
+   * Largest file kept in memory; 0 = no memory cache (every file is read from disk on every
+   * request). Default 8 MiB. Files up to 64 KiB are kept from their first request, larger ones from
+   * their second within `cacheInactiveMs`.
+   */
   maxCachedFileBytes?: number;
-  /** Total memory cache size. Default 16 MiB. */
+  /** Memory for cached files in all (contents and their compressed forms); 0 = no memory cache. Default 64 MiB. */
   maxCacheBytes?: number;
+  /**
+   * A cached file unused this long may be evicted to make room; a large file requested twice
+   * within it is cached. Default 20 s.
+   */
+  cacheInactiveMs?: number;
 }
 
-interface CachedFile {
-  size: number;
-  mtimeMs: number;
-  bytes: Buffer;
+/** serveStatic's handler, with a view of its memory cache. */
+export interface StaticHandler extends Handler {
+  readonly cache: {
+    stats(): FileCacheStats;
+    /** Resolves once no file read or compression for the cache is in flight. */
+    settled(): Promise<void>;
+  };
 }
 
 interface Resolved {
@@ -66,50 +101,83 @@ interface Resolved {
 interface Variant {
   file: string;
   stats: Stats;
-  encoding: 'br' | 'gzip' | null;
+  /** A pre-compressed sibling's coding; null for the file itself. */
+  encoding: Coding | null;
 }
 
+type Siblings = Record<Coding, Variant | null>;
+
 const ALLOW = 'GET, HEAD';
-/** Files up to this size are kept in memory (under DEFAULT_MAX_CACHE_BYTES in all), unless the options say otherwise. */
-const DEFAULT_MAX_CACHED_FILE_BYTES = 65_536;
-const DEFAULT_MAX_CACHE_BYTES = 16 * 1_048_576;
+/**
+ * 8 MiB per file, 64 MiB in all: a fixed figure, not a share of the machine's memory, so that N
+ * workers take N × 64 MiB and a container's limit (which os.totalmem() does not see) is not
+ * overrun; Varnish's default storage is 100 MB. One file takes at most an eighth of it; larger
+ * files are mostly media, fetched in ranges, which the page cache serves well enough.
+ */
+const DEFAULT_MAX_CACHED_FILE_BYTES = 8 * 1_048_576;
+const DEFAULT_MAX_CACHE_BYTES = 64 * 1_048_576;
+/** nginx's documented example: `open_file_cache inactive=20s` with `open_file_cache_min_uses 2`. */
+const DEFAULT_CACHE_INACTIVE_MS = 20_000;
+/** Always revalidate (cheap with 304), as `serve` and http-server do by default. */
+const DEFAULT_CACHE_CONTROL = 'no-cache';
+
+/** The defaults of the options the CLI shows. */
+export const STATIC_DEFAULTS = Object.freeze({
+  maxCacheBytes: DEFAULT_MAX_CACHE_BYTES,
+  maxCachedFileBytes: DEFAULT_MAX_CACHED_FILE_BYTES,
+  cacheControl: DEFAULT_CACHE_CONTROL,
+});
 const MAX_VERDICTS = 10_000;
 const MAX_FAST_ENTRIES = 10_000;
 /** How long a fast entry trusts that no pre-compressed sibling appeared (its own file is stat'ed every time). */
 const SIBLING_RECHECK_MS = 1_000;
 const CONDITIONAL_FIELDS = ['range', 'if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since'] as const;
+const VARY = 'Accept-Encoding';
+/** Bytes read per piece of a file streamed through a compressor (fresh buffers: the compressor holds them). */
+const COMPRESS_READ_BYTES = 65_536;
 
-/** A small file with no variants, ready to answer an unconditional GET/HEAD with one stat. */
+/**
+ * A cached file with no siblings, ready to answer an unconditional GET/HEAD with one stat per turn:
+ * its identity response, and for a compressible one the response for each coding once its form
+ * is made (absent until then: the request goes the long way).
+ */
 interface FastEntry {
-  file: string;
-  size: number;
-  mtimeMs: number;
-  ino: number;
+  cached: CachedFile;
   checkedAtMs: number;
   /** The event-loop turn (see thisTurn) in which the file was last stat'ed and found unchanged. */
   statTurn: number;
-  headers: Readonly<Record<string, string>>;
-  body: Buffer;
+  compressible: boolean;
+  responses: Partial<Record<Coding | 'identity', HttpResponse>>;
 }
 
-export function serveStatic(root: string, options: StaticOptions = {}): Handler {
+export function serveStatic(root: string, options: StaticOptions = {}): StaticHandler {
+  checkOptions(options);
   const rootDir = path.resolve(root);
   const withSep = (dir: string): string => (dir.endsWith(path.sep) ? dir : dir + path.sep);
   const rootPrefix = withSep(rootDir);
   const index = options.index ?? 'index.html';
-  const cacheControl = options.cacheControl === undefined ? 'no-cache' : options.cacheControl;
-  const maxCachedFileBytes = options.maxCachedFileBytes ?? DEFAULT_MAX_CACHED_FILE_BYTES;
-  const maxCacheBytes = options.maxCacheBytes ?? DEFAULT_MAX_CACHE_BYTES;
-  const cache = new Map<string, CachedFile>();
+  const cacheControl = options.cacheControl === undefined ? DEFAULT_CACHE_CONTROL : options.cacheControl;
+  const compress = options.compress !== false;
+  const notFoundPage = options.notFoundPage === undefined ? '404.html' : options.notFoundPage;
   const fast = new Map<string, FastEntry>();
-  let cacheBytes = 0;
+  const cache = new FileCache(
+    {
+      maxBytes: options.maxCacheBytes ?? DEFAULT_MAX_CACHE_BYTES,
+      maxFileBytes: options.maxCachedFileBytes ?? DEFAULT_MAX_CACHED_FILE_BYTES,
+      inactiveMs: options.cacheInactiveMs ?? DEFAULT_CACHE_INACTIVE_MS,
+    },
+    (dropped) => {
+      for (const route of dropped.routes) if (fast.get(route)?.cached === dropped) fast.delete(route);
+    },
+  );
   let realRoot: string | null = null;
 
-  const corsHeaders: ResponseHeaders = options.cors ? { 'access-control-allow-origin': '*' } : {};
+  /** On every response: CORS, then the caller's own fields. */
+  const extraHeaders: Readonly<Record<string, string>> = { ...(options.cors ? { 'access-control-allow-origin': '*' } : {}), ...options.headers };
 
   const plain = (status: number, text: string, extra?: ResponseHeaders): HttpResponse => ({
     status,
-    headers: { 'content-type': 'text/plain; charset=utf-8', ...corsHeaders, ...extra },
+    headers: { 'content-type': 'text/plain; charset=utf-8', ...extraHeaders, ...extra },
     body: `${text}\n`,
   });
 
@@ -140,69 +208,105 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
     }
   }
 
-  function readCached(file: string, stats: Stats): Buffer {
-    const hit = cache.get(file);
-    if (hit !== undefined && hit.size === stats.size && hit.mtimeMs === stats.mtimeMs) return hit.bytes;
-    const bytes = readFileSync(file);
-    if (hit !== undefined) {
-      cache.delete(file);
-      cacheBytes -= hit.bytes.length;
-    }
-    if (bytes.length === stats.size && cacheBytes + bytes.length <= maxCacheBytes) {
-      cache.set(file, { size: stats.size, mtimeMs: stats.mtimeMs, bytes });
-      cacheBytes += bytes.length;
-    }
-    return bytes;
-  }
-
-  /** Picks the pre-compressed sibling the client accepts, if one exists. */
-  function pickVariant(resolved: Resolved, acceptEncoding: string | undefined): { variant: Variant; hasSiblings: boolean } {
-    const accepted = parseAcceptEncoding(acceptEncoding);
-    let hasSiblings = false;
-    let chosen: Variant | null = null;
+  /** The pre-compressed siblings of a file that exist inside the root. */
+  function siblingsOf(resolved: Resolved): Siblings {
+    const siblings: Siblings = { br: null, gzip: null };
     for (const [suffix, encoding] of [['.br', 'br'], ['.gz', 'gzip']] as const) {
-      const stats = statFile(resolved.file + suffix);
-      if (stats === null || !stats.isFile() || !insideRoot(resolved.file + suffix, stats)) continue;
-      hasSiblings = true;
-      if (chosen === null && accepted(encoding)) chosen = { file: resolved.file + suffix, stats, encoding };
+      const file = resolved.file + suffix;
+      const stats = statFile(file);
+      if (stats !== null && stats.isFile() && insideRoot(file, stats)) siblings[encoding] = { file, stats, encoding };
     }
-    return { variant: chosen ?? { file: resolved.file, stats: resolved.stats, encoding: null }, hasSiblings };
+    return siblings;
   }
 
-  function serveFile(req: HttpRequest, resolved: Resolved, status = 200): HttpResponse {
-    const { variant, hasSiblings } = pickVariant(resolved, req.headers.get('accept-encoding'));
-    const stats = variant.stats;
-    const etag = `"${stats.size.toString(16)}-${Math.floor(stats.mtimeMs).toString(16)}${variant.encoding === null ? '' : `-${variant.encoding}`}"`;
-    const lastModified = new Date(Math.floor(stats.mtimeMs / 1000) * 1000);
-    const headers: Record<string, string> = {
-      'content-type': contentTypeFor(path.extname(resolved.file)),
-      etag,
-      'last-modified': lastModified.toUTCString(),
-      'accept-ranges': 'bytes',
-      ...(corsHeaders as Record<string, string>),
-    };
-    if (cacheControl !== null) headers['cache-control'] = cacheControl;
-    if (variant.encoding !== null) headers['content-encoding'] = variant.encoding;
-    if (hasSiblings) headers.vary = 'Accept-Encoding';
+  /**
+   * The coding to compress with on the fly, or null for identity: never below MIN_COMPRESS_BYTES,
+   * nor for a Range request (answered from identity), unless the request refuses identity.
+   */
+  function onTheFlyCoding(req: HttpRequest, accepted: AcceptedEncodings, size: number): Coding | null {
+    if (accepted.identity > 0 && (size < MIN_COMPRESS_BYTES || (req.method === 'GET' && req.headers.has('range')))) return null;
+    return chooseCoding(accepted, true, true);
+  }
 
-    if (status === 200) {
-      const condition = evaluateConditions(req, etag, lastModified);
-      if (condition === 412) return plain(412, 'Precondition Failed', { etag });
-      if (condition === 304) {
-        const notModified: Record<string, string> = { etag, 'last-modified': headers['last-modified'] };
-        if (cacheControl !== null) notModified['cache-control'] = cacheControl;
-        if (hasSiblings) notModified.vary = 'Accept-Encoding';
-        return { status: 304, headers: { ...notModified, ...(corsHeaders as Record<string, string>) } };
-      }
+  /** A 200 or 206 of a whole file (identity or a sibling) or of the custom 404 page. */
+  function serveFile(req: HttpRequest, resolved: Resolved, status = 200): HttpResponse | Promise<HttpResponse> {
+    const type = contentTypeFor(path.extname(resolved.file));
+    const accepted = acceptedEncodings(req.headers.get('accept-encoding'));
+    const siblings = siblingsOf(resolved);
+    const compressible = compress && isCompressible(type);
+    const vary = siblings.br !== null || siblings.gzip !== null || compressible;
+    const fromSibling = chooseCoding(accepted, siblings.br !== null, siblings.gzip !== null);
+    if (fromSibling !== null) return sendFile(req, siblings[fromSibling] as Variant, type, vary, false, status);
+    const identity: Variant = { file: resolved.file, stats: resolved.stats, encoding: null };
+    if (compressible) {
+      const coding = onTheFlyCoding(req, accepted, resolved.stats.size);
+      if (coding !== null) return sendCompressed(req, identity, type, coding);
+    }
+    return sendFile(req, identity, type, vary, siblings.br === null && siblings.gzip === null, status);
+  }
+
+  /** The headers every representation of a file carries. */
+  function fileHeaders(type: string, lastModified: Date | null, vary: boolean): Record<string, string> {
+    const headers: Record<string, string> = { 'content-type': type };
+    if (lastModified !== null) headers['last-modified'] = lastModified.toUTCString();
+    if (cacheControl !== null) headers['cache-control'] = cacheControl;
+    if (vary) headers.vary = VARY;
+    return Object.assign(headers, extraHeaders);
+  }
+
+  /** 304 or 412 when the request's preconditions say so (RFC 9110 §13.2.2), else null. */
+  function preconditions(req: HttpRequest, etag: string, lastModified: Date, vary: boolean): HttpResponse | null {
+    const condition = evaluateConditions(req, etag, lastModified);
+    if (condition === 412) return plain(412, 'Precondition Failed', { etag, ...(vary ? { vary: VARY } : {}) });
+    if (condition === 304) {
+      const notModified: Record<string, string> = { etag, 'last-modified': lastModified.toUTCString() };
+      if (cacheControl !== null) notModified['cache-control'] = cacheControl;
+      if (vary) notModified.vary = VARY;
+      return { status: 304, headers: Object.assign(notModified, extraHeaders) };
+    }
+    return null;
+  }
+
+  /** Remembers `response` (a 200 from memory) as the fast answer for `req.path` in its representation. */
+  function rememberFast(req: HttpRequest, cached: CachedFile, compressible: boolean, key: Coding | 'identity', response: HttpResponse): void {
+    if (req.method !== 'GET' || !isUnconditional(req)) return;
+    let entry = fast.get(req.path);
+    if (entry === undefined || entry.cached !== cached) {
+      if (fast.size >= MAX_FAST_ENTRIES) fast.clear();
+      if (!cached.routes.includes(req.path)) cached.routes.push(req.path);
+      entry = { cached, checkedAtMs: performance.now(), statTurn: thisTurn(), compressible, responses: {} };
+      fast.set(req.path, entry);
+    }
+    entry.responses[key] = Object.freeze({ ...response, headers: Object.freeze({ ...response.headers }) });
+  }
+
+  /**
+   * A file as it is on disk: the file itself, or a pre-compressed sibling (`variant.encoding`).
+   * `fastKey`: the file has no siblings, so a 200 from memory may answer the same path later with
+   * one stat. `status` 404 is the custom not-found page: no validators, no ranges.
+   */
+  function sendFile(req: HttpRequest, variant: Variant, type: string, vary: boolean, fastKey: boolean, status: number): HttpResponse | Promise<HttpResponse> {
+    const stats = variant.stats;
+    const size = stats.size;
+    const page = status !== 200;
+    const lastModified = page ? null : new Date(Math.floor(stats.mtimeMs / 1000) * 1000);
+    const headers = fileHeaders(type, lastModified, vary);
+    let etag = '';
+    if (lastModified !== null) {
+      etag = `"${identityTag(stats)}${variant.encoding === null ? '' : `-${variant.encoding}`}"`;
+      headers.etag = etag;
+      headers['accept-ranges'] = 'bytes';
+      if (variant.encoding !== null) headers['content-encoding'] = variant.encoding;
+      const answered = preconditions(req, etag, lastModified, vary);
+      if (answered !== null) return answered;
     }
 
-    const size = stats.size;
     let start = 0;
     let end = size - 1;
-    const range = req.method === 'GET' && status === 200 ? req.headers.get('range') : undefined;
-    if (range !== undefined && ifRangeAllows(req.headers.get('if-range'), etag, lastModified)) {
+    const range = req.method === 'GET' && lastModified !== null ? req.headers.get('range') : undefined;
+    if (range !== undefined && lastModified !== null && ifRangeAllows(req.headers.get('if-range'), etag, lastModified)) {
       const parsed = parseRange(range, size);
-      if (parsed === 'unsatisfiable') return plain(416, 'Range Not Satisfiable', { 'content-range': `bytes */${size}` });
+      if (parsed === 'unsatisfiable') return plain(416, 'Range Not Satisfiable', { 'content-range': `bytes */${size}`, ...(vary ? { vary: VARY } : {}) });
       if (parsed !== null) {
         start = parsed.start;
         end = parsed.end;
@@ -213,26 +317,104 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
     const length = size === 0 ? 0 : end - start + 1;
     headers['content-length'] = String(length);
     if (req.method === 'HEAD' || length === 0) return { status, headers, body: null };
-    if (size <= maxCachedFileBytes) {
-      const bytes = readCached(variant.file, stats);
-      if (bytes.length === size) {
-        if (status === 200 && variant.encoding === null && !hasSiblings && isUnconditional(req)) {
-          if (fast.size >= MAX_FAST_ENTRIES) fast.clear();
-          fast.set(req.path, {
-            file: variant.file,
-            size,
-            mtimeMs: stats.mtimeMs,
-            ino: stats.ino,
-            checkedAtMs: performance.now(),
-            statTurn: thisTurn(),
-            headers: Object.freeze({ ...headers }),
-            body: bytes,
-          });
-        }
-        return { status, headers, body: status === 206 ? bytes.subarray(start, end + 1) : bytes };
-      }
+    const fromDisk = (): HttpResponse => ({ status, headers, body: new FileBody(variant.file, start, length, { ino: stats.ino, size, mtimeMs: stats.mtimeMs }) });
+    if (!cache.accepts(size)) return fromDisk();
+    const fromMemory = (cached: CachedFile): HttpResponse => {
+      const response = { status, headers, body: status === 206 ? cached.bytes.subarray(start, end + 1) : cached.bytes };
+      if (status === 200 && fastKey) rememberFast(req, cached, vary, 'identity', response);
+      return response;
+    };
+    const cached = cache.lookup(variant.file, stats);
+    if (cached !== null) return fromMemory(cached);
+    if (size > SMALL_FILE_BYTES) {
+      const admitting = cache.admit(variant.file, stats);
+      return admitting === null ? fromDisk() : admitting.then((entry) => (entry === null ? fromDisk() : fromMemory(entry)));
     }
-    return { status, headers, body: new FileBody(variant.file, start, length, { ino: stats.ino, size, mtimeMs: stats.mtimeMs }) };
+    const bytes = readFileSync(variant.file);
+    if (bytes.length !== size) return fromDisk();
+    const kept = cache.keep(variant.file, stats, bytes);
+    return kept === null ? { status, headers, body: status === 206 ? bytes.subarray(start, end + 1) : bytes } : fromMemory(kept);
+  }
+
+  /**
+   * The file compressed with `coding` on the fly. A cached small file's form is made once at
+   * CACHED_LEVEL, in the background, and kept with it; until it is ready, and for files not cached,
+   * a small file is compressed whole per response and a large one streamed, at STREAM_LEVEL. Each
+   * level has its own ETag (the bytes differ). A form not smaller than the file sends the file.
+   */
+  function sendCompressed(req: HttpRequest, file: Variant, type: string, coding: Coding): HttpResponse | Promise<HttpResponse> {
+    const stats = file.stats;
+    const size = stats.size;
+    const lastModified = new Date(Math.floor(stats.mtimeMs / 1000) * 1000);
+    const headers = fileHeaders(type, lastModified, true);
+    headers['content-encoding'] = coding;
+    const identity = (): HttpResponse | Promise<HttpResponse> => sendFile(req, file, type, true, true, 200);
+    const cached = cache.accepts(size) ? cache.lookup(file.file, stats) : null;
+
+    if (size <= SMALL_FILE_BYTES) {
+      let entry = cached;
+      let bytes: Buffer;
+      if (entry !== null) {
+        bytes = entry.bytes;
+      } else {
+        bytes = readFileSync(file.file);
+        if (bytes.length !== size) return identity();
+        entry = cache.keep(file.file, stats, bytes);
+      }
+      if (entry !== null) {
+        const form = entry.forms.get(coding);
+        if (form instanceof Buffer) {
+          const etag = compressedTag(stats, coding, CACHED_LEVEL[coding]);
+          const answered = preconditions(req, etag, lastModified, true);
+          if (answered !== null) return answered;
+          const response = { status: 200, headers: { ...headers, etag, 'content-length': String(form.length) }, body: form };
+          rememberFast(req, entry, true, coding, response);
+          return response;
+        }
+        if (form === 'identity') {
+          const response = identity();
+          if (!(response instanceof Promise) && response.status === 200 && response.body instanceof Uint8Array) rememberFast(req, entry, true, coding, response);
+          return response;
+        }
+        if (form === undefined) makeCachedForm(entry, coding);
+      }
+      const etag = compressedTag(stats, coding, STREAM_LEVEL[coding]);
+      const answered = preconditions(req, etag, lastModified, true);
+      if (answered !== null) return answered;
+      headers.etag = etag;
+      if (req.method === 'HEAD') return { status: 200, headers, body: null };
+      return compressBytes(bytes, coding, STREAM_LEVEL[coding]).then((out) =>
+        out.length >= size ? identity() : { status: 200, headers: { ...headers, 'content-length': String(out.length) }, body: out },
+      );
+    }
+
+    const etag = compressedTag(stats, coding, STREAM_LEVEL[coding]);
+    const answered = preconditions(req, etag, lastModified, true);
+    if (answered !== null) return answered;
+    headers.etag = etag;
+    if (req.method === 'HEAD') return { status: 200, headers, body: null };
+    const streamed = (source: Uint8Array | AsyncIterable<Uint8Array>): HttpResponse => ({ status: 200, headers, body: compressStream(source, size, coding, STREAM_LEVEL[coding]) });
+    if (cached !== null) return streamed(cached.bytes);
+    const admitting = cache.accepts(size) ? cache.admit(file.file, stats) : null;
+    if (admitting === null) return streamed(readPieces(file, stats));
+    return admitting.then((entry) => streamed(entry === null ? readPieces(file, stats) : entry.bytes));
+  }
+
+  /** Makes `entry`'s `coding` form at CACHED_LEVEL off the main thread and keeps it, if there is room. */
+  function makeCachedForm(entry: CachedFile, coding: Coding): void {
+    entry.forms.set(coding, 'pending');
+    cache.track(
+      compressBytes(entry.bytes, coding, CACHED_LEVEL[coding]).then(
+        (out) => {
+          if (entry.dropped) return;
+          if (out.length >= entry.size) entry.forms.set(coding, 'identity');
+          else entry.forms.set(coding, cache.attach(entry, out) ? out : 'uncached');
+        },
+        () => {
+          if (!entry.dropped) entry.forms.set(coding, 'uncached');
+        },
+      ),
+    );
   }
 
   /** The URL path → a file inside the root, or an HTTP status. */
@@ -265,12 +447,46 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
     return { file, stats };
   }
 
-  return (req) => {
+  /** What is not found: the SPA's index (for a path, not a directory), the custom 404 page, or a plain 404. */
+  function notFound(req: HttpRequest, spa = options.spa === true): HttpResponse | Promise<HttpResponse> {
+    if (spa) {
+      const fallback = resolve('/');
+      if ('file' in fallback && fallback.stats.isFile()) return serveFile(req, fallback);
+    }
+    if (notFoundPage !== null) {
+      const page = resolve(`/${notFoundPage}`);
+      if ('file' in page && page.stats.isFile()) return sendFile(req, { file: page.file, stats: page.stats, encoding: null }, contentTypeFor(path.extname(page.file)), false, false, 404);
+    }
+    return plain(404, 'Not Found');
+  }
+
+  /** An answer from the fast table: one stat per turn, no resolution; null to go the long way. */
+  function answerFast(req: HttpRequest, entry: FastEntry): HttpResponse | null {
+    const cached = entry.cached;
+    const turn = thisTurn();
+    if (entry.statTurn !== turn) {
+      const stats = statFile(cached.file);
+      if (stats === null || !stats.isFile() || !cached.matches(stats) || performance.now() - entry.checkedAtMs >= SIBLING_RECHECK_MS) {
+        fast.delete(req.path);
+        if (stats === null) cache.forget(cached.file);
+        return null;
+      }
+      entry.statTurn = turn;
+    }
+    let key: Coding | 'identity' = 'identity';
+    if (entry.compressible) key = onTheFlyCoding(req, acceptedEncodings(req.headers.get('accept-encoding')), cached.size) ?? 'identity';
+    const response = entry.responses[key];
+    if (response === undefined) return null;
+    cache.touch(cached);
+    return response;
+  }
+
+  const handler = (req: HttpRequest): HttpResponse | Promise<HttpResponse> => {
     if (req.method === 'OPTIONS' && options.cors) {
       return {
         status: 204,
         headers: {
-          ...corsHeaders,
+          ...extraHeaders,
           'access-control-allow-methods': ALLOW,
           'access-control-allow-headers': req.headers.get('access-control-request-headers') ?? '*',
           'access-control-max-age': '86400',
@@ -280,58 +496,106 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return plain(405, 'Method Not Allowed', { allow: ALLOW });
     if (!req.path.startsWith('/')) return plain(400, 'Bad Request');
-    const unconditional = isUnconditional(req);
-    if (unconditional) {
+    if (isUnconditional(req)) {
       const entry = fast.get(req.path);
       if (entry !== undefined) {
-        const turn = thisTurn();
-        if (entry.statTurn === turn) return { status: 200, headers: entry.headers, body: entry.body };
-        const stats = statFile(entry.file);
-        if (stats !== null && stats.isFile() && stats.size === entry.size && stats.mtimeMs === entry.mtimeMs && stats.ino === entry.ino && performance.now() - entry.checkedAtMs < SIBLING_RECHECK_MS) {
-          entry.statTurn = turn;
-          return { status: 200, headers: entry.headers, body: entry.body };
-        }
-        fast.delete(req.path);
+        const answer = answerFast(req, entry);
+        if (answer !== null) return answer;
       }
     }
-    const resolved = resolve(req.path);
+    let resolved = resolve(req.path);
+    if ('status' in resolved && resolved.status === 404 && options.cleanUrls && !req.path.endsWith('/')) {
+      const clean = resolve(`${req.path}.html`);
+      if ('file' in clean && clean.stats.isFile()) resolved = clean;
+    }
     if ('redirect' in resolved) {
       const location = resolved.redirect + (req.query === '' ? '' : `?${req.query}`);
-      return { status: 301, headers: { location, 'content-type': 'text/plain; charset=utf-8', ...corsHeaders }, body: `Moved to ${location}\n` };
+      return { status: 301, headers: { location, 'content-type': 'text/plain; charset=utf-8', ...extraHeaders }, body: `Moved to ${location}\n` };
     }
     if ('status' in resolved) {
-      if (resolved.status === 404 && options.spa) {
-        const fallback = resolve('/');
-        if ('file' in fallback && fallback.stats.isFile()) return serveFile(req, fallback);
-      }
-      return plain(resolved.status, resolved.status === 403 ? 'Forbidden' : resolved.status === 400 ? 'Bad Request' : 'Not Found');
+      if (resolved.status === 404) return notFound(req);
+      return plain(resolved.status, resolved.status === 403 ? 'Forbidden' : 'Bad Request');
     }
     if (resolved.stats.isDirectory()) {
-      if (!options.list) return plain(404, 'Not Found');
-      return listDirectory(req, resolved.file, options.dotfiles === true, cacheControl, corsHeaders);
+      if (!options.list) return notFound(req, false);
+      return listDirectory(req, resolved.file, options.dotfiles === true, cacheControl, extraHeaders);
     }
     return serveFile(req, resolved);
   };
+  return Object.assign(handler, { cache: { stats: () => cache.stats(), settled: () => cache.settled() } });
 }
+
+/** `size-mtime` in hex: the identity representation's validator, which the others extend. */
+function identityTag(stats: Stats): string {
+  return `${stats.size.toString(16)}-${Math.floor(stats.mtimeMs).toString(16)}`;
+}
+
+/** A compressed form's strong ETag: the file's version, the coding and the level (the bytes depend on both). */
+function compressedTag(stats: Stats, coding: Coding, level: number): string {
+  return `"${identityTag(stats)}-${coding === 'br' ? 'br' : 'gz'}${level}"`;
+}
+
+/** A file's bytes in pieces from an opened FileBody (opened now: a file gone or replaced is a 500, before any byte). */
+function readPieces(file: Variant, stats: Stats): AsyncIterable<Uint8Array> {
+  const body = new FileBody(file.file, 0, stats.size, { ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs });
+  const fd = body.open();
+  return (async function* pieces(): AsyncGenerator<Uint8Array> {
+    try {
+      for (let position = 0; position < stats.size; ) {
+        const buffer = Buffer.allocUnsafe(Math.min(COMPRESS_READ_BYTES, stats.size - position));
+        const bytesRead = await new Promise<number>((resolve, reject) => read(fd, buffer, 0, buffer.length, position, (error, n) => (error === null ? resolve(n) : reject(error))));
+        if (bytesRead === 0) throw new Error('the file shrank while it was compressed');
+        position += bytesRead;
+        yield bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
+      }
+    } finally {
+      body.destroy();
+    }
+  })();
+}
+
+const NUMBER_OPTIONS = ['maxCachedFileBytes', 'maxCacheBytes', 'cacheInactiveMs'] as const;
 
 /**
- * The current event-loop turn: a number that changes once per turn, in the check phase that
- * follows the poll in which requests are read (one setImmediate per turn, only in turns that ask).
+ * Fields `headers` may not set: framing and hop-by-hop fields (RFC 9110 §7.6.1, RFC 9112 §6), and
+ * those serveStatic sets itself for each response (Cache-Control has its own option).
  */
-let turnNumber = 0;
-let turnEnding = false;
+const RESERVED_HEADERS: ReadonlySet<string> = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'content-length',
+  'content-type', 'content-encoding', 'content-range', 'accept-ranges', 'etag', 'last-modified', 'vary', 'location',
+  'date', 'cache-control', 'allow',
+]);
 
-function endTurn(): void {
-  turnNumber++;
-  turnEnding = false;
+/** Why `name: value` cannot be an extra response field, or null. */
+export function extraHeaderProblem(name: string, value: string): string | null {
+  if (!isToken(name)) return `"${name}" is not a field name`;
+  if (!isFieldValue(value)) return `the value of ${name} holds a control character`;
+  const lower = name.toLowerCase();
+  if (lower === 'cache-control') return 'Cache-Control has its own option (cacheControl, --cache-control)';
+  if (RESERVED_HEADERS.has(lower)) return `${name} is set by the server itself`;
+  return null;
 }
 
-function thisTurn(): number {
-  if (!turnEnding) {
-    turnEnding = true;
-    setImmediate(endTurn);
+/** Throws a TypeError naming the first invalid option. */
+function checkOptions(options: StaticOptions): void {
+  if (options === null || typeof options !== 'object') throw new TypeError('serveStatic: options must be an object');
+  for (const name of NUMBER_OPTIONS) {
+    const value = options[name];
+    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) throw new TypeError(`serveStatic: option ${name} must be a whole number ≥ 0; got ${String(value)}`);
   }
-  return turnNumber;
+  const cacheControl = options.cacheControl;
+  if (cacheControl !== undefined && cacheControl !== null && (typeof cacheControl !== 'string' || cacheControl.trim() === '' || !isFieldValue(cacheControl))) {
+    throw new TypeError('serveStatic: option cacheControl must be a field value (no control characters) or null');
+  }
+  const page = options.notFoundPage;
+  if (page !== undefined && page !== null && (typeof page !== 'string' || page === '')) throw new TypeError('serveStatic: option notFoundPage must be a file name in the root or null');
+  if (options.headers !== undefined) {
+    if (options.headers === null || typeof options.headers !== 'object') throw new TypeError('serveStatic: option headers must be an object of field names and values');
+    for (const [name, value] of Object.entries(options.headers)) {
+      const problem = typeof value === 'string' ? extraHeaderProblem(name, value) : `the value of ${name} must be a string`;
+      if (problem !== null) throw new TypeError(`serveStatic: option headers: ${problem}`);
+    }
+  }
 }
 
 const CONDITIONAL_NAMES: ReadonlySet<string> = new Set(CONDITIONAL_FIELDS);
@@ -408,26 +672,6 @@ export function parseRange(header: string, size: number): { start: number; end: 
   if (spec[2] !== '' && Number(spec[2]) < start) return null;
   if (start >= size) return 'unsatisfiable';
   return { start, end };
-}
-
-/** Accept-Encoding (RFC 9110 §12.5.3) → a predicate: is this coding acceptable (q > 0)? */
-function parseAcceptEncoding(header: string | undefined): (coding: string) => boolean {
-  if (header === undefined) return () => false;
-  const q = new Map<string, number>();
-  for (const part of header.split(',')) {
-    const [name, ...params] = part.trim().toLowerCase().split(';');
-    if (name === '') continue;
-    let weight = 1;
-    for (const param of params) {
-      const [key, value] = param.trim().split('=');
-      if (key === 'q') weight = Number(value);
-    }
-    q.set(name, Number.isNaN(weight) ? 0 : weight);
-  }
-  return (coding) => {
-    const weight = q.get(coding) ?? q.get('*');
-    return weight !== undefined && weight > 0;
-  };
 }
 
 async function listDirectory(req: HttpRequest, dir: string, dotfiles: boolean, cacheControl: string | null, extra: ResponseHeaders): Promise<HttpResponse> {

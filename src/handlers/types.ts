@@ -63,7 +63,7 @@ export interface RequestBody extends AsyncIterable<Uint8Array> {
 }
 
 /**
- * `connection` and `body` are accessors, built on first use: copy a request with explicit fields
+ * `connection`, `body` and `signal` are accessors, built on first use: copy a request with explicit fields
  * (or keep the object), since `{ ...req }` leaves them out.
  */
 export interface HttpRequest {
@@ -78,6 +78,12 @@ export interface HttpRequest {
   headers: HeaderMap;
   connection: ConnectionRef;
   body: RequestBody;
+  /**
+   * Aborted when the client goes away (the connection closes, or the client ends its side after
+   * the whole request) or the server gives up on the request (a timeout) before the response is
+   * done; never after. Built on first use.
+   */
+  readonly signal: AbortSignal;
 }
 
 export type Handler = (req: HttpRequest) => HttpResponse | Promise<HttpResponse>;

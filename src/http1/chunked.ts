@@ -4,8 +4,10 @@
  *
  * Decoder grammar, strictly: chunk-size is 1*HEXDIG; optional chunk extensions follow the §7.1.1
  * grammar (`BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ]`, no control characters),
- * and are otherwise ignored; every line ends in CRLF; chunk data is followed by CRLF; the last chunk
- * is followed by a trailer section of field lines and an empty line.
+ * their bad whitespace parsed and removed as RFC 9110 §5.6.3 requires (`5 ; name = value` is a
+ * chunk of 5), and are otherwise ignored; whitespace that precedes no ";" (after the size alone,
+ * or at the end of the line) is not BWS and is rejected. Every line ends in CRLF; chunk data is
+ * followed by CRLF; the last chunk is followed by a trailer section of field lines and an empty line.
  */
 
 import type { ProtocolErrorCode } from './errors.js';
@@ -155,36 +157,48 @@ function parseChunkSize(buf: Buffer, start: number, end: number): number | Proto
   }
   if (i === start) return 'bad-chunk-size';
   if (i === end) return size;
-  // The grammar allows BWS around ";" and "="; llhttp and node reject it, and a disagreement about
-  // where a chunk line ends is request-smuggling material, so holdfast rejects it too.
-  if (buf[i] !== SEMI) return buf[i] === CR ? 'bare-cr' : 'bad-chunk-size';
-  for (let j = i + 1; j < end; j++) {
+  // The line ends at its CRLF whatever the extensions hold (no control character but HTAB in
+  // them), so accepting the BWS the grammar allows cannot move where the chunk data starts.
+  const semi = skipBws(buf, i, end);
+  if (semi === end) return 'bad-chunk-size';
+  if (buf[semi] !== SEMI) return buf[semi] === CR ? 'bare-cr' : 'bad-chunk-size';
+  for (let j = semi + 1; j < end; j++) {
     const c = buf[j];
     if ((c < SP && c !== HTAB) || c === 0x7f) return c === CR ? 'bare-cr' : 'bad-chunk-extension';
   }
-  return isChunkExtension(buf, i, end) ? size : 'bad-chunk-extension';
+  return isChunkExtension(buf, semi, end) ? size : 'bad-chunk-extension';
 }
 
 /**
- * `*( ";" chunk-ext-name [ "=" chunk-ext-val ] )` (RFC 9112 §7.1.1 without BWS) from the first ";"
- * at `start` to `end`, with control characters already excluded.
+ * `*( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )` (RFC 9112 §7.1.1) from the first
+ * ";" at `start` to `end`, with control characters already excluded. Whitespace after the last
+ * extension precedes no ";": not BWS, rejected.
  */
 function isChunkExtension(buf: Buffer, start: number, end: number): boolean {
-  let i = start;
+  let semi = start;
   for (;;) {
-    i++;
+    let i = skipBws(buf, semi + 1, end);
     let next = skipToken(buf, i, end);
     if (next === i) return false;
     i = next;
-    if (i < end && buf[i] === EQUALS) {
-      i++;
-      next = i < end && buf[i] === DQUOTE ? skipQuotedString(buf, i, end) : skipToken(buf, i, end);
-      if (next <= i) return false;
+    let after = skipBws(buf, i, end);
+    if (after < end && buf[after] === EQUALS) {
+      const value = skipBws(buf, after + 1, end);
+      next = value < end && buf[value] === DQUOTE ? skipQuotedString(buf, value, end) : skipToken(buf, value, end);
+      if (next <= value) return false;
       i = next;
+      after = skipBws(buf, i, end);
     }
-    if (i === end) return true;
-    if (buf[i] !== SEMI) return false;
+    if (after === end) return after === i;
+    if (buf[after] !== SEMI) return false;
+    semi = after;
   }
+}
+
+/** Past BWS (SP / HTAB, RFC 9110 §5.6.3) at `i`. */
+function skipBws(buf: Buffer, i: number, end: number): number {
+  while (i < end && (buf[i] === SP || buf[i] === HTAB)) i++;
+  return i;
 }
 
 /** RFC 9110 §6.5.1: framing and routing fields never come from trailers (checks the newest line). */

@@ -98,11 +98,13 @@ const SP = 0x20;
 const MAX_LEADING_EMPTY_LINES = 8;
 /**
  * The heads the fast path takes whole: request line and field lines of visible ASCII and SP only (no
- * HTAB, no obs-text, no leading empty line, no `#` in the target), ending in an empty line. A strict
+ * HTAB, no obs-text, no leading empty line, only TARGET_CHAR in the target), ending in an empty line. A strict
  * subset of what the byte-by-byte parser accepts, and unambiguous (no backtracking): anything else,
  * an incomplete head included, goes to the byte parser, whose verdicts (errors too) are the reference.
  */
-const SIMPLE_HEAD = new RegExp(`[${TCHAR_CLASS}]+ [\\x21\\x22\\x24-\\x7e]+ HTTP/1\\.[01]\\r\\n(?:[${TCHAR_CLASS}]+:[\\x20-\\x7e]*\\r\\n)*\\r\\n`, 'y');
+/** Visible ASCII but `#` and what RFC 3986 never allows in a URI: `"` `<` `>` `\` `^` `` ` `` `{` `|` `}`. */
+const TARGET_CHAR = '[\\x21\\x24-\\x3b\\x3d\\x3f-\\x5b\\x5d\\x5f\\x61-\\x7a\\x7e]';
+const SIMPLE_HEAD = new RegExp(`[${TCHAR_CLASS}]+ ${TARGET_CHAR}+ HTTP/1\\.[01]\\r\\n(?:[${TCHAR_CLASS}]+:[\\x20-\\x7e]*\\r\\n)*\\r\\n`, 'y');
 /** The fast path decodes at most this much of the receive window at a time (larger heads take the byte parser). */
 const FAST_WINDOW_BYTES = 4096;
 
@@ -166,6 +168,17 @@ export class RequestParser {
       default:
         return true;
     }
+  }
+
+  /**
+   * The message whose head is being read, or whose head failed, was sent with the method HEAD (its
+   * request line starts `HEAD `), so an error answer to it carries no body (RFC 9110 §9.3.2; nginx
+   * does the same even when the rest of the line is invalid). Meaningless once a head was parsed.
+   */
+  get isHeadRequest(): boolean {
+    const buf = this.#buf;
+    const p = this.#pos;
+    return this.#end - p >= 5 && buf[p] === 0x48 && buf[p + 1] === 0x45 && buf[p + 2] === 0x41 && buf[p + 3] === 0x44 && buf[p + 4] === SP;
   }
 
   /** Between messages with nothing received and no EOF: indistinguishable from a new parser. */
@@ -390,7 +403,7 @@ export class RequestParser {
     if (method === 'CONNECT') return 'connect-not-supported';
     const target = recentTargetValue(buf, targetStart, targetEnd);
     const targetForm = classifyTarget(target, method);
-    if (targetForm === null) return 'bad-target';
+    if (!isTargetForm(targetForm)) return targetForm;
     this.#method = method;
     this.#target = target;
     this.#targetForm = targetForm;
@@ -455,7 +468,7 @@ export class RequestParser {
     const target = text.slice(sp1 + 1, sp2);
     // SIMPLE_HEAD admits no `#`: a target starting with `/` is in origin-form.
     const targetForm = target.charCodeAt(0) === 0x2f ? 'origin' : classifyTarget(target, method);
-    if (targetForm === null) return null;
+    if (!isTargetForm(targetForm)) return null;
     const version: HttpVersion = text.charCodeAt(sp2 + 8) === 0x31 ? '1.1' : '1.0';
     const fields = simpleFieldLines(text, sp2 + 11, end - 2, this.#buf, from, limits.maxHeaderCount);
     if (fields === null) return null;
@@ -583,18 +596,39 @@ function parseVersion(buf: Buffer, start: number, end: number): HttpVersion | 'o
   return 'other';
 }
 
-/** RFC 9112 §3.2: origin-form, absolute-form, asterisk-form (OPTIONS only). No fragments. */
-function classifyTarget(target: string, method: string): TargetForm | null {
-  if (target.indexOf('#') !== -1) return null;
+type TargetError = 'bad-target' | 'forbidden-target-character' | 'target-userinfo';
+
+function isTargetForm(form: TargetForm | TargetError): form is TargetForm {
+  return form === 'origin' || form === 'absolute' || form === 'asterisk';
+}
+
+/** 1 for the characters RFC 3986 §2 never allows in a URI: `"` `<` `>` `\` `^` `` ` `` `{` `|` `}`. */
+const FORBIDDEN_TARGET_CHARS: Uint8Array = (() => {
+  const table = new Uint8Array(128);
+  for (const ch of '"<>\\^`{|}') table[ch.charCodeAt(0)] = 1;
+  return table;
+})();
+
+/**
+ * RFC 9112 §3.2: origin-form, absolute-form, asterisk-form (OPTIONS only); no fragment (`#`), none
+ * of the characters RFC 3986 forbids, and no userinfo in absolute-form (RFC 9110 §4.2.4: a sender
+ * MUST NOT generate it, and it is where phishing hides a host). `target` holds visible ASCII only.
+ */
+function classifyTarget(target: string, method: string): TargetForm | TargetError {
+  if (target.indexOf('#') !== -1) return 'bad-target';
+  for (let i = 0; i < target.length; i++) if (FORBIDDEN_TARGET_CHARS[target.charCodeAt(i)] === 1) return 'forbidden-target-character';
   const first = target.charCodeAt(0);
   if (first === 0x2f) return 'origin';
-  if (target === '*') return method === 'OPTIONS' ? 'asterisk' : null;
+  if (target === '*') return method === 'OPTIONS' ? 'asterisk' : 'bad-target';
   const lower = target.slice(0, 8).toLowerCase();
   if (lower.startsWith('http://') || lower.startsWith('https://')) {
     const authorityStart = lower.startsWith('http://') ? 7 : 8;
-    return target.length > authorityStart && target.charCodeAt(authorityStart) !== 0x2f ? 'absolute' : null;
+    if (target.length === authorityStart || target.charCodeAt(authorityStart) === 0x2f) return 'bad-target';
+    let authorityEnd = authorityStart;
+    while (authorityEnd < target.length && target[authorityEnd] !== '/' && target[authorityEnd] !== '?') authorityEnd++;
+    return target.lastIndexOf('@', authorityEnd - 1) >= authorityStart ? 'target-userinfo' : 'absolute';
   }
-  return null;
+  return 'bad-target';
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * inspect(): measures a server's real keep-alive behaviour and returns an InspectReport.
  *
- * Only the target is contacted. The baseline probe runs first and alone (it decides whether the
+ * Only the target is contacted. For https:// a TLS probe (handshake time, resumption) runs first;
+ * then the baseline probe, alone (it decides whether the
  * target speaks HTTP/1.x at all: InspectError otherwise); then the idle-timeout watch
  * (`concurrency` connections), the headers-timeout watch (one connection) and the quick probes
  * (one connection at a time) run side by side, so at most concurrency + 2 connections are open.
@@ -20,10 +21,11 @@ import {
   probeIdleTimeout,
   probeMaxRequests,
   probePipelining,
+  probeTls,
   type ProbeContext,
   type ProgressEvent,
 } from './probes.js';
-import type { Findings, IdleTimeoutFindings, InspectReport } from './report.js';
+import type { Findings, IdleTimeoutFindings, InspectReport, TlsFindings } from './report.js';
 import type { Target } from './target.js';
 
 export { InspectError, type ProgressEvent } from './probes.js';
@@ -37,6 +39,8 @@ export interface InspectOptions {
   /** Most requests sent on the max-requests connection. Default 1000. */
   maxRequestsProbeLimit?: number;
   onProgress?: (event: ProgressEvent) => void;
+  /** https://: accept a certificate that does not verify (self-signed, wrong host). */
+  insecure?: boolean;
 }
 
 export const INSPECT_DEFAULTS = {
@@ -61,8 +65,8 @@ export async function inspect(options: InspectOptions): Promise<InspectReport> {
     responseTimeoutMs: Math.min(INSPECT_DEFAULTS.responseTimeoutMs, maxWaitMs),
     closeWindowMs: Math.min(INSPECT_DEFAULTS.closeWindowMs, maxWaitMs),
     maxWaitMs,
-    async open() {
-      const conn = await ProbeConnection.connect(options.target, connectTimeoutMs);
+    async open(session?: Buffer) {
+      const conn = await ProbeConnection.connect(options.target, connectTimeoutMs, { insecure: options.insecure === true, session });
       connections.add(conn);
       return conn;
     },
@@ -70,6 +74,11 @@ export async function inspect(options: InspectOptions): Promise<InspectReport> {
     note: (text) => notes.push(text),
   };
   try {
+    let tls: TlsFindings | null = null;
+    if (options.target.tls !== null) {
+      ctx.progress({ kind: 'step', step: 'TLS handshake and resumption' });
+      tls = await probeTls(ctx);
+    }
     ctx.progress({ kind: 'step', step: 'first request' });
     const baseline = await probeBaseline(ctx);
     const idleWatch: Promise<IdleTimeoutFindings> = baseline.http11.keepAlive
@@ -87,6 +96,7 @@ export async function inspect(options: InspectOptions): Promise<InspectReport> {
     const [idleTimeout, headers, { http10, connectionClose, pipelining, maxRequests }] = await Promise.all([idleWatch, headersWatch, quickProbes]);
     const findings: Findings = {
       target: options.target.url,
+      tls,
       http11: baseline.http11,
       http10,
       connectionCloseHonoured: connectionClose.headerSent && connectionClose.closed,

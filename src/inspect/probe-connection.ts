@@ -14,10 +14,14 @@
  * - The first close signal is recorded with its kind and monotonic time: `fin` when the peer's FIN
  *   arrives ('end'), `rst` on ECONNRESET/EPIPE. Times are performance.now() milliseconds.
  * - destroy() is idempotent; every timer is cleared on settle.
+ * - For an https:// target the connection is TLS (ALPN http/1.1); connect() resolves after the
+ *   handshake, whose duration `handshakeMs` records (TCP connect excluded). `tls.session` offers an
+ *   earlier connection's session for resumption; `tls.insecure` skips certificate verification.
  */
 
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import tls from 'node:tls';
 import { ResponseParser, type ResponseHead, type ResponseParseError } from '../http1/response-parser.js';
 import type { Target } from './target.js';
 
@@ -64,8 +68,15 @@ interface CloseWaiter {
 
 const PREVIEW_BYTES = 48;
 
+export interface TlsConnectOptions {
+  insecure: boolean;
+  session?: Buffer;
+}
+
 export class ProbeConnection {
   readonly #socket: net.Socket;
+  /** TLS only: from the TCP connection to the finished handshake, ms. */
+  handshakeMs: number | null = null;
   readonly #parser = new ResponseParser();
   readonly #responses: ReceivedResponse[] = [];
   readonly #readers: Reader[] = [];
@@ -97,9 +108,10 @@ export class ProbeConnection {
     });
   }
 
-  static connect(target: Target, timeoutMs: number): Promise<ProbeConnection> {
+  static connect(target: Target, timeoutMs: number, tlsOptions: TlsConnectOptions = { insecure: false }): Promise<ProbeConnection> {
     return new Promise((resolve, reject) => {
       const socket = net.connect({ host: target.host, port: target.port, allowHalfOpen: true });
+      let connectedAt = 0;
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new ConnectError(target, 'ETIMEDOUT', `no answer to the TCP handshake within ${timeoutMs} ms`));
@@ -111,11 +123,44 @@ export class ProbeConnection {
       };
       socket.once('error', onError);
       socket.once('connect', () => {
-        clearTimeout(timer);
+        if (target.tls === null) {
+          clearTimeout(timer);
+          socket.off('error', onError);
+          resolve(new ProbeConnection(socket));
+          return;
+        }
+        connectedAt = performance.now();
         socket.off('error', onError);
-        resolve(new ProbeConnection(socket));
+        const secure = tls.connect({
+          socket,
+          servername: target.tls.servername ?? undefined,
+          rejectUnauthorized: !tlsOptions.insecure,
+          session: tlsOptions.session,
+          ALPNProtocols: ['http/1.1'],
+        });
+        secure.once('error', (error: NodeJS.ErrnoException) => {
+          clearTimeout(timer);
+          secure.destroy();
+          const hint = error.code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || error.code === 'SELF_SIGNED_CERT_IN_CHAIN' || error.code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' ? ' (--insecure skips the check)' : '';
+          reject(new ConnectError(target, error.code ?? 'TLS', `TLS handshake failed: ${error.message}${hint}`));
+        });
+        secure.once('secureConnect', () => {
+          clearTimeout(timer);
+          secure.removeAllListeners('error');
+          const conn = new ProbeConnection(secure);
+          conn.handshakeMs = performance.now() - connectedAt;
+          resolve(conn);
+        });
       });
     });
+  }
+
+  /** TLS only: the negotiated protocol, cipher, ALPN, and whether the session was resumed. */
+  get tlsState(): { protocol: string | null; cipher: string; alpn: string | null; resumed: boolean; session: Buffer | undefined } | null {
+    const socket = this.#socket as tls.TLSSocket;
+    if (socket.encrypted !== true) return null;
+    const alpn = socket.alpnProtocol;
+    return { protocol: socket.getProtocol(), cipher: socket.getCipher()?.name ?? '?', alpn: typeof alpn === 'string' ? alpn : null, resumed: socket.isSessionReused(), session: socket.getSession() };
   }
 
   /** The first close signal from the peer, or null while none arrived. */

@@ -25,6 +25,7 @@ import type {
   IdleTimeoutFindings,
   MaxRequestsFindings,
   PipeliningFindings,
+  TlsFindings,
 } from './report.js';
 import type { Target } from './target.js';
 
@@ -40,8 +41,8 @@ export interface ProbeContext {
   /** How long a server that said (or was asked to) close gets to actually close. */
   readonly closeWindowMs: number;
   readonly maxWaitMs: number;
-  /** Opens a connection; the orchestrator destroys every one at the end. */
-  open(): Promise<ProbeConnection>;
+  /** Opens a connection (TLS for https://, offering `session`); the orchestrator destroys every one at the end. */
+  open(session?: Buffer): Promise<ProbeConnection>;
   progress(event: ProgressEvent): void;
   note(text: string): void;
 }
@@ -96,9 +97,9 @@ async function exchange(ctx: ProbeContext, conn: ProbeConnection, method: string
   return null;
 }
 
-async function openOrNote(ctx: ProbeContext, what: string): Promise<ProbeConnection | null> {
+async function openOrNote(ctx: ProbeContext, what: string, session?: Buffer): Promise<ProbeConnection | null> {
   try {
-    return await ctx.open();
+    return await ctx.open(session);
   } catch (error) {
     ctx.note(`${what}: ${error instanceof Error ? error.message : String(error)}`);
     return null;
@@ -108,7 +109,7 @@ async function openOrNote(ctx: ProbeContext, what: string): Promise<ProbeConnect
 /** A hint from the first bytes: a TLS record (RFC 8446 §5.1: alert 21 or handshake 22, version 3.x) or an HTTP/2 frame header (RFC 9113 §4.1: SETTINGS 4 or GOAWAY 7). */
 function looksLike(bytes: Buffer): string {
   if (bytes.length >= 2 && (bytes[0] === 0x15 || bytes[0] === 0x16) && bytes[1] === 0x03) {
-    return ' — this looks like TLS: the server expects https://, which inspect does not support yet';
+    return ' — this looks like TLS: try https://';
   }
   if (bytes.length >= 9 && bytes[0] === 0 && (bytes[3] === 0x04 || bytes[3] === 0x07)) return ' — this looks like HTTP/2 (h2c)';
   return '';
@@ -119,16 +120,40 @@ export interface BaselineFindings {
   first: ReceivedResponse;
 }
 
-/** The first contact: also decides whether the target can be inspected at all. */
-export async function probeBaseline(ctx: ProbeContext): Promise<BaselineFindings> {
-  const where = `${ctx.target.host}:${ctx.target.port}`;
-  let conn: ProbeConnection;
+/** The first connection of a run: failing to open it means the target cannot be inspected. */
+async function openFirst(ctx: ProbeContext): Promise<ProbeConnection> {
   try {
-    conn = await ctx.open();
+    return await ctx.open();
   } catch (error) {
     if (error instanceof ConnectError) throw new InspectError('unreachable', error.message);
     throw error;
   }
+}
+
+/**
+ * https:// only, before anything else: a full handshake (timed), one request so that TLS 1.3
+ * tickets arrive, then a second connection offering that session — resumed or not, and how fast.
+ */
+export async function probeTls(ctx: ProbeContext): Promise<TlsFindings> {
+  const first = await openFirst(ctx);
+  first.send('GET', buildRequest(ctx.target, 'GET', '1.1'));
+  await first.read(ctx.responseTimeoutMs);
+  const state = first.tlsState!;
+  first.destroy();
+  const findings: TlsFindings = { protocol: state.protocol, cipher: state.cipher, alpn: state.alpn, handshakeMs: first.handshakeMs ?? 0, resumed: false, resumedHandshakeMs: null };
+  const second = await openOrNote(ctx, 'TLS session resumption', state.session);
+  if (second !== null) {
+    findings.resumed = second.tlsState?.resumed === true;
+    findings.resumedHandshakeMs = findings.resumed ? second.handshakeMs : null;
+    second.destroy();
+  }
+  return findings;
+}
+
+/** The first contact: also decides whether the target can be inspected at all. */
+export async function probeBaseline(ctx: ProbeContext): Promise<BaselineFindings> {
+  const where = `${ctx.target.host}:${ctx.target.port}`;
+  const conn = await openFirst(ctx);
   conn.send('GET', buildRequest(ctx.target, 'GET', '1.1'));
   const first = await conn.read(ctx.responseTimeoutMs);
   switch (first.kind) {

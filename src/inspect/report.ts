@@ -19,6 +19,19 @@ export interface Http11Findings {
   responseVersion: HttpVersion;
 }
 
+/** https:// only: the first (full) handshake, and a second connection offering the first one's session. */
+export interface TlsFindings {
+  protocol: string | null;
+  cipher: string;
+  /** The ALPN protocol the server chose from `http/1.1` (null: none). */
+  alpn: string | null;
+  /** TCP connected → handshake finished, full handshake. */
+  handshakeMs: number;
+  /** contract: the second connection resumed the first one's session (tickets or session ids). */
+  resumed: boolean;
+  resumedHandshakeMs: number | null;
+}
+
 export interface Http10Findings {
   /** contract: after an HTTP/1.0 request without Connection: keep-alive, a second request got no answer and the connection closed. */
   closesByDefault: boolean;
@@ -85,6 +98,8 @@ export interface HeadersTimeoutFindings {
 
 export interface Findings {
   target: string;
+  /** null for http:// targets. */
+  tls: TlsFindings | null;
   http11: Http11Findings;
   http10: Http10Findings;
   connectionCloseHonoured: boolean;
@@ -129,6 +144,11 @@ export function formatReport(report: InspectReport): string {
     lines.push(`${''.padEnd(18)}${text}`);
   };
   lines.push(`holdfast inspect ${report.target}  (${formatMs(report.durationMs)})`, '');
+  const tls = report.tls;
+  if (tls !== null) {
+    row('TLS', `${tls.protocol ?? '?'}, ${tls.cipher}, ALPN ${tls.alpn ?? 'none'}; full handshake ${formatMs(tls.handshakeMs)}`);
+    more(`session resumption: ${yesNo(tls.resumed)}${tls.resumedHandshakeMs === null ? '' : `  (resumed handshake ${formatMs(tls.resumedHandshakeMs)})`}`);
+  }
 
   const h11 = report.http11;
   row('HTTP/1.1', `keeps the connection alive: ${yesNo(h11.keepAlive)}  (status ${h11.status}, answered as HTTP/${h11.responseVersion})`);

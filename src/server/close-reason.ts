@@ -33,6 +33,14 @@ export type ServerCloseReason =
   /** A bug in holdfast: the connection is aborted, the process keeps serving. */
   | 'internal-error'
   /** The connection left HTTP (101 + upgrade, or takeover) and its new owner closed it. */
-  | 'upgraded';
+  | 'upgraded'
+  /**
+   * TLS failed: the handshake (plain HTTP or garbage on the TLS port, no shared protocol or cipher,
+   * a client refusing the certificate, the peer closing mid-handshake) or a record after it. The
+   * `tls-error` event carries OpenSSL's reason.
+   */
+  | 'tls-error'
+  /** The TLS handshake was not complete within handshakeTimeoutMs (or headersTimeoutMs, if shorter). */
+  | 'handshake-timeout';
 
 export type CloseReason = PersistenceCloseReason | ServerCloseReason;

@@ -15,25 +15,32 @@
  * then read-and-discard for lingerMs or maxLingerBytes) so a late client write never turns into an
  * RST that wipes out the last response — unless nothing more can come (decideLingering).
  * Every closed connection reports exactly one CloseReason. A bug of ours aborts this socket only.
+ *
+ * A TLS socket (./tls.ts) runs the same loop after a `handshake` phase, whose deadline uses the
+ * headers slot (a handshake and a head never overlap) and whose time counts toward the first
+ * request's headers deadline. Its closes always send close_notify before the FIN (RFC 8446 §6.1;
+ * nginx's SSL_shutdown before lingering), so a quiet close is end() rather than close(2); aborts
+ * reset the TCP socket beneath.
  */
 
 import { performance } from 'node:perf_hooks';
 import type { Socket } from 'node:net';
 import { ProtocolError } from '../http1/errors.js';
 import type { BodyFraming, ResponseBodyShape } from '../http1/framing.js';
-import type { KeepAliveDecision } from '../http1/keep-alive.js';
+import { advertisedTimeoutSeconds, type KeepAliveDecision } from '../http1/keep-alive.js';
 import type { ParserLimits, RequestHead, RequestParser } from '../http1/parser.js';
 import { serializeResponseHead, type ResponseHeadInit } from '../http1/serializer.js';
 import { HttpError, type Handler, type HttpResponse } from '../handlers/types.js';
 import { FileBody } from '../handlers/file-body.js';
 import type { CloseReason } from './close-reason.js';
-import { COARSE_CLOCK_SLACK_MS, coarseMonotonicMs, responseDate } from './clock.js';
+import { COARSE_CLOCK_SLACK_MS, coarseMonotonicMs, responseDate, turnMonotonicMs } from './clock.js';
 import type { DeadlineKind } from './deadlines.js';
 import type { ConnectionCloseEvent, ServerEvents } from './events.js';
 import type { ResolvedOptions } from './options.js';
 import { FIRST_CONNECTION_FLAG, Outbound } from './outbound.js';
 import type { ParserPool } from './parser-pool.js';
-import type { ConnectionInfo, Lifecycle, Tracked } from './registry.js';
+import type { ConnectionInfo, ConnectionPhase, Lifecycle, Tracked } from './registry.js';
+import type { ServerStats } from './stats.js';
 import { buildRequest } from './request.js';
 import {
   decideAfterResponse,
@@ -47,6 +54,7 @@ import {
   type WritingState,
 } from './response-plan.js';
 import { READ_BUFFER_BYTES, forwardSharedReads, readIntoSharedBuffer } from './shared-read.js';
+import { isTlsSocket, rawSocketOf, releaseTlsSocket, tlsFailure, tlsInfoOf } from './tls.js';
 import { discardBody, plainResponse, prepareResponse, type Handoff, type PreparedResponse } from './write-response.js';
 
 export interface ConnectionContext {
@@ -62,6 +70,8 @@ export interface ConnectionContext {
   /** Parsers for connections that are between requests with nothing buffered (they hold none). */
   readonly parsers: ParserPool;
   onClosed(connection: Connection, event: ConnectionCloseEvent): void;
+  /** The live status's counters, or null while it is off (the server sets it once). */
+  stats: ServerStats | null;
 }
 
 interface Pull {
@@ -74,8 +84,13 @@ export class Exchange {
   readonly kind = 'exchange';
   readonly head: RequestHead;
   readonly index: number;
-  /** performance.now() at the head, or 0 when nobody listens for request events. */
+  /**
+   * performance.now() at the head for request events; for the status alone, the event-loop turn's
+   * reading (turnMonotonicMs: one clock read per turn, not per request); 0 when neither wants it.
+   */
   readonly startedAt: number;
+  /** Someone listened for request events when it began: its event is emitted. */
+  readonly emits: boolean;
   reading: ReadingState;
   writing: WritingState = 'handler';
   bodyBytesRead = 0;
@@ -86,13 +101,18 @@ export class Exchange {
   drainBudgetBytes = 0;
   continueSent = false;
   pull: Pull | null = null;
+  /** Built when the handler asks for `req.signal`. */
+  aborter: AbortController | null = null;
+  /** `aborted`: the client went away (or the server gave up) first; `responded`: the response was queued whole first. */
+  signalState: 'open' | 'aborted' | 'responded' = 'open';
   status = 0;
   bytesOut = 0;
 
-  constructor(head: RequestHead, index: number, timed: boolean) {
+  constructor(head: RequestHead, index: number, emits: boolean, counted: boolean) {
     this.head = head;
     this.index = index;
-    this.startedAt = timed ? performance.now() : 0;
+    this.emits = emits;
+    this.startedAt = emits ? performance.now() : counted ? turnMonotonicMs() : 0;
     this.reading = head.framing.kind === 'none' ? 'done' : 'body';
   }
 
@@ -103,6 +123,7 @@ export class Exchange {
 }
 
 type Phase =
+  | { kind: 'handshake' }
   | { kind: 'waiting' }
   | { kind: 'reading-head' }
   | Exchange
@@ -110,6 +131,7 @@ type Phase =
   | { kind: 'upgraded' }
   | { kind: 'closed' };
 
+const HANDSHAKE: Phase = Object.freeze({ kind: 'handshake' });
 const WAITING: Phase = Object.freeze({ kind: 'waiting' });
 const READING_HEAD: Phase = Object.freeze({ kind: 'reading-head' });
 const CLOSING: Phase = Object.freeze({ kind: 'closing' });
@@ -124,6 +146,12 @@ const READ_PAUSED = FIRST_CONNECTION_FLAG << 1; // reading is stopped
 const PUMPING = FIRST_CONNECTION_FLAG << 2; // #pump is on the stack
 const QUIET_CLOSE = FIRST_CONNECTION_FLAG << 3; // closing without lingering was planned: evicted idle, or the client ended the connection
 const READ_FULL = FIRST_CONNECTION_FLAG << 4; // the last read filled the read buffer: more bytes may be waiting in the kernel
+const ENCRYPTED = FIRST_CONNECTION_FLAG << 5; // a TLS socket
+const IDLE_GAP_PENDING = FIRST_CONNECTION_FLAG << 6; // (status on) the request ended an idle wait: its gap runs to its head's clock read
+const IDLE_GAP_TAKEN = FIRST_CONNECTION_FLAG << 7; // (status on) the request's head came in pieces: its gap was taken at the first
+
+/** TLS decrypts at most one record's plaintext per read (RFC 8446 §5.1: 2^14 bytes). */
+const TLS_RECORD_BYTES = 16_384;
 
 /** minBodyBytesPerSecond is checked over windows of this length. */
 const RATE_WINDOW_MS = 1_000;
@@ -212,6 +240,14 @@ export class Connection extends Outbound implements Tracked {
     socket.on('error', Connection.#socketError);
     socket.on('close', Connection.#socketClose);
     socket.on('drain', Connection.#socketDrain);
+    if (isTlsSocket(socket)) {
+      this.#set(ENCRYPTED, true);
+      this.#phase = HANDSHAKE;
+      socket.once('secure', Connection.#socketSecure);
+      const options = ctx.options;
+      this.setDeadline('headers', Math.min(options.handshakeTimeoutMs, options.headersTimeoutMs));
+      return;
+    }
     this.#armIdle();
   }
 
@@ -236,6 +272,9 @@ export class Connection extends Outbound implements Tracked {
   };
   static #socketFinish = function (this: OwnedSocket): void {
     this[OWNER].#onFinish();
+  };
+  static #socketSecure = function (this: OwnedSocket): void {
+    this[OWNER].#onSecure();
   };
   static #idleCheckOf = (connection: Connection, generation: number): void => connection.#idleCheck(generation);
 
@@ -284,6 +323,8 @@ export class Connection extends Outbound implements Tracked {
 
   get lifecycle(): Lifecycle {
     switch (this.#phase.kind) {
+      case 'handshake':
+        return 'new';
       case 'waiting':
         return this.#requestsServed === 0 ? 'new' : 'idle';
       case 'reading-head':
@@ -298,15 +339,90 @@ export class Connection extends Outbound implements Tracked {
     }
   }
 
+  /** What the phase means to an operator: which side the connection waits on. */
+  get #activity(): ConnectionPhase {
+    const phase = this.#phase;
+    switch (phase.kind) {
+      case 'handshake':
+        return 'handshake';
+      case 'waiting':
+        if (this.writeBlocked) return 'writing';
+        return this.#requestsServed === 0 ? 'new' : 'idle';
+      case 'reading-head':
+        return 'reading';
+      case 'exchange':
+        if (phase.writing === 'streaming' || this.writeBlocked) return 'writing';
+        if (phase.pull !== null || phase.reading === 'draining') return 'reading';
+        return 'handling';
+      case 'closing':
+        return this.deadlineAt('linger') !== 0 ? 'lingering' : 'closing';
+      case 'upgraded':
+        return 'upgraded';
+      case 'closed':
+        return 'closed';
+    }
+  }
+
+  /** Monotonic ms when the current activity began, where the loop's state tells (0 otherwise). */
+  #activitySince(activity: ConnectionPhase): number {
+    const phase = this.#phase;
+    if (phase.kind === 'exchange') return phase.startedAt;
+    const options = this.#ctx.options;
+    switch (activity) {
+      case 'handshake':
+      case 'new':
+        return this.#openedAt;
+      case 'idle':
+        return this.#idleSinceMs;
+      case 'reading':
+        return since(this.deadlineAt('headers'), options.headersTimeoutMs);
+      case 'lingering':
+        return since(this.deadlineAt('linger'), options.lingerMs);
+      case 'closing':
+        return since(this.deadlineAt('send'), options.sendTimeoutMs);
+      default:
+        return 0;
+    }
+  }
+
+  /** A snapshot for operators (server.connections(), the live status); built only when asked for. */
   info(): ConnectionInfo {
-    return {
+    const nowMs = performance.now();
+    const options = this.#ctx.options;
+    const activity = this.#activity;
+    const sinceMs = this.#activitySince(activity);
+    const phase = this.#phase;
+    const max = options.maxRequestsPerConnection;
+    const idleAt = this.deadlineAt('idle');
+    const socket = this.socket;
+    const info: ConnectionInfo = {
       id: this.id,
       remoteAddress: this.#remoteAddress,
       remotePort: this.peerPort,
       state: this.lifecycle,
       requestsServed: this.#requestsServed,
       openedAt: Math.round(performance.timeOrigin + this.#openedAt),
+      activity,
+      activityMs: sinceMs === 0 ? null : Math.max(0, Math.round(nowMs - sinceMs)),
+      ageMs: Math.round(nowMs - this.#openedAt),
+      requestsLeft: max === 0 ? null : Math.max(0, max - this.#requestsServed),
+      idleDeadline:
+        phase.kind !== 'waiting' || idleAt === 0
+          ? null
+          : {
+              advertisedInMs: this.#requestsServed === 0 ? null : Math.round(this.#idleSinceMs + advertisedTimeoutSeconds(options.keepAliveTimeoutMs) * 1000 - nowMs),
+              enforcedInMs: Math.round(idleAt - nowMs),
+            },
+      request:
+        phase.kind === 'exchange'
+          ? { index: phase.index, method: phase.head.method, target: phase.head.target, elapsedMs: phase.startedAt === 0 ? null : Math.round(nowMs - phase.startedAt) }
+          : null,
+      bytesIn: socket.bytesRead,
+      bytesOut: socket.bytesWritten,
+      writeBacklogBytes: socket.writableLength,
     };
+    if (isTlsSocket(this.socket)) info.tls = tlsInfoOf(this.socket, this.#phase.kind !== 'handshake');
+    return info;
   }
 
   /**
@@ -357,8 +473,9 @@ export class Connection extends Outbound implements Tracked {
    */
   #onData(chunk: Buffer, length = chunk.length, borrowed = false): void {
     let lent: RequestParser | null = null;
-    this.#set(READ_FULL, length >= READ_BUFFER_BYTES);
+    this.#set(READ_FULL, length >= (this.#has(ENCRYPTED) ? TLS_RECORD_BYTES : READ_BUFFER_BYTES));
     try {
+      if (this.#phase.kind === 'handshake') this.#onSecure();
       const phase = this.#phase;
       if (phase.kind === 'closing') {
         this.#bytesReadWhileClosing += length;
@@ -384,6 +501,7 @@ export class Connection extends Outbound implements Tracked {
         }
         // A head still incomplete: its deadlines count from this chunk (a complete one needs none).
         if (this.#phase.kind === 'reading-head' && !this.hasDeadline('headers')) this.#armRequestDeadlines();
+        if (this.#has(IDLE_GAP_PENDING) && this.#phase.kind === 'reading-head') this.#idleGapAtFirstPiece();
       }
       lent?.release();
       lent = null;
@@ -403,18 +521,59 @@ export class Connection extends Outbound implements Tracked {
         return;
       }
       if (phase.kind === 'closed') return;
+      if (phase.kind === 'handshake') {
+        this.#tlsFailed({ code: 'ERR_SSL_UNEXPECTED_EOF', reason: 'the peer closed the connection during the handshake' });
+        return;
+      }
       if (this.#parser === this.#ctx.parsers.idle) this.#parser = this.#ctx.parsers.take();
       this.#parser.feedEof();
-      if (phase.kind === 'exchange') this.#continueExchange(phase);
-      else this.#pump();
+      if (phase.kind === 'exchange') {
+        this.#continueExchange(phase);
+        // The whole request was read and nothing follows it: the client is gone (as Go's request context).
+        if (this.#phase === phase && this.#parser.bufferedBytes === 0 && this.#parser.bodyFullyReceived) abortSignal(phase);
+      } else {
+        this.#pump();
+      }
     } catch (error) {
       this.#internalError(error);
     }
   }
 
   #onError(error: NodeJS.ErrnoException): void {
+    const failure = this.#has(ENCRYPTED) ? tlsFailure(error) : null;
+    if (failure !== null) {
+      this.#tlsFailed(failure);
+      return;
+    }
     const code = error.code;
     this.#closeReason ??= code === 'ECONNRESET' || code === 'ETIMEDOUT' || code === 'EHOSTUNREACH' ? 'peer-reset' : 'write-error';
+    // node destroys a TCP socket before its 'error'; a TLS socket's record errors leave it open.
+    this.socket.destroy();
+  }
+
+  /** The handshake completed: the connection waits for its first request, as a new TCP one does. */
+  #onSecure(): void {
+    if (this.#phase.kind !== 'handshake') return;
+    releaseTlsSocket(this.socket);
+    this.#phase = WAITING;
+    this.clearDeadline('headers');
+    this.#armIdle();
+    if (this.#ctx.isShuttingDown()) this.#closeWhenIdleEnough();
+  }
+
+  /** TLS failed (OpenSSL's reason is logged): nothing more can be said on this connection. */
+  #tlsFailed(failure: { code: string; reason: string }): void {
+    if (this.#closeReason === null) {
+      this.#closeReason = 'tls-error';
+      this.#ctx.emit('tls-error', {
+        connectionId: this.id,
+        remoteAddress: this.#remoteAddress,
+        phase: this.#phase.kind === 'handshake' ? 'handshake' : 'established',
+        code: failure.code,
+        reason: failure.reason,
+      });
+    }
+    this.socket.destroy();
   }
 
   /** While closing: whether to read and discard after our FIN (decideLingering). */
@@ -436,6 +595,7 @@ export class Connection extends Outbound implements Tracked {
     }
     this.clearDeadline('send');
     this.setDeadline('linger', this.#ctx.options.lingerMs);
+    this.#ctx.stats?.lingerStarted();
   }
 
   #onDrain(): void {
@@ -456,6 +616,10 @@ export class Connection extends Outbound implements Tracked {
     if (phase.kind === 'exchange') this.#abandon(phase, 'connection closed');
     const reason = this.#closeReason ?? 'peer-reset';
     this.#closeReason = reason;
+    if (this.#ctx.stats !== null && phase.kind === 'closing') {
+      const discarded = this.#bytesReadWhileClosing;
+      this.#ctx.stats.closingEnded(discarded, reason === 'max-requests' && (discarded > 0 || this.#parser.bufferedBytes > 0));
+    }
     this.#ctx.onClosed(this, {
       connectionId: this.id,
       remoteAddress: this.#remoteAddress,
@@ -478,6 +642,10 @@ export class Connection extends Outbound implements Tracked {
   #deadlineExpired(kind: DeadlineKind): void {
     const phase = this.#phase;
     if (phase.kind === 'upgraded') return; // its new owner keeps its own time
+    if (phase.kind === 'handshake') {
+      if (kind === 'headers') this.destroyNow('handshake-timeout');
+      return;
+    }
     switch (kind) {
       case 'idle':
         if (phase.kind === 'waiting') {
@@ -534,8 +702,15 @@ export class Connection extends Outbound implements Tracked {
 
   #idleCheck(generation: number): void {
     try {
-      if (generation !== this.#idleGeneration) return;
-      if (this.isIdle) this.#close(this.#ctx.isShuttingDown() ? 'shutdown' : 'idle-timeout');
+      if (generation !== this.#idleGeneration) {
+        this.#ctx.stats?.pendingCheckSaved();
+        return;
+      }
+      if (!this.isIdle) return;
+      const shuttingDown = this.#ctx.isShuttingDown();
+      // The status matches a reconnect to this idle close by the peer's address: read it while the socket is open.
+      if (!shuttingDown && this.#ctx.stats !== null) this.#readPeer();
+      this.#close(shuttingDown ? 'shutdown' : 'idle-timeout');
     } catch (error) {
       this.#internalError(error);
     }
@@ -545,6 +720,8 @@ export class Connection extends Outbound implements Tracked {
 
   /** The first byte of a request arrived: the idle wait ends; the head's deadlines start now or after parsing. */
   #beginRequest(armDeadlines: boolean): void {
+    // From #onData (not armDeadlines) the connection was idle; from #pump the bytes were already buffered.
+    if (!armDeadlines && this.#ctx.stats !== null && this.#requestsServed > 0) this.flags |= IDLE_GAP_PENDING;
     this.#phase = READING_HEAD;
     this.#idleGeneration++;
     this.clearDeadline('idle');
@@ -553,7 +730,9 @@ export class Connection extends Outbound implements Tracked {
   }
 
   #armRequestDeadlines(): void {
-    this.setDeadline('headers', this.#ctx.options.headersTimeoutMs);
+    // The first request on a TLS connection: the handshake's time (it ended when the idle wait began) counts toward its head.
+    const handshakeMs = this.#has(ENCRYPTED) && this.#requestsServed === 0 ? this.#idleSinceMs - this.#openedAt : 0;
+    this.setDeadline('headers', Math.max(1, this.#ctx.options.headersTimeoutMs - handshakeMs));
     this.setDeadline('request', this.#ctx.options.requestTimeoutMs);
   }
 
@@ -590,7 +769,7 @@ export class Connection extends Outbound implements Tracked {
   }
 
   #startExchange(head: RequestHead): void {
-    const ex = new Exchange(head, ++this.#requestsServed, this.#ctx.wantsRequestEvents());
+    const ex = new Exchange(head, ++this.#requestsServed, this.#ctx.wantsRequestEvents(), this.#ctx.stats !== null);
     this.#phase = ex;
     this.#idleGeneration++;
     this.clearDeadline('idle');
@@ -724,6 +903,11 @@ export class Connection extends Outbound implements Tracked {
       (error: unknown) =>
         this.#guarded(() => {
           if (this.#phase.kind === 'closed' || this.#phase.kind === 'closing') return;
+          // A stream that stopped because the client went away (req.signal) is not the handler's fault.
+          if (ex.signalState === 'aborted') {
+            this.#abort('peer-eof');
+            return;
+          }
           this.#ctx.emit('handler-error', { connectionId: this.id, requestIndex: ex.index, error });
           this.#abort('handler-error');
         }),
@@ -752,16 +936,7 @@ export class Connection extends Outbound implements Tracked {
     this.flushText();
     ex.status = 101;
     ex.writing = 'done';
-    if (ex.startedAt !== 0) this.#ctx.emit('request', {
-      connectionId: this.id,
-      requestIndex: ex.index,
-      method: head.method,
-      target: head.target,
-      status: 101,
-      bytes: 0,
-      durationMs: performance.now() - ex.startedAt,
-      keepAlive: false,
-    });
+    this.#requestDone(ex, false);
     this.#readPeer();
     this.#phase = UPGRADED;
     this.#closeReason = 'upgraded';
@@ -823,16 +998,8 @@ export class Connection extends Outbound implements Tracked {
   /** The response is queued on the socket: log it, then what decideAfterResponse says. */
   #responseDone(ex: Exchange, decision: KeepAliveDecision): void {
     if (this.#phase !== ex) return;
-    if (ex.startedAt !== 0) this.#ctx.emit('request', {
-      connectionId: this.id,
-      requestIndex: ex.index,
-      method: ex.head.method,
-      target: ex.head.target,
-      status: ex.status,
-      bytes: ex.bytesOut,
-      durationMs: performance.now() - ex.startedAt,
-      keepAlive: decision.keepAlive,
-    });
+    if (ex.signalState === 'open') ex.signalState = 'responded';
+    const nowMs = this.#requestDone(ex, decision.keepAlive);
     const facts = AFTER_FACTS;
     facts.decision = decision;
     facts.requestVersion = ex.head.version;
@@ -858,11 +1025,55 @@ export class Connection extends Outbound implements Tracked {
         return;
       }
       case 'next-request':
-        this.#nextCycle();
+        this.#nextCycle(nowMs);
     }
   }
 
-  #nextCycle(): void {
+  /** A head that ended an idle wait is incomplete: its gap ends at this, its first piece. */
+  #idleGapAtFirstPiece(): void {
+    this.flags = (this.flags & ~IDLE_GAP_PENDING) | IDLE_GAP_TAKEN;
+    this.#ctx.stats?.idleEnded(performance.now() - this.#idleSinceMs);
+  }
+
+  /**
+   * The idle gap before `ex` still to be counted: to its head (whose clock read the request's
+   * duration uses too) when it ended an idle wait, 0 when it was already buffered (pipelined), -1
+   * for none (the first request, or a gap taken at the head's first piece).
+   */
+  #idleGapBefore(ex: Exchange): number {
+    const flags = this.flags;
+    this.flags = flags & ~(IDLE_GAP_PENDING | IDLE_GAP_TAKEN);
+    if ((flags & IDLE_GAP_PENDING) !== 0) return Math.max(0, ex.startedAt - this.#idleSinceMs);
+    return ex.index === 1 || (flags & IDLE_GAP_TAKEN) !== 0 ? -1 : 0;
+  }
+
+  /**
+   * The request is answered: counted when the status is on, and its event for whoever listens.
+   * Returns the clock read it took (0 when requests are not timed), for the idle wait that follows.
+   */
+  #requestDone(ex: Exchange, keepAlive: boolean): number {
+    if (ex.startedAt === 0) return 0;
+    const nowMs = performance.now();
+    const durationMs = nowMs - ex.startedAt;
+    const stats = this.#ctx.stats;
+    if (stats !== null) stats.requestDone(ex.head.method, ex.status, durationMs, this.#idleGapBefore(ex));
+    if (ex.emits) {
+      this.#ctx.emit('request', {
+        connectionId: this.id,
+        requestIndex: ex.index,
+        method: ex.head.method,
+        target: ex.head.target,
+        status: ex.status,
+        bytes: ex.bytesOut,
+        durationMs,
+        keepAlive,
+      });
+    }
+    return nowMs;
+  }
+
+  /** `nowMs`: a clock read just taken, or 0. */
+  #nextCycle(nowMs = 0): void {
     const parser = this.#parser;
     parser.nextCycle();
     this.#phase = WAITING;
@@ -871,17 +1082,17 @@ export class Connection extends Outbound implements Tracked {
         this.#parser = this.#ctx.parsers.idle;
         this.#ctx.parsers.release(parser);
       }
-      this.#armIdle();
+      this.#armIdle(nowMs);
       if (this.#ctx.isShuttingDown()) this.#closeWhenIdleEnough();
     }
     this.#updateReading();
     this.#pump();
   }
 
-  /** The keep-alive idle deadline (a new connection waits for its first request the same way). */
-  #armIdle(): void {
+  /** The keep-alive idle deadline (a new connection waits for its first request the same way); `readMs`: a clock read just taken, or 0. */
+  #armIdle(readMs = 0): void {
     this.#idleGeneration++;
-    const nowMs = performance.now();
+    const nowMs = readMs === 0 ? performance.now() : readMs;
     this.#idleSinceMs = Math.floor(nowMs);
     this.setDeadline('idle', this.#ctx.options.keepAliveTimeoutMs + this.#ctx.options.keepAliveTimeoutBufferMs, nowMs);
   }
@@ -974,6 +1185,7 @@ export class Connection extends Outbound implements Tracked {
   #abandon(ex: Exchange, why: 'incomplete-message' | string | ProtocolError): void {
     ex.writing = 'abandoned';
     this.clearDeadline('handler');
+    abortSignal(ex);
     const pull = ex.pull;
     if (pull === null) return;
     ex.pull = null;
@@ -1000,9 +1212,14 @@ export class Connection extends Outbound implements Tracked {
     this.#writeErrorAndClose(error.status, 'protocol-error');
   }
 
-  /** A response of our own (4xx/5xx) with `Connection: close`, then a lingering close. */
+  /**
+   * A response of our own (4xx/5xx) with `Connection: close`, then a lingering close. To a HEAD
+   * request (as far as its request line was read) it carries no body.
+   */
   #writeErrorAndClose(status: number, reason: CloseReason): void {
-    if (this.#phase.kind === 'closing' || this.#phase.kind === 'closed') return;
+    const phase = this.#phase;
+    if (phase.kind === 'closing' || phase.kind === 'closed') return;
+    const headOnly = phase.kind === 'exchange' ? phase.head.method === 'HEAD' : this.#parser.isHeadRequest;
     const response = plainResponse(status);
     const body = response.body as string;
     const head = serializeResponseHead({
@@ -1015,7 +1232,7 @@ export class Connection extends Outbound implements Tracked {
       keepAlive: null,
       date: responseDate(),
     });
-    this.writeText(head + body);
+    this.writeText(headOnly ? head : head + body);
     this.#close(reason);
   }
 
@@ -1035,7 +1252,8 @@ export class Connection extends Outbound implements Tracked {
     this.flushText();
     // Nothing left to send and no reason to linger: close(2) sends the FIN after the response the
     // kernel already holds, as shutdown(2) would, without node's shutdown round (as nginx does).
-    if (this.socket.writableLength === 0 && !this.#lingers()) {
+    // TLS owes the peer a close_notify first (end() sends it), unless the handshake never finished.
+    if (phase.kind === 'handshake' || (this.socket.writableLength === 0 && !this.#has(ENCRYPTED) && !this.#lingers())) {
       this.socket.destroy();
       return;
     }
@@ -1054,8 +1272,13 @@ export class Connection extends Outbound implements Tracked {
     this.clearDeadlines();
     if (phase.kind === 'exchange') this.#abandon(phase, 'connection aborted');
     // After end(), node cannot reset the socket (EINVAL, and no 'close' would follow): destroy instead.
-    if (this.socket.writableEnded) this.socket.destroy();
-    else this.socket.resetAndDestroy();
+    // A TLS socket is reset through the TCP socket beneath it (node resets TCP handles only).
+    if (this.socket.writableEnded) {
+      this.socket.destroy();
+    } else {
+      (rawSocketOf(this.socket) ?? this.socket).resetAndDestroy();
+      this.#ctx.stats?.resetSent();
+    }
   }
 
   #internalError(error: unknown): void {
@@ -1080,6 +1303,18 @@ export class Connection extends Outbound implements Tracked {
       this.socket.resume();
     }
   }
+}
+
+/** When a deadline `durationMs` long that falls at `deadlineAt` was set (0 when there is none). */
+function since(deadlineAt: number, durationMs: number): number {
+  return deadlineAt === 0 ? 0 : deadlineAt - durationMs;
+}
+
+/** The client went away or the server gave up before the response was done: `req.signal` aborts. */
+function abortSignal(ex: Exchange): void {
+  if (ex.signalState !== 'open') return;
+  ex.signalState = 'aborted';
+  ex.aborter?.abort();
 }
 
 /** The request body is not all read yet (the handler may read it, or it is being discarded). */

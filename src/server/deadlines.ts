@@ -54,6 +54,11 @@ export abstract class Deadlines {
     return this.#load(kind) !== OFF;
   }
 
+  /** When `kind` falls (monotonic whole ms), or 0 when it is not set. */
+  protected deadlineAt(kind: DeadlineKind): number {
+    return this.#load(kind);
+  }
+
   protected clearDeadlines(): void {
     this.#idle = this.#headers = this.#request = this.#rate = this.#handler = this.#send = this.#linger = OFF;
     if (this.#heapIndex !== -1) Deadlines.#unfile(this);

@@ -60,6 +60,18 @@ export interface AcceptErrorEvent {
   message: string;
 }
 
+/** A TLS connection failed (close reason `tls-error`): OpenSSL's reason, as nginx logs it. */
+export interface TlsErrorEvent {
+  connectionId: number;
+  remoteAddress: string;
+  /** Whether the handshake had completed. */
+  phase: 'handshake' | 'established';
+  /** node's code, e.g. `ERR_SSL_HTTP_REQUEST` (socket errors such as ECONNRESET are not TLS errors). */
+  code: string;
+  /** OpenSSL's reason, e.g. `http request`, `wrong version number`, `no application protocol`. */
+  reason: string;
+}
+
 export interface ServerEvents {
   'connection-open': [ConnectionOpenEvent];
   request: [RequestEvent];
@@ -68,4 +80,5 @@ export interface ServerEvents {
   'handler-error': [HandlerErrorEvent];
   'internal-error': [InternalErrorEvent];
   'accept-error': [AcceptErrorEvent];
+  'tls-error': [TlsErrorEvent];
 }

@@ -99,6 +99,11 @@ const P = {
   lifetime: literal('B lifetime='),
   seconds: literal('s\n'),
   protocolError: literal(' protocol-error '),
+  tlsError: literal(' tls-error '),
+  during: literal(' during '),
+  colon: literal(': '),
+  openParen: literal(' ('),
+  closeParenLine: literal(')\n'),
   handlerError: literal(' handler-error '),
   acceptError: literal(' accept-error '),
   internalError: literal(' internal-error '),
@@ -188,6 +193,21 @@ function prettyListeners(lines: LineSink): Listeners {
       out.byte(0x0a);
       lines.end();
     },
+    'tls-error': (e) => {
+      const out = lines.begin(bound(e.remoteAddress, e.code, e.reason));
+      if (out === null) return;
+      prettyHead(out, e.connectionId);
+      out.bytes(P.tlsError);
+      out.pretty(e.remoteAddress);
+      out.bytes(P.during);
+      out.pretty(e.phase);
+      out.bytes(P.colon);
+      out.text(e.reason);
+      out.bytes(P.openParen);
+      out.pretty(e.code);
+      out.bytes(P.closeParenLine);
+      lines.end();
+    },
     'handler-error': (e) => prettyErrorLine(lines, e.connectionId, e.requestIndex, P.handlerError, e.error),
     'accept-error': (e) => {
       const out = lines.begin(bound(e.code, e.message));
@@ -212,6 +232,8 @@ const J = {
   requestHead: literal('","event":"request","connectionId":'),
   closeHead: literal('","event":"connection-close","connectionId":'),
   protocolErrorHead: literal('","event":"protocol-error","connectionId":'),
+  tlsErrorHead: literal('","event":"tls-error","connectionId":'),
+  phase: literal(',"phase":'),
   handlerErrorHead: literal('","event":"handler-error","connectionId":'),
   acceptErrorHead: literal('","event":"accept-error","code":'),
   internalErrorHead: literal('","event":"internal-error","connectionId":'),
@@ -329,6 +351,22 @@ function jsonListeners(lines: LineSink): Listeners {
       out.json(e.code);
       out.bytes(J.status);
       out.int(e.status);
+      out.bytes(J.end);
+      lines.end();
+    },
+    'tls-error': (e) => {
+      const out = lines.begin(bound(e.remoteAddress, e.code, e.reason));
+      if (out === null) return;
+      jsonHead(out, J.tlsErrorHead);
+      out.int(e.connectionId);
+      out.bytes(J.remoteAddress);
+      out.json(e.remoteAddress);
+      out.bytes(J.phase);
+      out.json(e.phase);
+      out.bytes(J.code);
+      out.json(e.code);
+      out.bytes(J.reason);
+      out.json(e.reason);
       out.bytes(J.end);
       lines.end();
     },

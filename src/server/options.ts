@@ -11,7 +11,8 @@
 
 import { readdirSync, readFileSync } from 'node:fs';
 import type { HttpVersion } from '../http1/framing.js';
-import { formatDuration, isInRange, type NumberSpec } from './units.js';
+import { checkTlsOptions, type TlsOptions } from './tls.js';
+import { ADDRESS_SYNTAX, TOKEN_SYNTAX, formatDuration, isBearerToken, isInRange, isLoopbackHost, parseAddress, type NumberSpec } from './units.js';
 
 export type LogSink = (line: string) => void;
 
@@ -66,6 +67,13 @@ export interface FunctionRow extends RowBase {
   readonly cli?: never;
 }
 
+/** A string option: '' is its default and means `empty`; otherwise `address` takes HOST:PORT and `secret` a bearer token. */
+export interface TextRow extends RowBase {
+  readonly kind: 'address' | 'secret';
+  readonly default: '';
+  readonly empty: string;
+}
+
 /** Where output goes: a function, or a file path (the flag's value); the default (null) is stdout. */
 export interface SinkRow extends RowBase {
   readonly kind: 'sink';
@@ -73,7 +81,21 @@ export interface SinkRow extends RowBase {
   readonly default: ((...args: never[]) => unknown) | string | null;
 }
 
-export type OptionRow = NumberRow | EnumRow | FunctionRow | SinkRow;
+/** An option whose value is an object, checked by `check` (library only: the CLI maps its own flags to it). */
+export interface ObjectRow extends RowBase {
+  readonly kind: 'object';
+  /** Always null at run time; its type names the object the option takes. */
+  readonly default: object | null;
+  /** What is wrong with a value, or null when it is acceptable. */
+  readonly check: (value: unknown) => string | null;
+  readonly cli?: never;
+}
+
+export type OptionRow = NumberRow | EnumRow | TextRow | FunctionRow | SinkRow | ObjectRow;
+
+export function isTextRow<R extends OptionRow>(row: R): row is Extract<R, TextRow> {
+  return row.kind === 'address' || row.kind === 'secret';
+}
 
 const presetNotes = (): Record<string, string> =>
   Object.fromEntries(Object.entries(PRESETS).map(([name, p]) => [name, `${formatDuration(p.keepAliveTimeoutMs)}/${p.maxRequestsPerConnection}`]));
@@ -166,10 +188,10 @@ export const OPTIONS = {
     kind: 'bytes', min: 64, default: 16_384,
     precedent: 'node --max-http-header-size 16 KiB',
   },
-  /** Most header fields in a request → 431. */
+  /** Most header fields in a request → 431 (maxHeaderBytes bounds the head first for all but tiny fields). */
   maxHeaderCount: {
-    kind: 'count', unit: 'fields', min: 1, default: 100,
-    precedent: 'Apache LimitRequestFields 100',
+    kind: 'count', unit: 'fields', min: 1, default: 2_000,
+    precedent: "node http.Server maxHeadersCount 2000; nginx and Go bound the head's bytes only (Apache's LimitRequestFields 100 refuses 100 custom fields plus Host)",
   },
   /** Largest request body → 413; 0 = unlimited. */
   maxBodyBytes: {
@@ -201,6 +223,21 @@ export const OPTIONS = {
     cli: { flag: '--http-version', hint: 'V', help: 'version to answer with' },
   },
   /**
+   * Where the live status (dashboard, /status.json, /metrics) listens, as HOST:PORT; '' = off. Its
+   * own listener, never the public port; a non-loopback address needs `statusToken`.
+   */
+  status: {
+    kind: 'address', default: '', empty: 'off',
+    precedent: 'off, as Apache mod_status and the HAProxy stats page are until configured',
+    cli: { flag: '--status', help: 'serve the live status (dashboard, /status.json, /metrics) on this address' },
+  },
+  /** The bearer token the status listener requires (compared in constant time); '' = none, loopback only. */
+  statusToken: {
+    kind: 'secret', default: '', empty: 'none',
+    precedent: 'none; a token as Prometheus bearer_token scrape configs send',
+    cli: { flag: '--status-token', help: 'require Authorization: Bearer TOKEN on the status listener' },
+  },
+  /**
    * Built-in logger: one line per connection and request event. Off for the library (node:http,
    * Fastify and Express print nothing unless asked) unless a `logSink` is given (then `pretty`);
    * the `holdfast` command logs `pretty`.
@@ -209,6 +246,21 @@ export const OPTIONS = {
     kind: 'enum', values: ['pretty', 'json', 'off'], default: 'off',
     precedent: "off as node:http, Fastify, Express; the CLI: one line per request, as nginx's access_log",
     cli: { flag: '--log', hint: 'FORMAT', help: 'log format', default: 'pretty' },
+  },
+  /**
+   * Serve HTTPS: TLS terminated on each connection with these certificates (PEM) — `{ cert, key,
+   * ca?, passphrase? }`, and/or `certs: [{ servername, cert, key }]` chosen by SNI, an `sni`
+   * callback, shared `ticketKeys`. Omitted: plain HTTP.
+   */
+  tls: {
+    kind: 'object', default: null as TlsOptions | null, check: checkTlsOptions,
+    precedent: 'plain HTTP, as node:http; HTTPS as node:https and nginx ssl_certificate',
+  },
+  /** Longest TLS handshake; it also counts toward the first request's headersTimeoutMs. */
+  handshakeTimeoutMs: {
+    kind: 'duration', min: 1, default: 10_000,
+    precedent: "Go's DefaultTransport TLSHandshakeTimeout 10 s (node's tls.Server: 120 s; nginx: client_header_timeout)",
+    cli: { flag: '--handshake-timeout', help: 'time allowed for a TLS handshake' },
   },
   /**
    * Where log lines go. Default: standard output, buffered (64 KiB, flushed within a second, at
@@ -225,7 +277,13 @@ export const OPTIONS = {
 type Table = typeof OPTIONS;
 export type OptionName = keyof Table;
 
-type ValueOf<R> = R extends { kind: 'enum'; values: readonly (infer V)[] } ? V : R extends { kind: 'function' | 'sink'; default: infer D } ? D : number;
+type ValueOf<R> = R extends { kind: 'enum'; values: readonly (infer V)[] }
+  ? V
+  : R extends { kind: 'function' | 'sink' | 'object'; default: infer D }
+    ? D
+    : R extends { kind: 'address' | 'secret' }
+      ? string
+      : number;
 
 /** Every option, resolved: the given value, else the preset's, else the default. */
 export type ResolvedOptions = { -readonly [K in keyof Table]: ValueOf<Table[K]> };
@@ -272,9 +330,15 @@ export class OptionError extends TypeError {
 }
 
 function invalid(name: string, row: OptionRow, value: unknown): OptionError {
+  if (row.kind === 'object') return new OptionError(`option ${name} ${row.check(value) ?? 'is invalid'}`);
   if (row.kind === 'function') return new OptionError(`option ${name} must be a function`);
   if (row.kind === 'sink') return new OptionError(`option ${name} must be a function or a file path`);
   if (row.kind === 'enum') return new OptionError(`option ${name} must be one of ${row.values.join(', ')}; got ${String(value)}`);
+  if (isTextRow(row)) {
+    // A secret is never repeated in a message.
+    const got = row.kind === 'secret' ? '' : `; got ${String(value)}`;
+    return new OptionError(`option ${name} must be ${row.kind === 'address' ? ADDRESS_SYNTAX : TOKEN_SYNTAX}, or '' (${row.empty})${got}`);
+  }
   const range = row.max === undefined ? `≥ ${row.min}` : `from ${row.min} to ${row.max}`;
   const zero = row.zero === undefined ? '' : ` (0 = ${row.zero})`;
   const instead = row.instead === undefined ? '' : ` (to ${row.instead.to}, set ${row.instead.set}: ${row.instead.value})`;
@@ -282,10 +346,24 @@ function invalid(name: string, row: OptionRow, value: unknown): OptionError {
 }
 
 function isValid(row: OptionRow, value: unknown): boolean {
+  if (row.kind === 'object') return row.check(value) === null;
   if (row.kind === 'function') return typeof value === 'function';
   if (row.kind === 'sink') return typeof value === 'function' || (typeof value === 'string' && value !== '');
   if (row.kind === 'enum') return row.values.includes(value as string);
+  if (isTextRow(row)) {
+    if (value === '') return true;
+    if (typeof value !== 'string') return false;
+    return row.kind === 'address' ? parseAddress(value) !== 'malformed' : isBearerToken(value);
+  }
   return typeof value === 'number' && isInRange(row, value);
+}
+
+/** The rules between options. */
+function checkTogether(resolved: ResolvedOptions): void {
+  const status = parseAddress(resolved.status);
+  if (status !== 'malformed' && !isLoopbackHost(status.host) && resolved.statusToken === '') {
+    throw new OptionError(`option status: ${resolved.status} is not a loopback address; serving the status there needs statusToken`);
+  }
 }
 
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
@@ -301,5 +379,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   const preset = (given.preset as Preset | undefined) ?? DEFAULTS.preset;
   // A log destination asks for a log, as nginx's access_log does: pretty unless a format is given.
   if (given.logSink !== undefined && given.log === undefined) given.log = 'pretty';
-  return { ...DEFAULTS, ...PRESETS[preset], ...given } as ResolvedOptions;
+  const resolved = { ...DEFAULTS, ...PRESETS[preset], ...given } as ResolvedOptions;
+  checkTogether(resolved);
+  return resolved;
 }

@@ -4,7 +4,18 @@
  * snapshot for operators, and whenEmpty() resolved by the last removal — no polling.
  */
 
+import type { TlsInfo } from './tls.js';
+
 export type Lifecycle = 'new' | 'active' | 'idle' | 'closing' | 'upgraded' | 'closed';
+
+/**
+ * What a connection is doing, finer than Lifecycle: `handshake` (TLS, before its first request), `new` (no request yet), `reading` (a request's
+ * head or body is awaited, or an unread body is discarded), `handling` (the handler has the
+ * request), `writing` (a response is going out, or the peer is not taking it), `idle` (between
+ * requests), `closing` (FIN queued behind the last response), `lingering` (FIN sent, reading and
+ * discarding), `upgraded` (left HTTP), `closed`.
+ */
+export type ConnectionPhase = 'handshake' | 'new' | 'reading' | 'handling' | 'writing' | 'idle' | 'closing' | 'lingering' | 'upgraded' | 'closed';
 
 export interface ConnectionInfo {
   id: number;
@@ -12,7 +23,28 @@ export interface ConnectionInfo {
   remotePort: number;
   state: Lifecycle;
   requestsServed: number;
+  /** Wall-clock ms when accepted. */
   openedAt: number;
+  activity: ConnectionPhase;
+  /** How long it has been in `activity`, where known. */
+  activityMs: number | null;
+  ageMs: number;
+  /** Requests it may still serve (maxRequestsPerConnection − served), null when unlimited. */
+  requestsLeft: number | null;
+  /**
+   * While waiting for a request: ms until the advertised timeout (`Keep-Alive: timeout=`, whole
+   * seconds; null before the first response advertised one; negative once past it) and until the
+   * enforced deadline (timeout + buffer), when the server closes it.
+   */
+  idleDeadline: { advertisedInMs: number | null; enforcedInMs: number } | null;
+  /** The request in progress. `elapsedMs` is null when the server does not time requests (no status, no request listeners). */
+  request: { index: number; method: string; target: string; elapsedMs: number | null } | null;
+  bytesIn: number;
+  bytesOut: number;
+  /** Bytes queued in the socket that the peer has not taken yet. */
+  writeBacklogBytes: number;
+  /** TLS connections only: the protocol version and cipher (null while the handshake runs). */
+  tls?: TlsInfo;
 }
 
 export interface Tracked {

@@ -1,6 +1,6 @@
 /**
  * The request handed to handlers (`HttpRequest`) and its body (`RequestBody`). Both are thin views
- * of one exchange on a connection: `connection` and `body` are built on first use (most requests
+ * of one exchange on a connection: `connection`, `body` and `signal` are built on first use (most requests
  * never read either), the peer address is read from the socket only when asked for, and the body
  * is pulled from the connection's parser on demand, so pulling is the backpressure.
  */
@@ -63,7 +63,16 @@ class ServerRequest implements HttpRequest {
     return (this.#body ??= new IncomingBody(this.#connection, this.#exchange, this.#connection.maxBodyBytes));
   }
 
-  toJSON(): Omit<HttpRequest, 'body'> {
+  get signal(): AbortSignal {
+    const ex = this.#exchange;
+    if (ex.aborter === null) {
+      ex.aborter = new AbortController();
+      if (ex.signalState === 'aborted') ex.aborter.abort();
+    }
+    return ex.aborter.signal;
+  }
+
+  toJSON(): Omit<HttpRequest, 'body' | 'signal'> {
     return { method: this.method, target: this.target, path: this.path, query: this.query, version: this.version, headers: this.headers, connection: this.connection };
   }
 }

@@ -1,6 +1,7 @@
 /**
  * createServer(options, handler): accepts TCP connections (node:net) and gives each to one
- * Connection loop. listen() resolves with the bound address; close() is graceful — stop
+ * Connection loop — through TLS first when `options.tls` is set (./tls.ts; reloadTls() swaps the
+ * certificates for new handshakes). listen() resolves with the bound address; close() is graceful — stop
  * accepting, close idle connections now, let in-flight responses finish with `Connection: close`,
  * destroy whatever remains at the grace deadline — and resolves when every connection is gone and
  * the server's log lines are written (LOG_FLUSH_TIMEOUT_MS at most, for a blocked log sink).
@@ -14,8 +15,10 @@ import { Connection, type ConnectionContext } from './connection.js';
 import { ParserPool } from './parser-pool.js';
 import type { ConnectionCloseEvent, ServerEvents } from './events.js';
 import { attachLogger, type AttachedLogger } from './logger.js';
-import { descriptorConnectionLimit, resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js';
+import { descriptorConnectionLimit, OptionError, resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js';
 import { Registry, type ConnectionInfo } from './registry.js';
+import { ServerStats } from './stats.js';
+import { TlsTerminator, type TlsOptions } from './tls.js';
 
 export interface CloseOptions {
   /** How long in-flight requests may take before their connections are destroyed. Default 10 s. */
@@ -34,6 +37,15 @@ export interface CloseReport {
   upgraded: number;
 }
 
+/**
+ * A service that lives with the server (the status listener, src/status): listen() starts it
+ * before the server's own listener, close() stops it once the server has drained.
+ */
+export interface ServerCompanion {
+  listen(): Promise<void>;
+  close(): Promise<void>;
+}
+
 const DEFAULT_GRACE_MS = 10_000;
 /** How long close() waits for buffered log lines to reach a slow or blocked sink (nginx has no bound: it blocks on the write). */
 const LOG_FLUSH_TIMEOUT_MS = 2_000;
@@ -45,18 +57,37 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
   readonly #net: net.Server;
   readonly #context: ConnectionContext;
   readonly #logger: AttachedLogger;
+  readonly #tls: TlsTerminator | null;
   #nextId = 1;
   #refused = 0;
   readonly #descriptorLimit = descriptorConnectionLimit();
   #refusedLoggedAt = 0;
   #shuttingDown = false;
   #closing: Promise<CloseReport> | null = null;
+  readonly #companions: ServerCompanion[] = [];
+  /**
+   * Whether anyone listens for 'request', kept current by the listener events below: asked once per
+   * request, and node's listenerCount is a keyed load that turns megamorphic as soon as a process
+   * holds several emitters (a second server, the status listener).
+   */
+  #requestListeners = false;
+  readonly #onNewListener = (event: string | symbol): void => {
+    if (event === 'request') this.#requestListeners = true;
+  };
+  readonly #onRemoveListener = (event: string | symbol): void => {
+    if (event === 'request') this.#requestListeners = this.listenerCount('request') > 0;
+  };
 
   constructor(options: ServerOptions, handler: Handler) {
     super();
     if (typeof handler !== 'function') throw new TypeError('holdfast: createServer needs a handler function');
     this.options = resolveOptions(options);
     this.#handler = handler;
+    try {
+      this.#tls = this.options.tls === null ? null : new TlsTerminator(this.options.tls);
+    } catch (error) {
+      throw new OptionError((error as Error).message.replace(/^holdfast: /, ''));
+    }
     const limits: ParserLimits = {
       maxRequestLineBytes: this.options.maxRequestLineBytes,
       maxHeaderBytes: this.options.maxHeaderBytes,
@@ -72,17 +103,34 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
       emit: (event, ...args) => {
         (this.emit as (event: string, ...args: unknown[]) => boolean)(event, ...args);
       },
-      wantsRequestEvents: () => this.listenerCount('request') > 0,
+      wantsRequestEvents: () => this.#requestListeners,
       wantsConnectionEvents: () => this.listenerCount('connection-open') > 0 || this.listenerCount('connection-close') > 0,
       onClosed: (connection: Connection, event: ConnectionCloseEvent) => {
         this.#registry.remove(connection);
+        this.#context.stats?.connectionClosed(event);
         this.emit('connection-close', event);
       },
+      stats: null,
     };
+    this.#trackRequestListeners();
     this.#logger = attachLogger(this, this.options.log, this.options.logSink);
     this.#net = net.createServer({ allowHalfOpen: true, noDelay: true }, this.#accept);
     // Accept failures (EMFILE, ENFILE…) must not stop the server: log them; libuv keeps accepting.
     this.#net.on('error', (error: NodeJS.ErrnoException) => this.emit('accept-error', { code: error.code ?? 'unknown', message: error.message }));
+  }
+
+  #trackRequestListeners(): void {
+    this.#requestListeners = this.listenerCount('request') > 0;
+    const plain = this as unknown as EventEmitter;
+    if (!plain.listeners('newListener').includes(this.#onNewListener)) plain.on('newListener', this.#onNewListener);
+    if (!plain.listeners('removeListener').includes(this.#onRemoveListener)) plain.on('removeListener', this.#onRemoveListener);
+  }
+
+  /** As EventEmitter's, keeping the 'request' listener tracking in place. */
+  override removeAllListeners(...args: Parameters<EventEmitter<ServerEvents>['removeAllListeners']>): this {
+    super.removeAllListeners(...args);
+    this.#trackRequestListeners();
+    return this;
   }
 
   readonly #accept = (socket: net.Socket): void => {
@@ -101,16 +149,20 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
       this.#refuse(socket, `open-file limit nearly reached (${this.#descriptorLimit} connections)`);
       return;
     }
-    const connection = new Connection(this.#nextId++, socket, this.#context);
+    const connection = new Connection(this.#nextId++, this.#tls === null ? socket : this.#tls.wrap(socket), this.#context);
     this.#registry.add(connection);
+    // The peer address only when a reconnect is possible: once read, node keeps it on the socket,
+    // and sockets of two shapes turn a property load in node's write path megamorphic.
+    const stats = this.#context.stats;
+    if (stats !== null) stats.connectionOpened(stats.awaitsReconnects() ? (socket.remoteAddress ?? '') : '');
     if (this.listenerCount('connection-open') > 0) {
-      const { remoteAddress, remotePort } = connection.info();
-      this.emit('connection-open', { connectionId: connection.id, remoteAddress, remotePort });
+      this.emit('connection-open', { connectionId: connection.id, remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 });
     }
   };
 
   #refuse(socket: net.Socket, why: string): void {
     this.#refused++;
+    this.#context.stats?.connectionRefused();
     const now = Date.now();
     if (now - this.#refusedLoggedAt >= 1000) {
       this.emit('accept-error', { code: 'connection-limit', message: `${why}; ${this.#refused} connection(s) refused` });
@@ -139,16 +191,61 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
     return true;
   }
 
-  listen(port = 0, host = '127.0.0.1'): Promise<{ port: number; host: string }> {
-    return new Promise((resolve, reject) => {
-      const onError = (error: Error): void => reject(error);
-      this.#net.once('error', onError);
-      this.#net.listen(port, host, () => {
-        this.#net.off('error', onError);
-        const address = this.#net.address() as net.AddressInfo;
-        resolve({ port: address.port, host: address.address });
+  /** Binds the public listener, after the companions (the status listener) have started. */
+  async listen(port = 0, host = '127.0.0.1'): Promise<{ port: number; host: string }> {
+    const started: ServerCompanion[] = [];
+    try {
+      for (const companion of this.#companions) {
+        await companion.listen();
+        started.push(companion);
+      }
+      return await new Promise((resolve, reject) => {
+        const onError = (error: Error): void => reject(error);
+        this.#net.once('error', onError);
+        this.#net.listen(port, host, () => {
+          this.#net.off('error', onError);
+          const address = this.#net.address() as net.AddressInfo;
+          resolve({ port: address.port, host: address.address });
+        });
       });
-    });
+    } catch (error) {
+      await Promise.all(started.map((companion) => companion.close()));
+      throw error;
+    }
+  }
+
+  /** Starts `companion` with listen() and stops it when close() has drained the connections. */
+  attach(companion: ServerCompanion): void {
+    this.#companions.push(companion);
+  }
+
+  /** Turns on the counters the live status reads (idempotent); they count from now on. */
+  enableStats(): ServerStats {
+    return (this.#context.stats ??= new ServerStats(this.options));
+  }
+
+  /** The live status's counters, or null while it is off. */
+  get stats(): ServerStats | null {
+    return this.#context.stats;
+  }
+
+  /** Whether this server terminates TLS (HTTPS). */
+  get secure(): boolean {
+    return this.#tls !== null;
+  }
+
+  /**
+   * New certificates for new handshakes (a renewed certificate, SIGHUP in the CLI); established
+   * connections keep theirs. Throws (OptionError, with OpenSSL's reason) and keeps the current ones
+   * when the new ones do not load, or when the server was not created with `tls`.
+   */
+  reloadTls(tls: TlsOptions): void {
+    if (this.#tls === null) throw new OptionError('reloadTls: this server was created without the tls option');
+    try {
+      this.#tls.reload(tls);
+    } catch (error) {
+      throw new OptionError((error as Error).message.replace(/^holdfast: /, ''));
+    }
   }
 
   /** Live connections right now. */
@@ -188,6 +285,7 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
       await this.#registry.whenEmpty();
       clearTimeout(grace);
       await listenerClosed;
+      await Promise.all(this.#companions.map((companion) => companion.close()));
       await this.#logger.close(LOG_FLUSH_TIMEOUT_MS);
       return { drained: total - forced, forced, upgraded };
     })();

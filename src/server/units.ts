@@ -10,7 +10,12 @@
  *   size syntax, plus the `b` spelling); a bare number means bytes.
  * - Counts: whole decimal numbers.
  * Every value is a safe integer; a larger one is `too-large`, never rounded or wrapped.
+ * - Addresses: `HOST:PORT` — an IPv4 literal, a bracketed IPv6 literal or a host name, and a port
+ *   from 0 to 65535 (RFC 3986 §3.2.2 authority syntax, as nginx's `listen` reads it).
+ * - Bearer tokens: RFC 6750 §2.1's token68 characters, at least MIN_TOKEN_CHARS of them.
  */
+
+import net from 'node:net';
 
 /** How a numeric value is read and bounded: its kind, the range it accepts, what 0 means. */
 export interface NumberSpec {
@@ -84,4 +89,45 @@ export function formatNumber(kind: NumberSpec['kind'], value: number): string {
 
 export function isInRange(spec: NumberSpec, value: number): boolean {
   return Number.isSafeInteger(value) && value >= spec.min && (spec.max === undefined || value <= spec.max);
+}
+
+export interface HostPort {
+  /** Without brackets: `127.0.0.1`, `::1`, `localhost`. */
+  readonly host: string;
+  readonly port: number;
+}
+
+export const ADDRESS_SYNTAX = 'HOST:PORT such as 127.0.0.1:9090, [::1]:9090 or localhost:9090';
+
+const ADDRESS = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/;
+const HOST_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+
+/** `HOST:PORT` (an IPv6 host in brackets), or 'malformed'. */
+export function parseAddress(text: string): HostPort | 'malformed' {
+  const match = ADDRESS.exec(text);
+  if (match === null) return 'malformed';
+  const port = Number(match[3]);
+  if (port > 65_535) return 'malformed';
+  if (match[1] !== undefined) return net.isIPv6(match[1]) ? { host: match[1], port } : 'malformed';
+  const host = match[2];
+  return net.isIPv4(host) || (HOST_NAME.test(host) && !/^[\d.]+$/.test(host)) ? { host, port } : 'malformed';
+}
+
+/** `127.0.0.0/8`, `::1` (also IPv4-mapped) or `localhost`: reachable from this machine only. */
+export function isLoopbackHost(host: string): boolean {
+  const lower = host.toLowerCase();
+  if (lower === 'localhost' || lower === '::1') return true;
+  const v4 = lower.startsWith('::ffff:') ? lower.slice(7) : lower;
+  return net.isIPv4(v4) && v4.startsWith('127.');
+}
+
+/** A bearer token shorter than this is refused: it could be guessed. */
+export const MIN_TOKEN_CHARS = 16;
+
+const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+export const TOKEN_SYNTAX = `at least ${MIN_TOKEN_CHARS} characters of A-Z a-z 0-9 - . _ ~ + / (a bearer token, RFC 6750)`;
+
+export function isBearerToken(text: string): boolean {
+  return text.length >= MIN_TOKEN_CHARS && TOKEN68.test(text);
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { OPTION_FLAGS, PROXY_FLAGS, parseArgs, withCliDefaults, USAGE, UsageError, type CliConfig } from '../../src/cli/args.js';
-import { OPTION_ROWS, PRESETS, resolveOptions } from '../../src/server/options.js';
+import { OPTION_ROWS, PRESETS, isTextRow, resolveOptions, type ServerOptions } from '../../src/server/options.js';
 import { formatNumber } from '../../src/server/units.js';
 
 function serve(argv: string[]): CliConfig {
@@ -38,6 +38,16 @@ describe('parseArgs', () => {
       spa: false,
       list: false,
       proxy: [],
+      tlsCert: null,
+      tlsKey: null,
+      tlsPort: 8443,
+      redirectHttp: null,
+      maxCacheBytes: 64 * 1024 * 1024,
+      maxCachedFileBytes: 8 * 1024 * 1024,
+      cacheControl: 'no-cache',
+      compress: true,
+      cleanUrls: false,
+      headers: [],
       options: {},
       proxyOptions: {},
     });
@@ -78,6 +88,16 @@ describe('parseArgs', () => {
       [['site', '--port', '80', '--cors'], { root: 'site', port: 80, cors: true }],
       [['--port', '80', 'site', '--log', 'json'], { root: 'site', port: 80, options: { log: 'json' } }],
       [['--demo', '--port', '0', '--workers', '2'], { root: null, demo: true, port: 0, workers: 2 }],
+      [['--file-cache', '256m'], { maxCacheBytes: 256 * 1024 * 1024 }],
+      [['--file-cache=0'], { maxCacheBytes: 0 }],
+      [['--file-cache-max', '512k', '--file-cache', '1g'], { maxCachedFileBytes: 512 * 1024, maxCacheBytes: 1024 ** 3 }],
+      [['--cache-control', 'public, max-age=31536000, immutable'], { cacheControl: 'public, max-age=31536000, immutable' }],
+      [['--cache-control=no-store'], { cacheControl: 'no-store' }],
+      [['--cache-control', '1h'], { cacheControl: 'max-age=3600' }],
+      [['--cache-control', '600'], { cacheControl: 'max-age=600' }],
+      [['--header', 'X-Frame-Options: DENY'], { headers: [['X-Frame-Options', 'DENY']] }],
+      [['--header', 'Link:</a.css>; rel=preload', '--header=X-Robots-Tag:  noindex '], { headers: [['Link', '</a.css>; rel=preload'], ['X-Robots-Tag', 'noindex']] }],
+      [['--clean-urls', '--no-compress'], { cleanUrls: true, compress: false }],
     ];
     for (const [argv, expected] of table) {
       const config = serve(argv);
@@ -125,8 +145,29 @@ describe('parseArgs', () => {
       [['a', 'b'], /one directory.*"a".*"b"/],
       [['--demo', 'site'], /--demo/],
       [['site', '--demo'], /--demo/],
+      [['--file-cache', 'lots'], /^--file-cache takes a size such as 512, 64k, 1m or 1g, or a number of bytes \(0 = off\); got "lots"$/],
+      [['--file-cache', '-1'], /^--file-cache takes .*; got "-1"$/],
+      [['--file-cache-max'], /^--file-cache-max needs a value: a size/],
+      [['--cache-control'], /^--cache-control needs a value: a Cache-Control value/],
+      [['--cache-control', 'no-cache\u0001'], /^--cache-control takes a Cache-Control value .*; got "no-cache\\u0001"$/],
+      [['--header', 'no colon'], /^--header takes "Name: value", such as "X-Frame-Options: DENY"; got "no colon"$/],
+      [['--header', ': value'], /^--header takes "Name: value"/],
+      [['--header', 'Bad Name: x'], /^--header: "Bad Name" is not a field name; got "Bad Name: x"$/],
+      [['--header', 'Content-Length: 5'], /^--header: Content-Length is set by the server itself; got "Content-Length: 5"$/],
+      [['--header', 'Transfer-Encoding: chunked'], /^--header: Transfer-Encoding is set by the server itself/],
+      [['--header', 'cache-control: max-age=1'], /^--header: Cache-Control has its own option \(cacheControl, --cache-control\)/],
+      [['--header', 'X-A: a\u0000b'], /^--header: the value of X-A holds a control character/],
+      [['--no-compress=yes'], /--no-compress takes no value/],
     ];
     for (const [argv, pattern] of table) usageError(argv, pattern);
+  });
+
+  test('--help shows the file cache sizes in size syntax', () => {
+    const oneLine = USAGE.replace(/\n {28}/g, ' ');
+    assert.match(oneLine, /^ {2}--file-cache SIZE .*0 = off \(default 64m\)$/m);
+    assert.match(oneLine, /^ {2}--file-cache-max SIZE .*\(default 8m\)$/m);
+    assert.match(oneLine, /^ {2}--cache-control VALUE .*\(default no-cache\)$/m);
+    assert.match(oneLine, /^ {2}--header "NAME: VALUE" .*\(repeatable\)$/m);
   });
 
   test('a switch given a value is reported as such, not as an unknown option', () => {
@@ -145,6 +186,10 @@ describe('parseArgs', () => {
 });
 
 
+/** Values for the string options' flags, and the other options each needs to resolve. */
+const TEXT_SAMPLES = { address: ['127.0.0.1:9090', 'localhost:0', '[::1]:8081', '0.0.0.0:9090'], secret: ['abcdefghijklmnop', 'A-b.c_d~e+f/g0123=='] };
+const TOGETHER: Partial<Record<string, ServerOptions>> = { status: { statusToken: 'a-token-for-0.0.0.0' } };
+
 describe('flags from the option table', () => {
   const flagged = OPTION_ROWS.filter((row) => row.kind !== 'function' && row.cli !== undefined);
   const oneLine = USAGE.replace(/\n {28}/g, ' ');
@@ -156,15 +201,16 @@ describe('flags from the option table', () => {
       const entry = oneLine.split('\n').find((line) => line.startsWith(`  ${row.cli?.flag} `));
       assert.ok(entry !== undefined, `${row.cli.flag} is missing from USAGE`);
       assert.ok(entry.includes(row.cli.help), `${row.cli.flag}: ${entry}`);
-      if (row.kind === 'enum') for (const value of row.values) assert.ok(entry.includes(value), `${row.cli.flag} lists ${value}`);
+      if (isTextRow(row)) assert.ok(entry.includes(`(default ${row.empty})`), entry);
+      else if (row.kind === 'enum') for (const value of row.values) assert.ok(entry.includes(value), `${row.cli.flag} lists ${value}`);
       else if (row.kind === 'sink') assert.ok(entry.includes('(default stdout)'), entry);
       else if (!Object.hasOwn(PRESETS.production, row.name) && row.default !== 0) assert.ok(entry.includes(`(default ${formatNumber(row.kind, row.default)}`), entry);
-      if (row.kind !== 'enum' && row.kind !== 'sink' && row.zero !== undefined) assert.ok(entry.includes(row.default === 0 ? `(default ${row.zero})` : `; 0 = ${row.zero})`), entry);
+      if (row.kind !== 'enum' && row.kind !== 'sink' && !isTextRow(row) && row.zero !== undefined) assert.ok(entry.includes(row.default === 0 ? `(default ${row.zero})` : `; 0 = ${row.zero})`), entry);
     }
     const listed = [...oneLine.matchAll(/^ {2}(--[a-z-]+)/gm)].map((m) => m[1]);
     assert.deepEqual(
       listed.filter((flag) => !OPTION_FLAGS.has(flag) && !PROXY_FLAGS.has(flag)),
-      ['--port', '--host', '--workers', '--proxy', '--cors', '--spa', '--list', '--demo'],
+      ['--port', '--host', '--workers', '--tls-cert', '--tls-key', '--tls-port', '--redirect-http', '--proxy', '--file-cache', '--file-cache-max', '--cache-control', '--header', '--cors', '--spa', '--list', '--demo', '--clean-urls', '--no-compress'],
     );
     assert.deepEqual(listed.filter((flag) => OPTION_FLAGS.has(flag)), [...OPTION_FLAGS.keys()]);
     assert.deepEqual(listed.filter((flag) => PROXY_FLAGS.has(flag)), [...PROXY_FLAGS.keys()]);
@@ -173,8 +219,9 @@ describe('flags from the option table', () => {
   test('every flagged option maps to its library option: flag text → config.options → resolveOptions, both spellings', () => {
     for (const row of flagged) {
       if (row.kind === 'function' || row.cli === undefined) continue;
-      const samples: Array<[string, unknown]> =
-        row.kind === 'enum'
+      const samples: Array<[string, unknown]> = isTextRow(row)
+        ? TEXT_SAMPLES[row.kind].map((value) => [value, value])
+        : row.kind === 'enum'
           ? row.values.map((value) => [value, value])
           : row.kind === 'sink'
             ? [['logs/access.log', 'logs/access.log']]
@@ -184,7 +231,7 @@ describe('flags from the option table', () => {
         for (const argv of [[flag, text], [`${flag}=${text}`]]) {
           const config = serve(argv);
           assert.deepEqual(config.options, { [row.name]: value }, JSON.stringify(argv));
-          assert.equal(resolveOptions(config.options)[row.name], value, JSON.stringify(argv));
+          assert.equal(resolveOptions({ ...TOGETHER[row.name], ...config.options })[row.name], value, JSON.stringify(argv));
         }
       }
     }
@@ -192,7 +239,7 @@ describe('flags from the option table', () => {
 
   test('every flagged numeric option rejects less than its minimum, naming the flag', () => {
     for (const row of flagged) {
-      if (row.kind === 'enum' || row.kind === 'function' || row.kind === 'sink' || row.cli === undefined) continue;
+      if (row.kind === 'enum' || row.kind === 'function' || row.kind === 'sink' || isTextRow(row) || row.cli === undefined) continue;
       if (row.min === 0) {
         usageError([row.cli.flag, '-1'], new RegExp(`^${row.cli.flag} takes .*; got "-1"$`));
         continue;
@@ -218,6 +265,19 @@ describe('flags from the option table', () => {
     usageError(['--max-body'], /^--max-body needs a value: a size/);
     assert.match(USAGE, /^Durations: 500ms, 30s, 2m, 1h; a bare number means seconds\.$/m);
     assert.match(USAGE, /^Sizes: 512, 64k, 1m, 1g \(also kb, mb, gb; any case\) in powers of 1024; a bare number means bytes\.$/m);
+  });
+
+  test('--status takes HOST:PORT; --status-token a bearer token, never repeated in its error', () => {
+    assert.deepEqual(serve(['--status', '127.0.0.1:9090']).options, { status: '127.0.0.1:9090' });
+    assert.deepEqual(serve(['--status=[::1]:0', '--status-token', 'abcdefghijklmnop']).options, { status: '[::1]:0', statusToken: 'abcdefghijklmnop' });
+    for (const bad of ['9090', '127.0.0.1', '127.0.0.1:70000', 'http://127.0.0.1:9090', '[127.0.0.1]:80', 'a b:80', '::1:80']) {
+      usageError(['--status', bad], new RegExp(`^--status takes HOST:PORT such as 127\\.0\\.0\\.1:9090.*; got "${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"$`));
+    }
+    usageError(['--status'], /^--status needs a value: HOST:PORT/);
+    for (const bad of ['short', 'has space in the middle!!', 'ünïcödé-ünïcödé-ü']) {
+      const message = usageError(['--status-token', bad], /^--status-token takes at least 16 characters/);
+      assert.ok(!message.includes(bad), message);
+    }
   });
 
   test('--preset takes its names from PRESETS, and --help shows each with its numbers', () => {

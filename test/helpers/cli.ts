@@ -34,7 +34,7 @@ export function startCli(args: string[], timeoutMs = 5000): Promise<RunningCli> 
     child.on('exit', early);
     child.stdout.on('data', (d: string) => {
       stdout += d;
-      const match = /on http:\/\/[^:]+:(\d+)\//.exec(stdout);
+      const match = /on https?:\/\/[^:]+:(\d+)\//.exec(stdout);
       if (match && /keep-alive:/.test(stdout)) {
         clearTimeout(timer);
         child.off('exit', early);

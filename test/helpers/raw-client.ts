@@ -9,6 +9,7 @@
 // papered over.
 
 import net from 'node:net';
+import tls from 'node:tls';
 
 export interface ParsedResponse {
   /** "1.1" or "1.0" (whatever digits the status line carried). */
@@ -329,18 +330,26 @@ export class RawConnection {
 
   /** Connect to host:port (host defaults to 127.0.0.1). */
   static connect(port: number, host = '127.0.0.1'): Promise<RawConnection> {
+    return RawConnection.opened(net.connect({ port, host }), 'connect', `connection to ${host}:${port} closed before it was established`);
+  }
+
+  /** The same over TLS: resolves once the handshake is done (`options` as tls.connect's: ca, servername…). */
+  static connectTls(port: number, options: tls.ConnectionOptions = {}): Promise<RawConnection> {
+    return RawConnection.opened(tls.connect({ port, host: '127.0.0.1', ...options }), 'secureConnect', `TLS connection to port ${port} closed before its handshake completed`);
+  }
+
+  private static opened(socket: net.Socket, event: 'connect' | 'secureConnect', closedEarly: string): Promise<RawConnection> {
     return new Promise<RawConnection>((resolve, reject) => {
-      const socket = net.connect({ port, host });
       const conn = new RawConnection(socket);
       const onConnect = (): void => {
         socket.off('close', onClose);
         resolve(conn);
       };
       const onClose = (): void => {
-        socket.off('connect', onConnect);
-        reject(conn._error ?? new Error(`connection to ${host}:${port} closed before it was established`));
+        socket.off(event, onConnect);
+        reject(conn._error ?? new Error(closedEarly));
       };
-      socket.once('connect', onConnect);
+      socket.once(event, onConnect);
       socket.once('close', onClose);
     });
   }

@@ -1,12 +1,14 @@
 /**
  * Starts a holdfast server on 127.0.0.1:0 for one test, records its log lines and events, and on
- * stop() checks that every connection is gone (the live count returns to 0).
+ * stop() checks that every connection is gone (the live count returns to 0). With
+ * HOLDFAST_TEST_HANDLER=fetch every handler is served through fetchHandler (viaFetch).
  */
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type Handler, type HoldfastServer, type ServerOptions } from '../../src/index.js';
 import type { ConnectionCloseEvent, RequestEvent } from '../../src/server/events.js';
+import { viaFetch } from './via-fetch.js';
 
 export interface TestServer {
   server: HoldfastServer;
@@ -23,7 +25,8 @@ export const hello: Handler = (req) => ({ status: 200, headers: { 'content-type'
 
 export async function startServer(options: ServerOptions, handler: Handler = hello): Promise<TestServer> {
   const logs: string[] = [];
-  const server = createServer({ lingerMs: 200, log: 'json', logSink: (line) => logs.push(line), ...options }, handler);
+  const served = process.env.HOLDFAST_TEST_HANDLER === 'fetch' ? viaFetch(handler) : handler;
+  const server = createServer({ lingerMs: 200, log: 'json', logSink: (line) => logs.push(line), ...options }, served);
   const closes: ConnectionCloseEvent[] = [];
   const requests: RequestEvent[] = [];
   server.on('connection-close', (e) => closes.push(e));

@@ -6,14 +6,16 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { RequestParser, type ParserLimits } from '../../src/http1/parser.js';
+import { DEFAULTS } from '../../src/server/options.js';
 
 export const VECTOR_DIR = fileURLToPath(new URL('../../../test/http1/vectors/', import.meta.url));
 
+/** The server's defaults (src/server/options.ts), so that the vectors hold for a server as configured out of the box. */
 export const DEFAULT_LIMITS: ParserLimits = {
-  maxRequestLineBytes: 8190,
-  maxHeaderBytes: 16384,
-  maxHeaderCount: 100,
-  maxBodyBytes: 1 << 20,
+  maxRequestLineBytes: DEFAULTS.maxRequestLineBytes,
+  maxHeaderBytes: DEFAULTS.maxHeaderBytes,
+  maxHeaderCount: DEFAULTS.maxHeaderCount,
+  maxBodyBytes: DEFAULTS.maxBodyBytes,
 };
 
 export interface Vector {
@@ -116,7 +118,7 @@ export function runParser(limits: ParserLimits, chunks: Buffer[], eof: boolean):
           stopped = true;
           return;
         case 'error':
-          out.push({ kind: 'error', code: event.error.code, status: event.error.status });
+          out.push({ kind: 'error', code: event.error.code, status: event.error.status, headRequest: parser.isHeadRequest });
           stopped = true;
           return;
       }

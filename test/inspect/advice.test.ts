@@ -9,6 +9,7 @@ import { parseTarget } from '../../src/inspect/target.js';
 function findings(overrides: Partial<Findings> = {}): Findings {
   return {
     target: 'http://127.0.0.1:8080/',
+    tls: null,
     http11: { keepAlive: true, connectionHeader: 'keep-alive', keepAliveHeader: 'timeout=5, max=99', status: 200, responseVersion: '1.1' },
     http10: { closesByDefault: true, keepAliveHonoured: true, connectionHeader: 'close', keepAliveConnectionHeader: 'keep-alive' },
     connectionCloseHonoured: true,
@@ -140,10 +141,10 @@ describe('arguments and target', () => {
   });
 
   test('parseInspectArgs: defaults, both option spellings', () => {
-    assert.deepEqual(parseInspectArgs(['http://h/']), { kind: 'run', args: { url: 'http://h/', json: false, progress: false, maxWaitMs: 120_000, concurrency: 3 } });
+    assert.deepEqual(parseInspectArgs(['http://h/']), { kind: 'run', args: { url: 'http://h/', json: false, progress: false, maxWaitMs: 120_000, concurrency: 3, insecure: false } });
     assert.deepEqual(parseInspectArgs(['--json', '--max-wait=5s', 'http://h/', '--concurrency', '5', '--progress']), {
       kind: 'run',
-      args: { url: 'http://h/', json: true, progress: true, maxWaitMs: 5000, concurrency: 5 },
+      args: { url: 'http://h/', json: true, progress: true, maxWaitMs: 5000, concurrency: 5, insecure: false },
     });
     assert.throws(() => parseInspectArgs(['--concurrency', '17', 'http://h/']), /--concurrency must be at most 16; got "17"/);
     assert.equal(parseInspectArgs(['-h']).kind, 'help');
@@ -152,14 +153,19 @@ describe('arguments and target', () => {
   test('parseTarget', () => {
     assert.deepEqual(parseTarget('http://Example.com/a/b?c=d#frag'), {
       kind: 'ok',
-      target: { url: 'http://example.com/a/b?c=d#frag', host: 'example.com', port: 80, requestTarget: '/a/b?c=d', hostHeader: 'example.com' },
+      target: { url: 'http://example.com/a/b?c=d#frag', host: 'example.com', port: 80, requestTarget: '/a/b?c=d', hostHeader: 'example.com', tls: null },
     });
     assert.deepEqual(parseTarget('http://[::1]:8080'), {
       kind: 'ok',
-      target: { url: 'http://[::1]:8080/', host: '::1', port: 8080, requestTarget: '/', hostHeader: '[::1]:8080' },
+      target: { url: 'http://[::1]:8080/', host: '::1', port: 8080, requestTarget: '/', hostHeader: '[::1]:8080', tls: null },
     });
-    const https = parseTarget('https://example.com/');
-    assert.ok(https.kind === 'invalid' && https.message.startsWith('https:// is not supported yet'));
+    assert.deepEqual(parseTarget('https://example.com/x'), {
+      kind: 'ok',
+      target: { url: 'https://example.com/x', host: 'example.com', port: 443, requestTarget: '/x', hostHeader: 'example.com', tls: { servername: 'example.com' } },
+    });
+    const byIp = parseTarget('https://127.0.0.1:8443/');
+    assert.ok(byIp.kind === 'ok' && byIp.target.port === 8443 && byIp.target.tls?.servername === null, 'no SNI for an IP address');
+    assert.equal(parseTarget('ftp://example.com/').kind, 'invalid');
     assert.equal(parseTarget('example.com').kind, 'invalid');
     assert.equal(parseTarget('http://user:pw@example.com/').kind, 'invalid');
   });

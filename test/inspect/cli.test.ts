@@ -5,6 +5,7 @@ import { describe, test } from 'node:test';
 import { runInspect, type InspectIo } from '../../src/cli/inspect.js';
 import { runCli } from '../helpers/cli.js';
 import { startHoldfast } from './servers.js';
+import { makeCerts } from '../tls/certs.js';
 
 function captureIo(stderrIsTty = false): InspectIo & { out: string; err: string } {
   const io = {
@@ -49,10 +50,29 @@ describe('holdfast inspect (CLI)', () => {
     assert.match(result.stderr, new RegExp(`cannot connect to 127\\.0\\.0\\.1:${port}: connection refused`));
   });
 
-  test('https:// is not supported yet: exit 2', async () => {
-    const result = await runCli(['inspect', 'https://127.0.0.1:1/']);
-    assert.equal(result.code, 2);
-    assert.match(result.stderr, /https:\/\/ is not supported yet/);
+  test('https://: TLS version, cipher, handshake time and resumption; a self-signed certificate needs --insecure', async () => {
+    const certs = makeCerts();
+    const server = await startHoldfast({ tls: { cert: certs.localhost.cert, key: certs.localhost.key }, keepAliveTimeoutMs: 200, keepAliveTimeoutBufferMs: 100, headersTimeoutMs: 300 });
+    try {
+      const refused = await runCli(['inspect', `https://127.0.0.1:${server.port}/`, '--max-wait', '2s']);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /TLS handshake failed: .*--insecure skips the check/);
+      const result = await runCli(['inspect', `https://127.0.0.1:${server.port}/`, '--json', '--insecure', '--max-wait', '2s', '--concurrency', '1']);
+      assert.equal(result.code, 0, result.stderr);
+      const report = JSON.parse(result.stdout);
+      assert.match(report.tls.protocol, /^TLSv1\.[23]$/);
+      assert.equal(report.tls.alpn, 'http/1.1');
+      assert.ok(report.tls.handshakeMs > 0 && typeof report.tls.cipher === 'string');
+      assert.equal(report.tls.resumed, true);
+      assert.equal(report.http11.keepAlive, true);
+      assert.ok(Math.abs(report.idleTimeout.measuredMs - 300) <= 150, `idle ${report.idleTimeout.measuredMs}`);
+      const text = await runCli(['inspect', `https://127.0.0.1:${server.port}/`, '--insecure', '--max-wait', '2s', '--concurrency', '1']);
+      assert.match(text.stdout, /TLS {15}TLSv1\.[23], .*, ALPN http\/1\.1; full handshake/);
+      assert.match(text.stdout, /session resumption: yes/);
+    } finally {
+      await server.stop();
+      certs.remove();
+    }
   });
 
   test('--json prints one object with the contract fields (spawned CLI against holdfast)', async () => {

@@ -11,8 +11,16 @@ import { sleep } from '../helpers/server.js';
 import { freePort } from '../stress/helpers.js';
 import { startNodeUpstream, startProxy, until } from './helpers.js';
 
+/** Requests to /held wait until release() (so "busy" does not depend on how fast the machine is). */
+let held: Array<() => void> = [];
+const release = (): void => {
+  for (const answer of held) answer();
+  held = [];
+};
+
 const named = (name: string) => startNodeUpstream((req, res) => {
   if (req.url === '/slow') setTimeout(() => res.end(name), 150);
+  else if (req.url === '/held') held.push(() => res.end(name));
   else if (req.url === '/health') res.writeHead(name === 'sick' ? 500 : 200).end(name);
   else res.end(name);
 });
@@ -27,13 +35,15 @@ describe('proxy balancing and health', () => {
       const order: string[] = [];
       for (let i = 0; i < 4; i++) order.push(await (await fetch(`http://127.0.0.1:${rr.port}/`)).text());
       assert.deepEqual(order, ['a', 'b', 'a', 'b']);
-      const slow = fetch(`http://127.0.0.1:${lo.port}/slow`).then((r) => r.text());
-      await sleep(20);
+      const slow = fetch(`http://127.0.0.1:${lo.port}/held`).then((r) => r.text());
+      await until(() => held.length === 1, 'the held request to reach its upstream');
       const quick: string[] = [];
       for (let i = 0; i < 3; i++) quick.push(await (await fetch(`http://127.0.0.1:${lo.port}/`)).text());
+      release();
       const busy = await slow;
       assert.deepEqual(quick, [busy === 'a' ? 'b' : 'a', busy === 'a' ? 'b' : 'a', busy === 'a' ? 'b' : 'a'], 'every quick request avoided the busy upstream');
     } finally {
+      release();
       await rr.stop();
       await lo.stop();
       await a.stop();

@@ -164,6 +164,75 @@ describe('bad input gets a clear error, Connection: close, a log line', () => {
   });
 });
 
+describe('RFC 9112 corners', () => {
+  test('400 for each character RFC 3986 forbids in the target, and for userinfo in absolute-form', async () => {
+    for (const target of ['/a"b', '/a<b', '/a>b', '/a\\b', '/a^b', '/a`b', '/?q={}', '/a|b', '/a}b']) {
+      await expectRejected(`GET ${target} HTTP/1.1\r\nHost: a\r\n\r\n`, 400, 'forbidden-target-character');
+    }
+    await expectRejected('GET http://user:pass@a/ HTTP/1.1\r\nHost: a\r\n\r\n', 400, 'target-userinfo');
+  });
+
+  test('100 custom fields plus Host are served with the default options; a flood of tiny fields is still 431', async () => {
+    const t = await startServer({}, (req) => ({ status: 200, body: String(req.headers.size) }));
+    const c = await RawConnection.connect(t.port);
+    try {
+      let fields = '';
+      for (let i = 1; i <= 100; i++) fields += `X-Custom-${i}: value-${i}\r\n`;
+      c.write(`GET / HTTP/1.1\r\nHost: a\r\n${fields}\r\n`);
+      const ok = await c.readResponse();
+      assert.equal(ok.status, 200);
+      assert.equal(ok.body.toString(), '101');
+    } finally {
+      c.destroy();
+      await t.stop();
+    }
+    await expectRejected(`GET / HTTP/1.1\r\nHost: a\r\n${'a:\r\n'.repeat(2000)}\r\n`, 431, 'too-many-fields');
+  });
+
+  /** The server's own error answer to `request`: its status, headers and every byte after the head. */
+  async function ownError(request: string, options: Parameters<typeof startServer>[0], handler?: Parameters<typeof startServer>[1]): Promise<{ status: number; contentLength: string | undefined; after: Buffer }> {
+    const t = await startServer(options, handler);
+    const c = await RawConnection.connect(t.port);
+    try {
+      c.write(request);
+      const res = await c.readResponse({ method: 'HEAD' });
+      assert.equal(res.header('connection'), 'close');
+      assert.equal(await c.waitForClose(), 'fin');
+      return { status: res.status, contentLength: res.header('content-length'), after: c.unread };
+    } finally {
+      c.destroy();
+      await t.stop();
+    }
+  }
+
+  test('an error answer to a HEAD request has no body, even when the request line is invalid; to GET it has one', async () => {
+    const cases: Array<[string, number, Parameters<typeof startServer>[0]]> = [
+      ['HEAD / HTTP/2.0\r\nHost: a\r\n\r\n', 505, {}],
+      ['HEAD /a|b HTTP/1.1\r\nHost: a\r\n\r\n', 400, {}],
+      ['HEAD / HTTP/1.1\r\n\r\n', 400, {}],
+      ['HEAD /x HTTP/1.1\r\nHost: a\r\n', 408, { headersTimeoutMs: 100 }],
+    ];
+    for (const [request, status, options] of cases) {
+      const head = await ownError(request, options);
+      assert.equal(head.status, status, request);
+      assert.equal(head.after.length, 0, `no body after the head: ${JSON.stringify(request)}`);
+      const get = await ownError(request.replace('HEAD', 'GET'), options);
+      assert.equal(get.status, status);
+      assert.equal(get.after.length, Number(get.contentLength), 'GET gets the body');
+      assert.equal(head.contentLength, get.contentLength, 'HEAD says the length GET would get');
+    }
+  });
+
+  test('a HEAD request that times out in its handler gets a 503 without a body', async () => {
+    const never = (): Promise<never> => new Promise(() => undefined);
+    const head = await ownError('HEAD / HTTP/1.1\r\nHost: a\r\n\r\n', { handlerTimeoutMs: 50 }, never);
+    assert.equal(head.status, 503);
+    assert.equal(head.after.length, 0);
+    const get = await ownError('GET / HTTP/1.1\r\nHost: a\r\n\r\n', { handlerTimeoutMs: 50 }, never);
+    assert.ok(get.after.length > 0);
+  });
+});
+
 describe('handler faults', () => {
   test('a throwing handler gives 500 and a log line; the server keeps serving on the same connection', async () => {
     const t = await startServer({}, (req) => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { readFileSync } from 'node:fs';
 import { createServer, DEFAULTS, OptionError, PRESETS, resolveOptions, type ServerOptions } from '../../src/index.js';
-import { OPTION_ROWS, OPTIONS, unitOf, type OptionName } from '../../src/server/options.js';
+import { OPTION_ROWS, OPTIONS, isTextRow, unitOf, type OptionName } from '../../src/server/options.js';
 
 describe('options', () => {
   test('the default is the production preset with node-style buffer and documented defaults', () => {
@@ -58,7 +58,7 @@ describe('options', () => {
 
   test('every numeric row: its minimum is accepted, one less and non-integers are rejected naming the option, its range and unit', () => {
     for (const row of OPTION_ROWS) {
-      if (row.kind === 'enum' || row.kind === 'function' || row.kind === 'sink') continue;
+      if (row.kind === 'enum' || row.kind === 'function' || row.kind === 'sink' || row.kind === 'object' || isTextRow(row)) continue;
       const name = row.name;
       assert.equal(resolveOptions({ [name]: row.min } as ServerOptions)[name], row.min, name);
       const message = new RegExp(`^holdfast: option ${name} must be an integer ≥ ${row.min}, in ${unitOf(row).replace(/[()]/g, '\\$&')}`);
@@ -67,8 +67,15 @@ describe('options', () => {
     }
   });
 
-  test('every enum row accepts exactly its values; a function row only a function; a sink row a function or a file path', () => {
+  test('every enum row accepts exactly its values; a function row only a function; a sink row a function or a file path; an object row what its check accepts', () => {
     for (const row of OPTION_ROWS) {
+      if (row.kind === 'object') {
+        for (const bad of ['cert.pem', 1, null, {}]) {
+          const problem = row.check(bad);
+          assert.notEqual(problem, null, `${row.name}: ${String(bad)}`);
+          rejects({ [row.name]: bad }, new RegExp(`^holdfast: option ${row.name} ${problem!.replace(/[()[\]{}.*+?^$|\\]/g, '\\$&')}`));
+        }
+      }
       if (row.kind === 'function') {
         const sink = (): void => undefined;
         assert.equal(resolveOptions({ [row.name]: sink } as ServerOptions)[row.name], sink);
@@ -86,10 +93,31 @@ describe('options', () => {
     }
   });
 
+  test('status: HOST:PORT or off; a non-loopback address needs a token, and a token is never echoed', () => {
+    for (const address of ['127.0.0.1:9090', '127.8.9.10:1', 'localhost:0', '[::1]:65535', '[::ffff:127.0.0.1]:80']) {
+      assert.equal(resolveOptions({ status: address }).status, address);
+    }
+    assert.equal(resolveOptions().status, '');
+    for (const bad of ['9090', ':9090', 'localhost', '127.0.0.1:65536', '[::1]', '::1:80', 'http://x:1', 'a_b:80', '1.2.3:80', '', 5]) {
+      if (bad === '') continue;
+      rejects({ status: bad }, /^holdfast: option status must be HOST:PORT such as 127\.0\.0\.1:9090, \[::1\]:9090 or localhost:9090, or '' \(off\); got /);
+    }
+    for (const address of ['0.0.0.0:9090', '[::]:9090', '192.0.2.1:80', 'status.example:80']) {
+      rejects({ status: address }, new RegExp(`^holdfast: option status: ${address.replace(/[.[\]]/g, '\\$&')} is not a loopback address; serving the status there needs statusToken$`));
+      assert.equal(resolveOptions({ status: address, statusToken: 'abcdefghijklmnopq' }).status, address);
+    }
+    for (const bad of ['too-short', 'contains spaces here', 'x'.repeat(15), 42]) {
+      assert.throws(
+        () => resolveOptions({ statusToken: bad } as ServerOptions),
+        (error: unknown) => error instanceof OptionError && /^holdfast: option statusToken must be at least 16 characters/.test(error.message) && !error.message.includes(String(bad)),
+      );
+    }
+  });
+
   test('below the keep-alive timeout minimum, the message points at maxRequestsPerConnection: 1', () => {
     rejects({ keepAliveTimeoutMs: 0 }, /keepAliveTimeoutMs must be an integer ≥ 1, in milliseconds \(to disable keep-alive, set maxRequestsPerConnection: 1\); got 0/);
     for (const row of OPTION_ROWS) {
-      if (row.kind !== 'enum' && row.kind !== 'function' && row.kind !== 'sink' && row.instead !== undefined) assert.ok(Object.hasOwn(OPTIONS, row.instead.set), row.instead.set);
+      if (row.kind !== 'enum' && row.kind !== 'function' && row.kind !== 'sink' && row.kind !== 'object' && !isTextRow(row) && row.instead !== undefined) assert.ok(Object.hasOwn(OPTIONS, row.instead.set), row.instead.set);
     }
   });
 

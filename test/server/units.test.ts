@@ -1,7 +1,20 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { OPTION_ROWS } from '../../src/server/options.js';
-import { formatBytes, formatDuration, formatNumber, isInRange, parseBytes, parseCount, parseDuration, parseNumber, type UnitProblem } from '../../src/server/units.js';
+import { OPTION_ROWS, isTextRow } from '../../src/server/options.js';
+import {
+  formatBytes,
+  formatDuration,
+  formatNumber,
+  isBearerToken,
+  isInRange,
+  isLoopbackHost,
+  parseAddress,
+  parseBytes,
+  parseCount,
+  parseDuration,
+  parseNumber,
+  type UnitProblem,
+} from '../../src/server/units.js';
 
 type Parser = (text: string) => number | UnitProblem;
 
@@ -51,7 +64,7 @@ describe('formatDuration / formatBytes', () => {
 
   test('every numeric default and minimum in the option table prints as text that parses back to it', () => {
     for (const row of OPTION_ROWS) {
-      if (row.kind === 'enum' || row.kind === 'function' || row.kind === 'sink') continue;
+      if (row.kind === 'enum' || row.kind === 'function' || row.kind === 'sink' || row.kind === 'object' || isTextRow(row)) continue;
       for (const value of [row.default, row.min]) {
         assert.equal(parseNumber(row.kind, formatNumber(row.kind, value)), value, `${row.name}: ${value}`);
       }
@@ -64,4 +77,24 @@ test('isInRange: safe integers from min to max', () => {
   assert.deepEqual([0, 1, 16, 17, 1.5, NaN, Infinity].map((v) => isInRange(spec, v)), [false, true, true, false, false, false, false]);
   assert.equal(isInRange({ kind: 'bytes', min: 0 }, 2 ** 53 - 1), true);
   assert.equal(isInRange({ kind: 'bytes', min: 0 }, 2 ** 53), false);
+});
+
+test('parseAddress: IPv4, bracketed IPv6 or a host name, and a port from 0 to 65535', () => {
+  assert.deepEqual(parseAddress('127.0.0.1:9090'), { host: '127.0.0.1', port: 9090 });
+  assert.deepEqual(parseAddress('[::1]:0'), { host: '::1', port: 0 });
+  assert.deepEqual(parseAddress('localhost:65535'), { host: 'localhost', port: 65_535 });
+  assert.deepEqual(parseAddress('status-1.example:80'), { host: 'status-1.example', port: 80 });
+  for (const bad of ['', '9090', 'localhost', ':80', '127.0.0.1:', '127.0.0.1:65536', '127.0.0.1:123456', '::1:80', '[::1]', '[localhost]:80', '[1.2.3.4]:80', '1.2.3:80', '-a:80', 'a..b:80', 'a_b:80', ' localhost:80']) {
+    assert.equal(parseAddress(bad), 'malformed', bad);
+  }
+});
+
+test('isLoopbackHost: 127.0.0.0/8, ::1 (also IPv4-mapped) and localhost only', () => {
+  for (const host of ['127.0.0.1', '127.255.0.9', '::1', '::ffff:127.0.0.1', 'localhost', 'LOCALHOST']) assert.equal(isLoopbackHost(host), true, host);
+  for (const host of ['0.0.0.0', '::', '10.0.0.1', '128.0.0.1', '::ffff:10.0.0.1', 'localhost.example', 'example']) assert.equal(isLoopbackHost(host), false, host);
+});
+
+test('isBearerToken: token68 characters (RFC 6750 §2.1), at least 16 of them', () => {
+  for (const token of ['abcdefghijklmnop', 'A-b.c_d~e+f/g0123==', '0123456789abcdef0123']) assert.equal(isBearerToken(token), true, token);
+  for (const token of ['', 'abcdefghijklmno', 'abcdefgh ijklmnop', 'abcdefghijklmnop:', '==abcdefghijklmnop', 'abcdefghijklmnöp']) assert.equal(isBearerToken(token), false, token);
 });

@@ -1,0 +1,368 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
+import { acceptedEncodings, chooseCoding, compressStream, isCompressible, MIN_COMPRESS_BYTES } from '../../src/handlers/encoding.js';
+import { serveStatic, type StaticHandler, type StaticOptions } from '../../src/handlers/static.js';
+import { RawConnection, type ParsedResponse } from '../helpers/raw-client.js';
+import { sleep, startServer } from '../helpers/server.js';
+
+// Layout: app.js (20 KiB of JavaScript-like text), big.js (300 KiB, above the small-file size),
+// tiny.js (200 bytes, below MIN_COMPRESS_BYTES), noise.txt (16 KiB of random bytes: text that does
+// not compress), image.png (random), page.css + page.css.gz (a pre-compressed sibling).
+let root = '';
+let app: Buffer;
+let big: Buffer;
+let tiny: Buffer;
+let page: Buffer;
+
+/** Deterministic JavaScript-like text: repetitive enough to compress, varied enough to be real work. */
+function javascript(bytes: number, seed: number): Buffer {
+  const words = ['function', 'return', 'const', 'value', 'length', 'index', 'push', 'result', 'options', 'undefined', 'this', 'node'];
+  let text = '';
+  let state = seed;
+  while (text.length < bytes) {
+    state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0;
+    const a = words[state % words.length];
+    const b = words[(state >>> 8) % words.length];
+    text += `${a} ${b}_${(state >>> 16) % 97}(x) { ${b}.${a} = x + ${state % 1000}; }\n`;
+  }
+  return Buffer.from(text.slice(0, bytes));
+}
+
+before(() => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-compress-'));
+  app = javascript(20_000, 1);
+  big = javascript(300_000, 2);
+  tiny = javascript(200, 3);
+  page = javascript(8_000, 4);
+  fs.writeFileSync(path.join(root, 'app.js'), app);
+  fs.writeFileSync(path.join(root, 'big.js'), big);
+  fs.writeFileSync(path.join(root, 'tiny.js'), tiny);
+  fs.writeFileSync(path.join(root, 'noise.txt'), randomBytes(16_384));
+  fs.writeFileSync(path.join(root, 'image.png'), randomBytes(20_000));
+  fs.writeFileSync(path.join(root, 'page.css'), page);
+  fs.writeFileSync(path.join(root, 'page.css.gz'), gzipSync(page));
+});
+
+after(() => fs.rmSync(root, { recursive: true, force: true }));
+
+async function withFiles(options: StaticOptions, fn: (c: RawConnection, files: StaticHandler) => Promise<void>): Promise<void> {
+  const files = serveStatic(root, options);
+  const t = await startServer({}, files);
+  const c = await RawConnection.connect(t.port);
+  try {
+    await fn(c, files);
+  } finally {
+    c.destroy();
+    await t.stop();
+  }
+}
+
+function send(c: RawConnection, target: string, fields: Record<string, string> = {}, method = 'GET'): Promise<ParsedResponse> {
+  let head = `${method} ${target} HTTP/1.1\r\nHost: t\r\n`;
+  for (const [name, value] of Object.entries(fields)) head += `${name}: ${value}\r\n`;
+  c.write(`${head}\r\n`);
+  return c.readResponse({ method });
+}
+
+/** The body as sent, decoded by its Content-Encoding. */
+function decoded(r: ParsedResponse): Buffer {
+  const coding = r.header('content-encoding');
+  if (coding === 'br') return brotliDecompressSync(r.body);
+  if (coding === 'gzip') return gunzipSync(r.body);
+  assert.equal(coding, undefined);
+  return r.body;
+}
+
+describe('Accept-Encoding negotiation', () => {
+  test('q-values, identity;q=0, * and x-gzip pick the coding RFC 9110 §12.5.3 says', () => {
+    const table: Array<[string | undefined, string | null]> = [
+      [undefined, null],
+      ['', null],
+      ['br, gzip', 'br'],
+      ['gzip, br', 'br'],
+      ['gzip', 'gzip'],
+      ['GZIP', 'gzip'],
+      ['x-gzip', 'gzip'],
+      ['deflate', null],
+      ['gzip;q=1, br;q=0.5', 'gzip'],
+      ['br;q=0.001', 'br'],
+      ['br;q=0, gzip;q=0', null],
+      ['gzip;q=0.5', 'gzip'],
+      ['gzip;q=0.5, identity', null],
+      ['gzip, identity;q=0.5', 'gzip'],
+      ['*', 'br'],
+      ['*;q=0.5, gzip', 'gzip'],
+      ['*;q=0, gzip', 'gzip'],
+      ['gzip;q=2', null],
+      ['gzip;q=0.1234', null],
+      ['gzip ; q=0.8 , br ; q=0.9', 'br'],
+      ['br;q=0, *', 'gzip'],
+    ];
+    for (const [header, expected] of table) assert.equal(chooseCoding(acceptedEncodings(header), true, true), expected, String(header));
+  });
+
+  test('identity is refused by identity;q=0, and by *;q=0 unless identity is named', () => {
+    assert.equal(acceptedEncodings('identity;q=0').identity, 0);
+    assert.equal(acceptedEncodings('*;q=0').identity, 0);
+    assert.equal(acceptedEncodings('*;q=0, identity').identity, 1);
+    assert.ok(acceptedEncodings('gzip').identity > 0);
+    assert.equal(acceptedEncodings(undefined).identity, 1);
+  });
+
+  test('only what is available is chosen', () => {
+    assert.equal(chooseCoding(acceptedEncodings('br, gzip'), false, true), 'gzip');
+    assert.equal(chooseCoding(acceptedEncodings('br'), false, true), null);
+    assert.equal(chooseCoding(acceptedEncodings('br, gzip'), false, false), null);
+  });
+
+  test('compressible types: text, JSON, JavaScript, XML, SVG, wasm, uncompressed fonts; never images, archives, media, woff', () => {
+    for (const type of ['text/html; charset=utf-8', 'text/css', 'text/javascript; charset=utf-8', 'application/json', 'application/ld+json', 'application/xml', 'image/svg+xml', 'application/wasm', 'font/ttf', 'application/vnd.api+json']) {
+      assert.ok(isCompressible(type), type);
+    }
+    for (const type of ['image/png', 'image/jpeg', 'image/webp', 'application/zip', 'application/gzip', 'video/mp4', 'audio/mpeg', 'font/woff2', 'font/woff', 'application/pdf', 'application/octet-stream']) {
+      assert.ok(!isCompressible(type), type);
+    }
+  });
+});
+
+describe('compression on the fly', () => {
+  test('a small file: compressed per response until its cached form is made, then that form; each with its own ETag and Vary', async () => {
+    await withFiles({}, async (c, files) => {
+      const first = await send(c, '/app.js', { 'Accept-Encoding': 'br, gzip' });
+      assert.equal(first.status, 200);
+      assert.equal(first.header('content-encoding'), 'br');
+      assert.equal(first.header('vary'), 'Accept-Encoding');
+      assert.equal(first.header('content-type'), 'text/javascript; charset=utf-8');
+      assert.equal(first.header('content-length'), String(first.body.length));
+      assert.equal(first.header('accept-ranges'), undefined);
+      assert.ok(decoded(first).equals(app));
+      assert.match(first.header('etag') ?? '', /^"[0-9a-f]+-[0-9a-f]+-br5"$/);
+      await files.cache.settled();
+      const cached = await send(c, '/app.js', { 'Accept-Encoding': 'br, gzip' });
+      assert.match(cached.header('etag') ?? '', /^"[0-9a-f]+-[0-9a-f]+-br11"$/);
+      assert.ok(decoded(cached).equals(app));
+      assert.ok(cached.body.length <= first.body.length, 'brotli 11 is no larger than 5');
+      const again = await send(c, '/app.js', { 'Accept-Encoding': 'br, gzip' });
+      assert.ok(again.body.equals(cached.body), 'the kept form');
+
+      const gzip = await send(c, '/app.js', { 'Accept-Encoding': 'gzip' });
+      assert.equal(gzip.header('content-encoding'), 'gzip');
+      assert.ok(decoded(gzip).equals(app));
+      await files.cache.settled();
+      const gzipCached = await send(c, '/app.js', { 'Accept-Encoding': 'gzip' });
+      assert.match(gzipCached.header('etag') ?? '', /-gz9"$/);
+
+      const identity = await send(c, '/app.js');
+      assert.equal(identity.header('content-encoding'), undefined);
+      assert.equal(identity.header('vary'), 'Accept-Encoding');
+      assert.ok(identity.body.equals(app));
+      assert.equal(new Set([cached.header('etag'), gzipCached.header('etag'), identity.header('etag')]).size, 3);
+
+      const stats = files.cache.stats();
+      assert.equal(stats.bytes, app.length + cached.body.length + gzipCached.body.length, 'the forms are counted with the file');
+    });
+  });
+
+  test('304 per representation; HEAD says the length GET sends', async () => {
+    await withFiles({}, async (c, files) => {
+      await send(c, '/app.js', { 'Accept-Encoding': 'br' });
+      await files.cache.settled();
+      const br = await send(c, '/app.js', { 'Accept-Encoding': 'br' });
+      const etag = br.header('etag') ?? '';
+      const notModified = await send(c, '/app.js', { 'Accept-Encoding': 'br', 'If-None-Match': etag });
+      assert.equal(notModified.status, 304);
+      assert.equal(notModified.header('etag'), etag);
+      assert.equal(notModified.header('vary'), 'Accept-Encoding');
+      assert.equal(notModified.body.length, 0);
+      const otherRepresentation = await send(c, '/app.js', { 'Accept-Encoding': 'gzip', 'If-None-Match': etag });
+      assert.equal(otherRepresentation.status, 200);
+      assert.equal(otherRepresentation.header('content-encoding'), 'gzip');
+      const head = await send(c, '/app.js', { 'Accept-Encoding': 'br' }, 'HEAD');
+      assert.equal(head.header('content-encoding'), 'br');
+      assert.equal(head.header('content-length'), String(br.body.length));
+      assert.equal(head.header('etag'), etag);
+      const ifMatch = await send(c, '/app.js', { 'Accept-Encoding': 'br', 'If-Match': '"other"' });
+      assert.equal(ifMatch.status, 412);
+      assert.equal(c.unreadBytes, 0);
+    });
+  });
+
+  test('Range is answered from the identity representation; a request refusing identity gets the whole compressed body', async () => {
+    await withFiles({}, async (c) => {
+      const range = await send(c, '/app.js', { 'Accept-Encoding': 'br, gzip', Range: 'bytes=100-199' });
+      assert.equal(range.status, 206);
+      assert.equal(range.header('content-encoding'), undefined);
+      assert.equal(range.header('vary'), 'Accept-Encoding');
+      assert.equal(range.header('content-range'), `bytes 100-199/${app.length}`);
+      assert.ok(range.body.equals(app.subarray(100, 200)));
+      const big = await send(c, '/big.js', { 'Accept-Encoding': 'gzip', Range: 'bytes=-10' });
+      assert.equal(big.status, 206);
+      assert.equal(big.header('content-encoding'), undefined);
+      const refused = await send(c, '/app.js', { 'Accept-Encoding': 'br, identity;q=0', Range: 'bytes=100-199' });
+      assert.equal(refused.status, 200);
+      assert.equal(refused.header('content-encoding'), 'br');
+      assert.equal(refused.header('content-range'), undefined);
+      assert.ok(decoded(refused).equals(app));
+    });
+  });
+
+  test('below MIN_COMPRESS_BYTES a file is sent as is, unless the request refuses identity; images never', async () => {
+    assert.ok(tiny.length < MIN_COMPRESS_BYTES);
+    await withFiles({}, async (c) => {
+      const small = await send(c, '/tiny.js', { 'Accept-Encoding': 'br, gzip' });
+      assert.equal(small.header('content-encoding'), undefined);
+      assert.equal(small.header('vary'), 'Accept-Encoding');
+      assert.ok(small.body.equals(tiny));
+      const forced = await send(c, '/tiny.js', { 'Accept-Encoding': 'gzip, identity;q=0' });
+      assert.equal(forced.header('content-encoding'), 'gzip');
+      assert.ok(decoded(forced).equals(tiny));
+      const image = await send(c, '/image.png', { 'Accept-Encoding': 'br, gzip' });
+      assert.equal(image.header('content-encoding'), undefined);
+      assert.equal(image.header('vary'), undefined);
+    });
+  });
+
+  test('a large file streams through the compressor (chunked, no Content-Length); HEAD has no body; from memory once cached', async () => {
+    await withFiles({}, async (c, files) => {
+      for (let i = 0; i < 3; i++) {
+        const r = await send(c, '/big.js', { 'Accept-Encoding': i === 1 ? 'gzip' : 'br' });
+        assert.equal(r.status, 200);
+        assert.equal(r.framing, 'chunked');
+        assert.equal(r.header('content-length'), undefined);
+        assert.equal(r.header('content-encoding'), i === 1 ? 'gzip' : 'br');
+        assert.match(r.header('etag') ?? '', i === 1 ? /-gz6"$/ : /-br5"$/);
+        assert.ok(decoded(r).equals(big), `request ${i}`);
+      }
+      assert.equal(files.cache.stats().files, 1, 'the identity bytes were admitted on the second request');
+      const head = await send(c, '/big.js', { 'Accept-Encoding': 'br' }, 'HEAD');
+      assert.equal(head.header('content-encoding'), 'br');
+      assert.equal(head.header('content-length'), undefined);
+      assert.equal(head.body.length, 0);
+    });
+  });
+
+  test('a form not smaller than the file sends the file itself', async () => {
+    await withFiles({}, async (c, files) => {
+      const noise = fs.readFileSync(path.join(root, 'noise.txt'));
+      const first = await send(c, '/noise.txt', { 'Accept-Encoding': 'br' });
+      assert.ok(decoded(first).equals(noise));
+      await files.cache.settled();
+      for (let i = 0; i < 2; i++) {
+        const r = await send(c, '/noise.txt', { 'Accept-Encoding': 'br' });
+        assert.equal(r.header('content-encoding'), undefined);
+        assert.equal(r.header('vary'), 'Accept-Encoding');
+        assert.ok(r.body.equals(noise));
+      }
+    });
+  });
+
+  test('a pre-compressed sibling wins over compressing on the fly', async () => {
+    await withFiles({}, async (c) => {
+      const r = await send(c, '/page.css', { 'Accept-Encoding': 'br, gzip' });
+      assert.equal(r.header('content-encoding'), 'gzip');
+      assert.ok(r.body.equals(fs.readFileSync(path.join(root, 'page.css.gz'))), 'the sibling, byte for byte');
+      assert.match(r.header('etag') ?? '', /-gzip"$/);
+      assert.equal(r.header('vary'), 'Accept-Encoding');
+      const br = await send(c, '/page.css', { 'Accept-Encoding': 'br' });
+      assert.equal(br.header('content-encoding'), 'br', 'no br sibling: compressed on the fly');
+      assert.ok(decoded(br).equals(page));
+    });
+  });
+
+  test('a file rewritten on disk: its kept forms go with the old version', async () => {
+    const file = path.join(root, 'changing.js');
+    const v1 = javascript(10_000, 5);
+    fs.writeFileSync(file, v1);
+    await withFiles({}, async (c, files) => {
+      await send(c, '/changing.js', { 'Accept-Encoding': 'br' });
+      await files.cache.settled();
+      assert.ok(decoded(await send(c, '/changing.js', { 'Accept-Encoding': 'br' })).equals(v1));
+      const v2 = javascript(12_000, 6);
+      fs.writeFileSync(file, v2);
+      await new Promise(setImmediate);
+      const fresh = await send(c, '/changing.js', { 'Accept-Encoding': 'br' });
+      assert.ok(decoded(fresh).equals(v2));
+      await files.cache.settled();
+      assert.ok(decoded(await send(c, '/changing.js', { 'Accept-Encoding': 'br' })).equals(v2));
+    });
+    fs.rmSync(file);
+  });
+
+  test('{ compress: false } sends every file as is, without Vary', async () => {
+    await withFiles({ compress: false }, async (c) => {
+      const r = await send(c, '/app.js', { 'Accept-Encoding': 'br, gzip' });
+      assert.equal(r.header('content-encoding'), undefined);
+      assert.equal(r.header('vary'), undefined);
+      assert.ok(r.body.equals(app));
+      const sibling = await send(c, '/page.css', { 'Accept-Encoding': 'gzip' });
+      assert.equal(sibling.header('content-encoding'), 'gzip', 'pre-compressed siblings are still served');
+    });
+  });
+
+  test('with the file cache off, small and large files are compressed per response', async () => {
+    await withFiles({ maxCacheBytes: 0 }, async (c, files) => {
+      for (let i = 0; i < 2; i++) {
+        const small = await send(c, '/app.js', { 'Accept-Encoding': 'br' });
+        assert.match(small.header('etag') ?? '', /-br5"$/);
+        assert.ok(decoded(small).equals(app));
+        const large = await send(c, '/big.js', { 'Accept-Encoding': 'gzip' });
+        assert.ok(decoded(large).equals(big));
+        await files.cache.settled();
+      }
+      assert.equal(files.cache.stats().bytes, 0);
+    });
+  });
+});
+
+describe('compressed streams', () => {
+  test('backpressure: the compressor reads its source only as fast as its output is taken', async () => {
+    let pulled = 0;
+    async function* source(): AsyncGenerator<Uint8Array> {
+      for (let i = 0; i < 1000; i++) {
+        pulled++;
+        yield randomBytes(65_536);
+      }
+    }
+    const stream = compressStream(source(), 1000 * 65_536, 'gzip', 1);
+    await sleep(100);
+    assert.ok(pulled < 20, `pulled ${pulled} pieces while nothing was read`);
+    let read = 0;
+    for await (const chunk of stream as Readable) {
+      read += (chunk as Buffer).length;
+      if (read > 1_000_000) break;
+    }
+    await sleep(20);
+    assert.ok(pulled < 60, `pulled ${pulled} pieces for ~1 MB of output`);
+  });
+
+  test('a client that goes away mid-stream: the file is closed', async () => {
+    const file = path.join(root, 'long.txt');
+    fs.writeFileSync(file, javascript(4_000_000, 7));
+    const openFiles = (): number => fs.readdirSync('/proc/self/fd').length;
+    const files = serveStatic(root);
+    const t = await startServer({}, files);
+    try {
+      const before = openFiles();
+      const socket = net.connect({ port: t.port, host: '127.0.0.1' });
+      await once(socket, 'connect');
+      socket.write('GET /long.txt HTTP/1.1\r\nHost: t\r\nAccept-Encoding: br\r\n\r\n');
+      await once(socket, 'data');
+      socket.pause();
+      await sleep(50);
+      socket.destroy();
+      for (let i = 0; i < 40 && openFiles() > before; i++) await sleep(25);
+      assert.equal(openFiles(), before, 'the file and the socket are closed');
+    } finally {
+      await t.stop();
+      fs.rmSync(file);
+    }
+  });
+});
