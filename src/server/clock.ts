@@ -12,6 +12,8 @@ import { httpDate } from '../http1/serializer.js';
 
 let dateText = '';
 let coarseMs = 0;
+/** Date.now() − performance.now() at the last read: a monotonic reading plus this is wall-clock time. */
+let wallOffsetMs = 0;
 
 function forget(): void {
   dateText = '';
@@ -21,6 +23,7 @@ function read(): void {
   const wallMs = Date.now();
   dateText = httpDate(wallMs);
   coarseMs = performance.now();
+  wallOffsetMs = wallMs - coarseMs;
   setTimeout(forget, 1000 - (wallMs % 1000)).unref();
 }
 
@@ -56,6 +59,18 @@ export function turnMonotonicMs(): number {
     setImmediate(expireTurn);
   }
   return turnMs;
+}
+
+/**
+ * The wall-clock time (Unix ms) of the monotonic reading `monotonicMs` (performance.now()): the
+ * offset between the two clocks is taken once a second with the Date header, so a log line's time
+ * costs no clock read of its own. Within a second the times are as monotonic as performance.now();
+ * a step of the wall clock (NTP, an operator) shows up at the next second; the offset is rounded to
+ * Date.now()'s millisecond, so a time may be up to a millisecond off Date.now().
+ */
+export function wallMsAt(monotonicMs: number): number {
+  if (dateText === '') read();
+  return monotonicMs + wallOffsetMs;
 }
 
 /** performance.now() as of at most about a second ago (never ahead of it). */

@@ -40,6 +40,7 @@ import type { ResolvedOptions } from './options.js';
 import { FIRST_CONNECTION_FLAG, Outbound } from './outbound.js';
 import type { ParserPool } from './parser-pool.js';
 import type { ConnectionInfo, ConnectionPhase, Lifecycle, Tracked } from './registry.js';
+import type { RequestLog } from './logger.js';
 import type { ServerStats } from './stats.js';
 import { buildRequest } from './request.js';
 import {
@@ -72,6 +73,8 @@ export interface ConnectionContext {
   onClosed(connection: Connection, event: ConnectionCloseEvent): void;
   /** The live status's counters, or null while it is off (the server sets it once). */
   stats: ServerStats | null;
+  /** The built-in logger's request lines, handed each request directly (no event object); null while it is off. */
+  requestLog: RequestLog | null;
 }
 
 interface Pull {
@@ -85,8 +88,10 @@ export class Exchange {
   readonly head: RequestHead;
   readonly index: number;
   /**
-   * performance.now() at the head for request events; for the status alone, the event-loop turn's
-   * reading (turnMonotonicMs: one clock read per turn, not per request); 0 when neither wants it.
+   * performance.now() at the head for request events and the log (a head parsed right after the
+   * previous response ended, from bytes already buffered, takes that response's end reading: the
+   * same instant, without a clock read of its own); for the status alone, the event-loop turn's
+   * reading (turnMonotonicMs: one clock read per turn, not per request); 0 when none wants it.
    */
   readonly startedAt: number;
   /** Someone listened for request events when it began: its event is emitted. */
@@ -108,11 +113,12 @@ export class Exchange {
   status = 0;
   bytesOut = 0;
 
-  constructor(head: RequestHead, index: number, emits: boolean, counted: boolean) {
+  /** `timedAt`: the performance.now() reading it starts at when it is timed precisely (events, log), else 0. */
+  constructor(head: RequestHead, index: number, emits: boolean, timedAt: number, counted: boolean) {
     this.head = head;
     this.index = index;
     this.emits = emits;
-    this.startedAt = emits ? performance.now() : counted ? turnMonotonicMs() : 0;
+    this.startedAt = timedAt !== 0 ? timedAt : counted ? turnMonotonicMs() : 0;
     this.reading = head.framing.kind === 'none' ? 'done' : 'body';
   }
 
@@ -220,6 +226,11 @@ export class Connection extends Outbound implements Tracked {
   #idleGeneration = 0;
   /** When the connection last became idle (monotonic ms). */
   #idleSinceMs = this.#openedAt;
+  /**
+   * The clock reading the previous response ended at, while the pump that follows it runs (0
+   * otherwise): a request parsed from bytes already buffered starts then (see Exchange.startedAt).
+   */
+  #cycleEndMs = 0;
   /** Bytes read since the close began (lingering is bounded by maxLingerBytes). */
   #bytesReadWhileClosing = 0;
   /** The peer's address, once read (#readPeer), and port. */
@@ -765,11 +776,19 @@ export class Connection extends Outbound implements Tracked {
       }
     } finally {
       this.#set(PUMPING, false);
+      this.#cycleEndMs = 0;
     }
   }
 
   #startExchange(head: RequestHead): void {
-    const ex = new Exchange(head, ++this.#requestsServed, this.#ctx.wantsRequestEvents(), this.#ctx.stats !== null);
+    const ctx = this.#ctx;
+    const emits = ctx.wantsRequestEvents();
+    let timedAt = 0;
+    if (emits || ctx.requestLog !== null) {
+      timedAt = this.#cycleEndMs === 0 ? performance.now() : this.#cycleEndMs;
+      this.#cycleEndMs = 0;
+    }
+    const ex = new Exchange(head, ++this.#requestsServed, emits, timedAt, ctx.stats !== null);
     this.#phase = ex;
     this.#idleGeneration++;
     this.clearDeadline('idle');
@@ -1057,6 +1076,8 @@ export class Connection extends Outbound implements Tracked {
     const durationMs = nowMs - ex.startedAt;
     const stats = this.#ctx.stats;
     if (stats !== null) stats.requestDone(ex.head.method, ex.status, durationMs, this.#idleGapBefore(ex));
+    const log = this.#ctx.requestLog;
+    if (log !== null) log(this.id, ex.index, ex.head.method, ex.head.target, ex.status, ex.bytesOut, durationMs, keepAlive, nowMs);
     if (ex.emits) {
       this.#ctx.emit('request', {
         connectionId: this.id,
@@ -1074,6 +1095,7 @@ export class Connection extends Outbound implements Tracked {
 
   /** `nowMs`: a clock read just taken, or 0. */
   #nextCycle(nowMs = 0): void {
+    this.#cycleEndMs = nowMs;
     const parser = this.#parser;
     parser.nextCycle();
     this.#phase = WAITING;

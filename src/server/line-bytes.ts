@@ -10,7 +10,7 @@
  * or reach a terminal as escape sequences.
  */
 
-import { isoSecondPrefix } from './clock.js';
+import { isoSecondPrefix, wallMsAt } from './clock.js';
 
 /** The most bytes `json()` or `pretty()` writes per UTF-16 code unit (`\u00XX`). */
 export const MAX_BYTES_PER_CHAR = 6;
@@ -29,8 +29,7 @@ export class LineBytes {
 
   /** Bytes prepared once (a format's constant text, see `literal()`). */
   bytes(b: Uint8Array): void {
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
+    this.pos = putBytes(this.buf, this.pos, b);
   }
 
   /** A string known to be ASCII: one byte per character. */
@@ -48,103 +47,41 @@ export class LineBytes {
 
   /** A number in decimal: digit by digit for a non-negative safe integer, else as String() (0 when not finite). */
   int(n: number): void {
-    if (n >= 0 && n < 0x8000_0000 && (n | 0) === n) {
-      const digits = n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10_000 ? 4 : n < 100_000 ? 5 : n < 1_000_000 ? 6 : n < 10_000_000 ? 7 : n < 100_000_000 ? 8 : n < 1_000_000_000 ? 9 : 10;
-      const buf = this.buf;
-      let p = this.pos + digits;
-      this.pos = p;
-      let x = n;
-      do {
-        const q = (x / 10) | 0;
-        buf[--p] = 0x30 + x - q * 10;
-        x = q;
-      } while (x > 0);
-      return;
-    }
-    this.ascii(Number.isFinite(n) ? String(n) : '0');
+    this.pos = putInt(this.buf, this.pos, n);
   }
 
   /** A non-negative number rounded to one decimal ("12.3"), without toFixed. */
   fixed1(value: number): void {
-    this.#fixed(value, 10);
+    this.pos = putFixed(this.buf, this.pos, value, 10);
   }
 
   /** A non-negative number rounded to three decimals ("12.345"), also a valid JSON number. */
   fixed3(value: number): void {
-    this.#fixed(value, 1000);
-  }
-
-  #fixed(value: number, scale: 10 | 1000): void {
-    const scaled = Math.round(value * scale);
-    if (!(scaled >= 0 && scaled <= Number.MAX_SAFE_INTEGER)) {
-      this.ascii(scale === 10 ? '0.0' : '0.000');
-      return;
-    }
-    const whole = Math.floor(scaled / scale);
-    this.int(whole);
-    this.buf[this.pos++] = 0x2e;
-    const fraction = scaled - whole * scale;
-    if (scale === 10) this.buf[this.pos++] = 0x30 + fraction;
-    else this.#threeDigits(fraction);
+    this.pos = putFixed(this.buf, this.pos, value, 1000);
   }
 
   /**
-   * Now as ISO 8601 UTC with milliseconds (`2025-01-02T03:04:05.678Z`, 24 bytes). The clock is read
-   * once per event-loop turn, as nginx caches its time once per event-loop iteration: the lines of
-   * one turn share a reading (Date.now(), no Date object), and the text changes at most once a
-   * millisecond (the date and time of day formatted once a second by the clock). Milliseconds, where
-   * nginx's $time_iso8601 has whole seconds: the lines of one busy second stay comparable with
-   * other logs.
+   * The wall-clock time of the monotonic reading `monotonicMs` (performance.now()) as ISO 8601 UTC
+   * with milliseconds (`2025-01-02T03:04:05.678Z`, 24 bytes): no Date object, no clock read of its
+   * own (clock.ts's wallMsAt); the date and time of day are formatted once a second, the
+   * milliseconds when they change. Milliseconds, where nginx's $time_iso8601 has whole seconds: the
+   * lines of one busy second stay comparable with other logs.
    */
-  stamp(): void {
-    if (!stampFresh) {
-      stampFresh = true;
-      setImmediate(expireStamp);
-      const nowMs = Date.now();
-      if (nowMs !== stampMs) setStamp(nowMs);
-    }
-    this.buf.set(stampBytes, this.pos);
-    this.pos += STAMP_BYTES;
-  }
-
-  #threeDigits(n: number): void {
-    putThreeDigits(this.buf, this.pos, n);
-    this.pos += 3;
+  stamp(monotonicMs: number): void {
+    this.pos = putBytes(this.buf, this.pos, stampAt(monotonicMs));
   }
 
   /** `s` as a JSON string literal, quotes included (at most MAX_BYTES_PER_CHAR per character, plus 2). */
   json(s: string): void {
-    const buf = this.buf;
-    let p = this.pos;
-    buf[p++] = 0x22;
-    for (let i = 0; i < s.length; i++) {
-      const c = s.charCodeAt(i);
-      if (c < 0x20 || c === 0x22 || c === 0x5c || c >= 0x80) {
-        // The rest as JSON.stringify escapes it, without its opening quote (ours is written).
-        this.pos = p;
-        this.text(JSON.stringify(s.slice(i)).slice(1));
-        return;
-      }
-      buf[p++] = c;
-    }
-    buf[p++] = 0x22;
-    this.pos = p;
+    this.buf[this.pos] = 0x22;
+    const p = putJsonText(this.buf, this.pos + 1, s);
+    this.buf[p] = 0x22;
+    this.pos = p + 1;
   }
 
   /** `s` with nginx's access-log escaping (at most MAX_BYTES_PER_CHAR per character). */
   pretty(s: string): void {
-    const buf = this.buf;
-    let p = this.pos;
-    for (let i = 0; i < s.length; i++) {
-      const c = s.charCodeAt(i);
-      if (c <= 0x20 || c === 0x5c || c >= 0x7f) {
-        this.pos = p;
-        this.ascii(prettyEscaped(s, i));
-        return;
-      }
-      buf[p++] = c;
-    }
-    this.pos = p;
+    this.pos = putPretty(this.buf, this.pos, s);
   }
 }
 
@@ -153,15 +90,111 @@ export function literal(text: string): Uint8Array {
   return Uint8Array.from(text, (c) => c.charCodeAt(0));
 }
 
+// The put functions write at `buf[p…]` and return the position after what they wrote: the request
+// line's formatter keeps its position in a local instead of an object's field.
+
+/** Bytes prepared once: one copy (a byte loop costs more from about 8 bytes on). */
+export function putBytes(buf: Buffer, p: number, b: Uint8Array): number {
+  buf.set(b, p);
+  return p + b.length;
+}
+
+/** `n` in decimal: digit by digit for a non-negative integer below 2^31, else as String() (0 when not finite). */
+export function putInt(buf: Buffer, p: number, n: number): number {
+  if (n >= 0 && n < 0x8000_0000 && (n | 0) === n) {
+    const end = p + (n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10_000 ? 4 : n < 100_000 ? 5 : n < 1_000_000 ? 6 : n < 10_000_000 ? 7 : n < 100_000_000 ? 8 : n < 1_000_000_000 ? 9 : 10);
+    let at = end;
+    let x = n;
+    do {
+      const q = (x / 10) | 0;
+      buf[--at] = 0x30 + x - q * 10;
+      x = q;
+    } while (x > 0);
+    return end;
+  }
+  return putAscii(buf, p, Number.isFinite(n) ? String(n) : '0');
+}
+
+function putAscii(buf: Buffer, p: number, s: string): number {
+  for (let i = 0; i < s.length; i++) buf[p++] = s.charCodeAt(i);
+  return p;
+}
+
+/** A non-negative number rounded to one decimal ("12.3") or, scale 1000, three ("12.345", also a valid JSON number), without toFixed. */
+export function putFixed(buf: Buffer, p: number, value: number, scale: 10 | 1000): number {
+  const scaled = Math.round(value * scale);
+  if (!(scaled >= 0 && scaled <= Number.MAX_SAFE_INTEGER)) return putAscii(buf, p, scale === 10 ? '0.0' : '0.000');
+  const whole = Math.floor(scaled / scale);
+  const at = putInt(buf, p, whole);
+  buf[at] = 0x2e;
+  const fraction = scaled - whole * scale;
+  if (scale === 10) {
+    buf[at + 1] = 0x30 + fraction;
+    return at + 2;
+  }
+  putThreeDigits(buf, at + 1, fraction);
+  return at + 4;
+}
+
+/** `s` inside a JSON string literal (no quotes): as JSON.stringify escapes it, encoded as UTF-8. */
+export function putJsonText(buf: Buffer, p: number, s: string): number {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || c >= 0x80) {
+      // The rest as JSON.stringify escapes it, without its quotes.
+      const rest = JSON.stringify(s.slice(i));
+      return p + buf.write(rest.slice(1, -1), p, 'utf8');
+    }
+    buf[p++] = c;
+  }
+  return p;
+}
+
+/** `s` with nginx's access-log escaping: bytes that need none are copied as they are scanned. */
+export function putPretty(buf: Buffer, p: number, s: string): number {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c <= 0x20 || c === 0x5c || c >= 0x7f) return putAscii(buf, p, prettyEscaped(s, i));
+    buf[p++] = c;
+  }
+  return p;
+}
+
 const STAMP_BYTES = 24;
 const stampBytes = new Uint8Array(STAMP_BYTES);
 let stampMs = -1;
 let stampSecond = -1;
-/** stampBytes holds this event-loop turn's time; an immediate (after this turn's I/O callbacks) clears it. */
-let stampFresh = false;
 
-function expireStamp(): void {
-  stampFresh = false;
+/** The stamp text for the monotonic reading `monotonicMs` (shared: valid until the next call). */
+export function stampAt(monotonicMs: number): Uint8Array {
+  const nowMs = Math.floor(wallMsAt(monotonicMs));
+  if (nowMs !== stampMs) setStamp(nowMs);
+  return stampBytes;
+}
+
+/**
+ * A line's opening bytes with the stamp inside (`{"time":"<stamp>","event":"request",…`): copied
+ * whole, the stamp rewritten in it only when it changes (at most once a millisecond).
+ */
+export class StampedPrefix {
+  readonly #bytes: Uint8Array;
+  readonly #at: number;
+  #ms = -1;
+
+  constructor(before: string, after: string) {
+    this.#bytes = literal(before + ' '.repeat(STAMP_BYTES) + after);
+    this.#at = before.length;
+  }
+
+  /** Writes the prefix for the monotonic reading `monotonicMs` at `buf[p…]`. */
+  put(buf: Buffer, p: number, monotonicMs: number): number {
+    const stamp = stampAt(monotonicMs);
+    if (this.#ms !== stampMs) {
+      this.#ms = stampMs;
+      this.#bytes.set(stamp, this.#at);
+    }
+    return putBytes(buf, p, this.#bytes);
+  }
 }
 
 /** The stamp text for `nowMs`: the prefix redone when the second changes, the milliseconds and `Z` every time. */

@@ -1,13 +1,15 @@
 /**
  * The built-in logger: one line per connection open, request, connection close, protocol error,
  * handler error, accept error and internal error — one consumer of the server's events, which
- * stay as they are for any other listener. `pretty` is for people, `json` is one JSON object
- * (RFC 8259) per line.
+ * stay as they are for any other listener. A server hands it each request directly (RequestLog:
+ * the event's facts as arguments, no event object, no emit unless someone else listens). `pretty`
+ * is for people, `json` is one JSON object (RFC 8259) per line.
  *
- * Each line is formatted straight into bytes (LineBytes): no Date object (the clock formats the
- * date once per second), no string per field, no intermediate objects, no toFixed. Strings from
- * the peer are escaped — JSON as RFC 8259 §7 requires, pretty as nginx escapes its access log — so
- * a line is always one line.
+ * Each line is formatted straight into bytes (LineBytes and the put functions): no Date object and
+ * no clock read of its own (a request line's time is its end reading, see clock.ts's wallMsAt), no
+ * string per field, no intermediate objects, no toFixed; a request line's middle is copied from
+ * the previous line when it recurs. Strings from the peer are escaped — JSON as RFC 8259 §7
+ * requires, pretty as nginx escapes its access log — so a line is always one line.
  *
  * Sinks: standard output (the default) and a file path go through a shared LogWriter
  * (log-writer.ts): lines formatted into its buffers, flushed at close and at exit. A function
@@ -16,24 +18,52 @@
  */
 
 import type { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import type { ServerEvents } from './events.js';
-import { LineBytes, literal, MAX_BYTES_PER_CHAR } from './line-bytes.js';
+import { LineBytes, literal, MAX_BYTES_PER_CHAR, putBytes, putFixed, putInt, putJsonText, putPretty, StampedPrefix } from './line-bytes.js';
 import { openLogWriter, type DroppedNotice, type LineSink } from './log-writer.js';
 import { OptionError, type LogFormat, type LogSink } from './options.js';
 
-/** How a server ends its logger: lines flushed (bounded by `timeoutMs`), listeners off, the writer released. */
+/**
+ * A request's line, from the facts of its RequestEvent handed over one by one (no event object);
+ * `endMs` is the performance.now() reading its duration ended at, which also gives the line its time.
+ */
+export type RequestLog = (
+  connectionId: number,
+  requestIndex: number,
+  method: string,
+  target: string,
+  status: number,
+  bytes: number,
+  durationMs: number,
+  keepAlive: boolean,
+  endMs: number,
+) => void;
+
+/**
+ * How a server ends its logger: lines flushed (bounded by `timeoutMs`), listeners off, the writer
+ * released. `request` is the request lines' formatter when the server hands requests over directly
+ * (attachLogger's `direct`), else null.
+ */
 export interface AttachedLogger {
+  readonly request: RequestLog | null;
   close(timeoutMs: number): Promise<void>;
 }
 
-const NOT_LOGGING: AttachedLogger = { close: () => Promise.resolve() };
+const NOT_LOGGING: AttachedLogger = { request: null, close: () => Promise.resolve() };
 
 /** Room for a line's own text, timestamp and numbers; the strings it carries add MAX_BYTES_PER_CHAR each. */
 const LINE_BYTES = 256;
 
 type Listeners = { [E in keyof ServerEvents]: (...args: ServerEvents[E]) => void };
 
-export function attachLogger(emitter: EventEmitter<ServerEvents>, format: LogFormat, sink: LogSink | string | null): AttachedLogger {
+/**
+ * Logs the events of `emitter` in `format` to `sink`. With `direct`, the caller hands each request
+ * to the returned `request` itself instead of the logger listening for 'request': the server does,
+ * so a logged request costs no event object and no emit when nobody else listens (listeners of
+ * 'request' still get their events).
+ */
+export function attachLogger(emitter: EventEmitter<ServerEvents>, format: LogFormat, sink: LogSink | string | null, direct = false): AttachedLogger {
   if (format === 'off') return NOT_LOGGING;
   const json = format === 'json';
   let lines: LineSink;
@@ -49,9 +79,14 @@ export function attachLogger(emitter: EventEmitter<ServerEvents>, format: LogFor
       throw new OptionError(`option logSink: cannot open the log file ${sink}: ${(error as Error).message}`);
     }
   }
-  const listeners = json ? jsonListeners(lines) : prettyListeners(lines);
+  const request = requestLog(lines, json ? JSON_REQUEST : PRETTY_REQUEST);
+  const listeners: Partial<Listeners> = json ? jsonListeners(lines) : prettyListeners(lines);
+  if (!direct) {
+    listeners.request = (e) => request(e.connectionId, e.requestIndex, e.method, e.target, e.status, e.bytes, e.durationMs, e.keepAlive, performance.now());
+  }
   for (const [event, listener] of Object.entries(listeners)) emitter.on(event as keyof ServerEvents, listener as never);
   return {
+    request: direct ? request : null,
     close(timeoutMs) {
       for (const [event, listener] of Object.entries(listeners)) emitter.off(event as keyof ServerEvents, listener as never);
       return release(timeoutMs);
@@ -89,8 +124,6 @@ const P = {
   conn: literal(' conn#'),
   req: literal(' req#'),
   open: literal(' open '),
-  bytesUnit: literal('B '),
-  ms: literal('ms\n'),
   msClose: literal('ms close\n'),
   closeReason: literal(' close reason='),
   requests: literal(' requests='),
@@ -112,7 +145,7 @@ const P = {
 
 /** `<time> conn#<id>`: how most pretty lines start. */
 function prettyHead(out: LineBytes, connectionId: number): void {
-  out.stamp();
+  out.stamp(performance.now());
   out.bytes(P.conn);
   out.int(connectionId);
 }
@@ -133,7 +166,109 @@ function prettyErrorLine(lines: LineSink, connectionId: number, requestIndex: nu
   lines.end();
 }
 
-function prettyListeners(lines: LineSink): Listeners {
+/**
+ * Where a logger's last request line has its middle — method to bytes, the part of a line that
+ * recurs when one URL is asked again and again — so the next line with the same four facts copies
+ * those bytes instead of formatting them. Only from a buffer lines are appended to: a region before
+ * where the new line starts, in the same buffer, still holds what was written there (a fresh buffer
+ * or a sink that reuses one buffer per line, the function sink, never matches).
+ */
+class RecurringMiddle {
+  #buf: Buffer | null = null;
+  #start = 0;
+  #end = 0;
+  #method = '';
+  #target = '';
+  #status = -1;
+  #bytes = -1;
+
+  /** Copies the middle to `buf[p…]` and returns where it ends, or -1 when it differs or is gone. */
+  copy(buf: Buffer, p: number, lineStart: number, method: string, target: string, status: number, bytes: number): number {
+    if (buf !== this.#buf || this.#end > lineStart || status !== this.#status || bytes !== this.#bytes || method !== this.#method || target !== this.#target) return -1;
+    buf.copyWithin(p, this.#start, this.#end);
+    return p + this.#end - this.#start;
+  }
+
+  remember(buf: Buffer, start: number, end: number, method: string, target: string, status: number, bytes: number): void {
+    this.#buf = buf;
+    this.#start = start;
+    this.#end = end;
+    this.#method = method;
+    this.#target = target;
+    this.#status = status;
+    this.#bytes = bytes;
+  }
+}
+
+/**
+ * How a format writes a request line, piece by piece around what requestLog() shares: the head
+ * with the time (`head`), then the connection id, `index` (the request index with its label), the
+ * middle (method to bytes, see RecurringMiddle) and `tail` (duration, keep-alive, the line end).
+ */
+interface RequestShape {
+  readonly head: StampedPrefix;
+  index(buf: Buffer, p: number, requestIndex: number): number;
+  middle(buf: Buffer, p: number, method: string, target: string, status: number, bytes: number): number;
+  tail(buf: Buffer, p: number, durationMs: number, keepAlive: boolean): number;
+}
+
+/** A format's request lines, into the sink's buffer with no call per field that could be saved. */
+function requestLog(lines: LineSink, shape: RequestShape): RequestLog {
+  const middle = new RecurringMiddle();
+  return (connectionId, requestIndex, method, target, status, bytes, durationMs, keepAlive, endMs) => {
+    const out = lines.begin(bound(method, target));
+    if (out === null) return;
+    const buf = out.buf;
+    const lineStart = out.pos;
+    let p = shape.index(buf, putInt(buf, shape.head.put(buf, lineStart, endMs), connectionId), requestIndex);
+    const copied = middle.copy(buf, p, lineStart, method, target, status, bytes);
+    if (copied !== -1) {
+      p = copied;
+    } else {
+      const start = p;
+      p = shape.middle(buf, p, method, target, status, bytes);
+      middle.remember(buf, start, p, method, target, status, bytes);
+    }
+    out.pos = shape.tail(buf, p, durationMs, keepAlive);
+    lines.end();
+  };
+}
+
+/** `<time> conn#<id> req#<index> <method> <target> <status> <bytes>B <duration>ms[ close]`; the short constant pieces as single stores, cheaper than a copy at that length. */
+const PRETTY_REQUEST: RequestShape = {
+  head: new StampedPrefix('', ' conn#'),
+  index(buf, p, requestIndex) {
+    buf[p] = 0x20; // " req#"
+    buf[p + 1] = 0x72;
+    buf[p + 2] = 0x65;
+    buf[p + 3] = 0x71;
+    buf[p + 4] = 0x23;
+    return putInt(buf, p + 5, requestIndex);
+  },
+  middle(buf, p, method, target, status, bytes) {
+    buf[p] = 0x20;
+    p = putPretty(buf, p + 1, method);
+    buf[p] = 0x20;
+    p = putPretty(buf, p + 1, target);
+    buf[p] = 0x20;
+    p = putInt(buf, p + 1, status);
+    buf[p] = 0x20;
+    p = putInt(buf, p + 1, bytes);
+    buf[p] = 0x42; // "B "
+    buf[p + 1] = 0x20;
+    return p + 2;
+  },
+  tail(buf, p, durationMs, keepAlive) {
+    p = putFixed(buf, p, durationMs, 10);
+    if (!keepAlive) return putBytes(buf, p, P.msClose);
+    buf[p] = 0x6d; // "ms\n"
+    buf[p + 1] = 0x73;
+    buf[p + 2] = 0x0a;
+    return p + 3;
+  },
+};
+
+function prettyListeners(lines: LineSink): Omit<Listeners, 'request'> {
   return {
     'connection-open': (e) => {
       const out = lines.begin(bound(e.remoteAddress));
@@ -144,25 +279,6 @@ function prettyListeners(lines: LineSink): Listeners {
       out.byte(0x3a);
       out.int(e.remotePort);
       out.byte(0x0a);
-      lines.end();
-    },
-    request: (e) => {
-      const out = lines.begin(bound(e.method, e.target));
-      if (out === null) return;
-      prettyHead(out, e.connectionId);
-      out.bytes(P.req);
-      out.int(e.requestIndex);
-      out.byte(0x20);
-      out.pretty(e.method);
-      out.byte(0x20);
-      out.pretty(e.target);
-      out.byte(0x20);
-      out.int(e.status);
-      out.byte(0x20);
-      out.int(e.bytes);
-      out.bytes(P.bytesUnit);
-      out.fixed1(e.durationMs);
-      out.bytes(e.keepAlive ? P.ms : P.msClose);
       lines.end();
     },
     'connection-close': (e) => {
@@ -212,7 +328,7 @@ function prettyListeners(lines: LineSink): Listeners {
     'accept-error': (e) => {
       const out = lines.begin(bound(e.code, e.message));
       if (out === null) return;
-      out.stamp();
+      out.stamp(performance.now());
       out.bytes(P.acceptError);
       out.pretty(e.code);
       out.byte(0x3a);
@@ -229,7 +345,6 @@ function prettyListeners(lines: LineSink): Listeners {
 const J = {
   time: literal('{"time":"'),
   openHead: literal('","event":"connection-open","connectionId":'),
-  requestHead: literal('","event":"request","connectionId":'),
   closeHead: literal('","event":"connection-close","connectionId":'),
   protocolErrorHead: literal('","event":"protocol-error","connectionId":'),
   tlsErrorHead: literal('","event":"tls-error","connectionId":'),
@@ -241,8 +356,9 @@ const J = {
   remoteAddress: literal(',"remoteAddress":'),
   remotePort: literal(',"remotePort":'),
   requestIndex: literal(',"requestIndex":'),
-  method: literal(',"method":'),
-  target: literal(',"target":'),
+  methodOpen: literal(',"method":"'),
+  targetOpen: literal('","target":"'),
+  statusAfterString: literal('","status":'),
   status: literal(',"status":'),
   bytes: literal(',"bytes":'),
   durationMs: literal(',"durationMs":'),
@@ -262,7 +378,7 @@ const J = {
 /** `{"time":"<now>` and the rest of the line's head: the event and its first field's name. */
 function jsonHead(out: LineBytes, head: Uint8Array): void {
   out.bytes(J.time);
-  out.stamp();
+  out.stamp(performance.now());
   out.bytes(head);
 }
 
@@ -288,7 +404,21 @@ function jsonErrorLine(lines: LineSink, head: Uint8Array, connectionId: number, 
   lines.end();
 }
 
-function jsonListeners(lines: LineSink): Listeners {
+/** A request's JSON line: the fields of its RequestEvent, in order. */
+const JSON_REQUEST: RequestShape = {
+  head: new StampedPrefix('{"time":"', '","event":"request","connectionId":'),
+  index: (buf, p, requestIndex) => putInt(buf, putBytes(buf, p, J.requestIndex), requestIndex),
+  middle(buf, p, method, target, status, bytes) {
+    p = putJsonText(buf, putBytes(buf, p, J.methodOpen), method);
+    p = putJsonText(buf, putBytes(buf, p, J.targetOpen), target);
+    p = putInt(buf, putBytes(buf, p, J.statusAfterString), status);
+    p = putInt(buf, putBytes(buf, p, J.bytes), bytes);
+    return putBytes(buf, p, J.durationMs);
+  },
+  tail: (buf, p, durationMs, keepAlive) => putBytes(buf, putFixed(buf, p, durationMs, 1000), keepAlive ? J.keepAliveTrue : J.keepAliveFalse),
+};
+
+function jsonListeners(lines: LineSink): Omit<Listeners, 'request'> {
   return {
     'connection-open': (e) => {
       const out = lines.begin(bound(e.remoteAddress));
@@ -300,26 +430,6 @@ function jsonListeners(lines: LineSink): Listeners {
       out.bytes(J.remotePort);
       out.int(e.remotePort);
       out.bytes(J.end);
-      lines.end();
-    },
-    request: (e) => {
-      const out = lines.begin(bound(e.method, e.target));
-      if (out === null) return;
-      jsonHead(out, J.requestHead);
-      out.int(e.connectionId);
-      out.bytes(J.requestIndex);
-      out.int(e.requestIndex);
-      out.bytes(J.method);
-      out.json(e.method);
-      out.bytes(J.target);
-      out.json(e.target);
-      out.bytes(J.status);
-      out.int(e.status);
-      out.bytes(J.bytes);
-      out.int(e.bytes);
-      out.bytes(J.durationMs);
-      out.fixed3(e.durationMs);
-      out.bytes(e.keepAlive ? J.keepAliveTrue : J.keepAliveFalse);
       lines.end();
     },
     'connection-close': (e) => {
@@ -386,7 +496,7 @@ function jsonListeners(lines: LineSink): Listeners {
 }
 
 const prettyDroppedNotice: DroppedNotice = (out, count) => {
-  out.stamp();
+  out.stamp(performance.now());
   out.byte(0x20);
   out.int(count);
   out.bytes(P.dropped);

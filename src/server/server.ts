@@ -111,9 +111,11 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
         this.emit('connection-close', event);
       },
       stats: null,
+      requestLog: null,
     };
     this.#trackRequestListeners();
-    this.#logger = attachLogger(this, this.options.log, this.options.logSink);
+    this.#logger = attachLogger(this, this.options.log, this.options.logSink, true);
+    this.#context.requestLog = this.#logger.request;
     this.#net = net.createServer({ allowHalfOpen: true, noDelay: true }, this.#accept);
     // Accept failures (EMFILE, ENFILE…) must not stop the server: log them; libuv keeps accepting.
     this.#net.on('error', (error: NodeJS.ErrnoException) => this.emit('accept-error', { code: error.code ?? 'unknown', message: error.message }));

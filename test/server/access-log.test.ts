@@ -198,6 +198,58 @@ describe('access log lines', () => {
     }
   });
 
+  test('the server hands requests to its logger directly: lines without a request listener, events for listeners as before', async () => {
+    const lines: string[] = [];
+    const server = createServer({ log: 'json', logSink: (line) => lines.push(line), maxRequestsPerConnection: 0 }, () => ({ status: 200, body: 'hi' }));
+    assert.equal(server.listenerCount('request'), 0, 'the logger is no request listener');
+    const { port } = await server.listen(0, '127.0.0.1');
+    const c = await RawConnection.connect(port);
+    try {
+      c.write('GET /a HTTP/1.1\r\nHost: t\r\n\r\nGET /b HTTP/1.1\r\nHost: t\r\n\r\n');
+      await c.readResponse();
+      await c.readResponse();
+      const events: RequestEvent[] = [];
+      server.on('request', (e) => events.push(e));
+      c.write('GET /c HTTP/1.1\r\nHost: t\r\n\r\n');
+      await c.readResponse();
+      const requests = lines.map((line) => JSON.parse(line) as RequestEvent & { event: string }).filter((e) => e.event === 'request');
+      assert.deepEqual(
+        requests.map((e) => [e.target, e.requestIndex, e.status, e.bytes, e.keepAlive]),
+        [['/a', 1, 200, 2, true], ['/b', 2, 200, 2, true], ['/c', 3, 200, 2, true]],
+      );
+      assert.equal(events.length, 1);
+      assert.equal(events[0].target, '/c');
+      assert.equal(requests[2].durationMs, Math.round(events[0].durationMs * 1000) / 1000, 'the line and the event carry one duration');
+      for (const e of requests) assert.ok(e.durationMs >= 0 && e.durationMs < 1000, `duration ${e.durationMs}`);
+    } finally {
+      c.destroy();
+      await server.close({ graceMs: 500 });
+      assert.equal(server.connectionCount, 0);
+    }
+  });
+
+  test("a request line's time is the wall clock when the request ended, to the millisecond", async () => {
+    const lines: string[] = [];
+    const server = createServer({ log: 'pretty', logSink: (line) => lines.push(line) }, () => ({ status: 204 }));
+    const { port } = await server.listen(0, '127.0.0.1');
+    const c = await RawConnection.connect(port);
+    try {
+      for (let i = 0; i < 3; i++) {
+        const beforeMs = Date.now();
+        c.write('GET /t HTTP/1.1\r\nHost: t\r\n\r\n');
+        await c.readResponse();
+        const afterMs = Date.now();
+        const line = lines.filter((l) => l.includes(' req#')).at(-1) ?? '';
+        const timeMs = Date.parse(line.slice(0, 24));
+        assert.ok(timeMs >= beforeMs - 1 && timeMs <= afterMs + 1, `${line.slice(0, 24)} within [${new Date(beforeMs).toISOString()}, ${new Date(afterMs).toISOString()}]`);
+        await sleep(5);
+      }
+    } finally {
+      c.destroy();
+      await server.close({ graceMs: 500 });
+    }
+  });
+
   test('a log file that cannot be opened is an OptionError at construction', () => {
     assert.throws(
       () => createServer({ logSink: path.join(dir, 'missing-dir', 'access.log') }, () => ({ status: 200 })),
