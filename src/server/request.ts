@@ -8,7 +8,19 @@
 import type { HttpVersion } from '../http1/framing.js';
 import type { HeaderMap } from '../http1/header-map.js';
 import { HttpError, type ConnectionRef, type HttpRequest, type RequestBody } from '../handlers/types.js';
-import type { Connection, Exchange } from './connection.js';
+import type { ClientGoneWatcher, Connection, Exchange } from './connection.js';
+
+/**
+ * `watcher.clientGone()` is called once, at the moment `req.signal` would abort (the client went
+ * away, or the server gave up on the request), until `watchClientGone(req, null)`: what an
+ * AbortSignal listener does, without its cost (microseconds per listener, too much per request on
+ * a hot path such as the proxy's). `gone`: that moment has already passed (the watcher is not
+ * kept); `unsupported`: a request this server did not build (use `req.signal`).
+ */
+export function watchClientGone(req: HttpRequest, watcher: ClientGoneWatcher | null): 'watching' | 'gone' | 'unsupported' {
+  if (!(req instanceof ServerRequest)) return 'unsupported';
+  return req.watchGone(watcher);
+}
 
 /** The handler's view of `ex`: path and query split from the request-target (RFC 9112 §3.2). */
 export function buildRequest(connection: Connection, ex: Exchange): HttpRequest {
@@ -54,7 +66,7 @@ class ServerRequest implements HttpRequest {
   get connection(): ConnectionRef {
     if (this.#ref === null) {
       const connection = this.#connection;
-      this.#ref = { id: connection.id, requestIndex: this.#exchange.index, remoteAddress: connection.peerAddress, remotePort: connection.peerPort };
+      this.#ref = { id: connection.id, tls: connection.encrypted, requestIndex: this.#exchange.index, remoteAddress: connection.peerAddress, remotePort: connection.peerPort };
     }
     return this.#ref;
   }
@@ -70,6 +82,16 @@ class ServerRequest implements HttpRequest {
       if (ex.signalState === 'aborted') ex.aborter.abort();
     }
     return ex.aborter.signal;
+  }
+
+  watchGone(watcher: ClientGoneWatcher | null): 'watching' | 'gone' {
+    const ex = this.#exchange;
+    if (ex.signalState === 'aborted') {
+      ex.goneWatcher = null;
+      return 'gone';
+    }
+    ex.goneWatcher = watcher;
+    return 'watching';
   }
 
   toJSON(): Omit<HttpRequest, 'body' | 'signal'> {
@@ -90,6 +112,10 @@ class IncomingBody implements RequestBody {
 
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     return { next: () => this.#connection.pullBody(this.#exchange) };
+  }
+
+  get trailers(): HeaderMap | null {
+    return this.#exchange.trailers;
   }
 
   async bytes(): Promise<Uint8Array> {

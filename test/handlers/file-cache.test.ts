@@ -52,7 +52,7 @@ function request(target: string, fields: Record<string, string> = {}, method = '
     query: '',
     version: '1.1',
     headers,
-    connection: { id: 1, requestIndex: 1, remoteAddress: '127.0.0.1', remotePort: 1 },
+    connection: { id: 1, tls: false, requestIndex: 1, remoteAddress: '127.0.0.1', remotePort: 1 },
     body: undefined as never,
     signal: new AbortController().signal,
   };

@@ -22,6 +22,7 @@ function requestBody(request: Request): RequestBody {
     [Symbol.asyncIterator]: () => chunks()[Symbol.asyncIterator](),
     bytes,
     text: () => request.text(),
+    trailers: null,
     json: async () => {
       const text = await request.text();
       try {
@@ -44,7 +45,7 @@ function nativeRequest(request: Request, info: FetchInfo): HttpRequest {
     query: url.search.slice(1),
     version: '1.1',
     headers: new HeaderMap(fields),
-    connection: { id: info.connectionId, requestIndex: info.requestIndex, remoteAddress: info.remoteAddress, remotePort: info.remotePort },
+    connection: { id: info.connectionId, tls: false, requestIndex: info.requestIndex, remoteAddress: info.remoteAddress, remotePort: info.remotePort },
     body: requestBody(request),
     signal: request.signal,
   };
