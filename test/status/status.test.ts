@@ -238,6 +238,25 @@ describe('status documents', () => {
     });
   });
 
+  test('/status.json: open descriptors counted, and the event-loop delay a blocked loop added (less the monitor\'s own period)', async () => {
+    await withStatus('', async (t, port) => {
+      const before = (await json(port)).processes[0];
+      assert.ok(before.openFds !== null && before.openFds > 0, String(before.openFds));
+      const extra = await Promise.all([1, 2, 3].map(() => RawConnection.connect(t.port)));
+      try {
+        const start = Date.now();
+        while (Date.now() - start < 60);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const after = (await json(port)).processes[0];
+        assert.ok(after.openFds !== null && after.openFds >= before.openFds + 3, `${before.openFds} → ${after.openFds}`);
+        const delay = after.eventLoopDelayMs;
+        assert.ok(delay !== null && delay.max >= 45 && delay.p50 <= delay.p99 && delay.p99 <= delay.max, JSON.stringify(delay));
+      } finally {
+        for (const c of extra) c.destroy();
+      }
+    });
+  });
+
   test('/status.json: rows sorted and limited by the query, over every connection; rates once two samples are a second apart', async () => {
     await withStatus('', async (t, port) => {
       const connections = await Promise.all([1, 2, 3, 4].map(() => RawConnection.connect(t.port)));
@@ -258,9 +277,13 @@ describe('status documents', () => {
         await new Promise((resolve) => setTimeout(resolve, 1000));
         connections[0].write(GET('/'));
         await connections[0].readResponse();
+        connections.push(await RawConnection.connect(t.port));
+        connections[4].write(GET('/'));
+        await connections[4].readResponse();
         const later = await json(port);
         assert.ok(later.rates !== null && later.rates.windowS >= 0.9, JSON.stringify(later.rates));
-        assert.ok(later.rates.requestsPerS > 0 && later.rates.requestsPerS <= 1.2, JSON.stringify(later.rates));
+        assert.ok(later.rates.requestsPerS > 0 && later.rates.requestsPerS <= 2.4, JSON.stringify(later.rates));
+        assert.ok(later.rates.acceptedPerS > 0 && later.rates.acceptedPerS <= 1.2, JSON.stringify(later.rates));
       } finally {
         for (const c of connections) c.destroy();
       }
