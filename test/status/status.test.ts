@@ -244,6 +244,7 @@ describe('status documents', () => {
       assert.ok(before.openFds !== null && before.openFds > 0, String(before.openFds));
       const extra = await Promise.all([1, 2, 3].map(() => RawConnection.connect(t.port)));
       try {
+        await new Promise((resolve) => setTimeout(resolve, 30)); // the monitor's first tick after a sample starts its count
         const start = Date.now();
         while (Date.now() - start < 60);
         await new Promise((resolve) => setTimeout(resolve, 50));
