@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { FileBody } from '../../src/handlers/file-body.js';
-import { SMALL_FILE_BYTES } from '../../src/handlers/file-cache.js';
+import { ownsBuffer, SMALL_FILE_BYTES } from '../../src/handlers/file-cache.js';
 import { serveStatic, type StaticHandler, type StaticOptions } from '../../src/handlers/static.js';
 import type { HttpRequest, HttpResponse } from '../../src/handlers/types.js';
 import { HeaderMap } from '../../src/http1/header-map.js';
@@ -84,6 +84,14 @@ async function collectGarbage(done: () => boolean): Promise<void> {
     await sleep(5);
   }
   assert.ok(done(), 'the garbage collector freed the dropped buffers');
+}
+
+/** A few full collections, with the tasks between them that release what they found. */
+async function fullCollection(): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await sleep(5);
+  }
 }
 
 const fromMemory = (response: HttpResponse): boolean => response.body instanceof Uint8Array;
@@ -217,6 +225,50 @@ describe('file cache: eviction and bounds', () => {
     }
     await files.cache.settled();
     check();
+  });
+});
+
+describe('file cache: memory counted', () => {
+  /** Text that compresses to a few hundred bytes: its forms are far smaller than zlib's 16 KiB output chunks. */
+  const script = (i: number, bytes: number): Buffer => {
+    let text = '';
+    for (let line = 0; text.length < bytes; line++) text += `export const value_${i}_${line % 17} = compute(${i}, ${line % 5}) + offset;\n`;
+    return Buffer.from(text.slice(0, bytes));
+  };
+
+  test('every buffer kept owns its ArrayBuffer, and the memory they keep alive is what stats() counts', async (t) => {
+    const FILES = 150;
+    const dir = path.join(root, 'scripts');
+    fs.mkdirSync(dir);
+    try {
+      // 1.5–3.9 KiB: read by readFileSync into its 8 KiB pool, compressed to slices of zlib's output chunks.
+      for (let i = 0; i < FILES; i++) fs.writeFileSync(path.join(dir, `m${i}.js`), script(i, 1_500 + ((i * 97) % 2_400)));
+      const files = serveStatic(root);
+      await call(files, '/scripts/m0.js', { 'accept-encoding': 'br' }); // code paths warm
+      await files.cache.settled();
+      await fullCollection();
+      const before = process.memoryUsage().arrayBuffers - files.cache.stats().bytes;
+      for (const coding of ['br', 'gzip']) {
+        for (let i = 0; i < FILES; i++) await call(files, `/scripts/m${i}.js`, { 'accept-encoding': coding });
+      }
+      await files.cache.settled();
+      const stats = files.cache.stats();
+      assert.equal(stats.files, FILES);
+      await fullCollection();
+      const grown = process.memoryUsage().arrayBuffers - before;
+      t.diagnostic(`ArrayBuffers grew by ${grown} bytes; the cache counts ${stats.bytes}`);
+      assert.ok(grown <= stats.bytes * 1.25 + 256 * 1024, `ArrayBuffers grew by ${grown} bytes while the cache counts ${stats.bytes}`);
+      const owners = (response: HttpResponse): boolean => response.body instanceof Uint8Array && ownsBuffer(response.body);
+      for (let i = 0; i < FILES; i += 7) {
+        for (const coding of ['br', 'gzip', 'identity']) {
+          const response = await call(files, `/scripts/m${i}.js`, { 'accept-encoding': coding });
+          assert.equal(response.headers?.['content-encoding'], coding === 'identity' ? undefined : coding);
+          assert.ok(fromMemory(response) && owners(response), `m${i}.js ${coding}: a buffer of its own`);
+        }
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
