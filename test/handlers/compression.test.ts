@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
 import { acceptedEncodings, chooseCoding, compressStream, isCompressible, keptLevel, MIN_COMPRESS_BYTES } from '../../src/handlers/encoding.js';
 import { serveStatic, type StaticHandler, type StaticOptions } from '../../src/handlers/static.js';
+import type { Handler } from '../../src/handlers/types.js';
 import { RawConnection, type ParsedResponse } from '../helpers/raw-client.js';
 import { sleep, startServer } from '../helpers/server.js';
 
@@ -506,6 +507,54 @@ describe('compressed streams', () => {
     }
     await sleep(20);
     assert.ok(pulled < 60, `pulled ${pulled} pieces for ~1 MB of output`);
+  });
+
+  test('over the wire, a client that stops reading stops the compressor: its output stays far below the file', async (t) => {
+    const SIZE = 16 * 1024 * 1024;
+    const file = path.join(root, 'stalled.txt');
+    const content = randomBytes(SIZE); // text/plain that does not compress: output ≈ input
+    fs.writeFileSync(file, content);
+    const files = serveStatic(root, { maxCacheBytes: 0 });
+    let compressor: (Readable & { bytesWritten: number }) | null = null;
+    let output = 0;
+    const observed: Handler = async (req) => {
+      const response = await files(req);
+      if (response.body instanceof Readable) {
+        const stream = response.body as Readable & { bytesWritten: number };
+        const push = stream.push.bind(stream);
+        stream.push = (chunk: Buffer | null, encoding?: BufferEncoding): boolean => {
+          output += chunk?.length ?? 0;
+          return push(chunk, encoding);
+        };
+        compressor = stream;
+      }
+      return response;
+    };
+    const server = await startServer({}, observed);
+    const c = await RawConnection.connect(server.port);
+    try {
+      c.socket.pause();
+      c.write('GET /stalled.txt HTTP/1.1\r\nHost: t\r\nAccept-Encoding: br\r\n\r\n');
+      let consumed = -1;
+      for (let i = 0; i < 60; i++) {
+        await sleep(50);
+        const now = (compressor as { bytesWritten: number } | null)?.bytesWritten ?? -1;
+        if (now > 0 && now === consumed) break;
+        consumed = now;
+      }
+      t.diagnostic(`the compressor read ${consumed} bytes and made ${output} while the client read nothing`);
+      assert.ok(consumed > 0, 'the compressor started');
+      assert.ok(consumed < SIZE / 2, `the compressor read ${consumed} of ${SIZE} bytes while the client read nothing`);
+      assert.ok(output < SIZE / 2, `the compressor made ${output} bytes while the client read nothing`);
+      c.socket.resume();
+      const r = await c.readResponse({ timeoutMs: 5000 });
+      assert.equal(r.header('content-encoding'), 'br');
+      assert.ok(decoded(r).equals(content), 'resumed, the whole file');
+    } finally {
+      c.destroy();
+      await server.stop();
+      fs.rmSync(file);
+    }
   });
 
   test('a client that goes away mid-stream: the file is closed', async () => {
