@@ -13,10 +13,12 @@
  * - Content codings (./encoding.ts), each representation with its own strong ETag (RFC 9110
  *   §8.8.3) and `Vary: Accept-Encoding` on every response of a resource that has several:
  *   pre-compressed `.br` / `.gz` siblings first; else compressible types are compressed on the fly
- *   — a cached file's compressed forms are made once, off the main thread, and kept (and
- *   revalidated, and dropped) with it, while other files stream through the compressor with
- *   backpressure. A Range request is answered from the identity representation (never a range of a
- *   stream), or, when the request refuses identity, with the whole compressed body.
+ *   — a cached file's compressed forms (small or large) are made once, off the main thread, and
+ *   kept (and counted, revalidated and dropped) with it; until they are ready, and for files not
+ *   cached, a small file is compressed whole per response and a large one streams through the
+ *   compressor with backpressure. A Range request is answered from the identity representation
+ *   (never a range of a stream), or, when the request refuses identity, with the whole compressed
+ *   body.
  * - Hot files are answered from memory (./file-cache.ts: bounded, least recently used first,
  *   revalidated by size, mtime and inode); the others are sent from disk with backpressure, never
  *   read whole (a FileBody, ./file-body.ts: reused 256 KiB read buffers). Metadata calls are

@@ -340,6 +340,34 @@ describe('compression on the fly', () => {
     fs.rmSync(file);
   });
 
+  test('large files admitted together: each gets both kept forms (the one-at-a-time queue loses none)', async () => {
+    const names = [0, 1, 2, 3].map((i) => `together${i}.js`);
+    const contents = names.map((_, i) => javascript(100_000 + i * 1_000, 20 + i));
+    names.forEach((name, i) => fs.writeFileSync(path.join(root, name), contents[i]));
+    await withFiles({}, async (c, files) => {
+      for (let pass = 0; pass < 2; pass++) {
+        for (const name of names) c.write(`GET /${name} HTTP/1.1\r\nHost: t\r\nAccept-Encoding: ${pass === 0 ? 'br' : 'br, gzip'}\r\n\r\n`);
+        for (const content of contents) assert.ok(decoded(await c.readResponse()).equals(content));
+      }
+      for (const name of names) await send(c, `/${name}`, { 'Accept-Encoding': 'gzip' });
+      await files.cache.settled();
+      const stats = files.cache.stats();
+      assert.equal(stats.files, names.length);
+      let held = 0;
+      for (const [i, name] of names.entries()) {
+        for (const coding of ['br', 'gzip']) {
+          const r = await send(c, `/${name}`, { 'Accept-Encoding': coding });
+          assert.match(r.header('etag') ?? '', coding === 'br' ? /-br9"$/ : /-gz7"$/, `${name} ${coding}`);
+          assert.ok(decoded(r).equals(contents[i]));
+          held += r.body.length;
+        }
+        held += contents[i].length;
+      }
+      assert.equal(stats.bytes, held);
+    });
+    for (const name of names) fs.rmSync(path.join(root, name));
+  });
+
   test('a cached large file without room for its forms keeps streaming; the cap holds', async () => {
     await withFiles({ maxCacheBytes: big.length + 1_000 }, async (c, files) => {
       for (let i = 0; i < 2; i++) await send(c, '/big.js', { 'Accept-Encoding': 'br' });
