@@ -89,6 +89,8 @@ export interface HttpRequest {
   path: string;
   /** The query without '?', '' when absent. */
   query: string;
+  /** The target URI's scheme (RFC 9112 §3.3): 'https' on a TLS connection. */
+  scheme: 'http' | 'https';
   version: HttpVersion;
   headers: HeaderMap;
   connection: ConnectionRef;

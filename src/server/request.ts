@@ -44,6 +44,7 @@ class ServerRequest implements HttpRequest {
   readonly target: string;
   readonly path: string;
   readonly query: string;
+  readonly scheme: 'http' | 'https';
   readonly version: HttpVersion;
   readonly headers: HeaderMap;
   readonly #connection: Connection;
@@ -57,6 +58,7 @@ class ServerRequest implements HttpRequest {
     this.target = head.target;
     this.path = path;
     this.query = query;
+    this.scheme = connection.encrypted ? 'https' : 'http';
     this.version = head.version;
     this.headers = head.headers;
     this.#connection = connection;
@@ -95,7 +97,7 @@ class ServerRequest implements HttpRequest {
   }
 
   toJSON(): Omit<HttpRequest, 'body' | 'signal'> {
-    return { method: this.method, target: this.target, path: this.path, query: this.query, version: this.version, headers: this.headers, connection: this.connection };
+    return { method: this.method, target: this.target, path: this.path, query: this.query, scheme: this.scheme, version: this.version, headers: this.headers, connection: this.connection };
   }
 }
 

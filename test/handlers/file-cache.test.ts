@@ -57,6 +57,7 @@ function request(target: string, fields: Record<string, string> = {}, method = '
     target,
     path: target,
     query: '',
+    scheme: 'http',
     version: '1.1',
     headers,
     connection: { id: 1, tls: false, requestIndex: 1, remoteAddress: '127.0.0.1', remotePort: 1 },
