@@ -409,7 +409,7 @@ export const SCENARIOS: readonly Scenario[] = [
     load: (port, durationS) => runAb({ url: url(port), concurrency: 50, durationS }),
   },
   staticScenario('static-1k', '1k.bin', 50),
-  staticScenario('static-1m', '1m.bin', 10, CACHE_SERVERS),
+  staticScenario('static-1m', '1m.bin', 10, [...CACHE_SERVERS, 'node:net floor']),
   CHURN_SCENARIO,
   COMPRESSED_SCENARIO,
   logged(HELLO_SCENARIO),

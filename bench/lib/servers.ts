@@ -35,6 +35,7 @@ export type ServerName =
   | 'holdfast-uncached'
   | 'serve'
   | 'node:http'
+  | 'node:net floor'
   | 'nginx'
   | 'http-proxy'
   | 'holdfast+log'
@@ -322,6 +323,7 @@ export const SERVERS: readonly ServerSpec[] = [
   nodeServer('holdfast-uncached', 'holdfast.js', null, undefined, ['--no-file-cache']),
   serve,
   nodeServer('node:http', 'node-http.js'),
+  nodeServer('node:net floor', 'net-floor.js'),
   nginx('nginx'),
   nodeServer('holdfast+log', 'holdfast.js', 'pretty'),
   nodeServer('holdfast+json-log', 'holdfast.js', 'json'),

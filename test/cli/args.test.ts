@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { OPTION_FLAGS, PROXY_FLAGS, parseArgs, withCliDefaults, USAGE, UsageError, type CliConfig } from '../../src/cli/args.js';
+import { OPTION_FLAGS, PROXY_FLAGS, STATUS_TOKEN_ENV, parseArgs, withCliDefaults, USAGE, UsageError, type CliConfig } from '../../src/cli/args.js';
 import { OPTION_ROWS, PRESETS, isTextRow, resolveOptions, type ServerOptions } from '../../src/server/options.js';
 import { formatNumber } from '../../src/server/units.js';
 
@@ -278,6 +278,16 @@ describe('flags from the option table', () => {
       const message = usageError(['--status-token', bad], /^--status-token takes at least 16 characters/);
       assert.ok(!message.includes(bad), message);
     }
+  });
+
+  test('HOLDFAST_STATUS_TOKEN gives the token when --status-token does not (argv shows in ps), validated alike', () => {
+    const token = 'abcdefghijklmnopqrst';
+    const fromEnv = parseArgs(['--status', '0.0.0.0:9090'], { [STATUS_TOKEN_ENV]: token }) as CliConfig;
+    assert.deepEqual(fromEnv.options, { status: '0.0.0.0:9090', statusToken: token });
+    const flagWins = parseArgs(['--status-token', 'zyxwvutsrqponmlkjih'], { [STATUS_TOKEN_ENV]: token }) as CliConfig;
+    assert.equal(flagWins.options.statusToken, 'zyxwvutsrqponmlkjih');
+    assert.deepEqual((parseArgs([], { [STATUS_TOKEN_ENV]: '' }) as CliConfig).options, {});
+    assert.throws(() => parseArgs([], { [STATUS_TOKEN_ENV]: 'short' }), (error: unknown) => error instanceof UsageError && /^HOLDFAST_STATUS_TOKEN takes at least 16 characters/.test(error.message) && !error.message.includes('short'));
   });
 
   test('--preset takes its names from PRESETS, and --help shows each with its numbers', () => {
