@@ -118,6 +118,9 @@ function parseHeader(flag: string, text: string, previous: Array<[string, string
   const value = text.slice(colon + 1).trim();
   const problem = extraHeaderProblem(name, value);
   if (problem !== null) throw new UsageError(`${flag}: ${problem}; got ${JSON.stringify(text)}`);
+  if (name.toLowerCase() === 'set-cookie' && previous.some(([known]) => known.toLowerCase() === 'set-cookie')) {
+    throw new UsageError(`${flag}: Set-Cookie may be given once (cookies cannot be joined into one field line, RFC 9110 §5.3); got ${JSON.stringify(text)}`);
+  }
   return [...previous, [name, value]];
 }
 

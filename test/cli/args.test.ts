@@ -154,6 +154,7 @@ describe('parseArgs', () => {
       [['--header', ': value'], /^--header takes "Name: value"/],
       [['--header', 'Bad Name: x'], /^--header: "Bad Name" is not a field name; got "Bad Name: x"$/],
       [['--header', 'Content-Length: 5'], /^--header: Content-Length is set by the server itself; got "Content-Length: 5"$/],
+      [['--header', 'Set-Cookie: a=1', '--header', 'set-cookie: b=2'], /^--header: Set-Cookie may be given once \(cookies cannot be joined into one field line, RFC 9110 §5\.3\); got "set-cookie: b=2"$/],
       [['--header', 'Transfer-Encoding: chunked'], /^--header: Transfer-Encoding is set by the server itself/],
       [['--header', 'cache-control: max-age=1'], /^--header: Cache-Control has its own option \(cacheControl, --cache-control\)/],
       [['--header', 'X-A: a\u0000b'], /^--header: the value of X-A holds a control character/],
