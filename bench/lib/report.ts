@@ -79,7 +79,7 @@ export interface IdleSummary {
 }
 
 export interface IdleScenarioReport {
-  name: 'idle';
+  name: 'idle' | 'idle-tls';
   connections: number;
   servers: Partial<Record<ServerName, IdleSummary>>;
 }
@@ -92,6 +92,8 @@ export interface Report {
   servers: Partial<Record<ServerName, { pid?: number; error?: string }>>;
   scenarios: LoadScenarioReport[];
   idle: IdleScenarioReport | null;
+  /** The same over HTTPS (node:http's process serving node:https). */
+  idleTls?: IdleScenarioReport | null;
 }
 
 export function median(values: number[]): number | null {
@@ -148,6 +150,10 @@ const NGINX_PEER: Partial<Record<ServerName, ServerName>> = {
   'nginx+log': 'nginx+log',
   'nginx+json-log': 'nginx+json-log',
 };
+
+/** Issue 15's targets, holdfast over node:https: ≥ 1.3× on keep-alive, ≥ 1.0× on new (resumed) connections, idle RSS ≤ 0.6×. */
+const HTTPS_TARGETS: Readonly<Record<string, number>> = { 'https-hello': 1.3, 'https-new': 1.0 };
+const IDLE_TLS_RSS_TARGET = 0.6;
 
 /** Issue 18's targets: logged holdfast ≥ 0.85× unlogged holdfast (same run), ≥ 2× node:http on keep-alive hello. */
 const LOGGED_VS_UNLOGGED_TARGET = 0.85;
@@ -280,6 +286,12 @@ export function markdown(report: Report): string {
       const cpu = cpuOff == null || on.medianServerCpuUsPerRequest === null ? '' : `; ${(on.medianServerCpuUsPerRequest / cpuOff).toFixed(3)}× its server CPU per request`;
       lines.push('', `Live status on, nobody watching: ${times(on.vsHoldfast)} holdfast's req/s with it off${cpu} (target: within 2 %).`);
     }
+    if (plain.some((scenario) => scenario.name.startsWith('https-'))) {
+      lines.push(
+        '',
+        "HTTPS scenarios: every server serves HTTPS with one self-signed P-256 certificate made for the run (node:http's process with node:https, nginx with ssl_session_cache and tickets); \"vs node:http\" there is vs node:https. https-new: a new TLS connection per request, each resuming a session (openssl s_time -reuse); a connection that was not resumed counts as an error; no p99.",
+      );
+    }
     lines.push('', "No p99 for pipelining: wrk's coordinated-omission correction assumes one request per round trip and skews or zeroes its percentiles there (wg/wrk#236). ab reports latency in whole milliseconds.");
   }
   const logged = report.scenarios.filter((scenario) => scenario.logged);
@@ -306,11 +318,12 @@ export function markdown(report: Report): string {
     );
   }
   lines.push(...targetMarkdown(report.scenarios));
-  if (report.idle !== null) {
-    const idle = report.idle;
+  for (const idle of [report.idle, report.idleTls ?? null]) {
+    if (idle === null) continue;
+    const https = idle.name === 'idle-tls';
     lines.push(
       '',
-      `Idle cost: ${int(idle.connections)} keep-alive connections, each served once, held idle, then served again, on a freshly started server each round (RSS and heap deltas over a baseline taken before connecting; heap after a full GC).`,
+      `Idle cost${https ? ' over HTTPS (node:http is node:https)' : ''}: ${int(idle.connections)} keep-alive connections, each served once, held idle, then served again, on a freshly started server each round (RSS and heap deltas over a baseline taken before connecting; heap after a full GC).`,
       '',
       '| server | RSS / idle conn | JS heap / idle conn | RSS vs node:http | RSS vs nginx | opened | served again |',
       '|---|--:|--:|--:|--:|---|---|',
@@ -325,7 +338,15 @@ export function markdown(report: Report): string {
       lines.push(`| ${name} | ${bytes(summary.medianRssPerConnBytes)} | ${heap} | ${times(summary.rssVsNodeHttp)} | ${times(summary.rssVsNginx)} | ${opened} | ${again} |`);
     }
   }
+  lines.push(...idleTlsTarget(report));
   return lines.join('\n');
+}
+
+/** Issue 15's idle target, when idle-tls ran (its load targets are in targetMarkdown). */
+function idleTlsTarget(report: Report): string[] {
+  const idle = report.idleTls?.servers.holdfast;
+  if (idle === undefined) return [];
+  return ['', `- idle-tls: holdfast's RSS per idle HTTPS connection ${times(idle.rssVsNodeHttp)} node:https's (≤ ${IDLE_TLS_RSS_TARGET}×: ${verdictAtMost(idle.rssVsNodeHttp, IDLE_TLS_RSS_TARGET)})`];
 }
 
 /** A markdown table of scenarios by server: a row for each server that ran, one line for a skipped scenario. Numbers are right-aligned. */
@@ -408,6 +429,9 @@ function targetMarkdown(scenarios: LoadScenarioReport[]): string[] {
           `- ${scenario.name}, ${name}: ${times(summary.vsPeer)} ${APP_PEERS[name]} (≥ ${APP_VS_PEER_TARGET}×: ${verdict(summary.vsPeer, APP_VS_PEER_TARGET)}); ${times(summary.vsHoldfast)} native holdfast (≥ ${APP_VS_NATIVE_TARGET}×: ${verdict(summary.vsHoldfast, APP_VS_NATIVE_TARGET)})`,
         );
       }
+    } else if (HTTPS_TARGETS[scenario.name] !== undefined) {
+      const target = HTTPS_TARGETS[scenario.name];
+      targets.push(`- ${scenario.name}, holdfast: ${times(holdfast?.vsNodeHttp ?? null)} node:https (≥ ${target}×: ${verdict(holdfast?.vsNodeHttp ?? null, target)})`);
     } else if (s['holdfast+status'] !== undefined) {
       const on = s['holdfast+status'];
       targets.push(`- ${scenario.name}, status on: ${times(on.vsHoldfast)} holdfast's req/s with it off (≥ ${STATUS_VS_OFF_TARGET}×: ${verdict(on.vsHoldfast, STATUS_VS_OFF_TARGET)})`);
