@@ -1,24 +1,24 @@
 /**
- * Idle-connection client: `node idle-client.js <port> <count>` opens <count> keep-alive connections
- * to 127.0.0.1:<port>, each after one `GET /` answered `Hello, World!`, and prints one JSON line
- * `{"event":"opened","ok","failed","ms","error"}`. On a line `again` on stdin it sends one more
+ * Idle-connection client: `node idle-client.js <port> <count> [tls]` opens <count> keep-alive
+ * connections (TLS ones with `tls`) to 127.0.0.1:<port>, each after one `GET /` answered
+ * `Hello, World!`, and prints one JSON line `{"event":"opened","ok","failed","ms","error"}`. On a line `again` on stdin it sends one more
  * `GET /` on every open connection, prints `{"event":"served","ok","failed","closedWhileIdle","ms",
  * "error"}`, closes everything and exits. Handshakes and requests in flight are bounded.
  */
 
 import readline from 'node:readline';
-import { connect, getRequest, withTimeout, type RawConnection } from './lib/http-client.js';
+import { connect, connectTls, getRequest, withTimeout, type RawConnection } from './lib/http-client.js';
 import { HELLO } from './lib/scenarios.js';
 
 const OPEN_CONCURRENCY = 200;
 const AGAIN_CONCURRENCY = 1000;
 const PHASE_TIMEOUT_MS = 120_000;
 
-const [portArg, countArg] = process.argv.slice(2);
+const [portArg, countArg, mode] = process.argv.slice(2);
 const port = Number(portArg);
 const count = Number(countArg);
-if (!Number.isInteger(port) || !Number.isInteger(count) || count < 1) {
-  process.stderr.write('usage: idle-client.js <port> <count>\n');
+if (!Number.isInteger(port) || !Number.isInteger(count) || count < 1 || (mode !== undefined && mode !== 'tls')) {
+  process.stderr.write('usage: idle-client.js <port> <count> [tls]\n');
   process.exit(2);
 }
 
@@ -56,7 +56,7 @@ await withTimeout(
   pool(count, OPEN_CONCURRENCY, async () => {
     let conn: RawConnection | null = null;
     try {
-      conn = await connect(port);
+      conn = await (mode === 'tls' ? connectTls(port) : connect(port));
       await served(conn);
       conns.push(conn);
     } catch (error) {

@@ -5,7 +5,8 @@
  *                               [--idle-connections N] [--out FILE]
  *
  * `--only logged` stands for the access-log scenarios (hello-logged, pipelined-logged), `--only apps`
- * for the fetch-app scenarios (app-hello, app-json).
+ * for the fetch-app scenarios (app-hello, app-json), `--only tls` for the HTTPS ones (https-hello,
+ * https-new, idle-tls; the servers then also serve HTTPS with a certificate made for the run).
  * Starts the servers the chosen scenarios need once (pinned to core 0), then for each scenario runs its servers interleaved
  * for N rounds with the load generator pinned to core 1, checking each server's answers before each
  * run. Prints a markdown table of medians and ratios, writes the full results as JSON
@@ -18,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { measureIdle } from './lib/idle.js';
-import { HTTP_LOAD_TOOL, LOAD_CORE, WRK } from './lib/load.js';
+import { HTTP_LOAD_TOOL, LOAD_CORE, opensslMissing, WRK } from './lib/load.js';
 import { cpuSeconds, isInterrupted, onInterrupt, stopAll } from './lib/processes.js';
 import {
   describeMachine,
@@ -32,13 +33,13 @@ import {
   type Report,
 } from './lib/report.js';
 import { PROXY_SCENARIOS, startProxies } from './lib/proxies.js';
-import { APP_SCENARIOS, LOGGED_SCENARIOS, makeFixtures, SCENARIOS, type Fixtures, type Scenario } from './lib/scenarios.js';
+import { APP_SCENARIOS, IDLE_SCENARIOS, LOGGED_SCENARIOS, makeFixtures, SCENARIOS, TLS_SCENARIOS, type Fixtures, type Scenario } from './lib/scenarios.js';
 import { BASE_SERVERS, logBytes, resetLog, SERVER_CORE, SERVERS, type RunningServer, type ServerName } from './lib/servers.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const SCENARIO_NAMES = [...SCENARIOS.map((s) => s.name), 'idle', ...PROXY_SCENARIOS.map((s) => s.name)];
+const SCENARIO_NAMES = [...SCENARIOS.map((s) => s.name), ...IDLE_SCENARIOS.map((s) => s.name), ...PROXY_SCENARIOS.map((s) => s.name)];
 /** Names `--only` accepts for several scenarios at once. */
-const SCENARIO_GROUPS: Readonly<Record<string, readonly string[]>> = { logged: LOGGED_SCENARIOS, apps: APP_SCENARIOS, proxy: PROXY_SCENARIOS.map((s) => s.name) };
+const SCENARIO_GROUPS: Readonly<Record<string, readonly string[]>> = { logged: LOGGED_SCENARIOS, apps: APP_SCENARIOS, proxy: PROXY_SCENARIOS.map((s) => s.name), tls: TLS_SCENARIOS };
 
 interface Args {
   rounds: number;
@@ -54,8 +55,10 @@ const USAGE = `usage: npm run bench -- [options]
   --duration S           seconds per load run (default 5)
   --warmup S             seconds of discarded load per server before each scenario (default 1; 0 = none)
   --only a,b             scenarios to run: ${SCENARIO_NAMES.join(', ')} (default all);
-                         logged = ${LOGGED_SCENARIOS.join(', ')}
-  --idle-connections N   connections held idle in the idle scenario (default 10000)
+${Object.entries(SCENARIO_GROUPS)
+  .map(([group, names]) => `                         ${group} = ${names.join(', ')}`)
+  .join('\n')}
+  --idle-connections N   connections held idle in the idle scenarios (default 10000)
   --out FILE             JSON results (default bench/results/latest.json)`;
 
 function usageError(message: string): never {
@@ -143,11 +146,16 @@ async function runScenario(scenario: Scenario, servers: RunningServer[], args: A
     return;
   }
   log(`\n${scenario.name}: ${entry.command}`);
+  const portOf = (server: RunningServer): number => {
+    if (scenario.tls !== true) return server.port;
+    if (server.tlsPort === null) throw new Error('started without HTTPS');
+    return server.tlsPort;
+  };
   if (args.warmupS > 0) {
     for (const server of servers) {
       try {
-        await scenario.check(server.port, fx);
-        await scenario.load(server.port, args.warmupS, fx);
+        await scenario.check(portOf(server), fx);
+        await scenario.load(portOf(server), args.warmupS, fx);
       } catch (error) {
         log(`  warm-up ${server.name}: ${message(error)}`);
       }
@@ -160,12 +168,13 @@ async function runScenario(scenario: Scenario, servers: RunningServer[], args: A
       const list = (runs[server.name] ??= []);
       try {
         if (!server.alive()) throw new Error(`server exited: ${server.stderr().trim()}`);
-        await scenario.check(server.port, fx).catch((error: unknown) => {
+        const port = portOf(server);
+        await scenario.check(port, fx).catch((error: unknown) => {
           throw new Error(`answer check failed: ${message(error)}`);
         });
         await resetLog(server);
         const cpuBefore = cpuSeconds(server.pid);
-        const result = await scenario.load(server.port, args.durationS, fx);
+        const result = await scenario.load(port, args.durationS, fx);
         const cpuAfter = cpuSeconds(server.pid);
         const serverCpuUsPerRequest = cpuBefore === null || cpuAfter === null || result.requests === 0 ? null : ((cpuAfter - cpuBefore) * 1e6) / result.requests;
         const logged = await logBytes(server);
@@ -214,12 +223,17 @@ async function main(): Promise<void> {
     servers: {},
     scenarios: [],
     idle: null,
+    idleTls: null,
   };
 
   try {
     const fx: Fixtures = await makeFixtures(workDir);
-    const wanted = new Set<ServerName>(args.only.includes('idle') ? BASE_SERVERS : []);
+    const idleScenarios = IDLE_SCENARIOS.filter((idle) => args.only.includes(idle.name));
+    const wanted = new Set<ServerName>(idleScenarios.length > 0 ? BASE_SERVERS : []);
     for (const scenario of SCENARIOS) if (args.only.includes(scenario.name)) for (const name of scenario.servers ?? BASE_SERVERS) wanted.add(name);
+    // HTTPS listeners only when an HTTPS scenario runs: the other scenarios' servers stay as they were.
+    const wantsTls = args.only.some((name) => TLS_SCENARIOS.includes(name));
+    const serverTls = wantsTls ? fx.tls : null;
     const servers: RunningServer[] = [];
     for (const spec of SERVERS) {
       if (!wanted.has(spec.name)) continue;
@@ -230,10 +244,10 @@ async function main(): Promise<void> {
         continue;
       }
       try {
-        const server = await spec.start(workDir, fx.wwwDir);
+        const server = await spec.start(workDir, fx.wwwDir, serverTls);
         servers.push(server);
         report.servers[spec.name] = { pid: server.pid };
-        log(`${spec.name}: pid ${server.pid}, port ${server.port}`);
+        log(`${spec.name}: pid ${server.pid}, port ${server.port}${server.tlsPort === null ? '' : `, HTTPS port ${server.tlsPort}`}`);
       } catch (error) {
         log(`${spec.name}: failed to start — ${message(error)}`);
         report.servers[spec.name] = { error: `failed to start: ${message(error)}` };
@@ -247,23 +261,30 @@ async function main(): Promise<void> {
       }
     }
 
-    if (args.only.includes('idle') && !isInterrupted()) {
+    let serversRunning = true;
+    for (const idle of idleScenarios) {
+      if (isInterrupted()) break;
+      if (idle.tls && fx.tls === null) {
+        log(`\n${idle.name}: skipped — ${opensslMissing()}`);
+        continue;
+      }
       // A fresh process of each server per round: the figure is what holding the connections costs,
       // not what is left of the load scenarios before (a heap already grown, freed pages to reuse).
-      log(`\nidle: ${args.idleConnections} keep-alive connections per server, each round on a freshly started server`);
+      log(`\n${idle.name}: ${args.idleConnections} keep-alive ${idle.tls ? 'HTTPS ' : ''}connections per server, each round on a freshly started server`);
       const runs: Partial<Record<ServerName, IdleRun[]>> = {};
-      for (const server of servers) await server.stop();
+      if (serversRunning) for (const server of servers) await server.stop();
+      serversRunning = false;
       for (let round = 1; round <= args.rounds; round++) {
         for (const spec of SERVERS.filter((candidate) => BASE_SERVERS.includes(candidate.name) && servers.some((running) => running.name === candidate.name))) {
           if (isInterrupted()) throw new Error('interrupted');
           const list = (runs[spec.name] ??= []);
           let server: RunningServer | null = null;
           try {
-            server = await spec.start(workDir, fx.wwwDir);
+            server = await spec.start(workDir, fx.wwwDir, idle.tls ? fx.tls : null);
             await SCENARIOS[0].check(server.port, fx).catch((error: unknown) => {
               throw new Error(`answer check failed: ${message(error)}`);
             });
-            const result = await measureIdle(server, args.idleConnections);
+            const result = await measureIdle(server, args.idleConnections, idle.tls);
             list.push({ round, result });
             const heap = result.heapPerConnBytes === null ? 'n/a' : `${Math.round(result.heapPerConnBytes)} B/conn`;
             log(
@@ -277,7 +298,9 @@ async function main(): Promise<void> {
           }
         }
       }
-      report.idle = { name: 'idle', connections: args.idleConnections, servers: summarizeIdle(runs) };
+      const summary = { name: idle.name, connections: args.idleConnections, servers: summarizeIdle(runs) };
+      if (idle.tls) report.idleTls = summary;
+      else report.idle = summary;
     }
     const proxyScenarios = PROXY_SCENARIOS.filter((scenario) => args.only.includes(scenario.name));
     if (proxyScenarios.length > 0 && !isInterrupted()) {

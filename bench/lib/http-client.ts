@@ -1,11 +1,12 @@
 /**
  * A minimal HTTP/1.x client on raw `net` sockets, for the bench's answer checks and idle client.
- * `connect(port)` → `RawConnection`: `send(bytes)`, `read(n)` resolves with the next n responses
+ * `connect(port)` (over TLS `connectTls(port)`) → `RawConnection`: `send(bytes)`, `read(n)` resolves with the next n responses
  * (Content-Length, chunked or close-delimited bodies), `ended` resolves when the peer closes.
  * Anything malformed rejects; nothing is retried.
  */
 
 import net from 'node:net';
+import tls from 'node:tls';
 
 export interface RawResponse {
   version: string;
@@ -180,13 +181,26 @@ export class RawConnection {
 }
 
 export function connect(port: number, host = '127.0.0.1', timeoutMs = 5000): Promise<RawConnection> {
+  return opened(net.connect({ port, host, noDelay: true }), 'connect', `connect to ${host}:${port}`, timeoutMs);
+}
+
+/**
+ * The same over TLS to 127.0.0.1 (the bench's self-signed certificate is not verified), offering
+ * ALPN http/1.1; `session` offers an earlier connection's session (`socket.getSession()`) for resumption.
+ */
+export function connectTls(port: number, session?: Buffer, timeoutMs = 5000): Promise<RawConnection> {
+  const socket = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false, session, ALPNProtocols: ['http/1.1'] });
+  socket.setNoDelay(true);
+  return opened(socket, 'secureConnect', `TLS connect to 127.0.0.1:${port}`, timeoutMs);
+}
+
+function opened(socket: net.Socket, event: 'connect' | 'secureConnect', what: string, timeoutMs: number): Promise<RawConnection> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ port, host, noDelay: true });
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`connect to ${host}:${port} timed out`));
+      reject(new Error(`${what} timed out`));
     }, timeoutMs);
-    socket.once('connect', () => {
+    socket.once(event, () => {
       clearTimeout(timer);
       socket.off('error', onError);
       resolve(new RawConnection(socket));

@@ -2,7 +2,8 @@
  * Idle cost: `measureIdle(server, count)` reads the server's RSS (/proc/<pid>/status VmRSS) and JS
  * heap (`GET /__mem`, node servers only) as a baseline, has the idle client (pinned to core 1) open
  * `count` keep-alive connections, measures again, then has every connection served once more.
- * Resolves with bytes per idle connection and the counts; rejects when the client fails.
+ * Resolves with bytes per idle connection and the counts; rejects when the client fails. With
+ * `tls` the connections are HTTPS ones to the server's tlsPort (the memory is still read over plain HTTP).
  */
 
 import { promises as fs } from 'node:fs';
@@ -68,9 +69,11 @@ interface ClientEvent {
   error: string | null;
 }
 
-export async function measureIdle(server: RunningServer, count: number): Promise<IdleResult> {
+export async function measureIdle(server: RunningServer, count: number, tls = false): Promise<IdleResult> {
+  if (tls && server.tlsPort === null) throw new Error(`${server.name} serves no HTTPS`);
   const before = await memory(server);
-  const client = spawnPinned(LOAD_CORE, process.execPath, [idleClient, String(server.port), String(count)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const target = tls ? [String(server.tlsPort), String(count), 'tls'] : [String(server.port), String(count)];
+  const client = spawnPinned(LOAD_CORE, process.execPath, [idleClient, ...target], { stdio: ['pipe', 'pipe', 'pipe'] });
   const stderr = tail(client.stderr);
   const events = readline.createInterface({ input: client.stdout! })[Symbol.asyncIterator]();
   const next = async (expected: string): Promise<ClientEvent> => {

@@ -6,7 +6,9 @@
  * request per round trip and then skews or zeroes the percentiles (wg/wrk#236).
  * `runHttpLoad` is what the wrk scenarios call: wrk when it is installed, else autocannon (the npm
  * dev dependency, run by node on the same core; slower than wrk, so its figures compare servers
- * only within one run). The output parsers are exported for direct use.
+ * only within one run). `runSTime` is the HTTPS new-connection load: `openssl s_time -reuse`
+ * processes side by side, every connection resuming the first one's session. The output parsers
+ * are exported for direct use.
  */
 
 import { existsSync } from 'node:fs';
@@ -184,4 +186,52 @@ export async function runAb(o: AbOptions): Promise<LoadResult> {
   const run = await runPinned(LOAD_CORE, AB, abArgs(o), (o.durationS + 30) * 1000);
   if (run.timedOut || run.code !== 0) throw new Error(`ab failed (${run.timedOut ? 'timed out' : `exit ${run.code ?? run.signal}`}): ${run.stderr.trim() || run.stdout.trim()}`);
   return parseAb(run.stdout);
+}
+
+export const OPENSSL = '/usr/bin/openssl';
+
+export function opensslMissing(): string | null {
+  return existsSync(OPENSSL) ? null : `${OPENSSL} not found (apt-get install openssl)`;
+}
+
+export interface STimeOptions {
+  port: number;
+  durationS: number;
+  /** s_time processes run side by side (each makes one connection at a time). */
+  clients: number;
+}
+
+/**
+ * `openssl s_time -reuse`: a new TLS connection per request (`GET /` as HTTP/1.0, read to the
+ * server's close), each offering the session of the first; it prints `r` per resumed connection
+ * and `*` per full handshake. wrk cannot resume sessions, so this is the new-connection load.
+ */
+export function sTimeArgs(o: STimeOptions): string[] {
+  return ['s_time', '-connect', `127.0.0.1:${o.port}`, '-www', '/', '-reuse', '-time', String(o.durationS)];
+}
+
+/** One s_time run's output → the connections it made and how many of them were not resumed. */
+export function parseSTime(output: string): { connections: number; notResumed: number } {
+  const total = /^(\d+) connections in [\d.]+s;/m.exec(output);
+  if (total === null) throw new Error(`unparsable s_time output:\n${output.slice(-2000)}`);
+  const marks = /^starting\n([r*]*)/m.exec(output)?.[1] ?? '';
+  let notResumed = 0;
+  for (const mark of marks) if (mark === '*') notResumed++;
+  return { connections: Number(total[1]), notResumed };
+}
+
+/** `clients` s_time processes at once; the rate is their connections over the wall time; unresumed connections are errors. */
+export async function runSTime(o: STimeOptions): Promise<LoadResult> {
+  const started = Date.now();
+  const runs = await Promise.all(Array.from({ length: o.clients }, () => runPinned(LOAD_CORE, OPENSSL, sTimeArgs(o), (o.durationS + 30) * 1000)));
+  const seconds = (Date.now() - started) / 1000;
+  let connections = 0;
+  let notResumed = 0;
+  for (const run of runs) {
+    if (run.timedOut || run.code !== 0) throw new Error(`openssl s_time failed (${run.timedOut ? 'timed out' : `exit ${run.code ?? run.signal}`}): ${(run.stderr.trim() || run.stdout.trim()).slice(-500)}`);
+    const parsed = parseSTime(run.stdout);
+    connections += parsed.connections;
+    notResumed += parsed.notResumed;
+  }
+  return { requestsPerSec: connections / seconds, p99Ms: null, requests: connections, errors: notResumed > 0 ? { 'not-resumed': notResumed } : {} };
 }

@@ -79,7 +79,7 @@ export interface IdleSummary {
 }
 
 export interface IdleScenarioReport {
-  name: 'idle';
+  name: 'idle' | 'idle-tls';
   connections: number;
   servers: Partial<Record<ServerName, IdleSummary>>;
 }
@@ -92,6 +92,8 @@ export interface Report {
   servers: Partial<Record<ServerName, { pid?: number; error?: string }>>;
   scenarios: LoadScenarioReport[];
   idle: IdleScenarioReport | null;
+  /** The same over HTTPS (node:http's process serving node:https). */
+  idleTls?: IdleScenarioReport | null;
 }
 
 export function median(values: number[]): number | null {
@@ -148,6 +150,10 @@ const NGINX_PEER: Partial<Record<ServerName, ServerName>> = {
   'nginx+log': 'nginx+log',
   'nginx+json-log': 'nginx+json-log',
 };
+
+/** Issue 15's targets, holdfast over node:https: ≥ 1.3× on keep-alive, ≥ 1.0× on new (resumed) connections, idle RSS ≤ 0.6×. */
+const HTTPS_TARGETS: Readonly<Record<string, number>> = { 'https-hello': 1.3, 'https-new': 1.0 };
+const IDLE_TLS_RSS_TARGET = 0.6;
 
 /** Issue 18's targets: logged holdfast ≥ 0.85× unlogged holdfast (same run), ≥ 2× node:http on keep-alive hello. */
 const LOGGED_VS_UNLOGGED_TARGET = 0.85;
@@ -206,6 +212,7 @@ const SERVER_ORDER: ServerName[] = [
   'holdfast+json-log',
   'holdfast+status',
   'node:http',
+  'node:net floor',
   'http-proxy',
   'nginx',
   'nginx+log',
@@ -279,6 +286,12 @@ export function markdown(report: Report): string {
       const cpu = cpuOff == null || on.medianServerCpuUsPerRequest === null ? '' : `; ${(on.medianServerCpuUsPerRequest / cpuOff).toFixed(3)}× its server CPU per request`;
       lines.push('', `Live status on, nobody watching: ${times(on.vsHoldfast)} holdfast's req/s with it off${cpu} (target: within 2 %).`);
     }
+    if (plain.some((scenario) => scenario.name.startsWith('https-'))) {
+      lines.push(
+        '',
+        "HTTPS scenarios: every server serves HTTPS with one self-signed P-256 certificate made for the run (node:http's process with node:https, nginx with ssl_session_cache and tickets); \"vs node:http\" there is vs node:https. https-new: a new TLS connection per request, each resuming a session (openssl s_time -reuse); a connection that was not resumed counts as an error; no p99.",
+      );
+    }
     lines.push('', "No p99 for pipelining: wrk's coordinated-omission correction assumes one request per round trip and skews or zeroes its percentiles there (wg/wrk#236). ab reports latency in whole milliseconds.");
   }
   const logged = report.scenarios.filter((scenario) => scenario.logged);
@@ -304,11 +317,13 @@ export function markdown(report: Report): string {
       }),
     );
   }
-  if (report.idle !== null) {
-    const idle = report.idle;
+  lines.push(...targetMarkdown(report.scenarios));
+  for (const idle of [report.idle, report.idleTls ?? null]) {
+    if (idle === null) continue;
+    const https = idle.name === 'idle-tls';
     lines.push(
       '',
-      `Idle cost: ${int(idle.connections)} keep-alive connections, each served once, held idle, then served again, on a freshly started server each round (RSS and heap deltas over a baseline taken before connecting; heap after a full GC).`,
+      `Idle cost${https ? ' over HTTPS (node:http is node:https)' : ''}: ${int(idle.connections)} keep-alive connections, each served once, held idle, then served again, on a freshly started server each round (RSS and heap deltas over a baseline taken before connecting; heap after a full GC).`,
       '',
       '| server | RSS / idle conn | JS heap / idle conn | RSS vs node:http | RSS vs nginx | opened | served again |',
       '|---|--:|--:|--:|--:|---|---|',
@@ -323,7 +338,15 @@ export function markdown(report: Report): string {
       lines.push(`| ${name} | ${bytes(summary.medianRssPerConnBytes)} | ${heap} | ${times(summary.rssVsNodeHttp)} | ${times(summary.rssVsNginx)} | ${opened} | ${again} |`);
     }
   }
+  lines.push(...idleTlsTarget(report));
   return lines.join('\n');
+}
+
+/** Issue 15's idle target, when idle-tls ran (its load targets are in targetMarkdown). */
+function idleTlsTarget(report: Report): string[] {
+  const idle = report.idleTls?.servers.holdfast;
+  if (idle === undefined) return [];
+  return ['', `- idle-tls: holdfast's RSS per idle HTTPS connection ${times(idle.rssVsNodeHttp)} node:https's (≤ ${IDLE_TLS_RSS_TARGET}×: ${verdictAtMost(idle.rssVsNodeHttp, IDLE_TLS_RSS_TARGET)})`];
 }
 
 /** A markdown table of scenarios by server: a row for each server that ran, one line for a skipped scenario. Numbers are right-aligned. */
@@ -352,6 +375,69 @@ function cpuCell(summary: LoadSummary): string {
 
 function verdict(value: number | null, target: number): string {
   return value === null ? 'no figure' : value >= target ? 'holds' : 'MISSED';
+}
+
+/** A ceiling's verdict: the figure at or below `limit`. */
+function verdictAtMost(value: number | null | undefined, limit: number): string {
+  return value == null ? 'no figure' : value <= limit ? 'holds' : 'MISSED';
+}
+
+/** Issue 21: CPU per 1 MiB request from the cache. */
+const STATIC_1M_CPU_LIMIT_US = 250;
+const STATIC_1M_CPU_VS_NGINX_LIMIT = 1.4;
+/** Issue 14: over the Node proxy and nginx. */
+const PROXY_VS_NODE_TARGET = 1.5;
+const PROXY_VS_NGINX_TARGET = 0.8;
+/** Issue 13: over @hono/node-server with the same app, and the fetch path within 20 % of native. */
+const APP_VS_PEER_TARGET = 1.5;
+const APP_VS_NATIVE_TARGET = 0.8;
+/** Issue 16: the live status on, nobody watching, within 2 %. */
+const STATUS_VS_OFF_TARGET = 0.98;
+
+/** The targets of this round's issues that the scenarios which ran can show (the access-log ones are in their own table). */
+function targetMarkdown(scenarios: LoadScenarioReport[]): string[] {
+  const targets: string[] = [];
+  const cpu = (summary: LoadSummary | undefined): number | null | undefined => summary?.medianServerCpuUsPerRequest;
+  const noErrors = (summary: LoadSummary | undefined): string => (summary !== undefined && Object.keys(summary.errors).length === 0 && summary.failedRuns === 0 ? 'holds' : 'MISSED');
+  for (const scenario of scenarios) {
+    const s = scenario.servers;
+    const holdfast = s.holdfast;
+    if (scenario.skipped !== undefined) continue;
+    if (scenario.name === 'static-1m') {
+      const cpuVsNginx = ratio(cpu(holdfast), cpu(s.nginx));
+      const floor = s['node:net floor'];
+      const overFloor = floor === undefined ? '' : `; ${times(ratio(cpu(holdfast), cpu(floor)))} the CPU of node:net floor, the same bytes written from memory by a server that does nothing else`;
+      targets.push(
+        `- static-1m, holdfast from its cache: ${holdfast === undefined ? 'no figure' : cpuCell(holdfast)} per request (≤ ${STATIC_1M_CPU_LIMIT_US} µs: ${verdictAtMost(cpu(holdfast), STATIC_1M_CPU_LIMIT_US)}); ${times(cpuVsNginx)} nginx's CPU (≤ ${STATIC_1M_CPU_VS_NGINX_LIMIT}×: ${verdictAtMost(cpuVsNginx, STATIC_1M_CPU_VS_NGINX_LIMIT)}); ${times(holdfast?.vsNginx ?? null)} nginx's req/s (≥ 1.0×: ${verdict(holdfast?.vsNginx ?? null, 1)})${overFloor}`,
+      );
+    } else if (scenario.name === 'churn') {
+      const cached = cpu(holdfast);
+      const uncached = cpu(s['holdfast-uncached']);
+      const over = ratio(cached, uncached);
+      targets.push(`- churn, more distinct files than the cache holds: holdfast with its cache ${times(over)} the CPU per request of holdfast without it (≤ 1.0×, the uncached path not slower: ${verdictAtMost(over, 1)})`);
+    } else if (scenario.name === 'compressed') {
+      targets.push(`- compressed, holdfast: ${times(holdfast?.vsNginx ?? null)} nginx's req/s (≥ 1.0×: ${verdict(holdfast?.vsNginx ?? null, 1)})`);
+    } else if (scenario.name.startsWith('proxy-')) {
+      targets.push(
+        `- ${scenario.name}, holdfast: ${times(holdfast?.vsNodeHttp ?? null)} http-proxy (≥ ${PROXY_VS_NODE_TARGET}×: ${verdict(holdfast?.vsNodeHttp ?? null, PROXY_VS_NODE_TARGET)}), ${times(holdfast?.vsNginx ?? null)} nginx (≥ ${PROXY_VS_NGINX_TARGET}×: ${verdict(holdfast?.vsNginx ?? null, PROXY_VS_NGINX_TARGET)}), no errors: ${['holdfast', 'http-proxy', 'nginx'].map((name) => `${name} ${noErrors(s[name as ServerName])}`).join(', ')}`,
+      );
+    } else if (scenario.app) {
+      for (const name of ['holdfast fetch', 'holdfast + Hono'] as const) {
+        const summary = s[name];
+        if (summary === undefined) continue;
+        targets.push(
+          `- ${scenario.name}, ${name}: ${times(summary.vsPeer)} ${APP_PEERS[name]} (≥ ${APP_VS_PEER_TARGET}×: ${verdict(summary.vsPeer, APP_VS_PEER_TARGET)}); ${times(summary.vsHoldfast)} native holdfast (≥ ${APP_VS_NATIVE_TARGET}×: ${verdict(summary.vsHoldfast, APP_VS_NATIVE_TARGET)})`,
+        );
+      }
+    } else if (HTTPS_TARGETS[scenario.name] !== undefined) {
+      const target = HTTPS_TARGETS[scenario.name];
+      targets.push(`- ${scenario.name}, holdfast: ${times(holdfast?.vsNodeHttp ?? null)} node:https (≥ ${target}×: ${verdict(holdfast?.vsNodeHttp ?? null, target)})`);
+    } else if (s['holdfast+status'] !== undefined) {
+      const on = s['holdfast+status'];
+      targets.push(`- ${scenario.name}, status on: ${times(on.vsHoldfast)} holdfast's req/s with it off (≥ ${STATUS_VS_OFF_TARGET}×: ${verdict(on.vsHoldfast, STATUS_VS_OFF_TARGET)})`);
+    }
+  }
+  return targets.length === 0 ? [] : ['', "Targets of this round's issues (same run):", '', ...targets];
 }
 
 /** The access-log table: logged servers against unlogged holdfast, node:http, and nginx writing the same kind of log; then issue 18's targets. */

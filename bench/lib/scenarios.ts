@@ -10,15 +10,37 @@
  * a Lua script picks the paths), next to holdfast with the cache off, as `static-1m` also runs.
  * `compressed` asks for a 64 KiB JavaScript file with `Accept-Encoding: br, gzip`, against nginx
  * (gzip level 6) and `serve`; each answer is decompressed and compared with the file.
+ * The `https-` scenarios run against the servers' HTTPS ports (`tls: true`; one self-signed P-256
+ * certificate made per run; node:http's process serves node:https there): keep-alive hello by wrk,
+ * and a new TLS connection per request with its session resumed by `openssl s_time -reuse`.
  */
 
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { promises as fs } from 'node:fs';
 import { createRequire } from 'node:module';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import { connect, getRequest, withTimeout, type RawConnection, type RawResponse } from './http-client.js';
-import { APP_SERVERS, type ServerName } from './servers.js';
-import { abArgs, abMissing, HTTP_LOAD_TOOL, httpLoadCommand, httpLoadMissing, runAb, runHttpLoad, runWrk, shellJoin, wrkMissing, type LoadResult } from './load.js';
+import type tls from 'node:tls';
+import { connect, connectTls, getRequest, withTimeout, type RawConnection, type RawResponse } from './http-client.js';
+import { APP_SERVERS, TLS_SERVERS, type ServerName, type TlsFiles } from './servers.js';
+import {
+  abArgs,
+  abMissing,
+  HTTP_LOAD_TOOL,
+  httpLoadCommand,
+  httpLoadMissing,
+  OPENSSL,
+  opensslMissing,
+  runAb,
+  runHttpLoad,
+  runSTime,
+  runWrk,
+  shellJoin,
+  sTimeArgs,
+  wrkArgs,
+  wrkMissing,
+  type LoadResult,
+} from './load.js';
 
 export const HELLO = 'Hello, World!';
 export const PIPELINE_DEPTH = 16;
@@ -34,6 +56,8 @@ export interface Fixtures {
   files: Map<string, Buffer>;
   pipelineScript: string;
   churnScript: string;
+  /** A self-signed P-256 certificate for 127.0.0.1 (null without openssl): every server's HTTPS uses it. */
+  tls: TlsFiles | null;
 }
 
 export interface Scenario {
@@ -41,6 +65,8 @@ export interface Scenario {
   title: string;
   /** The servers it runs against; default BASE_SERVERS. */
   servers?: readonly ServerName[];
+  /** Runs against the servers' HTTPS port: `port` below is then their tlsPort. */
+  tls?: boolean;
   /** The load command, for the report. */
   command(durationS: number): string;
   unavailable(): string | null;
@@ -96,7 +122,15 @@ request = function()
 end
 `,
   );
-  return { workDir, wwwDir, files, pipelineScript, churnScript };
+  return { workDir, wwwDir, files, pipelineScript, churnScript, tls: opensslMissing() === null ? makeCertificate(workDir) : null };
+}
+
+function makeCertificate(workDir: string): TlsFiles {
+  const certFile = path.join(workDir, 'bench-cert.pem');
+  const keyFile = path.join(workDir, 'bench-key.pem');
+  const args = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2'];
+  execFileSync(OPENSSL, [...args, '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  return { certFile, keyFile };
 }
 
 function churnName(n: number): string {
@@ -119,8 +153,8 @@ export function expectHello(response: RawResponse, what = 'GET /'): void {
   if (response.body.toString('latin1') !== HELLO) fail(what, response, `expected body ${JSON.stringify(HELLO)}, got ${JSON.stringify(response.body.toString('latin1').slice(0, 60))}`);
 }
 
-async function onConnection(port: number, steps: (conn: RawConnection) => Promise<void>): Promise<void> {
-  const conn = await connect(port);
+async function onConnection(port: number, steps: (conn: RawConnection) => Promise<void>, open: (port: number) => Promise<RawConnection> = connect): Promise<void> {
+  const conn = await open(port);
   try {
     await withTimeout(steps(conn), 10_000, 'answer check');
   } finally {
@@ -138,8 +172,8 @@ async function stillOpen(conn: RawConnection, what: string): Promise<void> {
   if (!conn.open) throw new Error(`${what}: the server closed a keep-alive connection`);
 }
 
-function url(port: number | 'PORT', target = '/'): string {
-  return `http://127.0.0.1:${port}${target}`;
+function url(port: number | 'PORT', target = '/', scheme: 'http' | 'https' = 'http'): string {
+  return `${scheme}://127.0.0.1:${port}${target}`;
 }
 
 /** Where the file cache matters: holdfast with and without it. */
@@ -262,6 +296,71 @@ function appScenario(name: string, title: string, target: string, expect: (respo
   };
 }
 
+/** HTTPS load needs wrk (autocannon cannot skip verifying the self-signed certificate) and the certificate. */
+function httpsLoadMissing(): string | null {
+  return wrkMissing() ?? opensslMissing();
+}
+
+/** s_time processes side by side in the new-connection scenario: one alone cannot keep a server busy. */
+const S_TIME_CLIENTS = 4;
+
+const HTTPS_HELLO_SCENARIO: Scenario = {
+  name: 'https-hello',
+  title: 'HTTPS hello, keep-alive (wrk -c50; node:http = node:https)',
+  servers: TLS_SERVERS,
+  tls: true,
+  command: (durationS) => shellJoin(['wrk', ...wrkArgs({ url: url('PORT', '/', 'https'), connections: 50, durationS })]),
+  unavailable: httpsLoadMissing,
+  check: (port) =>
+    onConnection(
+      port,
+      async (conn) => {
+        for (let i = 0; i < 3; i++) expectHello((await exchange(conn, getRequest('/')))[0], 'HTTPS GET /');
+        await stillOpen(conn, 'HTTPS GET /');
+      },
+      (p) => connectTls(p),
+    ),
+  load: (port, durationS) => runWrk({ url: url(port, '/', 'https'), connections: 50, durationS }),
+};
+
+/** Two connections, the second offering the first one's session: each answered and closed, the second resumed. */
+async function checkResumption(port: number): Promise<void> {
+  let session: Buffer | undefined;
+  for (let i = 0; i < 2; i++) {
+    const conn = await connectTls(port, session);
+    try {
+      const [response] = await withTimeout(exchange(conn, getRequest('/', 'Connection: close\r\n')), 10_000, 'answer check');
+      expectHello(response, 'HTTPS GET / with Connection: close');
+      const socket = conn.socket as tls.TLSSocket;
+      if (i === 1 && !socket.isSessionReused()) throw new Error("a second connection offering the first one's session was not resumed");
+      session = socket.getSession();
+      await withTimeout(conn.ended, 2000, 'server closing after Connection: close');
+    } finally {
+      conn.close();
+    }
+  }
+}
+
+const HTTPS_NEW_SCENARIO: Scenario = {
+  name: 'https-new',
+  title: `HTTPS hello, new connection per request, session resumed (openssl s_time -reuse ×${S_TIME_CLIENTS}; node:http = node:https)`,
+  servers: TLS_SERVERS,
+  tls: true,
+  command: (durationS) => `${shellJoin(['openssl', ...sTimeArgs({ port: 0, durationS, clients: S_TIME_CLIENTS })]).replace('127.0.0.1:0', '127.0.0.1:PORT')} (×${S_TIME_CLIENTS} at once)`,
+  unavailable: opensslMissing,
+  check: checkResumption,
+  load: (port, durationS) => runSTime({ port, durationS, clients: S_TIME_CLIENTS }),
+};
+
+/** The idle-cost scenarios (idle.ts): plain, and over HTTPS. */
+export const IDLE_SCENARIOS = [
+  { name: 'idle', tls: false },
+  { name: 'idle-tls', tls: true },
+] as const;
+
+/** `--only tls` runs these. */
+export const TLS_SCENARIOS: readonly string[] = [HTTPS_HELLO_SCENARIO.name, HTTPS_NEW_SCENARIO.name, 'idle-tls'];
+
 /** `--only apps` runs these. */
 export const APP_SCENARIOS: readonly string[] = ['app-hello', 'app-json'];
 
@@ -310,7 +409,7 @@ export const SCENARIOS: readonly Scenario[] = [
     load: (port, durationS) => runAb({ url: url(port), concurrency: 50, durationS }),
   },
   staticScenario('static-1k', '1k.bin', 50),
-  staticScenario('static-1m', '1m.bin', 10, CACHE_SERVERS),
+  staticScenario('static-1m', '1m.bin', 10, [...CACHE_SERVERS, 'node:net floor']),
   CHURN_SCENARIO,
   COMPRESSED_SCENARIO,
   logged(HELLO_SCENARIO),
@@ -318,4 +417,6 @@ export const SCENARIOS: readonly Scenario[] = [
   { ...HELLO_SCENARIO, name: STATUS_SCENARIO, title: `${HELLO_SCENARIO.title}, live status on (nobody watching) vs off`, servers: ['holdfast', 'holdfast+status'] },
   appScenario('app-hello', 'app: hello text', '/', (response) => expectHello(response)),
   appScenario('app-json', 'app: JSON, path param', '/users/42', expectUser),
+  HTTPS_HELLO_SCENARIO,
+  HTTPS_NEW_SCENARIO,
 ];

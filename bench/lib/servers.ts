@@ -12,6 +12,9 @@
  * memory cache for files off (every file read from disk, as before the cache existed); nginx
  * compresses .js files (`gzip on`, level 6); `serve` is the npm package (a dev dependency) with
  * request logging, clipboard and update check off, compressing as it does by default.
+ * Given the bench's certificate (`start(…, tls)`), holdfast, node:http and nginx also serve HTTPS
+ * on `tlsPort` with the same answers: holdfast a second server with `tls`, node:http's process
+ * node:https, nginx a second `server` (one worker, `ssl_session_cache`, tickets on).
  */
 
 import { existsSync, promises as fs } from 'node:fs';
@@ -32,6 +35,7 @@ export type ServerName =
   | 'holdfast-uncached'
   | 'serve'
   | 'node:http'
+  | 'node:net floor'
   | 'nginx'
   | 'http-proxy'
   | 'holdfast+log'
@@ -56,9 +60,17 @@ export const APP_PEERS: Partial<Record<ServerName, ServerName>> = {
   'holdfast + Hono': '@hono/node-server + Hono',
 };
 
+/** The bench's certificate (PEM files), when openssl could make one. */
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+}
+
 export interface RunningServer {
   name: ServerName;
   port: number;
+  /** Where it serves HTTPS, when it was started with a certificate. */
+  tlsPort: number | null;
   pid: number;
   /** Whether `GET /__mem` answers with process.memoryUsage(). */
   hasHeap: boolean;
@@ -73,7 +85,8 @@ export interface ServerSpec {
   name: ServerName;
   /** null when it can run here, else why not. */
   unavailable(): string | null;
-  start(workDir: string, wwwDir: string): Promise<RunningServer>;
+  /** `tls`: serve HTTPS on a second port too (only the servers that can; the others ignore it). */
+  start(workDir: string, wwwDir: string, tls?: TlsFiles | null): Promise<RunningServer>;
 }
 
 export const serversDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'servers');
@@ -111,13 +124,15 @@ async function waitUntilAnswering(child: ChildProcess, port: number, stderr: () 
 export async function launch(
   name: ServerName,
   command: string,
-  args: (port: number) => Promise<string[]>,
+  args: (port: number, tlsPort: number | null) => Promise<string[]>,
   hasHeap: boolean,
   logFile: string | null = null,
   env?: NodeJS.ProcessEnv,
+  withTls = false,
 ): Promise<RunningServer> {
   const port = await freePort();
-  const child = spawnPinned(SERVER_CORE, command, await args(port), env === undefined ? {} : { env: { ...process.env, ...env } });
+  const tlsPort = withTls ? await freePort() : null;
+  const child = spawnPinned(SERVER_CORE, command, await args(port, tlsPort), env === undefined ? {} : { env: { ...process.env, ...env } });
   child.stdout?.resume();
   const stderr = tail(child.stderr);
   try {
@@ -129,6 +144,7 @@ export async function launch(
   return {
     name,
     port,
+    tlsPort,
     pid: child.pid as number,
     hasHeap,
     logFile,
@@ -147,23 +163,30 @@ function logPath(workDir: string, name: ServerName): string {
   return path.join(workDir, 'logs', `${fileName(name)}.log`);
 }
 
+/** The servers that serve HTTPS too when given the certificate. */
+export const TLS_SERVERS: readonly ServerName[] = ['holdfast', 'node:http', 'nginx'];
+
 function nodeServer(name: ServerName, script: string, log: 'pretty' | 'json' | null = null, app?: 'hono' | 'fetch', extra: readonly string[] = []): ServerSpec {
   const file = path.join(serversDir, script);
   return {
     name,
     unavailable: () => (existsSync(file) ? null : `${file} is missing (run npm run build)`),
-    start: (workDir, wwwDir) => {
+    start: (workDir, wwwDir, given) => {
+      const tls = TLS_SERVERS.includes(name) ? (given ?? null) : null;
       const logFile = log === null ? null : logPath(workDir, name);
       const logArgs = logFile === null ? [] : ['--log', log as string, '--log-file', logFile];
       return launch(
         name,
         process.execPath,
-        async (port) => {
+        async (port, tlsPort) => {
           if (logFile !== null) await fs.mkdir(path.dirname(logFile), { recursive: true });
-          return ['--expose-gc', file, String(port), wwwDir, ...logArgs, ...(app === undefined ? [] : [app]), ...extra];
+          const tlsArgs = tls === null ? [] : ['--tls-port', String(tlsPort), '--tls-cert', tls.certFile, '--tls-key', tls.keyFile];
+          return ['--expose-gc', file, String(port), wwwDir, ...logArgs, ...(app === undefined ? [] : [app]), ...extra, ...tlsArgs];
         },
         true,
         logFile,
+        undefined,
+        tls !== null,
       );
     },
   };
@@ -184,8 +207,30 @@ function nginxLogDirectives(log: NginxLog | null): string {
   return `${define}    access_log ${log.file} ${log.format} buffer=64k flush=1s;`;
 }
 
+/**
+ * The HTTPS `server` block: as nginx is usually tuned for it, a shared session cache for session
+ * ids and tickets on (its default); one worker like the plain one.
+ */
+function nginxHttps(tls: TlsFiles & { port: number }, wwwDir: string): string {
+  return `
+    server {
+        listen 127.0.0.1:${tls.port} ssl;
+        root ${wwwDir};
+        ssl_certificate ${tls.certFile};
+        ssl_certificate_key ${tls.keyFile};
+        ssl_session_cache shared:SSL:10m;
+        ssl_session_tickets on;
+
+        location = / {
+            default_type text/plain;
+            return 200 "Hello, World!";
+        }
+    }
+`;
+}
+
 /** nginx's configuration; `dir` (which must exist) holds its pid file, error log and temp paths. */
-export function nginxConfig(port: number, dir: string, wwwDir: string, log: NginxLog | null = null): string {
+export function nginxConfig(port: number, dir: string, wwwDir: string, log: NginxLog | null = null, tls: (TlsFiles & { port: number }) | null = null): string {
   const temp = (what: string): string => path.join(dir, `${what}_temp`);
   return `daemon off;
 master_process off;
@@ -226,7 +271,7 @@ ${nginxLogDirectives(log)}
             gzip_vary on;
         }
     }
-}
+${tls === null ? '' : nginxHttps(tls, wwwDir)}}
 `;
 }
 
@@ -234,7 +279,8 @@ function nginx(name: ServerName, format: NginxLog['format'] | null = null): Serv
   return {
     name,
     unavailable: () => (existsSync(NGINX) ? null : `${NGINX} is not installed`),
-    async start(workDir, wwwDir) {
+    async start(workDir, wwwDir, given) {
+      const tls = TLS_SERVERS.includes(name) ? (given ?? null) : null;
       const dir = path.join(workDir, fileName(name));
       await fs.mkdir(dir, { recursive: true });
       const conf = path.join(dir, 'nginx.conf');
@@ -243,12 +289,14 @@ function nginx(name: ServerName, format: NginxLog['format'] | null = null): Serv
       return launch(
         name,
         NGINX,
-        async (port) => {
-          await fs.writeFile(conf, nginxConfig(port, dir, wwwDir, log));
+        async (port, tlsPort) => {
+          await fs.writeFile(conf, nginxConfig(port, dir, wwwDir, log, tls === null ? null : { ...tls, port: tlsPort as number }));
           return ['-p', dir, '-c', conf, '-e', path.join(dir, 'error.log')];
         },
         false,
         log?.file ?? null,
+        undefined,
+        tls !== null,
       );
     },
   };
@@ -275,6 +323,7 @@ export const SERVERS: readonly ServerSpec[] = [
   nodeServer('holdfast-uncached', 'holdfast.js', null, undefined, ['--no-file-cache']),
   serve,
   nodeServer('node:http', 'node-http.js'),
+  nodeServer('node:net floor', 'net-floor.js'),
   nginx('nginx'),
   nodeServer('holdfast+log', 'holdfast.js', 'pretty'),
   nodeServer('holdfast+json-log', 'holdfast.js', 'json'),

@@ -1,6 +1,7 @@
 /**
  * The node:http server under test, doing the holdfast server's work: `node node-http.js <port>
- * <root>` listens on 127.0.0.1:<port>. `GET /` → `Hello, World!` with Content-Length;
+ * <root> [--tls-port PORT --tls-cert FILE --tls-key FILE]` listens on 127.0.0.1:<port>, and with
+ * a certificate serves node:https on the TLS port too, with the same handler and settings. `GET /` → `Hello, World!` with Content-Length;
  * `GET /__mem` → `process.memoryUsage()` as JSON (after a full GC under --expose-gc); `GET /<name>`
  * → the file <root>/<name> via stat (Content-Length) and fs.createReadStream. Unlimited requests
  * per socket, 65 s keep-alive.
@@ -8,11 +9,24 @@
 
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 
-const [portArg, root] = process.argv.slice(2);
-if (portArg === undefined || root === undefined) {
-  process.stderr.write('usage: node-http.js <port> <root>\n');
+const USAGE = 'usage: node-http.js <port> <root> [--tls-port PORT --tls-cert FILE --tls-key FILE]\n';
+
+let parsed;
+try {
+  parsed = parseArgs({ allowPositionals: true, options: { 'tls-port': { type: 'string' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' } } });
+} catch {
+  process.stderr.write(USAGE);
+  process.exit(2);
+}
+const { values, positionals } = parsed;
+const [portArg, root] = positionals;
+const tlsFiles = [values['tls-port'], values['tls-cert'], values['tls-key']];
+if (positionals.length !== 2 || (tlsFiles.some((value) => value === undefined) && tlsFiles.some((value) => value !== undefined))) {
+  process.stderr.write(USAGE);
   process.exit(2);
 }
 
@@ -33,7 +47,7 @@ function sendFile(res: http.ServerResponse, name: string): void {
   });
 }
 
-const server = http.createServer((req, res) => {
+const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
   const url = req.url ?? '/';
   if (url === '/') {
     res.writeHead(200, { 'content-type': 'text/plain', 'content-length': helloLength }).end(hello);
@@ -46,7 +60,15 @@ const server = http.createServer((req, res) => {
   } else {
     res.writeHead(404, { 'content-type': 'text/plain', 'content-length': '10' }).end('not found\n');
   }
-});
-server.keepAliveTimeout = 65_000;
-server.maxRequestsPerSocket = 0;
-server.listen(Number(portArg), '127.0.0.1');
+};
+
+const listeners: Array<[http.Server, string]> = [[http.createServer(handler), portArg]];
+const [tlsPort, certFile, keyFile] = tlsFiles;
+if (tlsPort !== undefined && certFile !== undefined && keyFile !== undefined) {
+  listeners.push([https.createServer({ cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile) }, handler), tlsPort]);
+}
+for (const [server, port] of listeners) {
+  server.keepAliveTimeout = 65_000;
+  server.maxRequestsPerSocket = 0;
+  server.listen(Number(port), '127.0.0.1');
+}

@@ -118,6 +118,9 @@ function parseHeader(flag: string, text: string, previous: Array<[string, string
   const value = text.slice(colon + 1).trim();
   const problem = extraHeaderProblem(name, value);
   if (problem !== null) throw new UsageError(`${flag}: ${problem}; got ${JSON.stringify(text)}`);
+  if (name.toLowerCase() === 'set-cookie' && previous.some(([known]) => known.toLowerCase() === 'set-cookie')) {
+    throw new UsageError(`${flag}: Set-Cookie may be given once (cookies cannot be joined into one field line, RFC 9110 §5.3); got ${JSON.stringify(text)}`);
+  }
   return [...previous, [name, value]];
 }
 
@@ -250,7 +253,10 @@ function checkTlsFlags(config: CliConfig, given: ReadonlySet<string>): void {
   if (config.redirectHttp !== null && config.redirectHttp === config.tlsPort && config.tlsPort !== 0) throw new UsageError(`--redirect-http and --tls-port cannot both be ${config.tlsPort}`);
 }
 
-export function parseArgs(argv: readonly string[]): CliCommand {
+/** The status token from the environment when --status-token is not given: argv is visible to every local user in `ps`. */
+export const STATUS_TOKEN_ENV = 'HOLDFAST_STATUS_TOKEN';
+
+export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): CliCommand {
   const config: CliConfig = { kind: 'serve', root: null, ...DEFAULT_SETTINGS, options: {}, proxyOptions: {} };
   const settings = config as unknown as Record<string, unknown>;
   const options = config.options as Record<string, unknown>;
@@ -281,6 +287,10 @@ export function parseArgs(argv: readonly string[]): CliCommand {
     }
   }
   checkTlsFlags(config, given);
+  const envToken = env[STATUS_TOKEN_ENV];
+  if (options.statusToken === undefined && envToken !== undefined && envToken !== '') {
+    options.statusToken = parseOptionFlag(OPTION_FLAGS.get('--status-token')!, STATUS_TOKEN_ENV, envToken);
+  }
   if (config.demo && rootGiven) throw new UsageError('--demo serves the bundled demo site; it takes no directory');
   if (config.demo && config.proxy.length > 0) throw new UsageError('--demo serves the bundled demo site; it does not proxy');
   if (Object.keys(config.proxyOptions).length > 0 && config.proxy.length === 0) throw new UsageError('--proxy-* options need at least one --proxy URL');

@@ -25,7 +25,7 @@ import type { Handler } from '../handlers/types.js';
 import { proxy, type ProxyHandler } from '../proxy/proxy.js';
 import { describeProxy } from './proxy-banner.js';
 import { advertisedTimeoutSeconds } from '../http1/keep-alive.js';
-import { createServer, type HoldfastServer } from '../server/server.js';
+import { createServer, type CloseReport, type HoldfastServer } from '../server/server.js';
 import { openLogWriter } from '../server/log-writer.js';
 import { OptionError, resolveOptions, type ResolvedOptions } from '../server/options.js';
 import type { TlsOptions } from '../server/tls.js';
@@ -44,8 +44,14 @@ const TICKET_KEYS_ENV = 'HOLDFAST_TLS_TICKET_KEYS';
 
 type WorkerMessage =
   | { kind: 'listening'; port: number; host: string }
-  | { kind: 'drained'; drained: number; forced: number }
+  | { kind: 'drained'; drained: number; forced: number; upgraded: number }
   | { kind: 'failed'; message: string };
+
+/** The shutdown line: connections drained and forced, and how many of them had left HTTP (upgraded). */
+function shutdownSummary(report: CloseReport): string {
+  const upgraded = report.upgraded === 0 ? '' : ` (${report.upgraded} upgraded)`;
+  return `${report.drained} connection(s) drained cleanly, ${report.forced} forced${upgraded}`;
+}
 
 function usageError(message: string): never {
   process.stderr.write(`holdfast: ${message.replace(/^holdfast: /, '')}\n`);
@@ -183,10 +189,10 @@ async function runServer(config: CliConfig, appModule: boolean): Promise<void> {
   const { port, host } = await server.listen(secure ? config.tlsPort : config.port, config.host);
   const redirecting = await startRedirect(config, port);
   const redirect = redirecting?.server ?? null;
-  const closeAll = async (): Promise<{ drained: number; forced: number }> => {
+  const closeAll = async (): Promise<CloseReport> => {
     const [report, redirected] = await Promise.all([server.close({ graceMs: GRACE_MS }), redirect?.close({ graceMs: GRACE_MS })]);
     await upstreams?.close();
-    return { drained: report.drained + (redirected?.drained ?? 0), forced: report.forced + (redirected?.forced ?? 0) };
+    return { drained: report.drained + (redirected?.drained ?? 0), forced: report.forced + (redirected?.forced ?? 0), upgraded: report.upgraded };
   };
   if (secure) process.on('SIGHUP', () => reloadCertificates(server, config));
   if (cluster.isWorker) {
@@ -217,7 +223,7 @@ async function runServer(config: CliConfig, appModule: boolean): Promise<void> {
     }
     void say(`${signal}: draining ${server.connectionCount + (redirect?.connectionCount ?? 0)} connection(s) (grace ${GRACE_MS / 1000}s)\n`);
     void closeAll()
-      .then((report) => say(`shutdown: ${report.drained} connection(s) drained cleanly, ${report.forced} forced\n`).then(() => report))
+      .then((report) => say(`shutdown: ${shutdownSummary(report)}\n`).then(() => report))
       .then((report) => process.exit(report.forced === 0 ? 0 : 1));
   };
   process.on('SIGINT', stop);
@@ -244,6 +250,7 @@ async function runPrimary(config: CliConfig, count: number): Promise<void> {
   let address = '';
   let drained = 0;
   let forced = 0;
+  let upgraded = 0;
   let reported = 0;
   let signals = 0;
   // One set of session-ticket keys for every worker: a client resumes on whichever worker accepts it.
@@ -268,13 +275,14 @@ async function runPrimary(config: CliConfig, count: number): Promise<void> {
     } else if (message.kind === 'drained') {
       drained += message.drained;
       forced += message.forced;
+      upgraded += message.upgraded;
       reported++;
     }
   });
   cluster.on('exit', (worker, code) => {
     if (signals === 0) process.stderr.write(`holdfast: worker ${worker.process.pid} exited with code ${code}\n`);
     if (Object.keys(cluster.workers ?? {}).length === 0) {
-      if (signals > 0) process.stdout.write(`shutdown: ${drained} connection(s) drained cleanly, ${forced} forced (${reported} workers)\n`);
+      if (signals > 0) process.stdout.write(`shutdown: ${shutdownSummary({ drained, forced, upgraded })} (${reported} workers)\n`);
       process.exit(signals > 0 && reported === count ? 0 : 1);
     }
   });

@@ -16,6 +16,13 @@
  *   kept with the file cache affords the best (brotli 11, gzip 9), off the main thread; a stream
  *   made per request uses brotli 5 — the speed of gzip 6 (nginx's level in the bench) with smaller
  *   output; nginx's brotli module defaults to 6 — and gzip 6 (zlib's and nginx's own default).
+ * - Above 64 KiB a kept form is made at brotli 9 / gzip 7 (keptLevel): brotli 10 and 11 switch to a
+ *   far costlier search, ~1.7 ms per KiB of TypeScript's compiler here (128 KiB ~0.3 s, 512 KiB
+ *   ~1.7 s, 8 MiB ~15 s of a thread-pool thread) for output 5–10 % smaller than 9, which takes
+ *   ~0.1–0.15 ms per KiB (8 MiB ~0.9–1.2 s, 14.2 % against brotli 5's 15.6 %); gzip 9 saves 0.1 %
+ *   over 6 at three times the time (8 MiB: 6 ~0.4 s, 7 ~0.4 s, 9 ~1.3 s, all 17.8–17.9 %), so 7 —
+ *   as small as 9 within 0.1 % at the cost of 6, and a level of its own, so its strong ETag never
+ *   names a per-response stream's bytes.
  */
 
 import { Readable, pipeline } from 'node:stream';
@@ -30,9 +37,17 @@ export interface AcceptedEncodings {
   readonly identity: number;
 }
 
-/** Levels for a form kept with the file cache (made once) and for one made per response. */
+/** Levels for a form kept with the file cache (made once; above BEST_LEVEL_MAX_BYTES, LARGE_CACHED_LEVEL) and for one made per response. */
 export const CACHED_LEVEL: Readonly<Record<Coding, number>> = { br: 11, gzip: 9 };
+export const LARGE_CACHED_LEVEL: Readonly<Record<Coding, number>> = { br: 9, gzip: 7 };
 export const STREAM_LEVEL: Readonly<Record<Coding, number>> = { br: 5, gzip: 6 };
+/** Largest file whose kept forms are made at CACHED_LEVEL (brotli 11 takes ~115 ms on 64 KiB). */
+export const BEST_LEVEL_MAX_BYTES = 65_536;
+
+/** The level of a kept form of a file of `size` bytes (its ETag names it). */
+export function keptLevel(coding: Coding, size: number): number {
+  return size <= BEST_LEVEL_MAX_BYTES ? CACHED_LEVEL[coding] : LARGE_CACHED_LEVEL[coding];
+}
 
 /**
  * Smaller bodies are sent as they are (unless the request refuses identity): below ~1 KiB a

@@ -24,9 +24,6 @@
 
 import { HttpError, type HttpRequest } from './types.js';
 
-/** The URI scheme of every request (TLS will make it per connection). */
-export const SCHEME = 'http';
-
 /** The authority for a request without Host (RFC 9112 §3.3: a configured default). */
 const DEFAULT_AUTHORITY = 'localhost';
 
@@ -54,28 +51,31 @@ function isNormalTarget(target: string): boolean {
   return true;
 }
 
-/** Host field values and the URL authority each normalises to ('' when it is not a valid URL host). */
+/** `scheme://host` of Host field values and the URL authority each normalises to ('' when it is not a valid URL host; the default port dropped is the scheme's). */
 const AUTHORITIES = new Map<string, string>();
 const MAX_AUTHORITIES = 256;
 
-/** The last Host value looked up and its authority (one value usually recurs: compared before hashing). */
+/** The last Host value and scheme looked up and their authority (one value usually recurs: compared before hashing). */
 let lastHost = '';
+let lastScheme = '';
 let lastAuthority = '';
 
-function authorityOf(host: string): string {
-  if (host === lastHost) return lastAuthority;
-  let authority = AUTHORITIES.get(host);
+function authorityOf(scheme: string, host: string): string {
+  if (host === lastHost && scheme === lastScheme) return lastAuthority;
+  const base = `${scheme}://${host}`;
+  let authority = AUTHORITIES.get(base);
   if (authority === undefined) {
     try {
-      const url = new URL(`${SCHEME}://${host}/`);
+      const url = new URL(`${base}/`);
       authority = url.username === '' && url.password === '' && url.pathname === '/' && url.search === '' ? url.host : '';
     } catch {
       authority = '';
     }
     if (AUTHORITIES.size >= MAX_AUTHORITIES) AUTHORITIES.clear();
-    AUTHORITIES.set(host, authority);
+    AUTHORITIES.set(base, authority);
   }
   lastHost = host;
+  lastScheme = scheme;
   lastAuthority = authority;
   return authority;
 }
@@ -85,9 +85,10 @@ export function requestUrl(req: HttpRequest): string {
   const target = req.target;
   if (target.charCodeAt(0) === 0x2f) {
     const host = req.headers.get('host');
-    const authority = host === undefined || host === '' ? DEFAULT_AUTHORITY : authorityOf(host);
+    const scheme = req.scheme;
+    const authority = host === undefined || host === '' ? DEFAULT_AUTHORITY : authorityOf(scheme, host);
     if (authority === '') throw new HttpError(400, 'invalid Host');
-    const url = `${SCHEME}://${authority}${target}`;
+    const url = `${scheme}://${authority}${target}`;
     return isNormalTarget(target) ? url : parsedUrl(url);
   }
   if (target === '*') throw new HttpError(400, 'a fetch app cannot answer an asterisk-form request');

@@ -27,6 +27,8 @@ export interface FetchInfo {
   readonly connectionId: number;
   /** 1 for the first request on the connection, 2 for the next, … */
   readonly requestIndex: number;
+  /** The connection is TLS (the request's URL is https). */
+  readonly tls: boolean;
   /** The request's signal: aborted when the client goes away before the response is done. */
   readonly signal: AbortSignal;
 }
@@ -71,12 +73,16 @@ class ConnectionInfo implements FetchInfo {
     return this.#req.connection.requestIndex;
   }
 
+  get tls(): boolean {
+    return this.#req.scheme === 'https';
+  }
+
   get signal(): AbortSignal {
     return this.#req.signal;
   }
 
   toJSON(): Omit<FetchInfo, 'signal'> {
-    return { remoteAddress: this.remoteAddress, remotePort: this.remotePort, connectionId: this.connectionId, requestIndex: this.requestIndex };
+    return { remoteAddress: this.remoteAddress, remotePort: this.remotePort, connectionId: this.connectionId, requestIndex: this.requestIndex, tls: this.tls };
   }
 }
 

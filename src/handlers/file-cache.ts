@@ -19,12 +19,16 @@
  *   served stale past the current turn. A file read for the cache is fstat'ed before and after the
  *   read, and kept only if it was that version throughout.
  *
- * - Memory, not just bookkeeping: a dropped entry's buffers stay counted until the garbage
- *   collector has freed them (a FinalizationRegistry says when) — until then responses may still
- *   be sending them, and V8 frees external memory only at its next collection, which under a churn
- *   of evictions comes tens of MiB late. Room they would leave is refused meanwhile (those
- *   requests are sent from disk), so the buffers the cache ever made never take more than
- *   `maxBytes` at once.
+ * - Memory, not just bookkeeping: every buffer kept owns its ArrayBuffer, so the bytes counted are
+ *   the bytes held — a buffer that is a slice of a larger shared one (readFileSync's result under
+ *   4 KiB sits in an 8 KiB pool block; zlib's output under 16 KiB is a slice of its 16 KiB output
+ *   chunk) is copied out first, else a 38-byte form would keep 16 KiB alive uncounted, and the
+ *   FinalizationRegistry would watch a block that outlives the entry.
+ * - A dropped entry's buffers stay counted until the garbage collector has freed them (a
+ *   FinalizationRegistry says when) — until then responses may still be sending them, and V8 frees
+ *   external memory only at its next collection, which under a churn of evictions comes tens of MiB
+ *   late. Room they would leave is refused meanwhile (those requests are sent from disk), so the
+ *   buffers the cache ever made never take more than `maxBytes` at once.
  */
 
 import { promises as fs } from 'node:fs';
@@ -68,7 +72,7 @@ export class CachedFile implements FileIdentity {
   /** Bytes counted against the cache for this entry: its contents and what was attached to it. */
   heldBytes: number;
   /** Buffers attached to it (its compressed forms, say), counted in heldBytes. */
-  readonly attached: Uint8Array[] = [];
+  readonly attached: Buffer[] = [];
   usedMs: number;
   usedTurn: number;
   /** Out of the cache (evicted, stale, or the cache dropped it): nothing may be added to it. */
@@ -172,13 +176,16 @@ export class FileCache {
     this.#entries.set(entry.file, entry);
   }
 
-  /** Keeps the bytes of a small file the caller has just read; null when it is not cached (off, too large, no room). */
+  /**
+   * Keeps the bytes of a small file the caller has just read (as they are, or copied into a buffer
+   * of their own: the entry's `bytes`); null when it is not cached (off, too large, no room).
+   */
   keep(file: string, stats: FileIdentity, bytes: Buffer): CachedFile | null {
     if (!this.accepts(bytes.length) || bytes.length !== stats.size || this.#pending.has(file)) return null;
     const old = this.#entries.get(file);
     if (old !== undefined) this.#drop(old);
     if (!this.#reserve(bytes.length)) return null;
-    const entry = new CachedFile(file, stats.ino, stats.size, stats.mtimeMs, bytes);
+    const entry = new CachedFile(file, stats.ino, stats.size, stats.mtimeMs, ownBuffer(bytes));
     this.#entries.set(file, entry);
     return entry;
   }
@@ -224,16 +231,20 @@ export class FileCache {
     return promise;
   }
 
-  /** Counts `buffer` (a compressed form of the entry, say) with `entry`, which keeps it; false when there is no room. */
-  attach(entry: CachedFile, buffer: Uint8Array): boolean {
-    if (entry.dropped || !this.#reserve(buffer.length)) return false;
+  /**
+   * Counts `buffer` (a compressed form of the entry, say) with `entry`, which keeps it: the buffer
+   * kept (`buffer`, or a copy of it in a buffer of its own), or null when there is no room.
+   */
+  attach(entry: CachedFile, buffer: Buffer): Buffer | null {
+    if (entry.dropped || !this.#reserve(buffer.length)) return null;
     if (entry.dropped) {
       this.#bytes -= buffer.length;
-      return false;
+      return null;
     }
-    entry.heldBytes += buffer.length;
-    entry.attached.push(buffer);
-    return true;
+    const kept = ownBuffer(buffer);
+    entry.heldBytes += kept.length;
+    entry.attached.push(kept);
+    return kept;
   }
 
   /** Follows background work (reads, and what callers `track`) so that settled() can wait for it. */
@@ -299,6 +310,19 @@ export class FileCache {
     for (const buffer of entry.attached) this.#collected.register(buffer.buffer, buffer.length);
     this.#onDrop(entry);
   }
+}
+
+/** Whether `bytes` is the whole of its ArrayBuffer (then its length is the memory it keeps alive). */
+export function ownsBuffer(bytes: Uint8Array): boolean {
+  return bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length;
+}
+
+/** `bytes`, or a copy of them in an ArrayBuffer of their own when they are a slice of a larger one. */
+function ownBuffer(bytes: Buffer): Buffer {
+  if (ownsBuffer(bytes)) return bytes;
+  const copy = Buffer.allocUnsafeSlow(bytes.length);
+  bytes.copy(copy);
+  return copy;
 }
 
 /** The whole file, if it is the version `expect` describes from open to the end of the read. */

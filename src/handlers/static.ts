@@ -13,10 +13,12 @@
  * - Content codings (./encoding.ts), each representation with its own strong ETag (RFC 9110
  *   §8.8.3) and `Vary: Accept-Encoding` on every response of a resource that has several:
  *   pre-compressed `.br` / `.gz` siblings first; else compressible types are compressed on the fly
- *   — a cached file's compressed forms are made once, off the main thread, and kept (and
- *   revalidated, and dropped) with it, while other files stream through the compressor with
- *   backpressure. A Range request is answered from the identity representation (never a range of a
- *   stream), or, when the request refuses identity, with the whole compressed body.
+ *   — a cached file's compressed forms (small or large) are made once, off the main thread, and
+ *   kept (and counted, revalidated and dropped) with it; until they are ready, and for files not
+ *   cached, a small file is compressed whole per response and a large one streams through the
+ *   compressor with backpressure. A Range request is answered from the identity representation
+ *   (never a range of a stream), or, when the request refuses identity, with the whole compressed
+ *   body.
  * - Hot files are answered from memory (./file-cache.ts: bounded, least recently used first,
  *   revalidated by size, mtime and inode); the others are sent from disk with backpressure, never
  *   read whole (a FileBody, ./file-body.ts: reused 256 KiB read buffers). Metadata calls are
@@ -41,7 +43,7 @@ import type { Handler, HttpRequest, HttpResponse, ResponseHeaders } from './type
 import { contentTypeFor } from './mime.js';
 import { FileBody } from './file-body.js';
 import { CachedFile, FileCache, SMALL_FILE_BYTES, type FileCacheStats } from './file-cache.js';
-import { CACHED_LEVEL, MIN_COMPRESS_BYTES, STREAM_LEVEL, acceptedEncodings, chooseCoding, compressBytes, compressStream, isCompressible, type AcceptedEncodings, type Coding } from './encoding.js';
+import { MIN_COMPRESS_BYTES, STREAM_LEVEL, acceptedEncodings, chooseCoding, compressBytes, compressStream, isCompressible, keptLevel, type AcceptedEncodings, type Coding } from './encoding.js';
 import { thisTurn } from './turn.js';
 import { isFieldValue, isToken } from '../http1/header-map.js';
 
@@ -171,6 +173,8 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
     },
   );
   let realRoot: string | null = null;
+  /** The last large file's kept form queued (see makeCachedForm). */
+  let largeForms: Promise<void> = Promise.resolve();
 
   /** On every response: CORS, then the caller's own fields. */
   const extraHeaders: Readonly<Record<string, string>> = { ...(options.cors ? { 'access-control-allow-origin': '*' } : {}), ...options.headers };
@@ -240,7 +244,7 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
     const identity: Variant = { file: resolved.file, stats: resolved.stats, encoding: null };
     if (compressible) {
       const coding = onTheFlyCoding(req, accepted, resolved.stats.size);
-      if (coding !== null) return sendCompressed(req, identity, type, coding);
+      if (coding !== null) return sendCompressed(req, identity, type, coding, siblings.br === null && siblings.gzip === null);
     }
     return sendFile(req, identity, type, vary, siblings.br === null && siblings.gzip === null, status);
   }
@@ -337,78 +341,90 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
   }
 
   /**
-   * The file compressed with `coding` on the fly. A cached small file's form is made once at
-   * CACHED_LEVEL, in the background, and kept with it; until it is ready, and for files not cached,
-   * a small file is compressed whole per response and a large one streamed, at STREAM_LEVEL. Each
-   * level has its own ETag (the bytes differ). A form not smaller than the file sends the file.
+   * The file compressed with `coding` on the fly. A cached file's form is made once at its kept
+   * level (keptLevel), in the background, and kept with it; until it is ready, and for files not
+   * cached, a small file is compressed whole per response (HEAD too, so that it says the length and
+   * coding GET sends) and a large one streamed, at STREAM_LEVEL. Each level has its own ETag (the
+   * bytes differ). A form not smaller than the file sends the file. `fastKey`: the file has no
+   * pre-compressed siblings, so a 200 from memory may answer the same path later.
    */
-  function sendCompressed(req: HttpRequest, file: Variant, type: string, coding: Coding): HttpResponse | Promise<HttpResponse> {
+  function sendCompressed(req: HttpRequest, file: Variant, type: string, coding: Coding, fastKey: boolean): HttpResponse | Promise<HttpResponse> {
     const stats = file.stats;
     const size = stats.size;
     const lastModified = new Date(Math.floor(stats.mtimeMs / 1000) * 1000);
     const headers = fileHeaders(type, lastModified, true);
     headers['content-encoding'] = coding;
-    const identity = (): HttpResponse | Promise<HttpResponse> => sendFile(req, file, type, true, true, 200);
-    const cached = cache.accepts(size) ? cache.lookup(file.file, stats) : null;
+    const identity = (): HttpResponse | Promise<HttpResponse> => sendFile(req, file, type, true, fastKey, 200);
+    let entry = cache.accepts(size) ? cache.lookup(file.file, stats) : null;
+    let bytes = entry?.bytes ?? null;
+    if (entry === null && size <= SMALL_FILE_BYTES) {
+      const read = readFileSync(file.file);
+      if (read.length !== size) return identity();
+      entry = cache.keep(file.file, stats, read);
+      bytes = entry?.bytes ?? read;
+    }
 
-    if (size <= SMALL_FILE_BYTES) {
-      let entry = cached;
-      let bytes: Buffer;
-      if (entry !== null) {
-        bytes = entry.bytes;
-      } else {
-        bytes = readFileSync(file.file);
-        if (bytes.length !== size) return identity();
-        entry = cache.keep(file.file, stats, bytes);
+    if (entry !== null) {
+      const form = entry.forms.get(coding);
+      if (form instanceof Buffer) {
+        const etag = compressedTag(stats, coding, keptLevel(coding, size));
+        const answered = preconditions(req, etag, lastModified, true);
+        if (answered !== null) return answered;
+        const response = { status: 200, headers: { ...headers, etag, 'content-length': String(form.length) }, body: form };
+        if (fastKey) rememberFast(req, entry, true, coding, response);
+        return response;
       }
-      if (entry !== null) {
-        const form = entry.forms.get(coding);
-        if (form instanceof Buffer) {
-          const etag = compressedTag(stats, coding, CACHED_LEVEL[coding]);
-          const answered = preconditions(req, etag, lastModified, true);
-          if (answered !== null) return answered;
-          const response = { status: 200, headers: { ...headers, etag, 'content-length': String(form.length) }, body: form };
-          rememberFast(req, entry, true, coding, response);
-          return response;
-        }
-        if (form === 'identity') {
-          const response = identity();
-          if (!(response instanceof Promise) && response.status === 200 && response.body instanceof Uint8Array) rememberFast(req, entry, true, coding, response);
-          return response;
-        }
-        if (form === undefined) makeCachedForm(entry, coding);
+      if (form === 'identity') {
+        const response = identity();
+        if (fastKey && !(response instanceof Promise) && response.status === 200 && response.body instanceof Uint8Array) rememberFast(req, entry, true, coding, response);
+        return response;
       }
-      const etag = compressedTag(stats, coding, STREAM_LEVEL[coding]);
-      const answered = preconditions(req, etag, lastModified, true);
-      if (answered !== null) return answered;
-      headers.etag = etag;
-      if (req.method === 'HEAD') return { status: 200, headers, body: null };
-      return compressBytes(bytes, coding, STREAM_LEVEL[coding]).then((out) =>
-        out.length >= size ? identity() : { status: 200, headers: { ...headers, 'content-length': String(out.length) }, body: out },
-      );
+      if (form === undefined) makeCachedForm(entry, coding);
     }
 
     const etag = compressedTag(stats, coding, STREAM_LEVEL[coding]);
     const answered = preconditions(req, etag, lastModified, true);
     if (answered !== null) return answered;
     headers.etag = etag;
+    if (size <= SMALL_FILE_BYTES && bytes !== null) {
+      return compressBytes(bytes, coding, STREAM_LEVEL[coding]).then((out) =>
+        out.length >= size ? identity() : { status: 200, headers: { ...headers, 'content-length': String(out.length) }, body: req.method === 'HEAD' ? null : out },
+      );
+    }
     if (req.method === 'HEAD') return { status: 200, headers, body: null };
     const streamed = (source: Uint8Array | AsyncIterable<Uint8Array>): HttpResponse => ({ status: 200, headers, body: compressStream(source, size, coding, STREAM_LEVEL[coding]) });
-    if (cached !== null) return streamed(cached.bytes);
+    if (bytes !== null) return streamed(bytes);
     const admitting = cache.accepts(size) ? cache.admit(file.file, stats) : null;
     if (admitting === null) return streamed(readPieces(file, stats));
-    return admitting.then((entry) => streamed(entry === null ? readPieces(file, stats) : entry.bytes));
+    return admitting.then((admitted) => {
+      if (admitted === null) return streamed(readPieces(file, stats));
+      makeCachedForm(admitted, coding);
+      return streamed(admitted.bytes);
+    });
   }
 
-  /** Makes `entry`'s `coding` form at CACHED_LEVEL off the main thread and keeps it, if there is room. */
+  /**
+   * Makes `entry`'s `coding` form at its kept level off the main thread and keeps it, if there is
+   * room. A large file's forms are made one at a time (largeForms), so that however many large
+   * files are admitted at once, the compression takes at most one of the thread pool's four
+   * threads and the rest stay free for file reads.
+   */
   function makeCachedForm(entry: CachedFile, coding: Coding): void {
     entry.forms.set(coding, 'pending');
+    const make = (): Promise<Buffer | null> => (entry.dropped ? Promise.resolve(null) : compressBytes(entry.bytes, coding, keptLevel(coding, entry.size)));
+    let made: Promise<Buffer | null>;
+    if (entry.size <= SMALL_FILE_BYTES) {
+      made = make();
+    } else {
+      made = largeForms.then(make);
+      largeForms = made.then(ignore, ignore);
+    }
     cache.track(
-      compressBytes(entry.bytes, coding, CACHED_LEVEL[coding]).then(
+      made.then(
         (out) => {
-          if (entry.dropped) return;
+          if (out === null || entry.dropped) return;
           if (out.length >= entry.size) entry.forms.set(coding, 'identity');
-          else entry.forms.set(coding, cache.attach(entry, out) ? out : 'uncached');
+          else entry.forms.set(coding, cache.attach(entry, out) ?? 'uncached');
         },
         () => {
           if (!entry.dropped) entry.forms.set(coding, 'uncached');
@@ -524,6 +540,8 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
   };
   return Object.assign(handler, { cache: { stats: () => cache.stats(), settled: () => cache.settled() } });
 }
+
+const ignore = (): void => undefined;
 
 /** `size-mtime` in hex: the identity representation's validator, which the others extend. */
 function identityTag(stats: Stats): string {

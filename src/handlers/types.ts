@@ -20,6 +20,14 @@ export interface HttpResponse {
   headers?: ResponseHeaders;
   body?: ResponseBody;
   /**
+   * Trailer fields for a streamed body (RFC 9110 §6.5): called once the stream has ended, when the
+   * body goes out chunked (an HTTP/1.1 client, no Content-Length); its fields follow the last
+   * chunk (RFC 9112 §7.1.2). Not called when the body is sent otherwise (an HTTP/1.0 client, a
+   * length, no body): trailers are optional and then dropped. Framing, Host and connection fields
+   * are never sent in trailers. Name them in a `Trailer` field (§6.6.2) when the client should know.
+   */
+  trailers?: () => ResponseHeaders | null | undefined;
+  /**
    * With status 101 (and the handler's `Upgrade` field): the server writes the 101 head, then the
    * connection leaves HTTP and this function owns the socket (RFC 9110 §7.8, hyper's on_upgrade).
    * The request must have asked for an upgrade (`Connection: upgrade` and `Upgrade`, HTTP/1.1).
@@ -48,6 +56,8 @@ export function takeover(fn: UpgradeHandler): HttpResponse {
 export interface ConnectionRef {
   /** Server-unique connection id. */
   id: number;
+  /** The connection is TLS (HTTPS). */
+  tls: boolean;
   /** 1 for the first request on the connection, 2 for the next, … */
   requestIndex: number;
   remoteAddress: string;
@@ -60,6 +70,11 @@ export interface RequestBody extends AsyncIterable<Uint8Array> {
   bytes(): Promise<Uint8Array>;
   text(): Promise<string>;
   json(): Promise<unknown>;
+  /**
+   * The trailer section of a chunked body (RFC 9112 §7.1.2), once the body has been read to its
+   * end; null before that, or when it had none.
+   */
+  readonly trailers: HeaderMap | null;
 }
 
 /**
@@ -74,6 +89,8 @@ export interface HttpRequest {
   path: string;
   /** The query without '?', '' when absent. */
   query: string;
+  /** The target URI's scheme (RFC 9112 §3.3): 'https' on a TLS connection. */
+  scheme: 'http' | 'https';
   version: HttpVersion;
   headers: HeaderMap;
   connection: ConnectionRef;

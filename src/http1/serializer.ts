@@ -340,6 +340,29 @@ function headerLine(name: string, value: string): string {
   return `${name}: ${value}\r\n`;
 }
 
+/** Never sent in a trailer section: framing and routing (RFC 9110 §6.5.1) and the connection's own fields. */
+const NOT_IN_TRAILERS = new Set([...SERVER_OWNED, 'host', 'trailer', 'te', 'upgrade', 'proxy-connection']);
+
+/**
+ * The last chunk of a chunked body with its trailer section (RFC 9112 §7.1.2): `0 CRLF`, the
+ * fields, the empty line. Fields a trailer may not carry (framing, Host, the connection-specific
+ * ones) are dropped, as the head drops the handler's framing fields; names must be tokens and
+ * values free of CR, LF and NUL, or it throws.
+ */
+export function lastChunkWithTrailers(trailers: ResponseHeaders): string {
+  let text = '0\r\n';
+  for (const name in trailers) {
+    const value = trailers[name];
+    if (value === undefined) continue;
+    if (!isToken(name)) throw new InvalidResponseError('trailer field name is not a token');
+    if (NOT_IN_TRAILERS.has(name.toLowerCase())) continue;
+    if (typeof value === 'string') text += headerLine(name, value);
+    else if (typeof value === 'number') text += headerLine(name, String(value));
+    else for (const item of value) text += headerLine(name, item);
+  }
+  return text + '\r\n';
+}
+
 /** `HTTP/1.1 100 Continue` (RFC 9110 §15.2.1). */
 export const CONTINUE_HEAD = 'HTTP/1.1 100 Continue\r\n\r\n';
 

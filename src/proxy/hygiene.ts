@@ -15,14 +15,19 @@
  * `Via: 1.1 holdfast` appended (§7.6.3).
  *
  * Client response: the upstream's fields less the connection-specific ones and its framing
- * (Content-Length passes through where the body's length is that length, or for HEAD/304) and
- * `Trailer` (trailers are not relayed: the body is re-framed by the server), plus Via. Connection and Keep-Alive toward the client are decided by holdfast's keep-alive function
- * alone: an upstream's `Connection: close` never reaches the client.
+ * (Content-Length passes through where the body's length is that length, or for HEAD/304), plus
+ * Via; `Trailer` (§6.6.2) only when the trailers themselves are relayed (a chunked body to an
+ * HTTP/1.1 client). Connection and Keep-Alive toward the client are decided by holdfast's
+ * keep-alive function alone: an upstream's `Connection: close` never reaches the client.
+ *
+ * Trailer sections, both ways (§6.5, §7.6.1): the same cleaning as the header section — less the
+ * hop-by-hop fields and those the message's Connection named (the fields a trailer may never carry
+ * are dropped by the serializer's lastChunkWithTrailers).
  */
 
 import { HeaderMap, splitList } from '../http1/header-map.js';
 import type { ReceivedFraming } from '../http1/response-parser.js';
-import { flatten, serializeRequestHead, type ResponseHeaders } from '../http1/serializer.js';
+import { flatten, lastChunkWithTrailers, serializeRequestHead, type ResponseHeaders } from '../http1/serializer.js';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
 /** Rebuilt by the proxy on the way up. */
@@ -37,7 +42,7 @@ export function fieldValue(headers: HeaderMap, name: string): string | undefined
 }
 
 /** The lower-cased names listed in every Connection field line (RFC 9110 §7.6.1). */
-function connectionOptions(headers: HeaderMap): Set<string> | null {
+export function connectionOptions(headers: HeaderMap): Set<string> | null {
   let named: Set<string> | null = null;
   for (let i = 0; i < headers.size; i++) {
     if (headers.nameAt(i) !== 'connection') continue;
@@ -169,9 +174,16 @@ const EMPTY_MAP = new HeaderMap();
 /**
  * The client response's fields from the upstream's. `framing` is how the upstream delimited its
  * body; `tunnel` keeps Upgrade (a 101 being relayed); `named`: the tokens of its Connection fields,
- * when the caller has them (the response parser's).
+ * when the caller has them (the response parser's); `trailers`: its trailers will be relayed (keep
+ * `Trailer`).
  */
-export function clientResponseHeaders(headers: HeaderMap, framing: ReceivedFraming, tunnel: boolean, named: ReadonlySet<string> | null = connectionOptions(headers)): ResponseHeaders {
+export function clientResponseHeaders(
+  headers: HeaderMap,
+  framing: ReceivedFraming,
+  tunnel: boolean,
+  named: ReadonlySet<string> | null = connectionOptions(headers),
+  trailers = false,
+): ResponseHeaders {
   const out: Record<string, string | string[]> = {};
   // Content-Length describes the body only when the upstream framed it by length (or for HEAD/304).
   const keepLength = framing.kind === 'length' || framing.kind === 'none';
@@ -187,18 +199,45 @@ export function clientResponseHeaders(headers: HeaderMap, framing: ReceivedFrami
       if (keepLength) out[name] = value;
       continue;
     }
-    if (name === 'trailer') continue;
+    if (name === 'trailer' && !trailers) continue;
     if (name === 'via') {
       via = via === undefined ? value : `${via}, ${value}`;
       continue;
     }
-    const existing = out[name];
-    if (existing === undefined) out[name] = value;
-    else if (typeof existing === 'string') out[name] = [existing, value];
-    else existing.push(value);
+    appendField(out, name, value);
   }
   out.via = via === undefined ? VIA : `${via}, ${VIA}`;
   return out;
+}
+
+/** Adds a field line to a headers record: a repeated name becomes a list (RFC 9110 §5.3). */
+function appendField(out: Record<string, string | string[]>, name: string, value: string): void {
+  const existing = out[name];
+  if (existing === undefined) out[name] = value;
+  else if (typeof existing === 'string') out[name] = [existing, value];
+  else existing.push(value);
+}
+
+/**
+ * A trailer section as it crosses the proxy: less the hop-by-hop fields and those `named` in its
+ * message's Connection (RFC 9110 §6.5, §7.6.1); null when nothing is left.
+ */
+export function relayedTrailers(trailers: HeaderMap, named: ReadonlySet<string> | null): ResponseHeaders | null {
+  let out: Record<string, string | string[]> | null = null;
+  for (let i = 0; i < trailers.size; i++) {
+    const name = trailers.nameAt(i);
+    if (HOP_BY_HOP.has(name) || (named !== null && named.has(name))) continue;
+    const value = trailers.valueAt(i);
+    out ??= {};
+    appendField(out, name, value);
+  }
+  return out;
+}
+
+/** The last chunk of a chunked request body going upstream, with the client's trailers cleaned (RFC 9112 §7.1.2). */
+export function upstreamLastChunk(trailers: HeaderMap | null, requestHeaders: HeaderMap): string {
+  const relayed = trailers === null ? null : relayedTrailers(trailers, connectionOptions(requestHeaders));
+  return lastChunkWithTrailers(relayed ?? {});
 }
 
 /** Methods that may be sent twice with the effect of once (RFC 9110 §9.2.2). */

@@ -322,6 +322,19 @@ export class UpstreamPool implements ConnectionOwner {
     this.#wakeOne();
   }
 
+  /**
+   * `user` no longer wants a connection (its client went away): out of this turn's lease and out of
+   * the queue. One being connected for it is still handed to it (it closes it).
+   */
+  cancel(user: LeaseUser): void {
+    const checking = this.#checking.indexOf(user);
+    if (checking !== -1) this.#checking.splice(checking, 1);
+    const waiting = this.#waiters.findIndex((waiter) => waiter.user === user);
+    if (waiting === -1) return;
+    clearTimeout(this.#waiters[waiting].timer);
+    this.#waiters.splice(waiting, 1);
+  }
+
   /** Closes the idle connections and refuses new requests; busy ones close when their exchange ends. */
   close(): void {
     this.#closed = true;

@@ -17,7 +17,14 @@
  * Failures are named: 502 for a refused or reset connection or a broken response, 504 for a
  * connect, header or read timeout, 503 when the connection queue is full or timed out; each with
  * an `upstream-error` event naming the upstream and the phase. A failure after the head aborts the
- * client connection.
+ * client connection. A client that goes away before the head came (at the moment `req.signal`
+ * aborts: its connection closed, or its FIN after the whole request, as nginx and Go's
+ * ReverseProxy take it) ends the attempt at once: its upstream connection closes as `client-gone`
+ * (never pooled), nothing is retried, and the answer is nginx's 499 (for the log: the client is gone).
+ *
+ * X-Forwarded-Proto is `https` on a TLS connection. Trailers are relayed both ways where the
+ * message they end is chunked on both hops (a chunked body to an HTTP/1.1 client; a chunked
+ * request body), cleaned as headers are (./hygiene.ts); otherwise dropped (RFC 9110 §6.5.1).
  *
  * `Upgrade` requests (WebSocket) are tunnelled on a connection of their own: the upstream's 101 is
  * relayed (the server writes it with the upstream's Upgrade), then bytes flow both ways until either
@@ -33,9 +40,10 @@ import net from 'node:net';
 import { parseContentLengths } from '../http1/framing.js';
 import { ResponseParser, type ResponseHead } from '../http1/response-parser.js';
 import { HttpError, type Handler, type HttpRequest, type HttpResponse } from '../handlers/types.js';
+import { watchClientGone } from '../server/request.js';
 import { Balancer, Upstream } from './balancer.js';
 import { attachProxyLogger, type ProxyEvents, type UpstreamPhase } from './events.js';
-import { clientResponseHeaders, isRetryable, upstreamRequestHead, type RequestBodyFraming } from './hygiene.js';
+import { clientResponseHeaders, isRetryable, relayedTrailers, upstreamLastChunk, upstreamRequestHead, type RequestBodyFraming } from './hygiene.js';
 import { resolveProxyOptions, type ProxyOptions, type ResolvedProxyOptions } from './options.js';
 import { PoolError, UpstreamPool, type PoolStats } from './pool.js';
 import { Attempt, RelayBody, UpstreamFailure, tunnel, type OutgoingBody } from './relay.js';
@@ -85,6 +93,34 @@ function requestFacts(req: HttpRequest): { framing: RequestBodyFraming; upgrade:
 
 const STATUS_TEXT: Record<number, string> = { 502: '502 Bad Gateway', 503: '503 Service Unavailable', 504: '504 Gateway Timeout' };
 
+/**
+ * What a handler whose client went away answers: nginx's 499 "client closed request", for the log
+ * (a client that only half-closed may still read it; Go's ReverseProxy answers 502 there).
+ */
+const CLIENT_GONE = new HttpError(499, 'client closed request');
+
+/**
+ * attempt.run(), with the attempt told at once when the client goes away (watchClientGone: no
+ * AbortSignal listener per request; `req.signal` for a request this server did not build). The
+ * watch outlives the head harmlessly: clientGone() then does nothing, the body's return() acts.
+ */
+function runWatched(req: HttpRequest, attempt: Attempt, fresh: boolean): Promise<ResponseHead> {
+  const running = attempt.run(fresh);
+  const watch = watchClientGone(req, attempt);
+  if (watch === 'gone') attempt.clientGone();
+  else if (watch === 'unsupported') {
+    const signal = req.signal;
+    if (signal.aborted) attempt.clientGone();
+    else signal.addEventListener('abort', () => attempt.clientGone(), { once: true });
+  }
+  return running;
+}
+
+/** The pieces of a body that came whole, as a stream (so trailers can follow it). */
+async function* wholeBody(pieces: Buffer[]): AsyncGenerator<Uint8Array> {
+  yield* pieces;
+}
+
 function statusFor(phase: UpstreamPhase, code: string): number {
   if (phase === 'queue') return 503;
   return code === 'timeout' ? 504 : 502;
@@ -114,7 +150,7 @@ export function proxy(options: ProxyOptions): ProxyHandler {
       headers: req.headers,
       peerAddress: peer,
       trustedPeer: resolved.trustedProxies.has(peer),
-      proto: 'http',
+      proto: req.connection.tls ? 'https' : 'http',
       upstreamAuthority: upstream.pool.target.authority,
       preserveHost: resolved.preserveHost,
       body,
@@ -128,7 +164,10 @@ export function proxy(options: ProxyOptions): ProxyHandler {
     if (upgrade && framing.kind === 'none') return openTunnel(req);
     let body: OutgoingBody = NO_BODY;
     if (framing.kind === 'length' && framing.length <= resolved.retryBodyBytes) body = { kind: 'buffered', bytes: await req.body.bytes() };
-    else if (framing.kind !== 'none') body = { kind: 'stream', source: req.body, chunked: framing.kind === 'chunked', pulled: false };
+    else if (framing.kind !== 'none') {
+      const source = req.body;
+      body = { kind: 'stream', source, chunked: framing.kind === 'chunked', endChunk: () => upstreamLastChunk(source.trailers, req.headers), pulled: false };
+    }
     const sentFraming: RequestBodyFraming = body.kind === 'buffered' ? { kind: 'length', length: body.bytes.length } : framing;
     const retryable = isRetryable(req.method, req.headers);
 
@@ -142,7 +181,7 @@ export function proxy(options: ProxyOptions): ProxyHandler {
       const attempt = new Attempt(pool, req.method, headFor(req, upstream, sentFraming, false), body, timeouts);
       let head;
       try {
-        head = await attempt.run(fresh);
+        head = await runWatched(req, attempt, fresh);
         if (head.status === 101) throw attempt.abort('headers', 'unexpected-101');
       } catch (error) {
         if (error instanceof PoolError) {
@@ -162,6 +201,7 @@ export function proxy(options: ProxyOptions): ProxyHandler {
           attempt.abort('send', 'internal');
           throw error;
         }
+        if (error.code === 'client-gone') throw CLIENT_GONE;
         if (!attempt.ended) attempt.abort(error.phase, error.code);
         if (error.code === 'timeout') balancer.failed(upstream, `${error.phase} timeout`);
         else if (!attempt.reused) balancer.failed(upstream, `${error.phase} ${error.code}`);
@@ -186,13 +226,16 @@ export function proxy(options: ProxyOptions): ProxyHandler {
   }
 
   function respond(req: HttpRequest, upstream: Upstream, attempt: Attempt, head: ResponseHead): HttpResponse {
-    const headers = clientResponseHeaders(head.headers, head.framing, false, head.connection);
-    if (attempt.complete) {
+    // Trailers can follow only a chunked body, and only an HTTP/1.1 client gets one.
+    const trailers = head.framing.kind === 'chunked' && req.version === '1.1';
+    const headers = clientResponseHeaders(head.headers, head.framing, false, head.connection, trailers);
+    if (attempt.complete && (attempt.trailers === null || !trailers)) {
       const pieces = attempt.pieces;
       return { status: head.status, headers, body: pieces.length === 0 ? null : pieces.length === 1 ? pieces[0] : Buffer.concat(pieces) };
     }
-    const body = new RelayBody(attempt, (failure) => fail(upstream, failure.phase, failure.code, req, false));
-    return { status: head.status, headers, body };
+    const body = attempt.complete ? wholeBody(attempt.pieces) : new RelayBody(attempt, (failure) => fail(upstream, failure.phase, failure.code, req, false));
+    if (!trailers) return { status: head.status, headers, body };
+    return { status: head.status, headers, body, trailers: () => (attempt.trailers === null ? null : relayedTrailers(attempt.trailers, head.connection)) };
   }
 
   async function openTunnel(req: HttpRequest): Promise<HttpResponse> {
@@ -201,7 +244,7 @@ export function proxy(options: ProxyOptions): ProxyHandler {
     const attempt = new Attempt(upstream.pool, req.method, headFor(req, upstream, NONE, true), NO_BODY, timeouts);
     let head;
     try {
-      head = await attempt.run(true);
+      head = await runWatched(req, attempt, true);
     } catch (error) {
       if (error instanceof PoolError) {
         if (error.phase === 'connect') balancer.failed(upstream, `connect ${error.code}`);
@@ -209,6 +252,7 @@ export function proxy(options: ProxyOptions): ProxyHandler {
         throw new HttpError(status, STATUS_TEXT[status]);
       }
       if (!(error instanceof UpstreamFailure)) throw error;
+      if (error.code === 'client-gone') throw CLIENT_GONE;
       if (!attempt.ended) attempt.abort(error.phase, error.code);
       const status = fail(upstream, error.phase, error.code, req, false);
       throw new HttpError(status, STATUS_TEXT[status]);

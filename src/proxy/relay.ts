@@ -15,14 +15,20 @@
  *   whole, no `Connection: close` (HTTP/1.1) or an explicit keep-alive (HTTP/1.0), a body not
  *   delimited by the close, and nothing after it; otherwise it closes with its reason.
  * - The body iterator's return() (the client went away, or the server will not send the body) and
- *   an abandoned head close the connection as `client-gone`: it is never pooled.
+ *   an abandoned head close the connection as `client-gone`: it is never pooled. A client that goes
+ *   away while the head is awaited (clientGone(), at the moment `req.signal` aborts) ends the
+ *   attempt at once: out of the pool's queue, or its connection closed (`client-gone`).
+ * - Trailers: a chunked response's trailer section is kept (`trailers`) for the caller to relay; a
+ *   chunked request body ends with the last chunk its `endChunk()` gives (the client's trailers).
  * - Memory per exchange is bounded: reading from the upstream pauses past READ_HIGH_WATER_BYTES
  *   unconsumed, and the server asks for the next piece only once the client took the last.
  */
 
 import type { Socket } from 'node:net';
-import { LAST_CHUNK, chunkHeader, chunkTrailer } from '../http1/chunked.js';
+import { chunkHeader, chunkTrailer } from '../http1/chunked.js';
+import type { HeaderMap } from '../http1/header-map.js';
 import type { ResponseHead } from '../http1/response-parser.js';
+import type { ClientGoneWatcher } from '../server/connection.js';
 import type { UpstreamPhase } from './events.js';
 import type { LeaseUser, PoolError, UpstreamPool } from './pool.js';
 import type { ConnectionUser, UpstreamConnection } from './upstream-connection.js';
@@ -32,8 +38,11 @@ export type OutgoingBody =
   | { kind: 'none' }
   /** Read whole before sending: it can be sent again. */
   | { kind: 'buffered'; bytes: Uint8Array }
-  /** Streamed as it arrives; `chunked`: re-framed in chunks, else sent as is under Content-Length. */
-  | { kind: 'stream'; source: AsyncIterable<Uint8Array>; chunked: boolean; pulled: boolean };
+  /**
+   * Streamed as it arrives; `chunked`: re-framed in chunks and ended by `endChunk()` (the last
+   * chunk with the client's trailer section), else sent as is under Content-Length.
+   */
+  | { kind: 'stream'; source: AsyncIterable<Uint8Array>; chunked: boolean; endChunk: () => string; pulled: boolean };
 
 export class UpstreamFailure extends Error {
   readonly phase: UpstreamPhase;
@@ -57,7 +66,7 @@ export interface AttemptTimeouts {
   sendTimeoutMs: number;
 }
 
-export class Attempt implements ConnectionUser, LeaseUser {
+export class Attempt implements ConnectionUser, LeaseUser, ClientGoneWatcher {
   readonly pool: UpstreamPool;
   readonly #method: string;
   readonly #headText: string;
@@ -75,6 +84,8 @@ export class Attempt implements ConnectionUser, LeaseUser {
   readonly pieces: Buffer[] = [];
   /** The whole body came with the head: `pieces` is all of it, and the connection is released. */
   complete = false;
+  /** The response's trailer section, once its chunked body was read to its end (null when none). */
+  trailers: HeaderMap | null = null;
   #wake: (() => void) | null = null;
   #failure: string | null = null;
   /** The whole request is queued on the socket. */
@@ -112,6 +123,11 @@ export class Attempt implements ConnectionUser, LeaseUser {
   }
 
   leased(connection: UpstreamConnection, reused: boolean): void {
+    if (this.#ended) {
+      // The client went away while this connection was being opened: nothing was sent on it.
+      this.pool.release(connection, false, 'client-gone');
+      return;
+    }
     this.#connection = connection;
     this.reused = reused;
     this.#bytesReadBefore = connection.bytesReceived;
@@ -136,6 +152,13 @@ export class Attempt implements ConnectionUser, LeaseUser {
     if (wake === null) return;
     this.#wake = null;
     wake();
+  }
+
+  /** The client went away (or the server gave up) before the head came: the attempt ends now. */
+  clientGone(): void {
+    if (this.#resolve === null) return;
+    this.pool.cancel(this);
+    this.#settle(null, this.abort(this.#requestSent ? 'headers' : 'send', 'client-gone'));
   }
 
   failed(code: string): void {
@@ -211,7 +234,7 @@ export class Attempt implements ConnectionUser, LeaseUser {
       if (!more) await this.#drained(socket);
     }
     if (this.#stopSending || socket.destroyed) return;
-    if (body.chunked) socket.write(LAST_CHUNK);
+    if (body.chunked) socket.write(body.endChunk(), 'latin1');
     this.#requestSent = true;
   }
 
@@ -283,6 +306,7 @@ export class Attempt implements ConnectionUser, LeaseUser {
         continue;
       }
       if (event.kind === 'end') {
+        this.trailers = event.trailers;
         this.complete = true;
         this.finish(head);
       }
@@ -301,6 +325,7 @@ export class Attempt implements ConnectionUser, LeaseUser {
           if (connection.paused && parser.bufferedBytes === 0) connection.resume();
           return event.bytes;
         case 'end':
+          this.trailers = event.trailers;
           this.finish(this.#head as ResponseHead);
           return null;
         case 'need-data':

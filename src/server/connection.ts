@@ -27,6 +27,7 @@ import { performance } from 'node:perf_hooks';
 import type { Socket } from 'node:net';
 import { ProtocolError } from '../http1/errors.js';
 import type { BodyFraming, ResponseBodyShape } from '../http1/framing.js';
+import type { HeaderMap } from '../http1/header-map.js';
 import { advertisedTimeoutSeconds, type KeepAliveDecision } from '../http1/keep-alive.js';
 import type { ParserLimits, RequestHead, RequestParser } from '../http1/parser.js';
 import { serializeResponseHead, type ResponseHeadInit } from '../http1/serializer.js';
@@ -82,6 +83,11 @@ interface Pull {
   reject(error: unknown): void;
 }
 
+/** Told once when the client goes away or the server gives up on the request (`req.signal`'s moment). */
+export interface ClientGoneWatcher {
+  clientGone(): void;
+}
+
 /** One request and its response; while it runs it is also the connection's phase. */
 export class Exchange {
   readonly kind = 'exchange';
@@ -110,6 +116,10 @@ export class Exchange {
   aborter: AbortController | null = null;
   /** `aborted`: the client went away (or the server gave up) first; `responded`: the response was queued whole first. */
   signalState: 'open' | 'aborted' | 'responded' = 'open';
+  /** Told when the signal would abort, without an AbortSignal (watchClientGone). */
+  goneWatcher: ClientGoneWatcher | null = null;
+  /** The request body's trailer section, once the body was read to its end. */
+  trailers: HeaderMap | null = null;
   status = 0;
   bytesOut = 0;
 
@@ -318,6 +328,10 @@ export class Connection extends Outbound implements Tracked {
   get peerPort(): number {
     this.#readPeer();
     return this.#peerPort;
+  }
+
+  get encrypted(): boolean {
+    return this.#has(ENCRYPTED);
   }
 
   #has(flag: number): boolean {
@@ -911,7 +925,7 @@ export class Connection extends Outbound implements Tracked {
     ex.writing = 'streaming';
     // A streamed body's producer runs later, as an awaiting handler does: keep the peer address.
     if (!(stream instanceof FileBody)) this.#readPeer();
-    this.writeStreamed(headText, stream, framing, prepared.declaredLength).then(
+    this.writeStreamed(headText, stream, framing, prepared.declaredLength, prepared.trailers).then(
       (written) =>
         this.#guarded(() => {
           ex.bytesOut = written;
@@ -1182,6 +1196,7 @@ export class Connection extends Outbound implements Tracked {
         return;
       case 'end':
         ex.reading = 'done';
+        ex.trailers = event.trailers;
         this.clearDeadline('request');
         this.clearDeadline('rate');
         pull.resolve(DONE);
@@ -1337,6 +1352,10 @@ function abortSignal(ex: Exchange): void {
   if (ex.signalState !== 'open') return;
   ex.signalState = 'aborted';
   ex.aborter?.abort();
+  const watcher = ex.goneWatcher;
+  if (watcher === null) return;
+  ex.goneWatcher = null;
+  watcher.clientGone();
 }
 
 /** The request body is not all read yet (the handler may read it, or it is being discarded). */

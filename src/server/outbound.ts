@@ -17,7 +17,7 @@ import type { ResponseBodyShape, ResponseFraming } from '../http1/framing.js';
 import { latin1, writeLatin1 } from '../http1/latin1.js';
 import { CONTINUE_HEAD, joinHeadAndBody } from '../http1/serializer.js';
 import { Deadlines } from './deadlines.js';
-import { writeStreamBody, type StreamBody } from './write-response.js';
+import { writeStreamBody, type StreamBody, type TrailersFn } from './write-response.js';
 
 /** Output flags in `flags`; Connection's own start at FIRST_CONNECTION_FLAG. */
 const WRITE_BLOCKED = 1; // the peer is not taking our bytes
@@ -127,10 +127,10 @@ export abstract class Outbound extends Deadlines {
   }
 
   /** A head, then a streamed body with backpressure; resolves with the body bytes written. */
-  protected writeStreamed(headText: string, stream: StreamBody, framing: ResponseFraming, declaredLength: number | null): Promise<number> {
+  protected writeStreamed(headText: string, stream: StreamBody, framing: ResponseFraming, declaredLength: number | null, trailers: TrailersFn | null): Promise<number> {
     this.flushText();
     this.socket.write(headText, 'latin1');
-    return writeStreamBody(this.socket, stream, framing, declaredLength, () => this.#waitDrain());
+    return writeStreamBody(this.socket, stream, framing, declaredLength, trailers, () => this.#waitDrain());
   }
 
   /** `100 Continue` (RFC 9110 §10.1.1), ahead of anything batched after it. */

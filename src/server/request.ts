@@ -8,7 +8,19 @@
 import type { HttpVersion } from '../http1/framing.js';
 import type { HeaderMap } from '../http1/header-map.js';
 import { HttpError, type ConnectionRef, type HttpRequest, type RequestBody } from '../handlers/types.js';
-import type { Connection, Exchange } from './connection.js';
+import type { ClientGoneWatcher, Connection, Exchange } from './connection.js';
+
+/**
+ * `watcher.clientGone()` is called once, at the moment `req.signal` would abort (the client went
+ * away, or the server gave up on the request), until `watchClientGone(req, null)`: what an
+ * AbortSignal listener does, without its cost (microseconds per listener, too much per request on
+ * a hot path such as the proxy's). `gone`: that moment has already passed (the watcher is not
+ * kept); `unsupported`: a request this server did not build (use `req.signal`).
+ */
+export function watchClientGone(req: HttpRequest, watcher: ClientGoneWatcher | null): 'watching' | 'gone' | 'unsupported' {
+  if (!(req instanceof ServerRequest)) return 'unsupported';
+  return req.watchGone(watcher);
+}
 
 /** The handler's view of `ex`: path and query split from the request-target (RFC 9112 §3.2). */
 export function buildRequest(connection: Connection, ex: Exchange): HttpRequest {
@@ -32,6 +44,7 @@ class ServerRequest implements HttpRequest {
   readonly target: string;
   readonly path: string;
   readonly query: string;
+  readonly scheme: 'http' | 'https';
   readonly version: HttpVersion;
   readonly headers: HeaderMap;
   readonly #connection: Connection;
@@ -45,6 +58,7 @@ class ServerRequest implements HttpRequest {
     this.target = head.target;
     this.path = path;
     this.query = query;
+    this.scheme = connection.encrypted ? 'https' : 'http';
     this.version = head.version;
     this.headers = head.headers;
     this.#connection = connection;
@@ -54,7 +68,7 @@ class ServerRequest implements HttpRequest {
   get connection(): ConnectionRef {
     if (this.#ref === null) {
       const connection = this.#connection;
-      this.#ref = { id: connection.id, requestIndex: this.#exchange.index, remoteAddress: connection.peerAddress, remotePort: connection.peerPort };
+      this.#ref = { id: connection.id, tls: connection.encrypted, requestIndex: this.#exchange.index, remoteAddress: connection.peerAddress, remotePort: connection.peerPort };
     }
     return this.#ref;
   }
@@ -72,8 +86,18 @@ class ServerRequest implements HttpRequest {
     return ex.aborter.signal;
   }
 
+  watchGone(watcher: ClientGoneWatcher | null): 'watching' | 'gone' {
+    const ex = this.#exchange;
+    if (ex.signalState === 'aborted') {
+      ex.goneWatcher = null;
+      return 'gone';
+    }
+    ex.goneWatcher = watcher;
+    return 'watching';
+  }
+
   toJSON(): Omit<HttpRequest, 'body' | 'signal'> {
-    return { method: this.method, target: this.target, path: this.path, query: this.query, version: this.version, headers: this.headers, connection: this.connection };
+    return { method: this.method, target: this.target, path: this.path, query: this.query, scheme: this.scheme, version: this.version, headers: this.headers, connection: this.connection };
   }
 }
 
@@ -90,6 +114,10 @@ class IncomingBody implements RequestBody {
 
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     return { next: () => this.#connection.pullBody(this.#exchange) };
+  }
+
+  get trailers(): HeaderMap | null {
+    return this.#exchange.trailers;
   }
 
   async bytes(): Promise<Uint8Array> {

@@ -10,11 +10,13 @@ import { read } from 'node:fs';
 import type { Socket } from 'node:net';
 import { LAST_CHUNK, chunkHeader, chunkTrailer } from '../http1/chunked.js';
 import type { ResponseBodyShape, ResponseFraming } from '../http1/framing.js';
-import { InvalidResponseError, NO_HEADERS, headerBlock, reasonPhrase, type HeaderBlock, type ResponseHeaders } from '../http1/serializer.js';
+import { InvalidResponseError, NO_HEADERS, headerBlock, lastChunkWithTrailers, reasonPhrase, type HeaderBlock, type ResponseHeaders } from '../http1/serializer.js';
 import type { HttpResponse, UpgradeHandler } from '../handlers/types.js';
 import { FILE_CHUNK_BYTES, FileBody } from '../handlers/file-body.js';
 
 export type StreamBody = AsyncIterable<Uint8Array | string>;
+
+export type TrailersFn = () => ResponseHeaders | null | undefined;
 
 export interface PreparedResponse {
   status: number;
@@ -25,6 +27,8 @@ export interface PreparedResponse {
   /** The whole body when its size is known. */
   payload: Uint8Array | string | null;
   stream: StreamBody | null;
+  /** The handler's trailer fields, asked for after a chunked stream. */
+  trailers: TrailersFn | null;
   /** The handler's own Content-Length, when it set one (used for HEAD and for streams). */
   declaredLength: number | null;
   /** The handler asked for `Connection: close`. */
@@ -63,7 +67,7 @@ function utf8Length(body: string): number {
 
 export function prepareResponse(response: HttpResponse | unknown): PreparedResponse {
   if (response === null || typeof response !== 'object') throw new InvalidResponseError('handler must return an HttpResponse object');
-  const { status, headers, body, upgrade, takeover } = response as HttpResponse;
+  const { status, headers, body, upgrade, takeover, trailers } = response as HttpResponse;
   if (upgrade !== undefined || takeover !== undefined) return prepareHandoff(response as HttpResponse);
   if (!Number.isInteger(status) || status < 200 || status > 999) throw new InvalidResponseError('response status must be an integer from 200 to 999');
   if (headers !== undefined && (headers === null || typeof headers !== 'object')) throw new InvalidResponseError('response headers must be an object');
@@ -95,7 +99,8 @@ export function prepareResponse(response: HttpResponse | unknown): PreparedRespo
   } else {
     throw new InvalidResponseError('response body must be a string, Uint8Array, AsyncIterable or null');
   }
-  return { status, headers, block, shape, payload, stream, declaredLength, connectionClose: block.connectionClose, handoff: null };
+  if (trailers !== undefined && typeof trailers !== 'function') throw new InvalidResponseError('response trailers must be a function');
+  return { status, headers, block, shape, payload, stream, trailers: trailers ?? null, declaredLength, connectionClose: block.connectionClose, handoff: null };
 }
 
 /** A response that takes the connection out of HTTP: 101 with `upgrade`, or any `takeover`. */
@@ -121,6 +126,7 @@ function prepareHandoff(response: HttpResponse): PreparedResponse {
     shape: EMPTY,
     payload: null,
     stream: null,
+    trailers: null,
     declaredLength: null,
     connectionClose: false,
     handoff: { kind: takeover === undefined ? 'upgrade' : 'takeover', fn },
@@ -155,19 +161,27 @@ export function discardBody(body: unknown): void {
   }
 }
 
+/** The end of a chunked body: the last chunk, with the handler's trailer section when it has one. */
+function writeLastChunk(socket: Socket, trailers: TrailersFn | null): void {
+  const fields = trailers === null ? null : trailers();
+  socket.write(fields == null ? LAST_CHUNK : lastChunkWithTrailers(fields), 'latin1');
+}
+
 /**
  * Writes a stream body; resolves with the body bytes written. `waitDrain` resolves when the socket
- * can take more, and rejects if the connection dies meanwhile.
+ * can take more, and rejects if the connection dies meanwhile. A chunked body ends with the
+ * `trailers` the handler gives once the stream is done.
  */
 export async function writeStreamBody(
   socket: Socket,
   stream: StreamBody,
   framing: ResponseFraming,
   declaredLength: number | null,
+  trailers: TrailersFn | null,
   waitDrain: () => Promise<void>,
 ): Promise<number> {
   if (stream instanceof FileBody) return writeFileBody(socket, stream, waitDrain);
-  if (isReadable(stream)) return writeReadableBody(socket, stream, framing, declaredLength, waitDrain);
+  if (isReadable(stream)) return writeReadableBody(socket, stream, framing, declaredLength, trailers, waitDrain);
   let written = 0;
   for await (const item of stream) {
     const chunk = typeof item === 'string' ? Buffer.from(item) : item;
@@ -179,7 +193,7 @@ export async function writeStreamBody(
     if (socket.writableNeedDrain) await waitDrain();
   }
   if (declaredLength !== null && written !== declaredLength) throw new InvalidResponseError('stream is shorter than its Content-Length');
-  if (framing === 'chunked') socket.write(LAST_CHUNK);
+  if (framing === 'chunked') writeLastChunk(socket, trailers);
   return written;
 }
 
@@ -271,6 +285,7 @@ function writeReadableBody(
   readable: ReadableLike,
   framing: ResponseFraming,
   declaredLength: number | null,
+  trailers: TrailersFn | null,
   waitDrain: () => Promise<void>,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -308,7 +323,13 @@ function writeReadableBody(
     };
     const onEnd = (): void => {
       if (declaredLength !== null && written !== declaredLength) return finish(new InvalidResponseError('stream is shorter than its Content-Length'));
-      if (framing === 'chunked') socket.write(LAST_CHUNK);
+      if (framing === 'chunked') {
+        try {
+          writeLastChunk(socket, trailers);
+        } catch (error) {
+          return finish(error);
+        }
+      }
       finish(null);
     };
     // A late error (after we stopped listening) must not become an unhandled 'error' event.

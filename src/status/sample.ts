@@ -134,6 +134,14 @@ const MONITOR_IDLE_MS = 60_000;
 let monitor: IntervalHistogram | null = null;
 let monitorStop: NodeJS.Timeout | null = null;
 
+/** The monitor's timer period: a sample is the time between two of its ticks, so an idle loop reads this much. */
+const MONITOR_RESOLUTION_MS = 10;
+
+/** A sample (ns between ticks) less the period itself: the delay the loop added, in ms. */
+export function delayMs(sampleNs: number): number {
+  return Math.max(0, sampleNs / 1e6 - MONITOR_RESOLUTION_MS);
+}
+
 function eventLoopDelay(): ProcessSample['eventLoopDelayMs'] {
   if (monitorStop !== null) clearTimeout(monitorStop);
   monitorStop = setTimeout(() => {
@@ -142,13 +150,13 @@ function eventLoopDelay(): ProcessSample['eventLoopDelayMs'] {
     monitorStop = null;
   }, MONITOR_IDLE_MS).unref();
   if (monitor === null) {
-    monitor = monitorEventLoopDelay({ resolution: 10 });
+    monitor = monitorEventLoopDelay({ resolution: MONITOR_RESOLUTION_MS });
     monitor.enable();
     return null;
   }
   const m = monitor;
   if (m.count === 0) return null;
-  const result = { p50: m.percentile(50) / 1e6, p99: m.percentile(99) / 1e6, max: m.max / 1e6 };
+  const result = { p50: delayMs(m.percentile(50)), p99: delayMs(m.percentile(99)), max: delayMs(m.max) };
   m.reset();
   return result;
 }

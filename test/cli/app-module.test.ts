@@ -88,6 +88,31 @@ export default app;
     assert.match(spa.stderr, /^holdfast: --spa, --list and --cors are for directories/);
   });
 
+  test('SIGTERM with an upgraded connection: the shutdown line counts it as upgraded', async () => {
+    const file = module(
+      'upgrade.mjs',
+      `import { defineHandler, takeover } from ${JSON.stringify(HOLDFAST)};
+export default defineHandler(() => takeover((socket) => {
+  socket.write('HTTP/1.1 101 Switching Protocols\\r\\nConnection: Upgrade\\r\\nUpgrade: echo\\r\\n\\r\\n');
+  socket.on('data', (bytes) => socket.write(bytes));
+  process.once('SIGTERM', () => socket.end());
+}));
+`,
+    );
+    const cli = await startCli([file, '--port', '0', '--log', 'off']);
+    const c = await RawConnection.connect(cli.port);
+    try {
+      c.write('GET /echo HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+      assert.equal((await c.readResponse()).status, 101);
+      const stopped = await cli.stop('SIGTERM');
+      assert.equal(stopped.code, 0);
+      assert.match(cli.output(), /^shutdown: 1 connection\(s\) drained cleanly, 0 forced \(1 upgraded\)$/m);
+    } finally {
+      c.destroy();
+      await cli.stop('SIGKILL');
+    }
+  });
+
   test('with --workers 2 a module that fails to load is still one line and exit 2', async () => {
     const run = await runCli([module('throws-workers.mjs', "throw new Error('cannot start');\n"), '--port', '0', '--workers', '2']);
     assert.equal(run.code, 2);

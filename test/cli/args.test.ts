@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { OPTION_FLAGS, PROXY_FLAGS, parseArgs, withCliDefaults, USAGE, UsageError, type CliConfig } from '../../src/cli/args.js';
+import { OPTION_FLAGS, PROXY_FLAGS, STATUS_TOKEN_ENV, parseArgs, withCliDefaults, USAGE, UsageError, type CliConfig } from '../../src/cli/args.js';
 import { OPTION_ROWS, PRESETS, isTextRow, resolveOptions, type ServerOptions } from '../../src/server/options.js';
 import { formatNumber } from '../../src/server/units.js';
 
@@ -154,6 +154,7 @@ describe('parseArgs', () => {
       [['--header', ': value'], /^--header takes "Name: value"/],
       [['--header', 'Bad Name: x'], /^--header: "Bad Name" is not a field name; got "Bad Name: x"$/],
       [['--header', 'Content-Length: 5'], /^--header: Content-Length is set by the server itself; got "Content-Length: 5"$/],
+      [['--header', 'Set-Cookie: a=1', '--header', 'set-cookie: b=2'], /^--header: Set-Cookie may be given once \(cookies cannot be joined into one field line, RFC 9110 §5\.3\); got "set-cookie: b=2"$/],
       [['--header', 'Transfer-Encoding: chunked'], /^--header: Transfer-Encoding is set by the server itself/],
       [['--header', 'cache-control: max-age=1'], /^--header: Cache-Control has its own option \(cacheControl, --cache-control\)/],
       [['--header', 'X-A: a\u0000b'], /^--header: the value of X-A holds a control character/],
@@ -278,6 +279,16 @@ describe('flags from the option table', () => {
       const message = usageError(['--status-token', bad], /^--status-token takes at least 16 characters/);
       assert.ok(!message.includes(bad), message);
     }
+  });
+
+  test('HOLDFAST_STATUS_TOKEN gives the token when --status-token does not (argv shows in ps), validated alike', () => {
+    const token = 'abcdefghijklmnopqrst';
+    const fromEnv = parseArgs(['--status', '0.0.0.0:9090'], { [STATUS_TOKEN_ENV]: token }) as CliConfig;
+    assert.deepEqual(fromEnv.options, { status: '0.0.0.0:9090', statusToken: token });
+    const flagWins = parseArgs(['--status-token', 'zyxwvutsrqponmlkjih'], { [STATUS_TOKEN_ENV]: token }) as CliConfig;
+    assert.equal(flagWins.options.statusToken, 'zyxwvutsrqponmlkjih');
+    assert.deepEqual((parseArgs([], { [STATUS_TOKEN_ENV]: '' }) as CliConfig).options, {});
+    assert.throws(() => parseArgs([], { [STATUS_TOKEN_ENV]: 'short' }), (error: unknown) => error instanceof UsageError && /^HOLDFAST_STATUS_TOKEN takes at least 16 characters/.test(error.message) && !error.message.includes('short'));
   });
 
   test('--preset takes its names from PRESETS, and --help shows each with its numbers', () => {

@@ -8,8 +8,9 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
-import { acceptedEncodings, chooseCoding, compressStream, isCompressible, MIN_COMPRESS_BYTES } from '../../src/handlers/encoding.js';
+import { acceptedEncodings, chooseCoding, compressStream, isCompressible, keptLevel, MIN_COMPRESS_BYTES } from '../../src/handlers/encoding.js';
 import { serveStatic, type StaticHandler, type StaticOptions } from '../../src/handlers/static.js';
+import type { Handler } from '../../src/handlers/types.js';
 import { RawConnection, type ParsedResponse } from '../helpers/raw-client.js';
 import { sleep, startServer } from '../helpers/server.js';
 
@@ -79,6 +80,43 @@ function decoded(r: ParsedResponse): Buffer {
   if (coding === 'gzip') return gunzipSync(r.body);
   assert.equal(coding, undefined);
   return r.body;
+}
+
+/**
+ * What every kept br form answers besides itself (`kept`, a 200 of it): HEAD with its length and
+ * ETag, 304 for its ETag but not for another representation's, 412, Vary on each, a Range from the
+ * identity representation, or the whole form when the request refuses identity.
+ */
+async function checkKeptForm(c: RawConnection, target: string, content: Buffer, kept: ParsedResponse): Promise<void> {
+  const etag = kept.header('etag') ?? '';
+  assert.equal(kept.header('content-encoding'), 'br');
+  const head = await send(c, target, { 'Accept-Encoding': 'br' }, 'HEAD');
+  assert.equal(head.header('content-encoding'), 'br');
+  assert.equal(head.header('content-length'), String(kept.body.length));
+  assert.equal(head.header('etag'), etag);
+  assert.equal(head.header('vary'), 'Accept-Encoding');
+  assert.equal(head.body.length, 0);
+  const notModified = await send(c, target, { 'Accept-Encoding': 'br', 'If-None-Match': etag });
+  assert.equal(notModified.status, 304);
+  assert.equal(notModified.header('etag'), etag);
+  assert.equal(notModified.header('vary'), 'Accept-Encoding');
+  assert.equal(notModified.body.length, 0);
+  const otherRepresentation = await send(c, target, { 'Accept-Encoding': 'gzip', 'If-None-Match': etag });
+  assert.equal(otherRepresentation.status, 200);
+  assert.equal(otherRepresentation.header('content-encoding'), 'gzip');
+  const failed = await send(c, target, { 'Accept-Encoding': 'br', 'If-Match': '"other"' });
+  assert.equal(failed.status, 412);
+  assert.equal(failed.header('vary'), 'Accept-Encoding');
+  const range = await send(c, target, { 'Accept-Encoding': 'br', Range: 'bytes=1000-1999' });
+  assert.equal(range.status, 206);
+  assert.equal(range.header('content-encoding'), undefined);
+  assert.equal(range.header('vary'), 'Accept-Encoding');
+  assert.ok(range.body.equals(content.subarray(1000, 2000)));
+  const refused = await send(c, target, { 'Accept-Encoding': 'br, identity;q=0', Range: 'bytes=1000-1999' });
+  assert.equal(refused.status, 200);
+  assert.equal(refused.header('etag'), etag);
+  assert.ok(refused.body.equals(kept.body), 'the whole kept form');
+  assert.equal(c.unreadBytes, 0);
 }
 
 describe('Accept-Encoding negotiation', () => {
@@ -176,22 +214,7 @@ describe('compression on the fly', () => {
       await send(c, '/app.js', { 'Accept-Encoding': 'br' });
       await files.cache.settled();
       const br = await send(c, '/app.js', { 'Accept-Encoding': 'br' });
-      const etag = br.header('etag') ?? '';
-      const notModified = await send(c, '/app.js', { 'Accept-Encoding': 'br', 'If-None-Match': etag });
-      assert.equal(notModified.status, 304);
-      assert.equal(notModified.header('etag'), etag);
-      assert.equal(notModified.header('vary'), 'Accept-Encoding');
-      assert.equal(notModified.body.length, 0);
-      const otherRepresentation = await send(c, '/app.js', { 'Accept-Encoding': 'gzip', 'If-None-Match': etag });
-      assert.equal(otherRepresentation.status, 200);
-      assert.equal(otherRepresentation.header('content-encoding'), 'gzip');
-      const head = await send(c, '/app.js', { 'Accept-Encoding': 'br' }, 'HEAD');
-      assert.equal(head.header('content-encoding'), 'br');
-      assert.equal(head.header('content-length'), String(br.body.length));
-      assert.equal(head.header('etag'), etag);
-      const ifMatch = await send(c, '/app.js', { 'Accept-Encoding': 'br', 'If-Match': '"other"' });
-      assert.equal(ifMatch.status, 412);
-      assert.equal(c.unreadBytes, 0);
+      await checkKeptForm(c, '/app.js', app, br);
     });
   });
 
@@ -230,8 +253,8 @@ describe('compression on the fly', () => {
     });
   });
 
-  test('a large file streams through the compressor (chunked, no Content-Length); HEAD has no body; from memory once cached', async () => {
-    await withFiles({}, async (c, files) => {
+  test('a large file not cached streams through the compressor (chunked, no Content-Length), HEAD alike without a body', async () => {
+    await withFiles({ maxCacheBytes: 0 }, async (c, files) => {
       for (let i = 0; i < 3; i++) {
         const r = await send(c, '/big.js', { 'Accept-Encoding': i === 1 ? 'gzip' : 'br' });
         assert.equal(r.status, 200);
@@ -241,11 +264,182 @@ describe('compression on the fly', () => {
         assert.match(r.header('etag') ?? '', i === 1 ? /-gz6"$/ : /-br5"$/);
         assert.ok(decoded(r).equals(big), `request ${i}`);
       }
-      assert.equal(files.cache.stats().files, 1, 'the identity bytes were admitted on the second request');
       const head = await send(c, '/big.js', { 'Accept-Encoding': 'br' }, 'HEAD');
       assert.equal(head.header('content-encoding'), 'br');
       assert.equal(head.header('content-length'), undefined);
+      assert.match(head.header('etag') ?? '', /-br5"$/);
+      assert.equal(head.header('vary'), 'Accept-Encoding');
       assert.equal(head.body.length, 0);
+      await files.cache.settled();
+      assert.equal(files.cache.stats().bytes, 0);
+    });
+  });
+
+  test('a cached large file: streamed until its kept form is made (once, at brotli 9 / gzip 7), then that form with its own ETag, Content-Length, 304, HEAD, Vary and Range', async () => {
+    assert.equal(keptLevel('br', big.length), 9);
+    assert.equal(keptLevel('gzip', big.length), 7);
+    await withFiles({}, async (c, files) => {
+      const first = await send(c, '/big.js', { 'Accept-Encoding': 'br' });
+      assert.equal(first.framing, 'chunked');
+      assert.equal(files.cache.stats().files, 0, 'not admitted on its first request');
+      const admitting = await send(c, '/big.js', { 'Accept-Encoding': 'br' });
+      assert.equal(admitting.framing, 'chunked', 'the admitting request streams from the bytes just read');
+      assert.match(admitting.header('etag') ?? '', /-br5"$/);
+      assert.ok(decoded(admitting).equals(big));
+      await files.cache.settled();
+
+      const kept = await send(c, '/big.js', { 'Accept-Encoding': 'br, gzip' });
+      assert.equal(kept.status, 200);
+      assert.equal(kept.framing, 'length');
+      assert.equal(kept.header('content-length'), String(kept.body.length));
+      assert.equal(kept.header('content-encoding'), 'br');
+      assert.equal(kept.header('vary'), 'Accept-Encoding');
+      assert.match(kept.header('etag') ?? '', /^"[0-9a-f]+-[0-9a-f]+-br9"$/);
+      assert.ok(decoded(kept).equals(big));
+      assert.ok(kept.body.length < admitting.body.length, 'brotli 9 is smaller than 5');
+      assert.ok((await send(c, '/big.js', { 'Accept-Encoding': 'br' })).body.equals(kept.body), 'the same form again');
+
+      const gzipStreamed = await send(c, '/big.js', { 'Accept-Encoding': 'gzip' });
+      assert.equal(gzipStreamed.framing, 'chunked', 'each coding is made on its first request');
+      await files.cache.settled();
+      const gzip = await send(c, '/big.js', { 'Accept-Encoding': 'gzip' });
+      assert.match(gzip.header('etag') ?? '', /-gz7"$/);
+      assert.equal(gzip.header('content-length'), String(gzip.body.length));
+      assert.ok(decoded(gzip).equals(big));
+      assert.equal(files.cache.stats().bytes, big.length + kept.body.length + gzip.body.length, 'the forms are counted with the file');
+
+      await checkKeptForm(c, '/big.js', big, kept);
+    });
+  });
+
+  test("a cached large file rewritten on disk: its kept forms go with the old version, the new one's are made again", async () => {
+    const file = path.join(root, 'large-changing.js');
+    const v1 = javascript(200_000, 8);
+    fs.writeFileSync(file, v1);
+    await withFiles({}, async (c, files) => {
+      for (let i = 0; i < 2; i++) await send(c, '/large-changing.js', { 'Accept-Encoding': 'br' });
+      await files.cache.settled();
+      const old = await send(c, '/large-changing.js', { 'Accept-Encoding': 'br' });
+      assert.match(old.header('etag') ?? '', /-br9"$/);
+      assert.ok(decoded(old).equals(v1));
+      const v2 = javascript(210_000, 9);
+      fs.writeFileSync(file, v2);
+      await new Promise(setImmediate);
+      const fresh = await send(c, '/large-changing.js', { 'Accept-Encoding': 'br' });
+      assert.match(fresh.header('etag') ?? '', /-br5"$/);
+      assert.ok(decoded(fresh).equals(v2));
+      const stats = files.cache.stats();
+      assert.equal(stats.files, 1, 'a file changed while cached is read back in by its next request');
+      assert.equal(stats.bytes - stats.unfreedBytes, v2.length, 'the old version and its form are dropped');
+      await files.cache.settled();
+      const kept = await send(c, '/large-changing.js', { 'Accept-Encoding': 'br' });
+      assert.match(kept.header('etag') ?? '', /-br9"$/);
+      assert.notEqual(kept.header('etag'), old.header('etag'));
+      assert.ok(decoded(kept).equals(v2));
+    });
+    fs.rmSync(file);
+  });
+
+  test('large files admitted together: each gets both kept forms (the one-at-a-time queue loses none)', async () => {
+    const names = [0, 1, 2, 3].map((i) => `together${i}.js`);
+    const contents = names.map((_, i) => javascript(100_000 + i * 1_000, 20 + i));
+    names.forEach((name, i) => fs.writeFileSync(path.join(root, name), contents[i]));
+    await withFiles({}, async (c, files) => {
+      for (let pass = 0; pass < 2; pass++) {
+        for (const name of names) c.write(`GET /${name} HTTP/1.1\r\nHost: t\r\nAccept-Encoding: ${pass === 0 ? 'br' : 'br, gzip'}\r\n\r\n`);
+        for (const content of contents) assert.ok(decoded(await c.readResponse()).equals(content));
+      }
+      for (const name of names) await send(c, `/${name}`, { 'Accept-Encoding': 'gzip' });
+      await files.cache.settled();
+      const stats = files.cache.stats();
+      assert.equal(stats.files, names.length);
+      let held = 0;
+      for (const [i, name] of names.entries()) {
+        for (const coding of ['br', 'gzip']) {
+          const r = await send(c, `/${name}`, { 'Accept-Encoding': coding });
+          assert.match(r.header('etag') ?? '', coding === 'br' ? /-br9"$/ : /-gz7"$/, `${name} ${coding}`);
+          assert.ok(decoded(r).equals(contents[i]));
+          held += r.body.length;
+        }
+        held += contents[i].length;
+      }
+      assert.equal(stats.bytes, held);
+    });
+    for (const name of names) fs.rmSync(path.join(root, name));
+  });
+
+  test('a cached large file without room for its forms keeps streaming; the cap holds', async () => {
+    await withFiles({ maxCacheBytes: big.length + 1_000 }, async (c, files) => {
+      for (let i = 0; i < 2; i++) await send(c, '/big.js', { 'Accept-Encoding': 'br' });
+      await files.cache.settled();
+      assert.equal(files.cache.stats().files, 1);
+      for (let i = 0; i < 2; i++) {
+        const r = await send(c, '/big.js', { 'Accept-Encoding': 'br' });
+        assert.equal(r.framing, 'chunked');
+        assert.match(r.header('etag') ?? '', /-br5"$/);
+        assert.ok(decoded(r).equals(big));
+      }
+      assert.equal(files.cache.stats().bytes, big.length);
+    });
+  });
+
+  test('Vary on every response of a compressible resource: HEAD, 412 and 416, small and large, with and without Accept-Encoding', async () => {
+    await withFiles({}, async (c) => {
+      for (const target of ['/app.js', '/big.js']) {
+        for (const fields of [{}, { 'Accept-Encoding': 'br, gzip' }] as Array<Record<string, string>>) {
+          const what = `${target} ${JSON.stringify(fields)}`;
+          const head = await send(c, target, fields, 'HEAD');
+          assert.equal(head.status, 200, what);
+          assert.equal(head.header('vary'), 'Accept-Encoding', `HEAD ${what}`);
+          const failed = await send(c, target, { ...fields, 'If-Match': '"other"' });
+          assert.equal(failed.status, 412, what);
+          assert.equal(failed.header('vary'), 'Accept-Encoding', `412 ${what}`);
+          const unsatisfiable = await send(c, target, { ...fields, Range: 'bytes=9999999-' });
+          assert.equal(unsatisfiable.status, 416, what);
+          assert.equal(unsatisfiable.header('vary'), 'Accept-Encoding', `416 ${what}`);
+          assert.equal(unsatisfiable.header('content-range'), `bytes */${target === '/app.js' ? app.length : big.length}`);
+        }
+      }
+      const image = await send(c, '/image.png', { 'If-Match': '"other"' });
+      assert.equal(image.status, 412);
+      assert.equal(image.header('vary'), undefined, 'an image has one representation');
+      assert.equal(c.unreadBytes, 0);
+    });
+  });
+
+  test('HEAD says what GET sends before the kept form is made: the same coding, ETag and Content-Length', async () => {
+    const perResponse = new Map<string, ParsedResponse>();
+    await withFiles({ maxCacheBytes: 0 }, async (c) => {
+      for (const target of ['/app.js', '/noise.txt']) perResponse.set(target, await send(c, target, { 'Accept-Encoding': 'br' }));
+    });
+    for (const options of [{}, { maxCacheBytes: 0 }] satisfies StaticOptions[]) {
+      await withFiles(options, async (c) => {
+        for (const target of ['/app.js', '/noise.txt']) {
+          const head = await send(c, target, { 'Accept-Encoding': 'br' }, 'HEAD');
+          const get = perResponse.get(target) as ParsedResponse;
+          const what = `${target} ${JSON.stringify(options)}`;
+          assert.equal(head.status, 200, what);
+          assert.equal(head.header('content-encoding'), get.header('content-encoding'), what);
+          assert.equal(head.header('etag'), get.header('etag'), what);
+          assert.equal(head.header('content-length'), String(get.body.length), what);
+          assert.equal(head.body.length, 0);
+        }
+      });
+    }
+    assert.equal(perResponse.get('/noise.txt')?.header('content-encoding'), undefined, 'noise does not compress: HEAD says identity as GET does');
+    assert.match(perResponse.get('/app.js')?.header('etag') ?? '', /-br5"$/);
+  });
+
+  test('a pre-compressed sibling wins on the fast path too, after another coding was made on the fly for the same file', async () => {
+    await withFiles({}, async (c, files) => {
+      for (let i = 0; i < 2; i++) {
+        const br = await send(c, '/page.css', { 'Accept-Encoding': 'br' });
+        assert.equal(br.header('content-encoding'), 'br');
+        await files.cache.settled();
+      }
+      const both = await send(c, '/page.css', { 'Accept-Encoding': 'br, gzip' });
+      assert.equal(both.header('content-encoding'), 'gzip', 'the gzip sibling, not the kept br form');
+      assert.ok(both.body.equals(fs.readFileSync(path.join(root, 'page.css.gz'))));
     });
   });
 
@@ -341,6 +535,54 @@ describe('compressed streams', () => {
     }
     await sleep(20);
     assert.ok(pulled < 60, `pulled ${pulled} pieces for ~1 MB of output`);
+  });
+
+  test('over the wire, a client that stops reading stops the compressor: its output stays far below the file', async (t) => {
+    const SIZE = 16 * 1024 * 1024;
+    const file = path.join(root, 'stalled.txt');
+    const content = randomBytes(SIZE); // text/plain that does not compress: output ≈ input
+    fs.writeFileSync(file, content);
+    const files = serveStatic(root, { maxCacheBytes: 0 });
+    let compressor: (Readable & { bytesWritten: number }) | null = null;
+    let output = 0;
+    const observed: Handler = async (req) => {
+      const response = await files(req);
+      if (response.body instanceof Readable) {
+        const stream = response.body as Readable & { bytesWritten: number };
+        const push = stream.push.bind(stream);
+        stream.push = (chunk: Buffer | null, encoding?: BufferEncoding): boolean => {
+          output += chunk?.length ?? 0;
+          return push(chunk, encoding);
+        };
+        compressor = stream;
+      }
+      return response;
+    };
+    const server = await startServer({}, observed);
+    const c = await RawConnection.connect(server.port);
+    try {
+      c.socket.pause();
+      c.write('GET /stalled.txt HTTP/1.1\r\nHost: t\r\nAccept-Encoding: br\r\n\r\n');
+      let consumed = -1;
+      for (let i = 0; i < 60; i++) {
+        await sleep(50);
+        const now = (compressor as { bytesWritten: number } | null)?.bytesWritten ?? -1;
+        if (now > 0 && now === consumed) break;
+        consumed = now;
+      }
+      t.diagnostic(`the compressor read ${consumed} bytes and made ${output} while the client read nothing`);
+      assert.ok(consumed > 0, 'the compressor started');
+      assert.ok(consumed < SIZE / 2, `the compressor read ${consumed} of ${SIZE} bytes while the client read nothing`);
+      assert.ok(output < SIZE / 2, `the compressor made ${output} bytes while the client read nothing`);
+      c.socket.resume();
+      const r = await c.readResponse({ timeoutMs: 5000 });
+      assert.equal(r.header('content-encoding'), 'br');
+      assert.ok(decoded(r).equals(content), 'resumed, the whole file');
+    } finally {
+      c.destroy();
+      await server.stop();
+      fs.rmSync(file);
+    }
   });
 
   test('a client that goes away mid-stream: the file is closed', async () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
+import net from 'node:net';
 import { describe, test } from 'node:test';
 import { fetchHandler, type FetchFunction } from '../../src/index.js';
 import { RawConnection } from '../helpers/raw-client.js';
@@ -233,5 +234,50 @@ describe('fetchHandler: large request bodies', () => {
       c.destroy();
       await t.stop();
     }
+  });
+});
+
+describe('fetchHandler: response streams with backpressure', () => {
+  test('a client that does not read stops the pulls well short of the body; reading again takes the rest', async () => {
+    const CHUNK = 64 * 1024;
+    const CHUNKS = 512; // 32 MiB: more than the loopback socket buffers of both ends hold
+    let pulls = 0;
+    const t = await serve(
+      () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            pull(controller) {
+              if (pulls === CHUNKS) return controller.close();
+              controller.enqueue(new Uint8Array(CHUNK).fill(pulls++ & 0xff));
+            },
+          }, { highWaterMark: 0 }),
+        ),
+    );
+    const socket = net.connect(t.port, '127.0.0.1');
+    try {
+      await once(socket, 'connect');
+      socket.pause();
+      socket.write(GET('/big'));
+      await sleep(300);
+      const paused = pulls;
+      await sleep(200);
+      assert.equal(pulls, paused, 'no more pulls while the client is not reading');
+      assert.ok(paused < CHUNKS / 2, `${paused} of ${CHUNKS} chunks pulled while the client read nothing`);
+      let received = 0;
+      let first: Buffer | null = null;
+      socket.on('data', (bytes: Buffer) => {
+        received += bytes.length;
+        first ??= bytes;
+      });
+      socket.resume();
+      const body = CHUNK * CHUNKS;
+      for (let i = 0; i < 1000 && received <= body; i++) await sleep(10);
+      assert.equal(pulls, CHUNKS, 'every chunk pulled once the client read');
+      assert.match(String(first).slice(0, 40), /^HTTP\/1\.1 200 OK\r\n/);
+      assert.ok(received > body, `${received} bytes received for a ${body}-byte body (chunked)`);
+    } finally {
+      socket.destroy();
+    }
+    await t.stop();
   });
 });

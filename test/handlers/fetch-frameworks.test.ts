@@ -112,7 +112,7 @@ describe('Hono on fetchHandler', () => {
     }
   });
 
-  test('HEAD on a GET route: the GET headers and length, no body bytes, the connection kept', async () => {
+  test('HEAD on a GET route: the GET headers (Hono drops the body and with it the length, as on @hono/node-server), no body bytes, the connection kept', async () => {
     const t = await startServer({}, fetchHandler(honoApp()));
     const c = await RawConnection.connect(t.port);
     try {

@@ -91,7 +91,7 @@ describe('fetchHandler: the request', () => {
   test('the second argument tells about the connection: address, port, connection id, request index', async () => {
     const seen: Array<Omit<FetchInfo, 'signal'> & { aborted: boolean }> = [];
     const t = await serve((_req, info) => {
-      seen.push({ remoteAddress: info.remoteAddress, remotePort: info.remotePort, connectionId: info.connectionId, requestIndex: info.requestIndex, aborted: info.signal.aborted });
+      seen.push({ remoteAddress: info.remoteAddress, remotePort: info.remotePort, connectionId: info.connectionId, requestIndex: info.requestIndex, tls: info.tls, aborted: info.signal.aborted });
       return new Response('ok');
     });
     const a = await RawConnection.connect(t.port);
@@ -105,9 +105,9 @@ describe('fetchHandler: the request', () => {
       const portA = a.socket.localPort as number;
       const portB = b.socket.localPort as number;
       assert.deepEqual(seen, [
-        { remoteAddress: '127.0.0.1', remotePort: portA, connectionId: 1, requestIndex: 1, aborted: false },
-        { remoteAddress: '127.0.0.1', remotePort: portA, connectionId: 1, requestIndex: 2, aborted: false },
-        { remoteAddress: '127.0.0.1', remotePort: portB, connectionId: 2, requestIndex: 1, aborted: false },
+        { remoteAddress: '127.0.0.1', remotePort: portA, connectionId: 1, requestIndex: 1, tls: false, aborted: false },
+        { remoteAddress: '127.0.0.1', remotePort: portA, connectionId: 1, requestIndex: 2, tls: false, aborted: false },
+        { remoteAddress: '127.0.0.1', remotePort: portB, connectionId: 2, requestIndex: 1, tls: false, aborted: false },
       ]);
     } finally {
       a.destroy();

@@ -8,8 +8,9 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { brotliCompressSync, brotliDecompressSync, gzipSync } from 'node:zlib';
 import { FileBody } from '../../src/handlers/file-body.js';
-import { SMALL_FILE_BYTES } from '../../src/handlers/file-cache.js';
+import { ownsBuffer, SMALL_FILE_BYTES } from '../../src/handlers/file-cache.js';
 import { serveStatic, type StaticHandler, type StaticOptions } from '../../src/handlers/static.js';
 import type { HttpRequest, HttpResponse } from '../../src/handlers/types.js';
 import { HeaderMap } from '../../src/http1/header-map.js';
@@ -39,6 +40,12 @@ before(() => {
   }
   big = randomBytes(BIG);
   fs.writeFileSync(path.join(root, 'big.bin'), big);
+  // Pre-compressed siblings: a large file with a .gz, a small script with both .gz and .br.
+  fs.writeFileSync(path.join(root, 'large', 'f7.bin.gz'), gzipSync(large[7]));
+  const script = Buffer.from('export const answer = () => 42;\n'.repeat(300));
+  fs.writeFileSync(path.join(root, 'small', 'page.js'), script);
+  fs.writeFileSync(path.join(root, 'small', 'page.js.gz'), gzipSync(script));
+  fs.writeFileSync(path.join(root, 'small', 'page.js.br'), brotliCompressSync(script));
 });
 
 after(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -50,9 +57,10 @@ function request(target: string, fields: Record<string, string> = {}, method = '
     target,
     path: target,
     query: '',
+    scheme: 'http',
     version: '1.1',
     headers,
-    connection: { id: 1, requestIndex: 1, remoteAddress: '127.0.0.1', remotePort: 1 },
+    connection: { id: 1, tls: false, requestIndex: 1, remoteAddress: '127.0.0.1', remotePort: 1 },
     body: undefined as never,
     signal: new AbortController().signal,
   };
@@ -84,6 +92,14 @@ async function collectGarbage(done: () => boolean): Promise<void> {
     await sleep(5);
   }
   assert.ok(done(), 'the garbage collector freed the dropped buffers');
+}
+
+/** A few full collections, with the tasks between them that release what they found. */
+async function fullCollection(): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await sleep(5);
+  }
 }
 
 const fromMemory = (response: HttpResponse): boolean => response.body instanceof Uint8Array;
@@ -141,6 +157,22 @@ describe('file cache: admission', () => {
     for (const response of together) assert.ok(fromMemory(response));
     assert.equal(together[0].body, together[2].body, 'one read for all three');
     assert.equal(files.cache.stats().bytes, LARGE);
+  });
+
+  test('a range of a cached file is a view of the cached buffer, not a copy (large and small)', async () => {
+    const files = serveStatic(root);
+    for (const [target, content, times] of [['/large/f6.bin', large[6], 2], ['/small/s6.txt', small[6], 1]] as const) {
+      let whole: HttpResponse | null = null;
+      for (let i = 0; i < times; i++) whole = await call(files, target);
+      assert.ok(whole !== null && whole.body instanceof Uint8Array && fromMemory(whole));
+      const range = await call(files, target, { range: 'bytes=1000-1999' });
+      assert.equal(range.status, 206);
+      assert.ok(range.body instanceof Uint8Array, target);
+      assert.equal(range.body.buffer, whole.body.buffer, `${target}: the same ArrayBuffer`);
+      assert.equal(range.body.byteOffset, whole.body.byteOffset + 1000);
+      assert.equal(range.body.length, 1000);
+      assert.ok(Buffer.from(range.body).equals(content.subarray(1000, 2000)));
+    }
   });
 
   test('invalid options throw a TypeError naming the option', () => {
@@ -220,6 +252,50 @@ describe('file cache: eviction and bounds', () => {
   });
 });
 
+describe('file cache: memory counted', () => {
+  /** Text that compresses to a few hundred bytes: its forms are far smaller than zlib's 16 KiB output chunks. */
+  const script = (i: number, bytes: number): Buffer => {
+    let text = '';
+    for (let line = 0; text.length < bytes; line++) text += `export const value_${i}_${line % 17} = compute(${i}, ${line % 5}) + offset;\n`;
+    return Buffer.from(text.slice(0, bytes));
+  };
+
+  test('every buffer kept owns its ArrayBuffer, and the memory they keep alive is what stats() counts', async (t) => {
+    const FILES = 150;
+    const dir = path.join(root, 'scripts');
+    fs.mkdirSync(dir);
+    try {
+      // 1.5–3.9 KiB: read by readFileSync into its 8 KiB pool, compressed to slices of zlib's output chunks.
+      for (let i = 0; i < FILES; i++) fs.writeFileSync(path.join(dir, `m${i}.js`), script(i, 1_500 + ((i * 97) % 2_400)));
+      const files = serveStatic(root);
+      await call(files, '/scripts/m0.js', { 'accept-encoding': 'br' }); // code paths warm
+      await files.cache.settled();
+      await fullCollection();
+      const before = process.memoryUsage().arrayBuffers - files.cache.stats().bytes;
+      for (const coding of ['br', 'gzip']) {
+        for (let i = 0; i < FILES; i++) await call(files, `/scripts/m${i}.js`, { 'accept-encoding': coding });
+      }
+      await files.cache.settled();
+      const stats = files.cache.stats();
+      assert.equal(stats.files, FILES);
+      await fullCollection();
+      const grown = process.memoryUsage().arrayBuffers - before;
+      t.diagnostic(`ArrayBuffers grew by ${grown} bytes; the cache counts ${stats.bytes}`);
+      assert.ok(grown <= stats.bytes * 1.25 + 256 * 1024, `ArrayBuffers grew by ${grown} bytes while the cache counts ${stats.bytes}`);
+      const owners = (response: HttpResponse): boolean => response.body instanceof Uint8Array && ownsBuffer(response.body);
+      for (let i = 0; i < FILES; i += 7) {
+        for (const coding of ['br', 'gzip', 'identity']) {
+          const response = await call(files, `/scripts/m${i}.js`, { 'accept-encoding': coding });
+          assert.equal(response.headers?.['content-encoding'], coding === 'identity' ? undefined : coding);
+          assert.ok(fromMemory(response) && owners(response), `m${i}.js ${coding}: a buffer of its own`);
+        }
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('file cache: freshness', () => {
   test('a cached large file rewritten between two requests is served fresh (same size, and another size)', async () => {
     const file = path.join(root, 'rewrite.bin');
@@ -273,7 +349,7 @@ describe('file cache: over the wire', () => {
     body: createHash('sha256').update(r.body).digest('hex'),
   });
 
-  test('cached and uncached answers are byte-identical: whole, ranges, If-Range, HEAD, 304', async () => {
+  test('cached and uncached answers are byte-identical: whole, ranges, If-Range, HEAD, 304, pre-compressed siblings', async () => {
     const cached = serveStatic(root);
     const servers = [await startServer({}, cached), await startServer({}, serveStatic(root, { maxCacheBytes: 0 }))];
     const connections = await Promise.all(servers.map((s) => RawConnection.connect(s.port)));
@@ -295,6 +371,17 @@ describe('file cache: over the wire', () => {
         ['/small/s5.txt', {}],
         ['/small/s5.txt', { Range: 'bytes=10-20' }],
       ];
+      const gzipTag = (await exchangeOn(connections[0], '/large/f7.bin', { 'Accept-Encoding': 'gzip' })).header('etag') ?? '';
+      for (const target of ['/large/f7.bin', '/small/page.js']) {
+        for (let i = 0; i < 2; i++) cases.push([target, { 'Accept-Encoding': 'gzip' }], [target, { 'Accept-Encoding': 'br, gzip' }], [target, {}]);
+        cases.push(
+          [target, { 'Accept-Encoding': 'br' }],
+          [target, { 'Accept-Encoding': 'gzip', Range: 'bytes=10-20' }],
+          [target, { 'Accept-Encoding': 'gzip' }, 'HEAD'],
+          [target, { 'Accept-Encoding': 'gzip, identity;q=0' }],
+        );
+      }
+      cases.push(['/large/f7.bin', { 'Accept-Encoding': 'gzip', 'If-None-Match': gzipTag }]);
       for (const [target, fields, method] of cases) {
         const [a, b] = await Promise.all(connections.map((c) => exchangeOn(c, target, fields, method)));
         assert.deepEqual(comparable(a), comparable(b), `${method ?? 'GET'} ${target} ${JSON.stringify(fields)}`);
@@ -349,6 +436,134 @@ describe('file cache: over the wire', () => {
       fs.rmSync(file, { force: true });
     }
   });
+});
+
+describe('files changing on disk, over the wire: no torn responses', () => {
+  /** The body of a raw response, chunked framing removed; complete when its Content-Length or last chunk arrived. */
+  function bodyOfRaw(raw: Buffer): { head: string; body: Buffer; complete: boolean; declared: number | null } {
+    const headEnd = raw.indexOf('\r\n\r\n');
+    assert.ok(headEnd !== -1, 'a response head');
+    const head = raw.subarray(0, headEnd).toString('latin1');
+    let rest = raw.subarray(headEnd + 4);
+    const length = /\r\ncontent-length: (\d+)/i.exec(head);
+    if (length !== null) {
+      const declared = Number(length[1]);
+      assert.ok(rest.length <= declared, 'never more than Content-Length');
+      return { head, body: rest, complete: rest.length === declared, declared };
+    }
+    assert.match(head, /\r\ntransfer-encoding: chunked/i);
+    const parts: Buffer[] = [];
+    for (;;) {
+      const lineEnd = rest.indexOf('\r\n');
+      if (lineEnd === -1) return { head, body: Buffer.concat(parts), complete: false, declared: null };
+      const size = Number.parseInt(rest.subarray(0, lineEnd).toString('latin1'), 16);
+      if (size === 0) return { head, body: Buffer.concat(parts), complete: true, declared: null };
+      if (rest.length < lineEnd + 2 + size + 2) return { head, body: Buffer.concat(parts), complete: false, declared: null };
+      parts.push(rest.subarray(lineEnd + 2, lineEnd + 2 + size));
+      rest = rest.subarray(lineEnd + 2 + size + 2);
+    }
+  }
+
+  type Change = 'shrinks' | 'grows' | 'is replaced by rename';
+  const CHANGES: Change[] = ['shrinks', 'grows', 'is replaced by rename'];
+
+  /** Applies `change` to `file` in place (truncate, append) or by rename; returns the new contents. */
+  function change(file: string, kind: Change, current: Buffer, fresh: (size: number) => Buffer): Buffer {
+    if (kind === 'shrinks') {
+      fs.truncateSync(file, current.length >> 1);
+      return current.subarray(0, current.length >> 1);
+    }
+    if (kind === 'grows') {
+      const more = fresh(current.length >> 2);
+      fs.appendFileSync(file, more);
+      return Buffer.concat([current, more]);
+    }
+    const next = fresh(current.length);
+    fs.writeFileSync(`${file}.next`, next);
+    fs.renameSync(`${file}.next`, file);
+    return next;
+  }
+
+  const text = (size: number): Buffer => Buffer.from(randomBytes(Math.ceil(size / 2)).toString('hex').slice(0, size));
+
+  test('between requests: every answer is the version on disk, whole (cached or not, identity or br, small or large)', async () => {
+    for (const options of [{}, { maxCacheBytes: 0 }] satisfies StaticOptions[]) {
+      const files = serveStatic(root, options);
+      const t = await startServer({}, files);
+      const c = await RawConnection.connect(t.port);
+      try {
+        for (const size of [20_000, 300_000]) {
+          const file = path.join(root, 'changing.txt');
+          let current = text(size);
+          fs.writeFileSync(file, current);
+          for (const kind of [...CHANGES, null]) {
+            for (const fields of [{}, { 'Accept-Encoding': 'br' }] as Array<Record<string, string>>) {
+              for (let i = 0; i < 3; i++) {
+                const r = await exchangeOn(c, '/changing.txt', fields);
+                const body = r.header('content-encoding') === 'br' ? brotliDecompressSync(r.body) : r.body;
+                assert.ok(body.equals(current), `${JSON.stringify(options)} ${size} bytes, after it ${kind ?? 'was written'}, ${JSON.stringify(fields)} #${i}`);
+                await files.cache.settled();
+              }
+            }
+            if (kind !== null) current = change(file, kind, current, text);
+            await new Promise(setImmediate);
+          }
+          fs.rmSync(file);
+        }
+      } finally {
+        c.destroy();
+        await t.stop();
+      }
+    }
+  });
+
+  const MEMORY_BYTES = 3 * 1024 * 1024;
+  /** Well beyond what a client that does not read lets the kernel take (~4 MiB on loopback). */
+  const DISK_BYTES = 8 * 1024 * 1024;
+  const kinds = [
+    { name: 'from memory', options: {}, size: MEMORY_BYTES, fields: '', warm: true },
+    { name: 'from disk', options: { maxCacheBytes: 0 }, size: DISK_BYTES, fields: '', warm: false },
+    { name: 'compressed from disk', options: { maxCacheBytes: 0 }, size: DISK_BYTES, fields: 'Accept-Encoding: br\r\n', warm: false },
+  ] as const;
+
+  for (const kind of kinds) {
+    for (const what of CHANGES) {
+      test(`while a client that stopped reading downloads it ${kind.name}, the file ${what}: one version whole, or cut short and closed`, async () => {
+        const file = path.join(root, 'during.txt');
+        const v1 = randomBytes(kind.size);
+        fs.writeFileSync(file, v1);
+        const files = serveStatic(root, kind.options);
+        const t = await startServer({}, files);
+        try {
+          if (kind.warm) {
+            const c = await RawConnection.connect(t.port);
+            for (let i = 0; i < 2; i++) await exchangeOn(c, '/during.txt', {});
+            c.destroy();
+            assert.equal(files.cache.stats().files, 1);
+          }
+          const c = await RawConnection.connect(t.port);
+          c.socket.pause();
+          c.write(`GET /during.txt HTTP/1.1\r\nHost: t\r\n${kind.fields}Connection: close\r\n\r\n`);
+          await sleep(50);
+          change(file, what, v1, randomBytes);
+          await sleep(20);
+          c.socket.resume();
+          await c.waitForClose(3000);
+          const { head, body, complete } = bodyOfRaw(c.received);
+          c.destroy();
+          const compressed = /\r\ncontent-encoding: br/i.test(head);
+          assert.equal(compressed, kind.fields !== '');
+          const cutShort = kind.name !== 'from memory' && what === 'shrinks';
+          assert.equal(complete, !cutShort, cutShort ? 'a file that shrank under a download from disk cuts the response short' : 'the response is whole');
+          if (complete) assert.ok((compressed ? brotliDecompressSync(body) : body).equals(v1), 'the version the download began with');
+          else if (!compressed) assert.ok(v1.subarray(0, body.length).equals(body), 'what was sent is the start of that version');
+        } finally {
+          await t.stop();
+          fs.rmSync(file, { force: true });
+        }
+      });
+    }
+  }
 });
 
 function exchangeOn(c: RawConnection, target: string, fields: Record<string, string>, method = 'GET'): Promise<ParsedResponse> {

@@ -22,6 +22,7 @@ function requestBody(request: Request): RequestBody {
     [Symbol.asyncIterator]: () => chunks()[Symbol.asyncIterator](),
     bytes,
     text: () => request.text(),
+    trailers: null,
     json: async () => {
       const text = await request.text();
       try {
@@ -42,9 +43,10 @@ function nativeRequest(request: Request, info: FetchInfo): HttpRequest {
     target: url.pathname + url.search,
     path: url.pathname,
     query: url.search.slice(1),
+    scheme: url.protocol === 'https:' ? 'https' : 'http',
     version: '1.1',
     headers: new HeaderMap(fields),
-    connection: { id: info.connectionId, requestIndex: info.requestIndex, remoteAddress: info.remoteAddress, remotePort: info.remotePort },
+    connection: { id: info.connectionId, tls: url.protocol === 'https:', requestIndex: info.requestIndex, remoteAddress: info.remoteAddress, remotePort: info.remotePort },
     body: requestBody(request),
     signal: request.signal,
   };

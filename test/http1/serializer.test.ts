@@ -5,6 +5,7 @@ import {
   InvalidResponseError,
   httpDate,
   joinHeadAndBody,
+  lastChunkWithTrailers,
   reasonPhrase,
   serializeResponseHead,
   type ResponseHeadInit,
@@ -393,5 +394,15 @@ describe('serializeResponseHead: the last head is reused only for the same parts
     assert.equal(joinHeadAndBody('H1\r\n\r\n', 'body-b'), 'H1\r\n\r\nbody-b');
     assert.equal(joinHeadAndBody('H2\r\n\r\n', 'body-b'), 'H2\r\n\r\nbody-b');
     assert.equal(joinHeadAndBody('H2\r\n\r\n', 'body-b'), 'H2\r\n\r\nbody-b');
+  });
+
+  test('lastChunkWithTrailers: the last chunk, the trailer fields, the empty line; framing, Host and connection fields dropped; bad names and values throw', () => {
+    assert.equal(lastChunkWithTrailers({}), '0\r\n\r\n');
+    assert.equal(
+      lastChunkWithTrailers({ 'X-Sum': 'abc', 'x-list': ['1', '2'], 'x-n': 7, 'Content-Length': '3', host: 'h', trailer: 'x', te: 'trailers', connection: 'close', 'keep-alive': 'timeout=1', 'transfer-encoding': 'chunked', none: undefined }),
+      '0\r\nX-Sum: abc\r\nx-list: 1\r\nx-list: 2\r\nx-n: 7\r\n\r\n',
+    );
+    assert.throws(() => lastChunkWithTrailers({ 'x-bad': 'a\r\nInjected: 1' }), InvalidResponseError);
+    assert.throws(() => lastChunkWithTrailers({ 'bad name': '1' }), InvalidResponseError);
   });
 });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { RawConnection } from '../helpers/raw-client.js';
 import { GET, sleep } from '../helpers/server.js';
-import { onRequestHeads, startNodeUpstream, startProxy, startRawUpstream, until } from './helpers.js';
+import { onRequestHeads, startNodeUpstream, startProxy, startRawUpstream, until, type ProxyUnderTest, type Upstream } from './helpers.js';
 import { freePort } from '../stress/helpers.js';
 
 describe('proxy failures', () => {
@@ -191,6 +191,96 @@ describe('proxy failures', () => {
       await until(() => upstreamClosed, 'the upstream seeing the close');
       assert.equal(t.proxy.stats()[0].idle, 0);
     } finally {
+      await t.stop();
+      await upstream.stop();
+    }
+  });
+
+  /** A raw upstream that reads requests and never answers; it records when each of its sockets closes. */
+  async function holdingUpstream(): Promise<{ upstream: Upstream; heads: () => number; closedAt: number[] }> {
+    let heads = 0;
+    const closedAt: number[] = [];
+    const upstream = await startRawUpstream((socket) => {
+      onRequestHeads(socket, () => heads++);
+      socket.on('close', () => closedAt.push(Date.now()));
+    });
+    return { upstream, heads: () => heads, closedAt };
+  }
+
+  /** A proxy in front of a holding upstream, and a client whose GET that upstream holds. */
+  async function heldRequest(): Promise<{ upstream: Upstream; closedAt: number[]; t: ProxyUnderTest; c: RawConnection }> {
+    const { upstream, heads, closedAt } = await holdingUpstream();
+    const t = await startProxy({ upstreams: [upstream.url], readTimeoutMs: 5_000 });
+    const c = await RawConnection.connect(t.port);
+    c.write(GET('/slow'));
+    await until(() => heads() === 1, 'the upstream holding the request');
+    return { upstream, closedAt, t, c };
+  }
+
+  /** The upstream saw its one socket closed, and the proxy logged that close as client-gone. */
+  async function closedAsClientGone(t: ProxyUnderTest, closedAt: number[]): Promise<void> {
+    await until(() => closedAt.length === 1, 'the upstream seeing its socket closed', 1000);
+    await until(() => t.upstreamCloses.length === 1, 'the upstream-close event');
+    assert.equal(t.upstreamCloses[0].reason, 'client-gone');
+  }
+
+  test('a client that goes away while the head is awaited: the upstream connection closes at once (client-gone, logged), nothing retried or counted as failed', async () => {
+    const { upstream, closedAt, t, c } = await heldRequest();
+    try {
+      const left = Date.now();
+      c.destroy();
+      await closedAsClientGone(t, closedAt);
+      assert.ok(closedAt[0] - left < 500, `closed ${closedAt[0] - left} ms after the client left`);
+      const line = t.proxyLogs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.event === 'upstream-close');
+      assert.equal(line?.reason, 'client-gone');
+      assert.deepEqual(t.upstreamErrors, []);
+      const stats = t.proxy.stats()[0];
+      assert.deepEqual([stats.active, stats.idle, stats.outstanding, stats.failed, stats.retried], [0, 0, 0, 0, 0]);
+      assert.equal(upstream.accepted(), 1, 'not sent again');
+    } finally {
+      c.destroy();
+      await t.stop();
+      await upstream.stop();
+    }
+  });
+
+  test('a client that ends its side after the request (its FIN, as nginx and Go take it) abandons the attempt too; it gets 499 and the connection closes', async () => {
+    const { upstream, closedAt, t, c } = await heldRequest();
+    try {
+      c.end();
+      const response = await c.readResponse();
+      assert.equal(response.status, 499);
+      await c.waitForClose();
+      await closedAsClientGone(t, closedAt);
+      assert.equal(t.proxy.stats()[0].active, 0);
+    } finally {
+      c.destroy();
+      await t.stop();
+      await upstream.stop();
+    }
+  });
+
+  test('a client that goes away while its request waits for a connection leaves the queue at once; one sending a chunked body closes the upstream connection', async () => {
+    const { upstream, heads, closedAt } = await holdingUpstream();
+    const t = await startProxy({ upstreams: [upstream.url], maxConnectionsPerUpstream: 1, queueTimeoutMs: 5_000 });
+    const first = await RawConnection.connect(t.port);
+    const second = await RawConnection.connect(t.port);
+    try {
+      first.write('POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+      await until(() => heads() === 1, 'the upstream receiving the first request');
+      second.write(GET('/queued'));
+      await until(() => t.proxy.stats()[0].waiting === 1, 'the second request queued');
+      second.destroy();
+      await until(() => t.proxy.stats()[0].waiting === 0, 'the queue emptied', 500);
+      first.destroy();
+      await closedAsClientGone(t, closedAt);
+      const stats = t.proxy.stats()[0];
+      assert.deepEqual([stats.active, stats.waiting, stats.outstanding, stats.failed], [0, 0, 0, 0]);
+      assert.equal(upstream.accepted(), 1);
+      assert.deepEqual(t.upstreamErrors, []);
+    } finally {
+      first.destroy();
+      second.destroy();
       await t.stop();
       await upstream.stop();
     }

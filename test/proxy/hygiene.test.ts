@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { HeaderMap } from '../../src/http1/header-map.js';
 import { serializeRequestHead } from '../../src/http1/serializer.js';
-import { clientResponseHeaders, isRetryable, upstreamRequestFields, type UpstreamRequestFacts } from '../../src/proxy/hygiene.js';
+import { clientResponseHeaders, isRetryable, relayedTrailers, upstreamLastChunk, upstreamRequestFields, type UpstreamRequestFacts } from '../../src/proxy/hygiene.js';
 import { resolveProxyOptions } from '../../src/proxy/options.js';
 import { parseUpstream } from '../../src/proxy/target.js';
 
@@ -80,6 +80,17 @@ describe('proxy hygiene', () => {
     assert.deepEqual(clientResponseHeaders(headers, { kind: 'chunked' }, false), { 'set-cookie': ['a=1', 'b=2'], via: '1.1 app, 1.1 holdfast' });
     assert.deepEqual(clientResponseHeaders(map(['content-length', '5']), { kind: 'length', length: 5 }, false), { 'content-length': '5', via: '1.1 holdfast' });
     assert.deepEqual(clientResponseHeaders(map(['upgrade', 'websocket'], ['connection', 'upgrade']), { kind: 'switched' }, true), { upgrade: 'websocket', via: '1.1 holdfast' });
+  });
+
+  test('trailers: hop-by-hop and Connection-named fields dropped both ways (null when none is left); Trailer kept only when they are relayed', () => {
+    const trailers = map(['x-sum', '42'], ['x-hop', 'a'], ['keep-alive', 'timeout=1'], ['te', 'trailers'], ['x-list', '1'], ['x-list', '2']);
+    assert.deepEqual(relayedTrailers(trailers, new Set(['x-hop'])), { 'x-sum': '42', 'x-list': ['1', '2'] });
+    assert.equal(relayedTrailers(map(['connection', 'close'], ['x-hop', 'a']), new Set(['x-hop'])), null);
+    assert.equal(upstreamLastChunk(trailers, map(['connection', 'x-hop'])), '0\r\nx-sum: 42\r\nx-list: 1\r\nx-list: 2\r\n\r\n');
+    assert.equal(upstreamLastChunk(null, map()), '0\r\n\r\n');
+    const headers = map(['transfer-encoding', 'chunked'], ['trailer', 'x-sum']);
+    assert.deepEqual(clientResponseHeaders(headers, { kind: 'chunked' }, false, null, true), { trailer: 'x-sum', via: '1.1 holdfast' });
+    assert.deepEqual(clientResponseHeaders(headers, { kind: 'chunked' }, false, null, false), { via: '1.1 holdfast' });
   });
 
   test('retryable: idempotent methods and Idempotency-Key only', () => {

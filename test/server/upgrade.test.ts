@@ -129,6 +129,24 @@ describe('upgrades', () => {
     }
   });
 
+  test('an upgraded connection has no HTTP deadlines: idle past every timeout, it still echoes', async () => {
+    const t = await startServer({ keepAliveTimeoutMs: 50, keepAliveTimeoutBufferMs: 0, headersTimeoutMs: 50, requestTimeoutMs: 50 }, echoUpgrade);
+    const c = await RawConnection.connect(t.port);
+    try {
+      c.write(UPGRADE_ECHO);
+      assert.equal((await c.readResponse()).status, 101);
+      await sleep(300);
+      c.write('still here');
+      for (let i = 0; i < 100 && c.unread.length < 10; i++) await sleep(10);
+      assert.equal(c.unread.toString(), 'still here');
+      assert.deepEqual(t.server.connections().map((x) => x.state), ['upgraded']);
+      assert.equal(t.closes.length, 0);
+    } finally {
+      c.destroy();
+      await t.stop();
+    }
+  });
+
   test('an upgrade the handler does not accept is answered normally, and the connection is kept', async () => {
     const { wss, handler } = wsEchoServer();
     const t = await startServer({}, (req) => (req.path === '/ws' ? handler(req) : { status: 200, body: 'no upgrade here' }));

@@ -12,7 +12,7 @@ import { serveStatic } from '../../src/handlers/static.js';
 import { DEMO_SITE } from '../../src/cli/demo.js';
 import { createServer, serveStatus, StatusListener, type HoldfastServer, type StatusView } from '../../src/index.js';
 import { exchange, RawConnection, type ParsedResponse } from '../helpers/raw-client.js';
-import { GET, startServer, type TestServer } from '../helpers/server.js';
+import { GET, sleep, startServer, type TestServer } from '../helpers/server.js';
 
 const TOKEN = 'a-status-token-for-tests';
 
@@ -188,10 +188,18 @@ describe('status documents', () => {
       assert.equal(value('holdfast_connections{state="idle"}'), 0);
       assert.doesNotMatch(text, /remote|connection_id|127\.0\.0\.1/, 'no per-connection labels');
 
-      const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 10_000 });
-      assert.equal(check.error, undefined, 'promtool is missing: apt-get install -y prometheus (.ci/run does)');
-      assert.equal(check.status, 0, `promtool check metrics:\n${check.stdout}${check.stderr}`);
-      assert.equal(`${check.stdout}${check.stderr}`.trim(), '', 'promtool has no complaint');
+      const promtool = (metrics: string): void => {
+        const check = spawnSync('promtool', ['check', 'metrics'], { input: metrics, encoding: 'utf8', timeout: 10_000 });
+        assert.equal(check.error, undefined, 'promtool is missing: apt-get install -y prometheus (.ci/run does)');
+        assert.equal(check.status, 0, `promtool check metrics:\n${check.stdout}${check.stderr}`);
+        assert.equal(`${check.stdout}${check.stderr}`.trim(), '', 'promtool has no complaint');
+      };
+      promtool(text);
+      // The second scrape carries what the first started: the event-loop delay gauge.
+      await sleep(50);
+      const again = (await ask(port, 'GET', '/metrics', host(port))).body.toString();
+      assert.match(again, /^holdfast_event_loop_delay_p99_seconds\{worker="0"\} \d/m);
+      promtool(again);
     });
   });
 
@@ -238,6 +246,26 @@ describe('status documents', () => {
     });
   });
 
+  test('/status.json: open descriptors counted, and the event-loop delay a blocked loop added (less the monitor\'s own period)', async () => {
+    await withStatus('', async (t, port) => {
+      const before = (await json(port)).processes[0];
+      assert.ok(before.openFds !== null && before.openFds > 0, String(before.openFds));
+      const extra = await Promise.all([1, 2, 3].map(() => RawConnection.connect(t.port)));
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 30)); // the monitor's first tick after a sample starts its count
+        const start = Date.now();
+        while (Date.now() - start < 60);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const after = (await json(port)).processes[0];
+        assert.ok(after.openFds !== null && after.openFds >= before.openFds + 3, `${before.openFds} → ${after.openFds}`);
+        const delay = after.eventLoopDelayMs;
+        assert.ok(delay !== null && delay.max >= 45 && delay.p50 <= delay.p99 && delay.p99 <= delay.max, JSON.stringify(delay));
+      } finally {
+        for (const c of extra) c.destroy();
+      }
+    });
+  });
+
   test('/status.json: rows sorted and limited by the query, over every connection; rates once two samples are a second apart', async () => {
     await withStatus('', async (t, port) => {
       const connections = await Promise.all([1, 2, 3, 4].map(() => RawConnection.connect(t.port)));
@@ -258,9 +286,13 @@ describe('status documents', () => {
         await new Promise((resolve) => setTimeout(resolve, 1000));
         connections[0].write(GET('/'));
         await connections[0].readResponse();
+        connections.push(await RawConnection.connect(t.port));
+        connections[4].write(GET('/'));
+        await connections[4].readResponse();
         const later = await json(port);
         assert.ok(later.rates !== null && later.rates.windowS >= 0.9, JSON.stringify(later.rates));
-        assert.ok(later.rates.requestsPerS > 0 && later.rates.requestsPerS <= 1.2, JSON.stringify(later.rates));
+        assert.ok(later.rates.requestsPerS > 0 && later.rates.requestsPerS <= 2.4, JSON.stringify(later.rates));
+        assert.ok(later.rates.acceptedPerS > 0 && later.rates.acceptedPerS <= 1.2, JSON.stringify(later.rates));
       } finally {
         for (const c of connections) c.destroy();
       }

@@ -14,8 +14,8 @@ import { after, before, describe, test } from 'node:test';
 import { Agent, request as undiciRequest } from 'undici';
 import { DEMO_SITE } from '../../src/cli/demo.js';
 import { serveStatic } from '../../src/handlers/static.js';
-import { createServer, OptionError } from '../../src/index.js';
-import { RawConnection } from '../helpers/raw-client.js';
+import { createServer, fetchHandler, OptionError } from '../../src/index.js';
+import { exchange, RawConnection } from '../helpers/raw-client.js';
 import { GET, sleep } from '../helpers/server.js';
 import { makeCerts, PASSPHRASE, serialOf, type TestCerts } from './certs.js';
 import { startTlsServer, trusting } from './helpers.js';
@@ -102,6 +102,29 @@ describe('HTTPS keep-alive', () => {
     assert.equal(t.server.secure, false);
     conn.destroy();
     await t.stop();
+  });
+
+  test('a fetch app over TLS sees an https URL (the default port 443 dropped) and info.tls; over TCP http', async () => {
+    const app = fetchHandler((request, info) => new Response(`${request.url} ${info.tls} ${new URL(request.url).origin}`));
+    const t = await startTlsServer(certs, {}, app);
+    const c = await RawConnection.connectTls(t.port, trusting(certs));
+    try {
+      c.write('GET /a?b=1 HTTP/1.1\r\nHost: localhost:443\r\n\r\n');
+      assert.equal((await c.readResponse()).body.toString(), 'https://localhost/a?b=1 true https://localhost');
+      c.write(`GET /c HTTP/1.1\r\nHost: localhost:${t.port}\r\n\r\n`);
+      assert.equal((await c.readResponse()).body.toString(), `https://localhost:${t.port}/c true https://localhost:${t.port}`);
+    } finally {
+      c.destroy();
+      await t.stop();
+    }
+    const { startServer } = await import('../helpers/server.js');
+    const plain = await startServer({}, app);
+    try {
+      const [response] = await exchange(plain.port, 'GET /d HTTP/1.1\r\nHost: localhost:443\r\n\r\n');
+      assert.equal(response.body.toString(), 'http://localhost:443/d false http://localhost:443');
+    } finally {
+      await plain.stop();
+    }
   });
 
   test('curl --cacert fetches the demo site’s five resources over one TLS connection', async () => {
