@@ -19,8 +19,8 @@
  * line end: pipe writes that small are atomic, so the lines of several processes sharing one pipe
  * (`--workers`) never tear each other, and a piece is never half written.
  *
- * Bounded: while the sink is slow or blocked, lines wait up to MAX_LOG_BACKLOG_BYTES (the chunk
- * being written included); beyond that they are dropped and counted, and once a write completes
+ * Bounded: while the sink is slow or blocked, lines wait up to MAX_LOG_BACKLOG_BYTES (a pipe, a
+ * FIFO, a terminal) or MAX_FILE_BACKLOG_BYTES (a regular file), the chunk being written included; beyond that they are dropped and counted, and once a write completes
  * the count is logged where the gap is, as a line of its own ("N log lines dropped"). A write
  * error other than EAGAIN (EPIPE, ENOSPC…) drops that chunk's lines the same way and is reported
  * once on stderr.
@@ -39,7 +39,14 @@ import { LineBytes } from './line-bytes.js';
 
 export const LOG_BUFFER_BYTES = 65_536; // nginx: access_log … buffer=64k
 export const LOG_FLUSH_INTERVAL_MS = 1_000; // nginx: flush=5s in its documentation's example; 1 s keeps `tail -f` live
-export const MAX_LOG_BACKLOG_BYTES = 1_048_576; // 16 buffers (about 10,000 lines); nginx has no cap: it blocks on the write
+export const MAX_LOG_BACKLOG_BYTES = 1_048_576; // into a pipe: 16 buffers (about 10,000 lines); nginx has no cap: it blocks on the write
+/**
+ * Into a regular file: a disk that is slow, not stopped, catches up within a moment, and a burst of
+ * pipelined requests (hundreds of thousands of lines a second) outruns one thread-pool write by more
+ * than 1 MiB when the machine is busy; 8 MiB (about 50,000–130,000 lines) rides that out and is still
+ * a bound. nginx has none.
+ */
+export const MAX_FILE_BACKLOG_BYTES = 8 * 1_048_576;
 /** Room past LOG_BUFFER_BYTES in each buffer, so a line that starts just below the mark still fits. */
 const BUFFER_SLACK_BYTES = 16_384;
 const SPARE_BUFFERS = 4;
@@ -54,6 +61,11 @@ const EXIT_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /** Where the bytes go: a descriptor written with fs.write, or process.stdout. */
 type Sink = { kind: 'fd'; fd: number; regular: boolean } | { kind: 'stdout' };
+
+/** How many bytes of lines may wait for the sink: more for a regular file than for a pipe. */
+function backlogCap(sink: Sink): number {
+  return sink.kind === 'fd' && sink.regular ? MAX_FILE_BACKLOG_BYTES : MAX_LOG_BACKLOG_BYTES;
+}
 
 /** In the queue of sealed chunks: reopen the file here (what came before belongs to the old one). */
 const REOPEN = Symbol('reopen');
@@ -92,8 +104,8 @@ export class LogWriter implements LineSink {
   #offset = 0;
   #queuedBytes = 0;
   #spare: Buffer[] = [];
-  /** MAX_LOG_BACKLOG_BYTES while open; 0 once closed, so every line is refused. */
-  #capacity = MAX_LOG_BACKLOG_BYTES;
+  /** The backlog cap of the sink while open (backlogCap); 0 once closed, so every line is refused. */
+  #capacity: number;
   #inFlight = 0;
   #retry: NodeJS.Timeout | null = null;
   #timer: NodeJS.Timeout | null = null;
@@ -118,6 +130,7 @@ export class LogWriter implements LineSink {
       const fd = openSync(filePath, FILE_FLAGS, FILE_MODE);
       this.#sink = { kind: 'fd', fd, regular: isRegularFile(fd) };
     }
+    this.#capacity = backlogCap(this.#sink);
   }
 
   /** Lines accepted and not yet written (or dropped), in bytes. */
@@ -365,6 +378,7 @@ export class LogWriter implements LineSink {
       return;
     }
     this.#sink = { kind: 'fd', fd, regular: isRegularFile(fd) };
+    if (this.#capacity !== 0) this.#capacity = backlogCap(this.#sink);
     closeQuietly(old.fd);
   }
 
