@@ -88,6 +88,20 @@ describe('proxy connection lifecycle', () => {
     }
   });
 
+  test('maxConnectionLifetimeMs: a connection that outlives it during its request closes when the request ends, never pooled', async () => {
+    const upstream = await portEcho(150);
+    const t = await startProxy({ upstreams: [upstream.url], maxConnectionLifetimeMs: 100 });
+    try {
+      assert.equal((await get(t.port, '/slow'))[0], 200);
+      await until(() => t.upstreamCloses.length === 1, 'the old connection closing', 500);
+      assert.deepEqual(t.upstreamCloses.map((e) => [e.reason, e.requests]), [['lifetime', 1]]);
+      assert.equal(t.proxy.stats()[0].idle, 0);
+    } finally {
+      await t.stop();
+      await upstream.stop();
+    }
+  });
+
   test('queueTimeoutMs: a request that waits longer for the one connection gets 503 (queue-timeout, logged)', async () => {
     const upstream = await startNodeUpstream((req, res) => setTimeout(() => res.end(`done ${req.url}`), 300));
     const t = await startProxy({ upstreams: [upstream.url], maxConnectionsPerUpstream: 1, queueTimeoutMs: 100 });
