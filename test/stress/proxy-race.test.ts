@@ -186,7 +186,7 @@ test('the upstream keep-alive race: holdfast’s proxy fails no request; nginx s
   const node1 = await startChildServer('node:http', 1000);
   try {
     rows.push(...(await runUpstream('node:http keepAliveTimeout 1 s', node1.port, [{ name: 'holdfast (defaults)', asserted: 'every phase' }], [
-      { phase: 'gaps', deadlineMs: 2000, rounds: 8 },
+      { phase: 'gaps', deadlineMs: 2000, rounds: 12 },
       { phase: 'paused', deadlineMs: 2000, rounds: 3 },
     ])));
   } finally {
@@ -207,7 +207,7 @@ test('the upstream keep-alive race: holdfast’s proxy fails no request; nginx s
         { name: 'holdfast (idleTimeoutMs 900)', asserted: 'every phase', idleTimeoutMs: 900 },
         { name: 'holdfast (default 60 s idle)', asserted: 'paused' },
       ], [
-        { phase: 'gaps', deadlineMs: 1000, rounds: 10 },
+        { phase: 'gaps', deadlineMs: 1000, rounds: 14 },
         { phase: 'paused', deadlineMs: 1000, rounds: 3 },
       ])));
     } finally {
@@ -226,8 +226,8 @@ test('the upstream keep-alive race: holdfast’s proxy fails no request; nginx s
   for (const r of rows.filter((row) => row.tally.errors.length > 0)) console.log(`${r.target} / ${r.upstream} / ${r.phase}: ${r.tally.errors.slice(0, 3).join('; ')}`);
 
   const asserted = rows.filter((r) => r.asserted);
-  const total = asserted.reduce((sum, r) => sum + r.tally.requests, 0);
-  assert.ok(total >= 1000, `only ${total} requests through holdfast`);
+  const total = rows.filter((r) => r.target.startsWith('holdfast')).reduce((sum, r) => sum + r.tally.requests, 0);
+  assert.ok(total >= 2000, `only ${total} requests through holdfast`);
   for (const r of asserted) {
     assert.deepEqual(r.tally.errors, [], `${r.target} / ${r.upstream} / ${r.phase}: client errors`);
     assert.deepEqual([...r.tally.statuses.keys()], [200], `${r.target} / ${r.upstream} / ${r.phase}: statuses ${[...r.tally.statuses].join(' ')}`);
