@@ -66,11 +66,11 @@ function describeStatus(listener: StatusListener | null, token: string): string 
   return `live status on http://${host}:${address.port}/ (also /status.json, /metrics)${token === '' ? '' : '; bearer token required'}\n`;
 }
 
-/** `--proxy`: the proxy handler, logging as the server does; exits 2 on a bad proxy option. */
+/** `--proxy`: the proxy handler, logging as the server does and where it does (--log, --log-file); exits 2 on a bad proxy option. */
 function buildProxy(config: CliConfig): ProxyHandler | null {
   if (config.proxy.length === 0) return null;
   try {
-    return proxy({ upstreams: config.proxy, ...config.proxyOptions, log: config.options.log ?? 'pretty' });
+    return proxy({ upstreams: config.proxy, ...config.proxyOptions, log: config.options.log ?? 'pretty', logSink: config.options.logSink ?? null });
   } catch (error) {
     if (error instanceof OptionError || (error instanceof Error && config.tlsCert !== null && /^--tls-(cert|key) /.test(error.message))) usageError(error.message);
     throw error;

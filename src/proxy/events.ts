@@ -1,10 +1,16 @@
 /**
  * The proxy's typed events and its logger: what operators log, count and alert on about the
- * upstream side, in the client side's style (src/server/logger.ts): `pretty` one line per event
- * for people, `json` one object per line.
+ * upstream side, in the client side's style and through the same sinks (src/server/logger.ts):
+ * `pretty` one line per event for people, `json` one object (RFC 8259) per line. Each line is
+ * formatted straight into the sink's bytes (line-bytes.ts), its time from the server's cached
+ * wall-clock offset (clock.ts's wallMsAt): no Date object and no JSON.stringify per line.
  */
 
 import type { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { literal, type LineBytes } from '../server/line-bytes.js';
+import type { LineSink } from '../server/log-writer.js';
+import { bound, openLineSink } from '../server/logger.js';
 import type { LogFormat, LogSink } from '../server/options.js';
 
 /** Why an upstream connection closed: exactly one per connection. */
@@ -74,23 +80,205 @@ export interface ProxyEvents {
   'upstream-health': [UpstreamHealthEvent];
 }
 
-export function attachProxyLogger(emitter: EventEmitter<ProxyEvents>, format: LogFormat, sink: LogSink): void {
-  if (format === 'off') return;
-  const json = format === 'json';
-  const emit = (event: string, fields: object, text: string): void => {
-    const time = new Date().toISOString();
-    sink(json ? JSON.stringify({ time, event, ...fields }) + '\n' : `${time} ${text}\n`);
+/** How a proxy ends its logger: listeners off, lines flushed (at most `timeoutMs`), the writer released. */
+export interface AttachedProxyLogger {
+  close(timeoutMs: number): Promise<void>;
+}
+
+const J = {
+  time: literal('{"time":"'),
+  open: literal('","event":"upstream-open","upstream":'),
+  close: literal('","event":"upstream-close","upstream":'),
+  error: literal('","event":"upstream-error","upstream":'),
+  health: literal('","event":"upstream-health","upstream":'),
+  connectionId: literal(',"connectionId":'),
+  reason: literal(',"reason":'),
+  requests: literal(',"requests":'),
+  lifetimeMs: literal(',"lifetimeMs":'),
+  phase: literal(',"phase":'),
+  code: literal(',"code":'),
+  method: literal(',"method":'),
+  target: literal(',"target":'),
+  status: literal(',"status":'),
+  statusNull: literal(',"status":null'),
+  retriedTrue: literal(',"retried":true}\n'),
+  retriedFalse: literal(',"retried":false}\n'),
+  healthyTrue: literal(',"healthy":true,"why":'),
+  healthyFalse: literal(',"healthy":false,"why":'),
+  end: literal('}\n'),
+};
+
+const P = {
+  upstream: literal(' upstream '),
+  conn: literal(' conn#'),
+  open: literal(' open\n'),
+  closeReason: literal(' close reason='),
+  requests: literal(' requests='),
+  lifetime: literal(' lifetime='),
+  seconds: literal('s\n'),
+  errorPhase: literal(' error phase='),
+  code: literal(' code='),
+  retried: literal(' retried\n'),
+  aborted: literal(' response aborted\n'),
+  up: literal(' up: '),
+  down: literal(' down: '),
+};
+
+/** `{"time":"<stamp>","event":"<event>","upstream":"<upstream>"` */
+function jsonHead(out: LineBytes, head: Uint8Array, upstream: string): void {
+  out.bytes(J.time);
+  out.stamp(performance.now());
+  out.bytes(head);
+  out.json(upstream);
+}
+
+/** `<stamp> upstream <upstream>` */
+function prettyHead(out: LineBytes, upstream: string): void {
+  out.stamp(performance.now());
+  out.bytes(P.upstream);
+  out.pretty(upstream);
+}
+
+function jsonListeners(lines: LineSink): Listeners {
+  return {
+    'upstream-open': (e) => {
+      const out = lines.begin(bound(e.upstream));
+      if (out === null) return;
+      jsonHead(out, J.open, e.upstream);
+      out.bytes(J.connectionId);
+      out.int(e.connectionId);
+      out.bytes(J.end);
+      lines.end();
+    },
+    'upstream-close': (e) => {
+      const out = lines.begin(bound(e.upstream, e.reason));
+      if (out === null) return;
+      jsonHead(out, J.close, e.upstream);
+      out.bytes(J.connectionId);
+      out.int(e.connectionId);
+      out.bytes(J.reason);
+      out.json(e.reason);
+      out.bytes(J.requests);
+      out.int(e.requests);
+      out.bytes(J.lifetimeMs);
+      out.fixed3(e.lifetimeMs);
+      out.bytes(J.end);
+      lines.end();
+    },
+    'upstream-error': (e) => {
+      const out = lines.begin(bound(e.upstream, e.code + e.phase, e.method + e.target));
+      if (out === null) return;
+      jsonHead(out, J.error, e.upstream);
+      out.bytes(J.phase);
+      out.json(e.phase);
+      out.bytes(J.code);
+      out.json(e.code);
+      out.bytes(J.method);
+      out.json(e.method);
+      out.bytes(J.target);
+      out.json(e.target);
+      if (e.status === null) {
+        out.bytes(J.statusNull);
+      } else {
+        out.bytes(J.status);
+        out.int(e.status);
+      }
+      out.bytes(e.retried ? J.retriedTrue : J.retriedFalse);
+      lines.end();
+    },
+    'upstream-health': (e) => {
+      const out = lines.begin(bound(e.upstream, e.why));
+      if (out === null) return;
+      jsonHead(out, J.health, e.upstream);
+      out.bytes(e.healthy ? J.healthyTrue : J.healthyFalse);
+      out.json(e.why);
+      out.bytes(J.end);
+      lines.end();
+    },
   };
-  emitter.on('upstream-open', (e) => emit('upstream-open', e, `upstream ${e.upstream} conn#${e.connectionId} open`));
-  emitter.on('upstream-close', (e) =>
-    emit('upstream-close', e, `upstream ${e.upstream} conn#${e.connectionId} close reason=${e.reason} requests=${e.requests} lifetime=${(e.lifetimeMs / 1000).toFixed(3)}s`),
-  );
-  emitter.on('upstream-error', (e) =>
-    emit(
-      'upstream-error',
-      e,
-      `upstream ${e.upstream} error phase=${e.phase} code=${e.code} ${e.method} ${e.target} ${e.retried ? 'retried' : e.status === null ? 'response aborted' : `→ ${e.status}`}`,
-    ),
-  );
-  emitter.on('upstream-health', (e) => emit('upstream-health', e, `upstream ${e.upstream} ${e.healthy ? 'up' : 'down'}: ${e.why}`));
+}
+
+function prettyListeners(lines: LineSink): Listeners {
+  return {
+    'upstream-open': (e) => {
+      const out = lines.begin(bound(e.upstream));
+      if (out === null) return;
+      prettyHead(out, e.upstream);
+      out.bytes(P.conn);
+      out.int(e.connectionId);
+      out.bytes(P.open);
+      lines.end();
+    },
+    'upstream-close': (e) => {
+      const out = lines.begin(bound(e.upstream, e.reason));
+      if (out === null) return;
+      prettyHead(out, e.upstream);
+      out.bytes(P.conn);
+      out.int(e.connectionId);
+      out.bytes(P.closeReason);
+      out.pretty(e.reason);
+      out.bytes(P.requests);
+      out.int(e.requests);
+      out.bytes(P.lifetime);
+      out.fixed3(e.lifetimeMs / 1000);
+      out.bytes(P.seconds);
+      lines.end();
+    },
+    'upstream-error': (e) => {
+      const out = lines.begin(bound(e.upstream, e.code + e.phase, e.method + e.target));
+      if (out === null) return;
+      prettyHead(out, e.upstream);
+      out.bytes(P.errorPhase);
+      out.pretty(e.phase);
+      out.bytes(P.code);
+      out.pretty(e.code);
+      out.byte(0x20);
+      out.pretty(e.method);
+      out.byte(0x20);
+      out.pretty(e.target);
+      if (e.retried) out.bytes(P.retried);
+      else if (e.status === null) out.bytes(P.aborted);
+      else {
+        out.text(' → ');
+        out.int(e.status);
+        out.byte(0x0a);
+      }
+      lines.end();
+    },
+    'upstream-health': (e) => {
+      const out = lines.begin(bound(e.upstream, e.why));
+      if (out === null) return;
+      prettyHead(out, e.upstream);
+      out.bytes(e.healthy ? P.up : P.down);
+      out.text(e.why.replace(/[\x00-\x1f\x7f]/g, ' '));
+      out.byte(0x0a);
+      lines.end();
+    },
+  };
+}
+
+type Listeners = { [E in keyof ProxyEvents]: (...args: ProxyEvents[E]) => void };
+
+const NOT_LOGGING: AttachedProxyLogger = { close: () => Promise.resolve() };
+
+/**
+ * Logs the proxy's events in `format` to `sink` as the server's logger does (logger.ts's
+ * openLineSink): a function gets each line at once; a file path or null (standard output) shares
+ * that target's buffered LogWriter with any server logging there, so their lines interleave in
+ * order and are flushed with them.
+ */
+export function attachProxyLogger(emitter: EventEmitter<ProxyEvents>, format: LogFormat, sink: LogSink | string | null): AttachedProxyLogger {
+  if (format === 'off') return NOT_LOGGING;
+  const { lines, release } = openLineSink(sink, format === 'json');
+  const listeners = format === 'json' ? jsonListeners(lines) : prettyListeners(lines);
+  for (const [event, listener] of Object.entries(listeners)) emitter.on(event as keyof ProxyEvents, listener as never);
+  let closed = false;
+  return {
+    close(timeoutMs) {
+      if (closed) return Promise.resolve();
+      closed = true;
+      for (const [event, listener] of Object.entries(listeners)) emitter.off(event as keyof ProxyEvents, listener as never);
+      return release(timeoutMs);
+    },
+  };
 }

@@ -146,8 +146,12 @@ export interface ProxyOptions extends Partial<ProxyNumericOptions> {
   preserveHost?: boolean;
   /** Active health check: GET this path on each upstream every healthCheckIntervalMs; non-2xx/3xx → down. */
   healthCheckPath?: string;
-  /** Where log lines go. Default: process.stdout. */
-  logSink?: LogSink;
+  /**
+   * Where log lines go, as the server's logSink: a function gets each line at once (unbuffered); a
+   * file path is appended to and null (the default) is standard output, both through the buffered
+   * writer a server logging to the same target shares (flushed at close() and at exit).
+   */
+  logSink?: LogSink | string | null;
 }
 
 export interface ResolvedProxyOptions extends ProxyNumericOptions {
@@ -155,7 +159,7 @@ export interface ResolvedProxyOptions extends ProxyNumericOptions {
   trustedProxies: ReadonlySet<string>;
   preserveHost: boolean;
   healthCheckPath: string | null;
-  logSink: LogSink;
+  logSink: LogSink | string | null;
   log: LogFormat;
 }
 
@@ -194,13 +198,14 @@ export function resolveProxyOptions(options: ProxyOptions): ResolvedProxyOptions
   const path = options.healthCheckPath;
   if (path !== undefined && (typeof path !== 'string' || !/^\/[\x21-\x7e]*$/.test(path))) throw new OptionError('proxy option healthCheckPath must be a path starting with /');
   if (options.preserveHost !== undefined && typeof options.preserveHost !== 'boolean') throw new OptionError('proxy option preserveHost must be true or false');
-  if (options.logSink !== undefined && typeof options.logSink !== 'function') throw new OptionError('proxy option logSink must be a function');
+  const sink = options.logSink;
+  if (sink !== undefined && sink !== null && typeof sink !== 'function' && (typeof sink !== 'string' || sink === '')) throw new OptionError('proxy option logSink must be a function or a file path');
   return {
     ...(resolved as ProxyNumericOptions),
     upstreams,
     trustedProxies: new Set(trusted),
     preserveHost: options.preserveHost ?? true,
     healthCheckPath: path ?? null,
-    logSink: options.logSink ?? ((line) => process.stdout.write(line)),
+    logSink: sink ?? null,
   };
 }

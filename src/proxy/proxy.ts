@@ -55,9 +55,12 @@ export interface ProxyHandler extends Handler {
   readonly options: Readonly<ResolvedProxyOptions>;
   /** Per upstream: idle, active, waiting, opened, reused, retried, failed, outstanding. */
   stats(): PoolStats[];
-  /** Stops health checks and closes idle connections; resolves once every upstream connection is closed. */
+  /** Stops health checks and closes idle connections; resolves once every upstream connection is closed and its log lines are written. */
   close(): Promise<void>;
 }
+
+/** How long close() waits for a blocked log sink, as the server's close (server.ts). */
+const LOG_FLUSH_TIMEOUT_MS = 2_000;
 
 const NO_BODY: OutgoingBody = Object.freeze({ kind: 'none' });
 const NONE: RequestBodyFraming = Object.freeze({ kind: 'none' });
@@ -129,7 +132,7 @@ function statusFor(phase: UpstreamPhase, code: string): number {
 export function proxy(options: ProxyOptions): ProxyHandler {
   const resolved = resolveProxyOptions(options);
   const events = new EventEmitter<ProxyEvents>();
-  attachProxyLogger(events, resolved.log, resolved.logSink);
+  const logger = attachProxyLogger(events, resolved.log, resolved.logSink);
   const upstreams = resolved.upstreams.map((target) => new Upstream(new UpstreamPool(target, resolved, events)));
   const balancer = new Balancer(upstreams, resolved.balance, resolved.maxFails, resolved.failTimeoutMs, events);
   const timeouts = { readTimeoutMs: resolved.readTimeoutMs, sendTimeoutMs: resolved.sendTimeoutMs };
@@ -295,6 +298,7 @@ export function proxy(options: ProxyOptions): ProxyHandler {
     if (healthTimer !== null) clearInterval(healthTimer);
     for (const upstream of upstreams) upstream.pool.close();
     while (upstreams.some((u) => u.pool.openConnections > 0)) await new Promise((resolve) => events.once('upstream-close', resolve));
+    await logger.close(LOG_FLUSH_TIMEOUT_MS);
   };
   return handler;
 }

@@ -66,19 +66,7 @@ type Listeners = { [E in keyof ServerEvents]: (...args: ServerEvents[E]) => void
 export function attachLogger(emitter: EventEmitter<ServerEvents>, format: LogFormat, sink: LogSink | string | null, direct = false): AttachedLogger {
   if (format === 'off') return NOT_LOGGING;
   const json = format === 'json';
-  let lines: LineSink;
-  let release: (timeoutMs: number) => Promise<void> = () => Promise.resolve();
-  if (typeof sink === 'function') {
-    lines = new FunctionSink(sink);
-  } else {
-    try {
-      const writer = openLogWriter(sink, json ? jsonDroppedNotice : prettyDroppedNotice);
-      lines = writer;
-      release = (timeoutMs) => writer.release(timeoutMs);
-    } catch (error) {
-      throw new OptionError(`option logSink: cannot open the log file ${sink}: ${(error as Error).message}`);
-    }
-  }
+  const { lines, release } = openLineSink(sink, json);
   const request = requestLog(lines, json ? JSON_REQUEST : PRETTY_REQUEST);
   const listeners: Partial<Listeners> = json ? jsonListeners(lines) : prettyListeners(lines);
   if (!direct) {
@@ -92,6 +80,21 @@ export function attachLogger(emitter: EventEmitter<ServerEvents>, format: LogFor
       return release(timeoutMs);
     },
   };
+}
+
+/**
+ * Where a logger's lines go: a function gets each line at once; a file path or null (standard
+ * output) is the target's shared LogWriter, let go by `release` (flushed, at most `timeoutMs`).
+ * Throws an OptionError when the file does not open.
+ */
+export function openLineSink(sink: LogSink | string | null, json: boolean): { lines: LineSink; release(timeoutMs: number): Promise<void> } {
+  if (typeof sink === 'function') return { lines: new FunctionSink(sink), release: () => Promise.resolve() };
+  try {
+    const writer = openLogWriter(sink, json ? jsonDroppedNotice : prettyDroppedNotice);
+    return { lines: writer, release: (timeoutMs) => writer.release(timeoutMs) };
+  } catch (error) {
+    throw new OptionError(`option logSink: cannot open the log file ${sink}: ${(error as Error).message}`);
+  }
 }
 
 /** A LineSink for a function: each line formatted into a scratch buffer, then handed over as a string. */
@@ -115,7 +118,7 @@ class FunctionSink implements LineSink {
 }
 
 /** Bytes for a line carrying these strings (each escaped: at most MAX_BYTES_PER_CHAR per character). */
-function bound(a: string, b = '', c = ''): number {
+export function bound(a: string, b = '', c = ''): number {
   return LINE_BYTES + MAX_BYTES_PER_CHAR * (a.length + b.length + c.length);
 }
 

@@ -1,7 +1,7 @@
 /** `holdfast --proxy`: spawned, in front of a node:http app, alone and behind a static directory (try_files). */
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
@@ -47,6 +47,66 @@ describe('holdfast --proxy (spawned)', () => {
       await cli.stop('SIGKILL');
       await a.stop();
       await b.stop();
+    }
+  });
+
+  test('--log-file: the proxy\'s upstream lines go to the log file with the request lines, in --log json, and none to stdout', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'holdfast-proxy-log-'));
+    const file = path.join(dir, 'access.log');
+    const app = await startNodeUpstream((req, res) => res.end('up'));
+    const cli = await startCli(['--proxy', app.url, '--port', '0', '--log-file', file, '--log', 'json']);
+    try {
+      assert.equal(await (await fetch(`http://127.0.0.1:${cli.port}/via-proxy`)).text(), 'up');
+      const { code, stdout } = await cli.stop('SIGTERM');
+      assert.equal(code, 0);
+      const lines = readFileSync(file, 'utf8').trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+      const request = lines.find((l) => l.event === 'request');
+      assert.equal(request?.target, '/via-proxy');
+      const open = lines.find((l) => l.event === 'upstream-open');
+      assert.deepEqual(open && [open.upstream, typeof open.connectionId, typeof open.time], [new URL(app.url).host, 'number', 'string']);
+      assert.match(String(open?.time), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      const close = lines.find((l) => l.event === 'upstream-close');
+      assert.deepEqual(close && [close.upstream, close.connectionId, close.reason, close.requests], [new URL(app.url).host, open?.connectionId, 'proxy-closed', 1]);
+      assert.doesNotMatch(stdout, /upstream-open|upstream-close|via-proxy|"event"/, stdout);
+    } finally {
+      await cli.stop('SIGKILL');
+      await app.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('--log off silences the proxy\'s lines too: nothing in the log file (never opened) or on stdout', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'holdfast-proxy-log-'));
+    const file = path.join(dir, 'access.log');
+    const app = await startNodeUpstream((req, res) => res.end('up'));
+    const cli = await startCli(['--proxy', app.url, '--port', '0', '--log-file', file, '--log', 'off']);
+    try {
+      assert.equal(await (await fetch(`http://127.0.0.1:${cli.port}/quiet`)).text(), 'up');
+      const { code, stdout } = await cli.stop('SIGTERM');
+      assert.equal(code, 0);
+      assert.equal(existsSync(file), false);
+      assert.doesNotMatch(stdout, /Z upstream |conn#|quiet/, stdout);
+    } finally {
+      await cli.stop('SIGKILL');
+      await app.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('without --log-file the proxy\'s pretty lines share stdout with the request lines', async () => {
+    const app = await startNodeUpstream((req, res) => res.end('up'));
+    const cli = await startCli(['--proxy', app.url, '--port', '0']);
+    try {
+      assert.equal(await (await fetch(`http://127.0.0.1:${cli.port}/on-stdout`)).text(), 'up');
+      const { code, stdout } = await cli.stop('SIGTERM');
+      assert.equal(code, 0);
+      const host = new URL(app.url).host.replace(/[.]/g, '\\.');
+      assert.match(stdout, /Z conn#1 req#1 GET \/on-stdout 200 2B /);
+      assert.match(stdout, new RegExp(`Z upstream ${host} conn#\\d+ open\\n`));
+      assert.match(stdout, new RegExp(`Z upstream ${host} conn#\\d+ close reason=proxy-closed requests=1 lifetime=\\d+\\.\\d{3}s\\n`));
+    } finally {
+      await cli.stop('SIGKILL');
+      await app.stop();
     }
   });
 });
