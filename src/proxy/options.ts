@@ -121,9 +121,13 @@ export const PROXY_OPTIONS = {
     kind: 'bytes', min: 1_024, default: 102_400,
     precedent: 'curl CURL_MAX_HTTP_HEADER 100 KiB (the response parser default)',
   },
-  /** The proxy's own log lines: upstream connections opened and closed, failures, retries, health. */
+  /**
+   * The proxy's own log lines: upstream connections opened and closed, failures, retries, health.
+   * Off for the library unless a `logSink` is given (then `pretty`), as the server's `log`; the
+   * `holdfast` command passes its own `--log`.
+   */
   log: {
-    kind: 'enum', values: ['pretty', 'json', 'off'], default: 'pretty',
+    kind: 'enum', values: ['pretty', 'json', 'off'], default: 'off',
     precedent: "the server's log option",
   },
 } as const satisfies Record<string, ProxyRow>;
@@ -206,6 +210,7 @@ export function resolveProxyOptions(options: ProxyOptions): ResolvedProxyOptions
     trustedProxies: new Set(trusted),
     preserveHost: options.preserveHost ?? true,
     healthCheckPath: path ?? null,
+    log: options.log ?? (sink === undefined || sink === null ? 'off' : 'pretty'),
     logSink: sink ?? null,
   };
 }

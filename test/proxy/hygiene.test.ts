@@ -114,6 +114,9 @@ describe('proxy hygiene', () => {
     assert.match(parseUpstream('https://x') as string, /only http:/);
     assert.match(parseUpstream('http://x/base') as string, /origin only/);
     assert.match(parseUpstream('unix:relative') as string, /absolute/);
+    assert.equal(resolveProxyOptions({ upstreams: ['http://a'] }).log, 'off', 'the library logs nothing unless asked, as the server');
+    assert.equal(resolveProxyOptions({ upstreams: ['http://a'], logSink: () => undefined }).log, 'pretty', 'a logSink implies pretty');
+    assert.equal(resolveProxyOptions({ upstreams: ['http://a'], logSink: '/tmp/x.log', log: 'json' }).log, 'json');
     assert.throws(() => resolveProxyOptions({ upstreams: [] }), /at least one/);
     assert.throws(() => resolveProxyOptions({ upstreams: ['http://a'], idleTimeoutMs: 0 }), /idleTimeoutMs must be an integer ≥ 1/);
     assert.throws(() => resolveProxyOptions({ upstreams: ['http://a'], balance: 'random' as never }), /balance must be one of round-robin, least-outstanding/);
