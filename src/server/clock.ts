@@ -39,28 +39,6 @@ export function responseDate(): string {
  */
 export const COARSE_CLOCK_SLACK_MS = 1500;
 
-let turnMs = 0;
-let turnFresh = false;
-
-function expireTurn(): void {
-  turnFresh = false;
-}
-
-/**
- * performance.now() as of the first ask in this event-loop turn (forgotten at its check phase): the
- * requests one turn reads share a reading, as nginx caches its time once per event-loop iteration.
- * The live status times a request from it, so a request's time includes its wait behind the
- * others read in the same turn.
- */
-export function turnMonotonicMs(): number {
-  if (!turnFresh) {
-    turnFresh = true;
-    turnMs = performance.now();
-    setImmediate(expireTurn);
-  }
-  return turnMs;
-}
-
 /**
  * The wall-clock time (Unix ms) of the monotonic reading `monotonicMs` (performance.now()): the
  * offset between the two clocks is taken once a second with the Date header, so a log line's time

@@ -34,7 +34,7 @@ import { serializeResponseHead, type ResponseHeadInit } from '../http1/serialize
 import { HttpError, type Handler, type HttpResponse } from '../handlers/types.js';
 import { FileBody } from '../handlers/file-body.js';
 import type { CloseReason } from './close-reason.js';
-import { COARSE_CLOCK_SLACK_MS, coarseMonotonicMs, responseDate, turnMonotonicMs } from './clock.js';
+import { COARSE_CLOCK_SLACK_MS, coarseMonotonicMs, responseDate } from './clock.js';
 import type { DeadlineKind } from './deadlines.js';
 import type { ConnectionCloseEvent, ServerEvents } from './events.js';
 import type { ResolvedOptions } from './options.js';
@@ -94,10 +94,9 @@ export class Exchange {
   readonly head: RequestHead;
   readonly index: number;
   /**
-   * performance.now() at the head for request events and the log (a head parsed right after the
-   * previous response ended, from bytes already buffered, takes that response's end reading: the
-   * same instant, without a clock read of its own); for the status alone, the event-loop turn's
-   * reading (turnMonotonicMs: one clock read per turn, not per request); 0 when none wants it.
+   * performance.now() at the head for request events, the log and the status (a head parsed right
+   * after the previous response ended, from bytes already buffered, takes that response's end
+   * reading: the same instant, without a clock read of its own); 0 when none wants it.
    */
   readonly startedAt: number;
   /** Someone listened for request events when it began: its event is emitted. */
@@ -123,12 +122,12 @@ export class Exchange {
   status = 0;
   bytesOut = 0;
 
-  /** `timedAt`: the performance.now() reading it starts at when it is timed precisely (events, log), else 0. */
-  constructor(head: RequestHead, index: number, emits: boolean, timedAt: number, counted: boolean) {
+  /** `timedAt`: the performance.now() reading it starts at when it is timed (events, log, status), else 0. */
+  constructor(head: RequestHead, index: number, emits: boolean, timedAt: number) {
     this.head = head;
     this.index = index;
     this.emits = emits;
-    this.startedAt = timedAt !== 0 ? timedAt : counted ? turnMonotonicMs() : 0;
+    this.startedAt = timedAt;
     this.reading = head.framing.kind === 'none' ? 'done' : 'body';
   }
 
@@ -798,11 +797,13 @@ export class Connection extends Outbound implements Tracked {
     const ctx = this.#ctx;
     const emits = ctx.wantsRequestEvents();
     let timedAt = 0;
-    if (emits || ctx.requestLog !== null) {
+    // One clock read per request at most, and none for a pipelined one; a per-turn reading would
+    // cost an immediate per event-loop turn, more than the read when a turn serves few requests.
+    if (emits || ctx.requestLog !== null || ctx.stats !== null) {
       timedAt = this.#cycleEndMs === 0 ? performance.now() : this.#cycleEndMs;
       this.#cycleEndMs = 0;
     }
-    const ex = new Exchange(head, ++this.#requestsServed, emits, timedAt, ctx.stats !== null);
+    const ex = new Exchange(head, ++this.#requestsServed, emits, timedAt);
     this.#phase = ex;
     this.#idleGeneration++;
     this.clearDeadline('idle');
