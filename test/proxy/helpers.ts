@@ -131,7 +131,7 @@ export function buildGoUpstream(): Promise<string | null> {
   return goBinary;
 }
 
-export const GO_SKIP = 'go is not installed (apt-get install -y golang-go): the Go net/http upstream test is skipped outside CI';
+export const GO_MISSING = 'go is not installed: apt-get install -y golang-go (.ci/run does)';
 
 /** Starts the Go upstream with the given idle timeout (Go duration text, e.g. "1s"). */
 export async function startGoUpstream(binary: string, idle: string): Promise<Upstream> {
