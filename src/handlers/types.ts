@@ -78,7 +78,7 @@ export interface RequestBody extends AsyncIterable<Uint8Array> {
 }
 
 /**
- * `connection`, `body` and `signal` are accessors, built on first use: copy a request with explicit fields
+ * `scheme`, `connection`, `body` and `signal` are accessors, built on first use: copy a request with explicit fields
  * (or keep the object), since `{ ...req }` leaves them out.
  */
 export interface HttpRequest {

@@ -44,7 +44,6 @@ class ServerRequest implements HttpRequest {
   readonly target: string;
   readonly path: string;
   readonly query: string;
-  readonly scheme: 'http' | 'https';
   readonly version: HttpVersion;
   readonly headers: HeaderMap;
   readonly #connection: Connection;
@@ -58,11 +57,15 @@ class ServerRequest implements HttpRequest {
     this.target = head.target;
     this.path = path;
     this.query = query;
-    this.scheme = connection.encrypted ? 'https' : 'http';
     this.version = head.version;
     this.headers = head.headers;
     this.#connection = connection;
     this.#exchange = exchange;
+  }
+
+  /** Read when asked (the fetch adapter's URL): no per-request work for handlers that never look. */
+  get scheme(): 'http' | 'https' {
+    return this.#connection.encrypted ? 'https' : 'http';
   }
 
   get connection(): ConnectionRef {
