@@ -121,6 +121,10 @@ export class Exchange {
   trailers: HeaderMap | null = null;
   status = 0;
   bytesOut = 0;
+  /** Set when it is answered, for its report (Connection's #report): the connection stays open after it. */
+  keepAliveAfter = false;
+  /** Set when it is answered with the status on: the idle gap before it (see #idleGapBefore). */
+  idleGapBeforeMs = -1;
 
   /** `timedAt`: the performance.now() reading it starts at when it is timed (events, log, status), else 0. */
   constructor(head: RequestHead, index: number, emits: boolean, timedAt: number) {
@@ -240,6 +244,11 @@ export class Connection extends Outbound implements Tracked {
    * otherwise): a request parsed from bytes already buffered starts then (see Exchange.startedAt).
    */
   #cycleEndMs = 0;
+  /**
+   * Timed requests the running pump answered (synchronous handlers), reported together at one
+   * clock reading once it has answered all it can (#reportAnswered); null until first needed.
+   */
+  #answered: Exchange[] | null = null;
   /** Bytes read since the close began (lingering is bounded by maxLingerBytes). */
   #bytesReadWhileClosing = 0;
   /** The peer's address, once read (#readPeer), and port. */
@@ -589,7 +598,7 @@ export class Connection extends Outbound implements Tracked {
   #tlsFailed(failure: { code: string; reason: string }): void {
     if (this.#closeReason === null) {
       this.#closeReason = 'tls-error';
-      this.#ctx.emit('tls-error', {
+      this.#emit('tls-error', {
         connectionId: this.id,
         remoteAddress: this.#remoteAddress,
         phase: this.#phase.kind === 'handshake' ? 'handshake' : 'established',
@@ -790,6 +799,7 @@ export class Connection extends Outbound implements Tracked {
     } finally {
       this.#set(PUMPING, false);
       this.#cycleEndMs = 0;
+      this.#reportAnswered();
     }
   }
 
@@ -879,12 +889,12 @@ export class Connection extends Outbound implements Tracked {
       try {
         prepared = prepareResponse(plainResponse(error.status, error.message, error.headers));
       } catch (invalid) {
-        this.#ctx.emit('handler-error', { connectionId: this.id, requestIndex: ex.index, error: invalid });
+        this.#emit('handler-error', { connectionId: this.id, requestIndex: ex.index, error: invalid });
       }
       this.#respond(ex, prepared ?? prepareResponse(plainResponse(500)));
       return;
     }
-    this.#ctx.emit('handler-error', { connectionId: this.id, requestIndex: ex.index, error });
+    this.#emit('handler-error', { connectionId: this.id, requestIndex: ex.index, error });
     this.#respond(ex, prepareResponse(plainResponse(500)));
   }
 
@@ -909,7 +919,7 @@ export class Connection extends Outbound implements Tracked {
       headText = serializeResponseHead(plan.head, prepared.block);
     } catch (error) {
       discardBody(stream);
-      this.#ctx.emit('handler-error', { connectionId: this.id, requestIndex: ex.index, error });
+      this.#emit('handler-error', { connectionId: this.id, requestIndex: ex.index, error });
       this.#respond(ex, prepareResponse(plainResponse(500)));
       return;
     }
@@ -942,7 +952,7 @@ export class Connection extends Outbound implements Tracked {
             this.#abort('peer-eof');
             return;
           }
-          this.#ctx.emit('handler-error', { connectionId: this.id, requestIndex: ex.index, error });
+          this.#emit('handler-error', { connectionId: this.id, requestIndex: ex.index, error });
           this.#abort('handler-error');
         }),
     );
@@ -959,7 +969,7 @@ export class Connection extends Outbound implements Tracked {
       const asked = head.version === '1.1' && head.connection.has('upgrade') && head.headers.has('upgrade');
       if (!asked || ex.reading !== 'done') {
         const why = asked ? 'a 101 before the request body was read' : 'a 101 to a request that did not ask for an upgrade';
-        this.#ctx.emit('handler-error', { connectionId: this.id, requestIndex: ex.index, error: new Error(`holdfast: ${why}`) });
+        this.#emit('handler-error', { connectionId: this.id, requestIndex: ex.index, error: new Error(`holdfast: ${why}`) });
         this.#respond(ex, prepareResponse(plainResponse(500)));
         return;
       }
@@ -991,7 +1001,7 @@ export class Connection extends Outbound implements Tracked {
     try {
       handoff.fn(socket, rest);
     } catch (error) {
-      this.#ctx.emit('handler-error', { connectionId: this.id, requestIndex: ex.index, error });
+      this.#emit('handler-error', { connectionId: this.id, requestIndex: ex.index, error });
       socket.destroy();
     }
   }
@@ -1082,15 +1092,47 @@ export class Connection extends Outbound implements Tracked {
   }
 
   /**
-   * The request is answered: counted when the status is on, and its event for whoever listens.
-   * Returns the clock read it took (0 when requests are not timed), for the idle wait that follows.
+   * The request is answered; a timed one (events, the log, the status) is reported with its end
+   * reading (#report). Outside a pump (an asynchronous handler) at once, returning the reading for
+   * the idle wait that follows. Inside one (a synchronous handler) it waits for the pump to answer
+   * all it can (#reportAnswered): one reading then ends every request the pump answered — their
+   * heads arrived together and their responses leave together in the pump's one write (beginBatch),
+   * so that is how long each took — instead of one per request, as nginx reads its clock once per
+   * event-loop iteration. Returns the reading a pipelined head that follows starts at: the end
+   * reading, or this one's start while it waits; 0 when the request is not timed.
    */
   #requestDone(ex: Exchange, keepAlive: boolean): number {
     if (ex.startedAt === 0) return 0;
+    ex.keepAliveAfter = keepAlive;
+    if (this.#ctx.stats !== null) ex.idleGapBeforeMs = this.#idleGapBefore(ex);
+    if (this.#has(PUMPING)) {
+      (this.#answered ??= []).push(ex);
+      return ex.startedAt;
+    }
     const nowMs = performance.now();
+    this.#report(ex, nowMs);
+    return nowMs;
+  }
+
+  /** Reports the requests the pump answered, ending at one clock read taken now; returns it, or 0 when none waits. */
+  #reportAnswered(): number {
+    const answered = this.#answered;
+    if (answered === null || answered.length === 0) return 0;
+    // A listener may close the connection while it is told: what it causes finds the list empty.
+    this.#answered = null;
+    const nowMs = performance.now();
+    for (let i = 0; i < answered.length; i++) this.#report(answered[i], nowMs);
+    answered.length = 0;
+    this.#answered ??= answered;
+    return nowMs;
+  }
+
+  /** Counts the request when the status is on, logs it, and emits its event for whoever listens. */
+  #report(ex: Exchange, nowMs: number): void {
     const durationMs = nowMs - ex.startedAt;
+    const keepAlive = ex.keepAliveAfter;
     const stats = this.#ctx.stats;
-    if (stats !== null) stats.requestDone(ex.head.method, ex.status, durationMs, this.#idleGapBefore(ex));
+    if (stats !== null) stats.requestDone(ex.head.method, ex.status, durationMs, ex.idleGapBeforeMs);
     const log = this.#ctx.requestLog;
     if (log !== null) log(this.id, ex.index, ex.head.method, ex.head.target, ex.status, ex.bytesOut, durationMs, keepAlive, nowMs);
     if (ex.emits) {
@@ -1105,10 +1147,15 @@ export class Connection extends Outbound implements Tracked {
         keepAlive,
       });
     }
-    return nowMs;
   }
 
-  /** `nowMs`: a clock read just taken, or 0. */
+  /** An event other than a request's: the requests answered before it are reported first, so lines and events keep their order. */
+  #emit<E extends keyof ServerEvents>(event: E, ...args: ServerEvents[E]): void {
+    if (this.#answered !== null && this.#answered.length > 0) this.#reportAnswered();
+    this.#ctx.emit(event, ...args);
+  }
+
+  /** `nowMs`: a clock read just taken (or the start of a request waiting for its report), or 0. */
   #nextCycle(nowMs = 0): void {
     this.#cycleEndMs = nowMs;
     const parser = this.#parser;
@@ -1119,7 +1166,8 @@ export class Connection extends Outbound implements Tracked {
         this.#parser = this.#ctx.parsers.idle;
         this.#ctx.parsers.release(parser);
       }
-      this.#armIdle(nowMs);
+      const reportedMs = this.#reportAnswered();
+      this.#armIdle(reportedMs !== 0 ? reportedMs : nowMs);
       if (this.#ctx.isShuttingDown()) this.#closeWhenIdleEnough();
     }
     this.#updateReading();
@@ -1160,7 +1208,7 @@ export class Connection extends Outbound implements Tracked {
             this.#close('peer-eof');
             return;
           }
-          this.#ctx.emit('protocol-error', { connectionId: this.id, code: event.error.code, status: event.error.status });
+          this.#emit('protocol-error', { connectionId: this.id, code: event.error.code, status: event.error.status });
           this.#close('protocol-error');
           return;
         default:
@@ -1241,12 +1289,12 @@ export class Connection extends Outbound implements Tracked {
       }
       this.#abandon(ex, error);
       if (started) {
-        this.#ctx.emit('protocol-error', { connectionId: this.id, code: error.code, status: error.status });
+        this.#emit('protocol-error', { connectionId: this.id, code: error.code, status: error.status });
         this.#abort('protocol-error');
         return;
       }
     }
-    this.#ctx.emit('protocol-error', { connectionId: this.id, code: error.code, status: error.status });
+    this.#emit('protocol-error', { connectionId: this.id, code: error.code, status: error.status });
     this.#writeErrorAndClose(error.status, 'protocol-error');
   }
 
@@ -1320,7 +1368,7 @@ export class Connection extends Outbound implements Tracked {
   }
 
   #internalError(error: unknown): void {
-    this.#ctx.emit('internal-error', { connectionId: this.id, error });
+    this.#emit('internal-error', { connectionId: this.id, error });
     this.#closeReason ??= 'internal-error';
     if (this.#phase.kind !== 'closed') this.socket.destroy();
   }

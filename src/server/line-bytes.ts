@@ -102,7 +102,7 @@ export function putBytes(buf: Buffer, p: number, b: Uint8Array): number {
 /** `n` in decimal: digit by digit for a non-negative integer below 2^31, else as String() (0 when not finite). */
 export function putInt(buf: Buffer, p: number, n: number): number {
   if (n >= 0 && n < 0x8000_0000 && (n | 0) === n) {
-    const end = p + (n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10_000 ? 4 : n < 100_000 ? 5 : n < 1_000_000 ? 6 : n < 10_000_000 ? 7 : n < 100_000_000 ? 8 : n < 1_000_000_000 ? 9 : 10);
+    const end = p + smallIntWidth(n);
     let at = end;
     let x = n;
     do {
@@ -113,6 +113,15 @@ export function putInt(buf: Buffer, p: number, n: number): number {
     return end;
   }
   return putAscii(buf, p, Number.isFinite(n) ? String(n) : '0');
+}
+
+/** How many digits putInt writes for `n`. */
+export function decimalWidth(n: number): number {
+  return n >= 0 && n < 0x8000_0000 && (n | 0) === n ? smallIntWidth(n) : (Number.isFinite(n) ? String(n) : '0').length;
+}
+
+function smallIntWidth(n: number): number {
+  return n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10_000 ? 4 : n < 100_000 ? 5 : n < 1_000_000 ? 6 : n < 10_000_000 ? 7 : n < 100_000_000 ? 8 : n < 1_000_000_000 ? 9 : 10;
 }
 
 function putAscii(buf: Buffer, p: number, s: string): number {

@@ -20,7 +20,8 @@
 import type { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { ServerEvents } from './events.js';
-import { LineBytes, literal, MAX_BYTES_PER_CHAR, putBytes, putFixed, putInt, putJsonText, putPretty, StampedPrefix } from './line-bytes.js';
+import { wallMsAt } from './clock.js';
+import { decimalWidth, LineBytes, literal, MAX_BYTES_PER_CHAR, putBytes, putFixed, putInt, putJsonText, putPretty, StampedPrefix } from './line-bytes.js';
 import { openLogWriter, type DroppedNotice, type LineSink } from './log-writer.js';
 import { OptionError, type LogFormat, type LogSink } from './options.js';
 
@@ -204,12 +205,72 @@ class RecurringMiddle {
 }
 
 /**
+ * The logger's last request line, for a next one that repeats it but for a request index one
+ * higher (as wide): a pipelining client asking for one URL again and again on one connection, its
+ * lines a millisecond's stamp apart at most. That line is copied whole and its index rewritten
+ * instead of being formatted piece by piece. Only when it is the line just before, in the same
+ * buffer (so its bytes are still there, unflushed and unchanged).
+ */
+class RepeatedLine {
+  #buf: Buffer | null = null;
+  #start = 0;
+  #end = 0;
+  #indexAt = 0;
+  #indexWidth = 0;
+  #connectionId = -1;
+  #requestIndex = -1;
+  #method = '';
+  #target = '';
+  #status = -1;
+  #bytes = -1;
+  #durationKey = -1;
+  #keepAlive = false;
+  #wallMs = -1;
+
+  /** Writes the repeat at `buf[lineStart…]` and returns where it ends, or -1 when it is not one. */
+  repeat(buf: Buffer, lineStart: number, connectionId: number, requestIndex: number, method: string, target: string, status: number, bytes: number, durationKey: number, keepAlive: boolean, wallMs: number): number {
+    if (lineStart !== this.#end || buf !== this.#buf || requestIndex !== this.#requestIndex + 1 || connectionId !== this.#connectionId || wallMs !== this.#wallMs || durationKey !== this.#durationKey || status !== this.#status || bytes !== this.#bytes || keepAlive !== this.#keepAlive || method !== this.#method || target !== this.#target) return -1;
+    if (decimalWidth(requestIndex) !== this.#indexWidth) return -1;
+    const from = this.#start;
+    const length = lineStart - from;
+    buf.copyWithin(lineStart, from, lineStart);
+    const indexAt = this.#indexAt + length;
+    putInt(buf, indexAt, requestIndex);
+    this.#start = lineStart;
+    this.#end = lineStart + length;
+    this.#indexAt = indexAt;
+    this.#requestIndex = requestIndex;
+    return this.#end;
+  }
+
+  remember(buf: Buffer, start: number, end: number, indexAt: number, indexWidth: number, connectionId: number, requestIndex: number, method: string, target: string, status: number, bytes: number, durationKey: number, keepAlive: boolean, wallMs: number): void {
+    this.#buf = buf;
+    this.#start = start;
+    this.#end = end;
+    this.#indexAt = indexAt;
+    this.#indexWidth = indexWidth;
+    this.#connectionId = connectionId;
+    this.#requestIndex = requestIndex;
+    this.#method = method;
+    this.#target = target;
+    this.#status = status;
+    this.#bytes = bytes;
+    this.#durationKey = durationKey;
+    this.#keepAlive = keepAlive;
+    this.#wallMs = wallMs;
+  }
+}
+
+/**
  * How a format writes a request line, piece by piece around what requestLog() shares: the head
  * with the time (`head`), then the connection id, `index` (the request index with its label), the
  * middle (method to bytes, see RecurringMiddle) and `tail` (duration, keep-alive, the line end).
+ * `durationScale`: the duration's decimals as a power of ten (lines whose durations scale and
+ * round to one integer print the same).
  */
 interface RequestShape {
   readonly head: StampedPrefix;
+  readonly durationScale: 10 | 1000;
   index(buf: Buffer, p: number, requestIndex: number): number;
   middle(buf: Buffer, p: number, method: string, target: string, status: number, bytes: number): number;
   tail(buf: Buffer, p: number, durationMs: number, keepAlive: boolean): number;
@@ -218,12 +279,24 @@ interface RequestShape {
 /** A format's request lines, into the sink's buffer with no call per field that could be saved. */
 function requestLog(lines: LineSink, shape: RequestShape): RequestLog {
   const middle = new RecurringMiddle();
+  const last = new RepeatedLine();
+  const scale = shape.durationScale;
   return (connectionId, requestIndex, method, target, status, bytes, durationMs, keepAlive, endMs) => {
     const out = lines.begin(bound(method, target));
     if (out === null) return;
     const buf = out.buf;
     const lineStart = out.pos;
+    const wallMs = Math.floor(wallMsAt(endMs));
+    const durationKey = Math.round(durationMs * scale);
+    const repeated = last.repeat(buf, lineStart, connectionId, requestIndex, method, target, status, bytes, durationKey, keepAlive, wallMs);
+    if (repeated !== -1) {
+      out.pos = repeated;
+      lines.end();
+      return;
+    }
     let p = shape.index(buf, putInt(buf, shape.head.put(buf, lineStart, endMs), connectionId), requestIndex);
+    const indexWidth = decimalWidth(requestIndex);
+    const indexAt = p - indexWidth;
     const copied = middle.copy(buf, p, lineStart, method, target, status, bytes);
     if (copied !== -1) {
       p = copied;
@@ -233,6 +306,7 @@ function requestLog(lines: LineSink, shape: RequestShape): RequestLog {
       middle.remember(buf, start, p, method, target, status, bytes);
     }
     out.pos = shape.tail(buf, p, durationMs, keepAlive);
+    last.remember(buf, lineStart, out.pos, indexAt, indexWidth, connectionId, requestIndex, method, target, status, bytes, durationKey, keepAlive, wallMs);
     lines.end();
   };
 }
@@ -240,6 +314,7 @@ function requestLog(lines: LineSink, shape: RequestShape): RequestLog {
 /** `<time> conn#<id> req#<index> <method> <target> <status> <bytes>B <duration>ms[ close]`; the short constant pieces as single stores, cheaper than a copy at that length. */
 const PRETTY_REQUEST: RequestShape = {
   head: new StampedPrefix('', ' conn#'),
+  durationScale: 10,
   index(buf, p, requestIndex) {
     buf[p] = 0x20; // " req#"
     buf[p + 1] = 0x72;
@@ -410,6 +485,7 @@ function jsonErrorLine(lines: LineSink, head: Uint8Array, connectionId: number, 
 /** A request's JSON line: the fields of its RequestEvent, in order. */
 const JSON_REQUEST: RequestShape = {
   head: new StampedPrefix('{"time":"', '","event":"request","connectionId":'),
+  durationScale: 1000,
   index: (buf, p, requestIndex) => putInt(buf, putBytes(buf, p, J.requestIndex), requestIndex),
   middle(buf, p, method, target, status, bytes) {
     p = putJsonText(buf, putBytes(buf, p, J.methodOpen), method);

@@ -5,6 +5,7 @@ import { closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, 
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createServer, OptionError } from '../../src/index.js';
@@ -247,6 +248,86 @@ describe('access log lines', () => {
     } finally {
       c.destroy();
       await server.close({ graceMs: 500 });
+    }
+  });
+
+  test('a line that repeats the one before but for its index is copied and its index rewritten: the bytes of a line formatted whole', async () => {
+    // A function sink formats every line whole (its buffer is reused per line); a file sink takes the copy.
+    type Facts = [number, number, string, string, number, number, number, boolean, number];
+    const sequence: Facts[] = [];
+    const at = 1_000.25;
+    for (let i = 1; i <= 12; i++) sequence.push([7, i, 'GET', '/r', 200, 13, 0.002, true, at]); // 9 → 10: one digit wider
+    for (let i = 95; i <= 102; i++) sequence.push([7, i, 'GET', '/r', 200, 13, 0.002, true, at]); // 99 → 100
+    sequence.push(
+      [7, 103, 'GET', '/other', 200, 13, 0.002, true, at],
+      [7, 104, 'GET', '/other', 404, 13, 0.002, true, at],
+      [7, 105, 'GET', '/other', 404, 9, 0.002, true, at],
+      [8, 106, 'GET', '/other', 404, 9, 0.002, true, at],
+      [8, 107, 'HEAD', '/other', 404, 9, 0.002, true, at],
+      [8, 108, 'HEAD', '/other', 404, 9, 0.049, true, at],
+      [8, 109, 'HEAD', '/other', 404, 9, 0.051, true, at], // pretty: 0.0ms → 0.1ms; JSON: 0.049 → 0.051
+      [8, 110, 'HEAD', '/other', 404, 9, 0.051, false, at],
+      [8, 111, 'HEAD', '/other', 404, 9, 0.051, false, at + 1], // the next millisecond
+      [8, 113, 'HEAD', '/other', 404, 9, 0.051, false, at + 1], // not the index after
+      [8, 114, 'HEAD', '/a b', 404, 9, 0.051, false, at + 1],
+      [8, 115, 'HEAD', '/a b', 404, 9, 0.051, false, at + 1],
+    );
+    for (const format of ['pretty', 'json'] as const) {
+      const whole: string[] = [];
+      const byFunction = attachLogger(new EventEmitter<ServerEvents>(), format, (line) => whole.push(line), true);
+      const file = logPath();
+      const byFile = attachLogger(new EventEmitter<ServerEvents>(), format, file, true);
+      for (const facts of sequence) {
+        byFunction.request?.(...facts);
+        byFile.request?.(...facts);
+      }
+      await byFile.close(2000);
+      await byFunction.close(2000);
+      const written = readFileSync(file, 'utf8');
+      assert.equal(written, whole.join(''), `${format}: the file holds the lines formatted whole`);
+      assert.equal(whole.length, sequence.length);
+      assert.match(whole[9], format === 'pretty' ? / conn#7 req#10 GET \/r 200 13B 0\.0ms\n$/ : /"requestIndex":10,/);
+    }
+  });
+
+  test('requests a pump answers end at one clock reading: a slow synchronous handler still shows its time, lines keep the order of events', async () => {
+    const lines: string[] = [];
+    const busyMs = 40;
+    const server = createServer({ log: 'json', logSink: (line) => lines.push(line), maxRequestsPerConnection: 0 }, (req) => {
+      if (req.path === '/slow') {
+        const until = performance.now() + busyMs;
+        while (performance.now() < until);
+      }
+      if (req.path === '/throw') throw new Error('boom');
+      return { status: 200, body: 'ok' };
+    });
+    const events: RequestEvent[] = [];
+    server.on('request', (e) => events.push(e));
+    const { port } = await server.listen(0, '127.0.0.1');
+    const c = await RawConnection.connect(port);
+    try {
+      const requestLines = (): Array<RequestEvent & { event: string }> => lines.map((line) => JSON.parse(line) as RequestEvent & { event: string }).filter((e) => e.event === 'request');
+      c.write('GET /slow HTTP/1.1\r\nHost: t\r\n\r\n');
+      await c.readResponse();
+      assert.ok(requestLines()[0].durationMs >= busyMs, `alone: ${requestLines()[0].durationMs} ms`);
+      // Pipelined: the three heads arrive together and the three responses leave in one write.
+      c.write('GET /a HTTP/1.1\r\nHost: t\r\n\r\nGET /slow HTTP/1.1\r\nHost: t\r\n\r\nGET /b HTTP/1.1\r\nHost: t\r\n\r\n');
+      for (let i = 0; i < 3; i++) await c.readResponse();
+      const pipelinedLines = requestLines().slice(1);
+      assert.deepEqual(pipelinedLines.map((e) => e.target), ['/a', '/slow', '/b']);
+      for (const e of pipelinedLines) assert.ok(e.durationMs >= busyMs, `${e.target}: ${e.durationMs} ms, its response left with the slow one's`);
+      assert.deepEqual(events.map((e) => Math.round(e.durationMs * 1000) / 1000), requestLines().map((e) => e.durationMs), 'events and lines carry one duration');
+      // A request answered before a handler error and a protocol error in the same pump is logged before them.
+      lines.length = 0;
+      c.write('GET /c HTTP/1.1\r\nHost: t\r\n\r\nGET /throw HTTP/1.1\r\nHost: t\r\n\r\nGET /d HTTP/1.1\r\nHost: t\r\n\r\nBAD\r\n\r\n');
+      for (let i = 0; i < 4; i++) await c.readResponse();
+      await waitFor('the protocol error line', () => lines.some((line) => line.includes('"protocol-error"')));
+      const order = lines.map((line) => JSON.parse(line) as { event: string; target?: string; requestIndex?: number }).filter((e) => e.event !== 'connection-close').map((e) => (e.event === 'request' ? `request ${e.target}` : e.event));
+      assert.deepEqual(order, ['request /c', 'handler-error', 'request /throw', 'request /d', 'protocol-error']);
+    } finally {
+      c.destroy();
+      await server.close({ graceMs: 500 });
+      assert.equal(server.connectionCount, 0);
     }
   });
 
