@@ -95,8 +95,8 @@ export class Exchange {
   readonly index: number;
   /**
    * performance.now() at the head for request events, the log and the status (a head parsed right
-   * after the previous response ended, from bytes already buffered, takes that response's end
-   * reading: the same instant, without a clock read of its own); 0 when none wants it.
+   * after the previous response ended, from bytes already buffered, takes the reading that request
+   * returned from #requestDone, without a clock read of its own); 0 when none wants it.
    */
   readonly startedAt: number;
   /** Someone listened for request events when it began: its event is emitted. */
@@ -240,7 +240,7 @@ export class Connection extends Outbound implements Tracked {
   /** When the connection last became idle (monotonic ms). */
   #idleSinceMs = this.#openedAt;
   /**
-   * The clock reading the previous response ended at, while the pump that follows it runs (0
+   * What #requestDone returned for the previous request, while the pump that follows it runs (0
    * otherwise): a request parsed from bytes already buffered starts then (see Exchange.startedAt).
    */
   #cycleEndMs = 0;
