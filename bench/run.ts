@@ -27,9 +27,12 @@ import {
   markdown,
   summarizeIdle,
   summarizeLoad,
+  summarizePaired,
   type IdleRun,
   type LoadRun,
   type LoadScenarioReport,
+  type PairedRun,
+  type PairedSummary,
   type Report,
 } from './lib/report.js';
 import { PROXY_SCENARIOS, startProxies } from './lib/proxies.js';
@@ -191,6 +194,50 @@ async function runScenario(scenario: Scenario, servers: RunningServer[], args: A
     }
   }
   entry.servers = summarizeLoad(runs);
+  if (scenario.pairs !== undefined) entry.paired = await runPairs(scenario, servers, args, fx, portOf);
+}
+
+/**
+ * The scenario's pairs side by side: per round and pair, both servers' loads at once (each its own
+ * load generator on the load core; the servers share the server core), with each server's CPU.
+ */
+async function runPairs(scenario: Scenario, servers: RunningServer[], args: Args, fx: Fixtures, portOf: (server: RunningServer) => number): Promise<PairedSummary[]> {
+  const byName = new Map(servers.map((server) => [server.name, server]));
+  const pairs = (scenario.pairs ?? []).filter(([reference, server]) => byName.has(reference) && byName.has(server));
+  const runs = pairs.map((): PairedRun[] => []);
+  for (let round = 1; round <= args.rounds; round++) {
+    for (const [i, [referenceName, serverName]] of pairs.entries()) {
+      if (isInterrupted()) throw new Error('interrupted');
+      const reference = byName.get(referenceName) as RunningServer;
+      const server = byName.get(serverName) as RunningServer;
+      try {
+        for (const s of [reference, server]) {
+          if (!s.alive()) throw new Error(`${s.name} exited: ${s.stderr().trim()}`);
+          await scenario.check(portOf(s), fx);
+          await resetLog(s);
+        }
+        const cpuBefore = [cpuSeconds(reference.pid), cpuSeconds(server.pid)];
+        const [a, b] = await Promise.all([scenario.load(portOf(reference), args.durationS, fx), scenario.load(portOf(server), args.durationS, fx)]);
+        const cpuAfter = [cpuSeconds(reference.pid), cpuSeconds(server.pid)];
+        const cpuPerRequest = (k: number, requests: number): number | null => {
+          const before = cpuBefore[k];
+          const after = cpuAfter[k];
+          return before === null || after === null || requests === 0 ? null : ((after - before) * 1e6) / requests;
+        };
+        const run: PairedRun = {
+          round,
+          reference: { requestsPerSec: a.requestsPerSec, serverCpuUsPerRequest: cpuPerRequest(0, a.requests) },
+          server: { requestsPerSec: b.requestsPerSec, serverCpuUsPerRequest: cpuPerRequest(1, b.requests) },
+        };
+        runs[i].push(run);
+        log(`  side by side ${round} ${serverName} beside ${referenceName}: ${(b.requestsPerSec / a.requestsPerSec).toFixed(3)}× req/s (${Math.round(b.requestsPerSec)} / ${Math.round(a.requestsPerSec)})`);
+      } catch (error) {
+        runs[i].push({ round, error: message(error) });
+        log(`  side by side ${round} ${serverName} beside ${referenceName} FAILED: ${message(error)}`);
+      }
+    }
+  }
+  return pairs.map(([reference, server], i) => summarizePaired(reference, server, runs[i]));
 }
 
 function formatDuration(seconds: number): string {

@@ -62,6 +62,32 @@ export interface LoadScenarioReport {
   app: boolean;
   skipped?: string;
   servers: Partial<Record<ServerName, LoadSummary>>;
+  /** The scenario's pairs measured side by side (Scenario.pairs), when it has any. */
+  paired?: PairedSummary[];
+}
+
+/** One side-by-side round of a pair: both servers under load at once on the server core. */
+export interface PairedRun {
+  round: number;
+  reference?: { requestsPerSec: number; serverCpuUsPerRequest: number | null };
+  server?: { requestsPerSec: number; serverCpuUsPerRequest: number | null };
+  error?: string;
+}
+
+/** A pair's rounds and their medians: the server's req/s over the reference's, its CPU per request over the reference's. */
+export interface PairedSummary {
+  reference: ServerName;
+  server: ServerName;
+  runs: PairedRun[];
+  medianRpsRatio: number | null;
+  medianCpuRatio: number | null;
+}
+
+export function summarizePaired(reference: ServerName, server: ServerName, runs: PairedRun[]): PairedSummary {
+  const ok = runs.filter((run) => run.reference !== undefined && run.server !== undefined);
+  const rps = ok.map((run) => ratio(run.server?.requestsPerSec, run.reference?.requestsPerSec)).filter((r): r is number => r !== null);
+  const cpu = ok.map((run) => ratio(run.server?.serverCpuUsPerRequest, run.reference?.serverCpuUsPerRequest)).filter((r): r is number => r !== null);
+  return { reference, server, runs, medianRpsRatio: median(rps), medianCpuRatio: median(cpu) };
 }
 
 export interface IdleRun {
@@ -286,6 +312,7 @@ export function markdown(report: Report): string {
       const cpu = cpuOff == null || on.medianServerCpuUsPerRequest === null ? '' : `; ${(on.medianServerCpuUsPerRequest / cpuOff).toFixed(3)}× its server CPU per request`;
       lines.push('', `Live status on, nobody watching: ${times(on.vsHoldfast)} holdfast's req/s with it off${cpu} (target: within 2 %).`);
     }
+    lines.push(...pairedMarkdown(plain));
     if (plain.some((scenario) => scenario.name.startsWith('https-'))) {
       lines.push(
         '',
@@ -435,6 +462,8 @@ function targetMarkdown(scenarios: LoadScenarioReport[]): string[] {
     } else if (s['holdfast+status'] !== undefined) {
       const on = s['holdfast+status'];
       targets.push(`- ${scenario.name}, status on: ${times(on.vsHoldfast)} holdfast's req/s with it off (≥ ${STATUS_VS_OFF_TARGET}×: ${verdict(on.vsHoldfast, STATUS_VS_OFF_TARGET)})`);
+      const pair = scenario.paired?.find((p) => p.server === 'holdfast+status');
+      if (pair !== undefined) targets.push(`- ${scenario.name}, status on beside it off, side by side: ${times(pair.medianRpsRatio)} the req/s (≥ ${STATUS_VS_OFF_TARGET}×: ${verdict(pair.medianRpsRatio, STATUS_VS_OFF_TARGET)}), ${times(pair.medianCpuRatio)} the CPU per request`);
     }
   }
   return targets.length === 0 ? [] : ['', "Targets of this round's issues (same run):", '', ...targets];
@@ -467,6 +496,37 @@ function loggedMarkdown(scenarios: LoadScenarioReport[]): string[] {
       }
     }
   }
+  const paired = pairedMarkdown(scenarios);
+  if (paired.length > 0) {
+    lines.push(...paired);
+    for (const scenario of scenarios) {
+      for (const pair of scenario.paired ?? []) {
+        const target = pair.reference === 'holdfast' ? LOGGED_VS_UNLOGGED_TARGET : scenario.name === 'hello-logged' ? LOGGED_VS_NODE_HTTP_TARGET : null;
+        if (target === null) continue;
+        targets.push(`- ${scenario.name}, ${pair.server} beside ${pair.reference === 'holdfast' ? 'unlogged holdfast' : pair.reference}, side by side: ${times(pair.medianRpsRatio)} its req/s (≥ ${target}×: ${verdict(pair.medianRpsRatio, target)}), ${times(pair.medianCpuRatio)} its CPU per request`);
+      }
+    }
+  }
   if (targets.length > 0) lines.push('', 'Targets (same run):', '', ...targets);
   return lines;
+}
+
+/** The side-by-side measurements: per pair, each round's ratios and their medians. */
+function pairedMarkdown(scenarios: LoadScenarioReport[]): string[] {
+  const rows: string[] = [];
+  for (const scenario of scenarios) {
+    for (const pair of scenario.paired ?? []) {
+      const rounds = pair.runs.map((run) => (run.error !== undefined ? 'failed' : `${times(ratio(run.server?.requestsPerSec, run.reference?.requestsPerSec))} / ${times(ratio(run.server?.serverCpuUsPerRequest, run.reference?.serverCpuUsPerRequest))}`));
+      rows.push(`| ${scenario.title} | ${pair.server} | ${pair.reference} | ${times(pair.medianRpsRatio)} | ${times(pair.medianCpuRatio)} | ${rounds.join(', ')} |`);
+    }
+  }
+  if (rows.length === 0) return [];
+  return [
+    '',
+    "Side by side: each pair's two servers under load at once, both on the server core (the scheduler shares it between them), each with its own load generator on the load core, for as many rounds as the scenario; what drifts between rounds on a shared VM (steal, frequency) then moves both alike. Ratios: the server's req/s over the reference's, and its CPU per request over the reference's (above 1 costs more).",
+    '',
+    '| scenario | server | beside | req/s ratio | CPU / req ratio | rounds (req/s / CPU) |',
+    '|---|---|---|--:|--:|---|',
+    ...rows,
+  ];
 }

@@ -67,6 +67,12 @@ export interface Scenario {
   servers?: readonly ServerName[];
   /** Runs against the servers' HTTPS port: `port` below is then their tlsPort. */
   tls?: boolean;
+  /**
+   * Pairs of its servers also measured side by side (run.ts's runPaired): [reference, server],
+   * both loaded at once on the one server core, for a ratio the machine's drift between rounds
+   * cannot move.
+   */
+  pairs?: ReadonlyArray<readonly [ServerName, ServerName]>;
   /** The load command, for the report. */
   command(durationS: number): string;
   unavailable(): string | null;
@@ -367,8 +373,16 @@ export const APP_SCENARIOS: readonly string[] = ['app-hello', 'app-json'];
 /** Logged servers with the unlogged references their ratios need (holdfast for the cost of logging, node:http for the speed target). */
 const LOGGED_SERVERS: readonly ServerName[] = ['holdfast', 'holdfast+log', 'holdfast+json-log', 'node:http', 'nginx+log', 'nginx+json-log'];
 
+/** Issue 18's ratios: each logged holdfast beside unlogged holdfast, and beside node:http (the keep-alive speed target). */
+const LOGGED_PAIRS: ReadonlyArray<readonly [ServerName, ServerName]> = [
+  ['holdfast', 'holdfast+log'],
+  ['holdfast', 'holdfast+json-log'],
+  ['node:http', 'holdfast+log'],
+  ['node:http', 'holdfast+json-log'],
+];
+
 function logged(scenario: Scenario): Scenario {
-  return { ...scenario, name: `${scenario.name}-logged`, title: `${scenario.title}, access log to a file`, servers: LOGGED_SERVERS };
+  return { ...scenario, name: `${scenario.name}-logged`, title: `${scenario.title}, access log to a file`, servers: LOGGED_SERVERS, pairs: LOGGED_PAIRS };
 }
 
 /** Keep-alive hello with the live status on and off: its cost on the hot path (issue 16: within 2 %). */
@@ -414,7 +428,7 @@ export const SCENARIOS: readonly Scenario[] = [
   COMPRESSED_SCENARIO,
   logged(HELLO_SCENARIO),
   logged(PIPELINED_SCENARIO),
-  { ...HELLO_SCENARIO, name: STATUS_SCENARIO, title: `${HELLO_SCENARIO.title}, live status on (nobody watching) vs off`, servers: ['holdfast', 'holdfast+status'] },
+  { ...HELLO_SCENARIO, name: STATUS_SCENARIO, title: `${HELLO_SCENARIO.title}, live status on (nobody watching) vs off`, servers: ['holdfast', 'holdfast+status'], pairs: [['holdfast', 'holdfast+status']] },
   appScenario('app-hello', 'app: hello text', '/', (response) => expectHello(response)),
   appScenario('app-json', 'app: JSON, path param', '/users/42', expectUser),
   HTTPS_HELLO_SCENARIO,
