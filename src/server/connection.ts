@@ -248,7 +248,8 @@ export class Connection extends Outbound implements Tracked {
    * Timed requests the running pump answered (synchronous handlers), reported together at one
    * clock reading once it has answered all it can (#reportAnswered); null until first needed.
    */
-  #answered: Exchange[] | null = null;
+  #answered: Array<Exchange | undefined> | null = null;
+  #answeredCount = 0;
   /** Bytes read since the close began (lingering is bounded by maxLingerBytes). */
   #bytesReadWhileClosing = 0;
   /** The peer's address, once read (#readPeer), and port. */
@@ -981,6 +982,7 @@ export class Connection extends Outbound implements Tracked {
     ex.status = 101;
     ex.writing = 'done';
     this.#requestDone(ex, false);
+    this.#reportAnswered(); // before the new owner runs, as an asynchronous handler's 101 is
     this.#readPeer();
     this.#phase = UPGRADED;
     this.#closeReason = 'upgraded';
@@ -1106,7 +1108,7 @@ export class Connection extends Outbound implements Tracked {
     ex.keepAliveAfter = keepAlive;
     if (this.#ctx.stats !== null) ex.idleGapBeforeMs = this.#idleGapBefore(ex);
     if (this.#has(PUMPING)) {
-      (this.#answered ??= []).push(ex);
+      (this.#answered ??= [])[this.#answeredCount++] = ex;
       return ex.startedAt;
     }
     const nowMs = performance.now();
@@ -1116,14 +1118,27 @@ export class Connection extends Outbound implements Tracked {
 
   /** Reports the requests the pump answered, ending at one clock read taken now; returns it, or 0 when none waits. */
   #reportAnswered(): number {
-    const answered = this.#answered;
-    if (answered === null || answered.length === 0) return 0;
-    // A listener may close the connection while it is told: what it causes finds the list empty.
+    const count = this.#answeredCount;
+    if (count === 0) return 0;
+    const answered = this.#answered as Array<Exchange | undefined>;
+    // A listener may close the connection while it is told: what it causes finds the list empty
+    // (and an answer it causes goes to a list of its own).
+    this.#answeredCount = 0;
     this.#answered = null;
     const nowMs = performance.now();
-    for (let i = 0; i < answered.length; i++) this.#report(answered[i], nowMs);
-    answered.length = 0;
+    let thrown: { error: unknown } | null = null;
+    for (let i = 0; i < count; i++) {
+      const ex = answered[i] as Exchange;
+      answered[i] = undefined; // an idle connection keeps no request
+      try {
+        this.#report(ex, nowMs);
+      } catch (error) {
+        // A 'request' listener threw: the other requests are still reported, then it goes on up.
+        thrown ??= { error };
+      }
+    }
     this.#answered ??= answered;
+    if (thrown !== null) throw thrown.error;
     return nowMs;
   }
 
@@ -1151,14 +1166,17 @@ export class Connection extends Outbound implements Tracked {
 
   /** An event other than a request's: the requests answered before it are reported first, so lines and events keep their order. */
   #emit<E extends keyof ServerEvents>(event: E, ...args: ServerEvents[E]): void {
-    if (this.#answered !== null && this.#answered.length > 0) this.#reportAnswered();
+    if (this.#answeredCount > 0) this.#reportAnswered();
     this.#ctx.emit(event, ...args);
   }
 
   /** `nowMs`: a clock read just taken (or the start of a request waiting for its report), or 0. */
   #nextCycle(nowMs = 0): void {
-    this.#cycleEndMs = nowMs;
     const parser = this.#parser;
+    // Input ran dry: the requests the pump answered are reported now, while this exchange is still
+    // the phase (as a request answered alone is), and their reading starts the idle wait.
+    if (this.#answeredCount > 0 && parser.bufferedBytes === 0) nowMs = this.#reportAnswered();
+    this.#cycleEndMs = nowMs;
     parser.nextCycle();
     this.#phase = WAITING;
     if (parser.bufferedBytes === 0) {
@@ -1166,8 +1184,7 @@ export class Connection extends Outbound implements Tracked {
         this.#parser = this.#ctx.parsers.idle;
         this.#ctx.parsers.release(parser);
       }
-      const reportedMs = this.#reportAnswered();
-      this.#armIdle(reportedMs !== 0 ? reportedMs : nowMs);
+      this.#armIdle(nowMs);
       if (this.#ctx.isShuttingDown()) this.#closeWhenIdleEnough();
     }
     this.#updateReading();
