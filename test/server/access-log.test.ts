@@ -8,7 +8,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { createServer, OptionError } from '../../src/index.js';
+import { createServer, OptionError, type HoldfastServer } from '../../src/index.js';
 import type { RequestEvent, ServerEvents } from '../../src/server/events.js';
 import { MAX_LOG_BACKLOG_BYTES } from '../../src/server/log-writer.js';
 import { LineBytes } from '../../src/server/line-bytes.js';
@@ -332,49 +332,51 @@ describe('access log lines', () => {
   });
 
   test('reported together, requests stay reported as they were one by one: past a throwing listener, before a shutdown, before an upgrade', async () => {
-    // A 'request' listener that throws on the first of three pipelined requests: the other two are still logged.
-    {
-      const lines: string[] = [];
-      const server = createServer({ log: 'json', logSink: (line) => lines.push(line) }, () => ({ status: 200, body: 'ok' }));
-      server.on('request', (e) => {
-        if (e.requestIndex === 1) throw new Error('listener bug');
-      });
+    const servers: HoldfastServer[] = [];
+    const connections: RawConnection[] = [];
+    const serve = async (server: HoldfastServer): Promise<RawConnection> => {
+      servers.push(server);
       const { port } = await server.listen(0, '127.0.0.1');
       const c = await RawConnection.connect(port);
-      c.write('GET /1 HTTP/1.1\r\nHost: t\r\n\r\nGET /2 HTTP/1.1\r\nHost: t\r\n\r\nGET /3 HTTP/1.1\r\nHost: t\r\n\r\n');
-      await c.waitForClose();
-      await server.close({ graceMs: 200 });
+      connections.push(c);
+      return c;
+    };
+    try {
+      // A 'request' listener that throws on the first of three pipelined requests: the other two are still logged.
+      const lines: string[] = [];
+      const throwing = createServer({ log: 'json', logSink: (line) => lines.push(line) }, () => ({ status: 200, body: 'ok' }));
+      throwing.on('request', (e) => {
+        if (e.requestIndex === 1) throw new Error('listener bug');
+      });
+      const c1 = await serve(throwing);
+      c1.write('GET /1 HTTP/1.1\r\nHost: t\r\n\r\nGET /2 HTTP/1.1\r\nHost: t\r\n\r\nGET /3 HTTP/1.1\r\nHost: t\r\n\r\n');
+      await c1.waitForClose();
       const targets = lines.map((line) => JSON.parse(line) as { event: string; target?: string }).filter((e) => e.event === 'request').map((e) => e.target);
       assert.deepEqual(targets, ['/1', '/2', '/3']);
       assert.ok(lines.some((line) => line.includes('"internal-error"')), 'the throw is still an internal error');
-      assert.equal(server.connectionCount, 0);
-    }
-    // A listener that closes the server sees the connection still busy with the request: it gets
-    // shutdownMinIdleMs to send another, however long it had been open.
-    {
-      const server = createServer({ shutdownMinIdleMs: 300 }, () => ({ status: 200, body: 'ok' }));
-      let closing: ReturnType<typeof server.close> | null = null;
-      server.on('request', () => {
-        closing ??= server.close({ graceMs: 2000 });
+
+      // A listener that closes the server sees the connection still busy with the request: it gets
+      // shutdownMinIdleMs to send another, however long it had been open.
+      const closingServer = createServer({ shutdownMinIdleMs: 300 }, () => ({ status: 200, body: 'ok' }));
+      let closing: ReturnType<HoldfastServer['close']> | null = null;
+      closingServer.on('request', () => {
+        closing ??= closingServer.close({ graceMs: 2000 });
       });
-      const { port } = await server.listen(0, '127.0.0.1');
-      const c = await RawConnection.connect(port);
+      const c2 = await serve(closingServer);
       await sleep(400);
-      c.write('GET /1 HTTP/1.1\r\nHost: t\r\n\r\n');
-      assert.equal((await c.readResponse()).status, 200);
+      c2.write('GET /1 HTTP/1.1\r\nHost: t\r\n\r\n');
+      assert.equal((await c2.readResponse()).status, 200);
       await sleep(50);
-      c.write('GET /2 HTTP/1.1\r\nHost: t\r\n\r\n');
-      const second = await c.readResponse();
+      c2.write('GET /2 HTTP/1.1\r\nHost: t\r\n\r\n');
+      const second = await c2.readResponse();
       assert.equal(second.status, 200);
       assert.equal(second.header('connection'), 'close');
-      await c.waitForClose();
+      await c2.waitForClose();
       await closing;
-      assert.equal(server.connectionCount, 0);
-    }
-    // A 101's request is reported before the new owner of the socket runs, not after its synchronous work.
-    {
+
+      // A 101's request is reported before the new owner of the socket runs, not after its synchronous work.
       const order: string[] = [];
-      const server = createServer({}, () => ({
+      const upgrading = createServer({}, () => ({
         status: 101,
         headers: { upgrade: 'x' },
         upgrade(socket: net.Socket) {
@@ -384,13 +386,17 @@ describe('access log lines', () => {
           socket.end();
         },
       }));
-      server.on('request', (e) => order.push(`request ${e.status} ${e.durationMs < 30 ? 'before' : 'after'} the owner's work`));
-      const { port } = await server.listen(0, '127.0.0.1');
-      const c = await RawConnection.connect(port);
-      c.write('GET / HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n');
-      await c.waitForClose();
-      await server.close({ graceMs: 200 });
+      upgrading.on('request', (e) => order.push(`request ${e.status} ${e.durationMs < 30 ? 'before' : 'after'} the owner's work`));
+      const c3 = await serve(upgrading);
+      c3.write('GET / HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n');
+      await c3.waitForClose();
       assert.deepEqual(order, ["request 101 before the owner's work", 'owner']);
+    } finally {
+      for (const c of connections) c.destroy();
+      for (const server of servers) {
+        await server.close({ graceMs: 200 });
+        assert.equal(server.connectionCount, 0);
+      }
     }
   });
 
