@@ -1095,11 +1095,11 @@ export class Connection extends Outbound implements Tracked {
 
   /**
    * The request is answered; a timed one (events, the log, the status) is reported with its end
-   * reading (#report). Outside a pump (an asynchronous handler) at once, returning the reading for
-   * the idle wait that follows. Inside one (a synchronous handler) it waits for the pump to answer
-   * all it can (#reportAnswered): one reading then ends every request the pump answered — their
-   * heads arrived together and their responses leave together in the pump's one write (beginBatch),
-   * so that is how long each took — instead of one per request, as nginx reads its clock once per
+   * reading (#report), at once when nothing more is buffered, returning the reading for the idle
+   * wait that follows. When the pump has more input (pipelining) it waits for the pump to answer all
+   * it can (#reportAnswered): one reading then ends every request the pump answered — their heads
+   * arrived together and their responses leave together in the pump's one write (beginBatch), so
+   * that is how long each took — instead of one per request, as nginx reads its clock once per
    * event-loop iteration. Returns the reading a pipelined head that follows starts at: the end
    * reading, or this one's start while it waits; 0 when the request is not timed.
    */
@@ -1107,9 +1107,14 @@ export class Connection extends Outbound implements Tracked {
     if (ex.startedAt === 0) return 0;
     ex.keepAliveAfter = keepAlive;
     if (this.#ctx.stats !== null) ex.idleGapBeforeMs = this.#idleGapBefore(ex);
-    if (this.#has(PUMPING)) {
+    if (this.#has(PUMPING) && this.#parser.bufferedBytes > 0) {
       (this.#answered ??= [])[this.#answeredCount++] = ex;
       return ex.startedAt;
+    }
+    if (this.#answeredCount > 0) {
+      // The last of a pump's answers: every one is reported at this reading.
+      (this.#answered as Array<Exchange | undefined>)[this.#answeredCount++] = ex;
+      return this.#reportAnswered();
     }
     const nowMs = performance.now();
     this.#report(ex, nowMs);
