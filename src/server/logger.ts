@@ -8,7 +8,8 @@
  * Each line is formatted straight into bytes (LineBytes and the put functions): no Date object and
  * no clock read of its own (a request line's time is its end reading, see clock.ts's wallMsAt), no
  * string per field, no intermediate objects, no toFixed; a request line's middle is copied from
- * the previous line when it recurs. Strings from the peer are escaped — JSON as RFC 8259 §7
+ * the previous line when it recurs, and a line that repeats the previous one but for its request
+ * index is copied whole with the index rewritten (RepeatedLine). Strings from the peer are escaped — JSON as RFC 8259 §7
  * requires, pretty as nginx escapes its access log — so a line is always one line.
  *
  * Sinks: standard output (the default) and a file path go through a shared LogWriter
