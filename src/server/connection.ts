@@ -245,8 +245,9 @@ export class Connection extends Outbound implements Tracked {
    */
   #cycleEndMs = 0;
   /**
-   * Timed requests the running pump answered (synchronous handlers), reported together at one
-   * clock reading once it has answered all it can (#reportAnswered); null until first needed.
+   * Timed requests the running pump answered while more input waited (pipelining), reported
+   * together at one clock reading once it has answered all it can (#reportAnswered); null until
+   * first needed.
    */
   #answered: Array<Exchange | undefined> | null = null;
   #answeredCount = 0;
