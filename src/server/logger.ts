@@ -9,7 +9,7 @@
  * no clock read of its own (a request line's time is its end reading, see clock.ts's wallMsAt), no
  * string per field, no intermediate objects, no toFixed; a request line's middle is copied from
  * the previous line when it recurs, and a line that repeats the previous one but for its request
- * index is copied whole with the index rewritten (RepeatedLine). Strings from the peer are escaped — JSON as RFC 8259 §7
+ * index is copied whole with the index rewritten (PreviousLine). Strings from the peer are escaped — JSON as RFC 8259 §7
  * requires, pretty as nginx escapes its access log — so a line is always one line.
  *
  * Sinks: standard output (the default) and a file path go through a shared LogWriter
@@ -21,7 +21,6 @@
 import type { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { ServerEvents } from './events.js';
-import { wallMsAt } from './clock.js';
 import { decimalWidth, LineBytes, literal, MAX_BYTES_PER_CHAR, putBytes, putFixed, putInt, putJsonText, putPretty, StampedPrefix } from './line-bytes.js';
 import { openLogWriter, type DroppedNotice, type LineSink } from './log-writer.js';
 import { OptionError, type LogFormat, type LogSink } from './options.js';
@@ -172,49 +171,21 @@ function prettyErrorLine(lines: LineSink, connectionId: number, requestIndex: nu
 }
 
 /**
- * Where a logger's last request line has its middle — method to bytes, the part of a line that
- * recurs when one URL is asked again and again — so the next line with the same four facts copies
- * those bytes instead of formatting them. Only from a buffer lines are appended to: a region before
- * where the new line starts, in the same buffer, still holds what was written there (a fresh buffer
- * or a sink that reuses one buffer per line, the function sink, never matches).
+ * The logger's previous request line: where it lies in the sink's buffer and the facts it was
+ * formatted from, so the next line copies what recurs instead of formatting it again —
+ * - `repeat`: the whole line, when the next one has the same facts but a request index one higher
+ *   (as wide), with that index rewritten: a pipelining client asking for one URL again and again on
+ *   one connection, its requests reported at one reading (so one time and one duration);
+ * - `copyMiddle`: its middle (method to bytes), when the same method, target, status and size recur.
+ * Only from a buffer lines are appended to: a region before where the new line starts, in the same
+ * buffer, still holds what was written there (a fresh buffer, or a sink that reuses one buffer per
+ * line — the function sink — never matches).
  */
-class RecurringMiddle {
+class PreviousLine {
   #buf: Buffer | null = null;
   #start = 0;
-  #end = 0;
-  #method = '';
-  #target = '';
-  #status = -1;
-  #bytes = -1;
-
-  /** Copies the middle to `buf[p…]` and returns where it ends, or -1 when it differs or is gone. */
-  copy(buf: Buffer, p: number, lineStart: number, method: string, target: string, status: number, bytes: number): number {
-    if (buf !== this.#buf || this.#end > lineStart || status !== this.#status || bytes !== this.#bytes || method !== this.#method || target !== this.#target) return -1;
-    buf.copyWithin(p, this.#start, this.#end);
-    return p + this.#end - this.#start;
-  }
-
-  remember(buf: Buffer, start: number, end: number, method: string, target: string, status: number, bytes: number): void {
-    this.#buf = buf;
-    this.#start = start;
-    this.#end = end;
-    this.#method = method;
-    this.#target = target;
-    this.#status = status;
-    this.#bytes = bytes;
-  }
-}
-
-/**
- * The logger's last request line, for a next one that repeats it but for a request index one
- * higher (as wide): a pipelining client asking for one URL again and again on one connection, its
- * lines a millisecond's stamp apart at most. That line is copied whole and its index rewritten
- * instead of being formatted piece by piece. Only when it is the line just before, in the same
- * buffer (so its bytes are still there, unflushed and unchanged).
- */
-class RepeatedLine {
-  #buf: Buffer | null = null;
-  #start = 0;
+  #middleStart = 0;
+  #middleEnd = 0;
   #end = 0;
   #indexAt = 0;
   #indexWidth = 0;
@@ -224,31 +195,40 @@ class RepeatedLine {
   #target = '';
   #status = -1;
   #bytes = -1;
-  #durationKey = -1;
+  #durationMs = -1;
   #keepAlive = false;
-  #wallMs = -1;
+  #endMs = -1;
 
   /** Writes the repeat at `buf[lineStart…]` and returns where it ends, or -1 when it is not one. */
-  repeat(buf: Buffer, lineStart: number, connectionId: number, requestIndex: number, method: string, target: string, status: number, bytes: number, durationKey: number, keepAlive: boolean, wallMs: number): number {
-    if (lineStart !== this.#end || buf !== this.#buf || requestIndex !== this.#requestIndex + 1 || connectionId !== this.#connectionId || wallMs !== this.#wallMs || durationKey !== this.#durationKey || status !== this.#status || bytes !== this.#bytes || keepAlive !== this.#keepAlive || method !== this.#method || target !== this.#target) return -1;
+  repeat(buf: Buffer, lineStart: number, connectionId: number, requestIndex: number, method: string, target: string, status: number, bytes: number, durationMs: number, keepAlive: boolean, endMs: number): number {
+    if (lineStart !== this.#end || buf !== this.#buf || requestIndex !== this.#requestIndex + 1 || connectionId !== this.#connectionId || endMs !== this.#endMs || durationMs !== this.#durationMs || status !== this.#status || bytes !== this.#bytes || keepAlive !== this.#keepAlive || method !== this.#method || target !== this.#target) return -1;
     if (decimalWidth(requestIndex) !== this.#indexWidth) return -1;
-    const from = this.#start;
-    const length = lineStart - from;
-    buf.copyWithin(lineStart, from, lineStart);
-    const indexAt = this.#indexAt + length;
-    putInt(buf, indexAt, requestIndex);
+    const length = lineStart - this.#start;
+    buf.copyWithin(lineStart, this.#start, lineStart);
+    this.#indexAt += length;
+    putInt(buf, this.#indexAt, requestIndex);
     this.#start = lineStart;
+    this.#middleStart += length;
+    this.#middleEnd += length;
     this.#end = lineStart + length;
-    this.#indexAt = indexAt;
     this.#requestIndex = requestIndex;
     return this.#end;
   }
 
-  remember(buf: Buffer, start: number, end: number, indexAt: number, indexWidth: number, connectionId: number, requestIndex: number, method: string, target: string, status: number, bytes: number, durationKey: number, keepAlive: boolean, wallMs: number): void {
+  /** Copies the middle to `buf[p…]` and returns where it ends, or -1 when it differs or is gone. */
+  copyMiddle(buf: Buffer, p: number, lineStart: number, method: string, target: string, status: number, bytes: number): number {
+    if (buf !== this.#buf || this.#middleEnd > lineStart || status !== this.#status || bytes !== this.#bytes || method !== this.#method || target !== this.#target) return -1;
+    buf.copyWithin(p, this.#middleStart, this.#middleEnd);
+    return p + this.#middleEnd - this.#middleStart;
+  }
+
+  remember(buf: Buffer, start: number, middleStart: number, middleEnd: number, end: number, indexWidth: number, connectionId: number, requestIndex: number, method: string, target: string, status: number, bytes: number, durationMs: number, keepAlive: boolean, endMs: number): void {
     this.#buf = buf;
     this.#start = start;
+    this.#middleStart = middleStart;
+    this.#middleEnd = middleEnd;
     this.#end = end;
-    this.#indexAt = indexAt;
+    this.#indexAt = middleStart - indexWidth;
     this.#indexWidth = indexWidth;
     this.#connectionId = connectionId;
     this.#requestIndex = requestIndex;
@@ -256,22 +236,20 @@ class RepeatedLine {
     this.#target = target;
     this.#status = status;
     this.#bytes = bytes;
-    this.#durationKey = durationKey;
+    this.#durationMs = durationMs;
     this.#keepAlive = keepAlive;
-    this.#wallMs = wallMs;
+    this.#endMs = endMs;
   }
 }
 
 /**
  * How a format writes a request line, piece by piece around what requestLog() shares: the head
- * with the time (`head`), then the connection id, `index` (the request index with its label), the
- * middle (method to bytes, see RecurringMiddle) and `tail` (duration, keep-alive, the line end).
- * `durationScale`: the duration's decimals as a power of ten (lines whose durations scale and
- * round to one integer print the same).
+ * with the time (`head`), then the connection id, `index` (the request index with its label, ending
+ * where the middle starts), the middle (method to bytes, see PreviousLine) and `tail` (duration,
+ * keep-alive, the line end).
  */
 interface RequestShape {
   readonly head: StampedPrefix;
-  readonly durationScale: 10 | 1000;
   index(buf: Buffer, p: number, requestIndex: number): number;
   middle(buf: Buffer, p: number, method: string, target: string, status: number, bytes: number): number;
   tail(buf: Buffer, p: number, durationMs: number, keepAlive: boolean): number;
@@ -279,35 +257,23 @@ interface RequestShape {
 
 /** A format's request lines, into the sink's buffer with no call per field that could be saved. */
 function requestLog(lines: LineSink, shape: RequestShape): RequestLog {
-  const middle = new RecurringMiddle();
-  const last = new RepeatedLine();
-  const scale = shape.durationScale;
+  const previous = new PreviousLine();
   return (connectionId, requestIndex, method, target, status, bytes, durationMs, keepAlive, endMs) => {
     const out = lines.begin(bound(method, target));
     if (out === null) return;
     const buf = out.buf;
     const lineStart = out.pos;
-    const wallMs = Math.floor(wallMsAt(endMs));
-    const durationKey = Math.round(durationMs * scale);
-    const repeated = last.repeat(buf, lineStart, connectionId, requestIndex, method, target, status, bytes, durationKey, keepAlive, wallMs);
+    const repeated = previous.repeat(buf, lineStart, connectionId, requestIndex, method, target, status, bytes, durationMs, keepAlive, endMs);
     if (repeated !== -1) {
       out.pos = repeated;
       lines.end();
       return;
     }
-    let p = shape.index(buf, putInt(buf, shape.head.put(buf, lineStart, endMs), connectionId), requestIndex);
-    const indexWidth = decimalWidth(requestIndex);
-    const indexAt = p - indexWidth;
-    const copied = middle.copy(buf, p, lineStart, method, target, status, bytes);
-    if (copied !== -1) {
-      p = copied;
-    } else {
-      const start = p;
-      p = shape.middle(buf, p, method, target, status, bytes);
-      middle.remember(buf, start, p, method, target, status, bytes);
-    }
-    out.pos = shape.tail(buf, p, durationMs, keepAlive);
-    last.remember(buf, lineStart, out.pos, indexAt, indexWidth, connectionId, requestIndex, method, target, status, bytes, durationKey, keepAlive, wallMs);
+    const middleStart = shape.index(buf, putInt(buf, shape.head.put(buf, lineStart, endMs), connectionId), requestIndex);
+    const copied = previous.copyMiddle(buf, middleStart, lineStart, method, target, status, bytes);
+    const middleEnd = copied !== -1 ? copied : shape.middle(buf, middleStart, method, target, status, bytes);
+    out.pos = shape.tail(buf, middleEnd, durationMs, keepAlive);
+    previous.remember(buf, lineStart, middleStart, middleEnd, out.pos, decimalWidth(requestIndex), connectionId, requestIndex, method, target, status, bytes, durationMs, keepAlive, endMs);
     lines.end();
   };
 }
@@ -315,7 +281,6 @@ function requestLog(lines: LineSink, shape: RequestShape): RequestLog {
 /** `<time> conn#<id> req#<index> <method> <target> <status> <bytes>B <duration>ms[ close]`; the short constant pieces as single stores, cheaper than a copy at that length. */
 const PRETTY_REQUEST: RequestShape = {
   head: new StampedPrefix('', ' conn#'),
-  durationScale: 10,
   index(buf, p, requestIndex) {
     buf[p] = 0x20; // " req#"
     buf[p + 1] = 0x72;
@@ -486,7 +451,6 @@ function jsonErrorLine(lines: LineSink, head: Uint8Array, connectionId: number, 
 /** A request's JSON line: the fields of its RequestEvent, in order. */
 const JSON_REQUEST: RequestShape = {
   head: new StampedPrefix('{"time":"', '","event":"request","connectionId":'),
-  durationScale: 1000,
   index: (buf, p, requestIndex) => putInt(buf, putBytes(buf, p, J.requestIndex), requestIndex),
   middle(buf, p, method, target, status, bytes) {
     p = putJsonText(buf, putBytes(buf, p, J.methodOpen), method);
