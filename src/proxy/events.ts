@@ -10,7 +10,7 @@ import type { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { literal, type LineBytes } from '../server/line-bytes.js';
 import type { LineSink } from '../server/log-writer.js';
-import { bound, openLineSink } from '../server/logger.js';
+import { bound, listen, openLineSink } from '../server/logger.js';
 import type { LogFormat, LogSink } from '../server/options.js';
 
 /** Why an upstream connection closed: exactly one per connection. */
@@ -270,15 +270,5 @@ const NOT_LOGGING: AttachedProxyLogger = { close: () => Promise.resolve() };
 export function attachProxyLogger(emitter: EventEmitter<ProxyEvents>, format: LogFormat, sink: LogSink | string | null): AttachedProxyLogger {
   if (format === 'off') return NOT_LOGGING;
   const { lines, release } = openLineSink(sink, format === 'json');
-  const listeners = format === 'json' ? jsonListeners(lines) : prettyListeners(lines);
-  for (const [event, listener] of Object.entries(listeners)) emitter.on(event as keyof ProxyEvents, listener as never);
-  let closed = false;
-  return {
-    close(timeoutMs) {
-      if (closed) return Promise.resolve();
-      closed = true;
-      for (const [event, listener] of Object.entries(listeners)) emitter.off(event as keyof ProxyEvents, listener as never);
-      return release(timeoutMs);
-    },
-  };
+  return { close: listen(emitter as EventEmitter, format === 'json' ? jsonListeners(lines) : prettyListeners(lines), release) };
 }

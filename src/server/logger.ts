@@ -73,13 +73,22 @@ export function attachLogger(emitter: EventEmitter<ServerEvents>, format: LogFor
   if (!direct) {
     listeners.request = (e) => request(e.connectionId, e.requestIndex, e.method, e.target, e.status, e.bytes, e.durationMs, e.keepAlive, performance.now());
   }
-  for (const [event, listener] of Object.entries(listeners)) emitter.on(event as keyof ServerEvents, listener as never);
-  return {
-    request: direct ? request : null,
-    close(timeoutMs) {
-      for (const [event, listener] of Object.entries(listeners)) emitter.off(event as keyof ServerEvents, listener as never);
-      return release(timeoutMs);
-    },
+  return { request: direct ? request : null, close: listen(emitter as EventEmitter, listeners, release) };
+}
+
+/**
+ * Puts a logger's `listeners` (event name → listener) on `emitter`; the returned close takes them
+ * off and lets its sink go (`release`), once.
+ */
+export function listen(emitter: EventEmitter, listeners: object, release: (timeoutMs: number) => Promise<void>): (timeoutMs: number) => Promise<void> {
+  const entries = Object.entries(listeners) as Array<[string, (...args: unknown[]) => void]>;
+  for (const [event, listener] of entries) emitter.on(event, listener);
+  let closed = false;
+  return (timeoutMs) => {
+    if (closed) return Promise.resolve();
+    closed = true;
+    for (const [event, listener] of entries) emitter.off(event, listener);
+    return release(timeoutMs);
   };
 }
 
