@@ -179,7 +179,7 @@ async function runScenario(scenario: Scenario, servers: RunningServer[], args: A
         const cpuBefore = cpuSeconds(server.pid);
         const result = await scenario.load(port, args.durationS, fx);
         const cpuAfter = cpuSeconds(server.pid);
-        const serverCpuUsPerRequest = cpuBefore === null || cpuAfter === null || result.requests === 0 ? null : ((cpuAfter - cpuBefore) * 1e6) / result.requests;
+        const serverCpuUsPerRequest = cpuUsPerRequest(cpuBefore, cpuAfter, result.requests);
         const logged = await logBytes(server);
         if (logged === 0 && result.requests > 0) throw new Error('the access log stayed empty');
         const logBytesPerRequest = logged === null || result.requests === 0 ? null : logged / result.requests;
@@ -219,15 +219,10 @@ async function runPairs(scenario: Scenario, servers: RunningServer[], args: Args
         const cpuBefore = [cpuSeconds(reference.pid), cpuSeconds(server.pid)];
         const [a, b] = await Promise.all([scenario.load(portOf(reference), args.durationS, fx), scenario.load(portOf(server), args.durationS, fx)]);
         const cpuAfter = [cpuSeconds(reference.pid), cpuSeconds(server.pid)];
-        const cpuPerRequest = (k: number, requests: number): number | null => {
-          const before = cpuBefore[k];
-          const after = cpuAfter[k];
-          return before === null || after === null || requests === 0 ? null : ((after - before) * 1e6) / requests;
-        };
         const run: PairedRun = {
           round,
-          reference: { requestsPerSec: a.requestsPerSec, serverCpuUsPerRequest: cpuPerRequest(0, a.requests) },
-          server: { requestsPerSec: b.requestsPerSec, serverCpuUsPerRequest: cpuPerRequest(1, b.requests) },
+          reference: { requestsPerSec: a.requestsPerSec, serverCpuUsPerRequest: cpuUsPerRequest(cpuBefore[0], cpuAfter[0], a.requests) },
+          server: { requestsPerSec: b.requestsPerSec, serverCpuUsPerRequest: cpuUsPerRequest(cpuBefore[1], cpuAfter[1], b.requests) },
         };
         runs[i].push(run);
         log(`  side by side ${round} ${serverName} beside ${referenceName}: ${(b.requestsPerSec / a.requestsPerSec).toFixed(3)}× req/s (${Math.round(b.requestsPerSec)} / ${Math.round(a.requestsPerSec)})`);
@@ -238,6 +233,11 @@ async function runPairs(scenario: Scenario, servers: RunningServer[], args: Args
     }
   }
   return pairs.map(([reference, server], i) => summarizePaired(reference, server, runs[i]));
+}
+
+/** A server's CPU time over a run (two cpuSeconds readings) per request it served, in µs; null when unknown. */
+function cpuUsPerRequest(beforeS: number | null, afterS: number | null, requests: number): number | null {
+  return beforeS === null || afterS === null || requests === 0 ? null : ((afterS - beforeS) * 1e6) / requests;
 }
 
 function formatDuration(seconds: number): string {
