@@ -500,10 +500,18 @@ function loggedMarkdown(scenarios: LoadScenarioReport[]): string[] {
   if (paired.length > 0) {
     lines.push(...paired);
     for (const scenario of scenarios) {
+      const scale: string[] = [];
       for (const pair of scenario.paired ?? []) {
+        if (pair.server !== 'holdfast+log' && pair.server !== 'holdfast+json-log') {
+          scale.push(`${pair.server} ${times(pair.medianRpsRatio)}`);
+          continue;
+        }
         const target = pair.reference === 'holdfast' ? LOGGED_VS_UNLOGGED_TARGET : scenario.name === 'hello-logged' ? LOGGED_VS_NODE_HTTP_TARGET : null;
         if (target === null) continue;
         targets.push(`- ${scenario.name}, ${pair.server} beside ${pair.reference === 'holdfast' ? 'unlogged holdfast' : pair.reference}, side by side: ${times(pair.medianRpsRatio)} its req/s (≥ ${target}×: ${verdict(pair.medianRpsRatio, target)}), ${times(pair.medianCpuRatio)} its CPU per request`);
+      }
+      if (scale.length > 0) {
+        targets.push(`- ${scenario.name}, for scale, beside node:http side by side: ${scale.join(', ')} its req/s (node:net floor parses nothing and logs nothing: no server on node:net does less)`);
       }
     }
   }

@@ -381,8 +381,20 @@ const LOGGED_PAIRS: ReadonlyArray<readonly [ServerName, ServerName]> = [
   ['node:http', 'holdfast+json-log'],
 ];
 
-function logged(scenario: Scenario): Scenario {
-  return { ...scenario, name: `${scenario.name}-logged`, title: `${scenario.title}, access log to a file`, servers: LOGGED_SERVERS, pairs: LOGGED_PAIRS };
+/**
+ * For scale beside issue 18's ≥ 2× node:http: what unlogged holdfast, nginx with its log, and
+ * node:net floor (a server that parses nothing and logs nothing) reach beside node:http, side by side.
+ */
+const LOGGED_SCALE_PAIRS: ReadonlyArray<readonly [ServerName, ServerName]> = [
+  ['node:http', 'holdfast'],
+  ['node:http', 'nginx+log'],
+  ['node:http', 'node:net floor'],
+];
+
+function logged(scenario: Scenario, scale = false): Scenario {
+  const servers = scale ? [...LOGGED_SERVERS, 'node:net floor' as const] : LOGGED_SERVERS;
+  const pairs = scale ? [...LOGGED_PAIRS, ...LOGGED_SCALE_PAIRS] : LOGGED_PAIRS;
+  return { ...scenario, name: `${scenario.name}-logged`, title: `${scenario.title}, access log to a file`, servers, pairs };
 }
 
 /** Keep-alive hello with the live status on and off: its cost on the hot path (issue 16: within 2 %). */
@@ -426,7 +438,7 @@ export const SCENARIOS: readonly Scenario[] = [
   staticScenario('static-1m', '1m.bin', 10, [...CACHE_SERVERS, 'node:net floor']),
   CHURN_SCENARIO,
   COMPRESSED_SCENARIO,
-  logged(HELLO_SCENARIO),
+  logged(HELLO_SCENARIO, true),
   logged(PIPELINED_SCENARIO),
   { ...HELLO_SCENARIO, name: STATUS_SCENARIO, title: `${HELLO_SCENARIO.title}, live status on (nobody watching) vs off`, servers: ['holdfast', 'holdfast+status'], pairs: [['holdfast', 'holdfast+status']] },
   appScenario('app-hello', 'app: hello text', '/', (response) => expectHello(response)),

@@ -1,15 +1,18 @@
 /**
- * The floor for sending a file from memory on node: `node net-floor.js <port> <root>` loads every
- * regular file of <root> (top level, up to 8 MiB) into a Buffer at start and answers `GET /<name>`
- * with a fixed head and that Buffer, written in one corked pair of writes. No parsing past the
- * request line, no validation, no revalidation, no logging, keep-alive for ever: not a server
- * anyone should run, only what any node program pays (the kernel's copy into the socket, libuv's
- * writes) to send those bytes, next to holdfast's file cache and nginx's sendfile.
+ * The floor of a node:net server: `node net-floor.js <port> <root>` loads every regular file of
+ * <root> (top level, up to 8 MiB) into a Buffer at start and answers `GET /<name>` with a fixed
+ * head and that Buffer, `GET /` with a fixed hello, in one write per read (a corked pair for a
+ * file). Reads land in the shared buffer holdfast uses (node's `onread`, shared-read.ts), the
+ * cheapest read node offers. No parsing past the request line, no validation, no revalidation, no
+ * logging, keep-alive for ever: not a server anyone should run, only what any node program pays
+ * (the kernel's copies, libuv's reads and writes) to answer those requests — next to holdfast's
+ * file cache and nginx's sendfile, and beside node:http on keep-alive hello.
  */
 
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { readIntoSharedBuffer } from '../../src/server/shared-read.js';
 
 const [portArg, root] = process.argv.slice(2);
 if (portArg === undefined || root === undefined) {
@@ -31,25 +34,42 @@ const notFound = Buffer.from('HTTP/1.1 404 Not Found\r\nContent-Type: text/plain
 
 const server = net.createServer((socket) => {
   let pending = '';
-  socket.setEncoding('latin1');
-  socket.on('data', (text: string) => {
+  const answer = (text: string): void => {
     pending += text;
+    let first: Buffer | null = null;
+    let corked = false;
+    const send = (bytes: Buffer): void => {
+      if (first === null) {
+        first = bytes;
+        return;
+      }
+      if (!corked) {
+        corked = true;
+        socket.cork();
+        socket.write(first);
+      }
+      socket.write(bytes);
+    };
     let end: number;
-    socket.cork();
     while ((end = pending.indexOf('\r\n\r\n')) !== -1) {
-      const line = pending.slice(0, pending.indexOf('\r\n'));
+      const sp = pending.indexOf(' ');
+      const target = pending.slice(sp + 1, pending.indexOf(' ', sp + 1));
       pending = pending.slice(end + 4);
-      const target = line.split(' ')[1] ?? '/';
       const file = files.get(target);
       if (file !== undefined) {
-        socket.write(file.head);
-        socket.write(file.body);
+        send(file.head);
+        send(file.body);
       } else {
-        socket.write(target === '/' ? hello : notFound);
+        send(target === '/' ? hello : notFound);
       }
     }
-    process.nextTick(() => socket.uncork());
-  });
+    if (corked) socket.uncork();
+    else if (first !== null) socket.write(first);
+  };
+  if (!readIntoSharedBuffer(socket, (nread, bytes) => answer(bytes.toString('latin1', 0, nread)))) {
+    socket.setEncoding('latin1');
+    socket.on('data', answer);
+  }
   socket.on('error', () => socket.destroy());
 });
 server.listen(Number(portArg), '127.0.0.1');

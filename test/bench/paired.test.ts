@@ -17,7 +17,12 @@ test('side by side: the medians of the per-round ratios, failed rounds left out'
 });
 
 test('the access-log section lists each pair and judges issue 18 targets by the side-by-side ratios', () => {
-  const pairs = [summarizePaired('holdfast', 'holdfast+log', [run(1, 1000, 1, 900, 1.1)]), summarizePaired('node:http', 'holdfast+log', [run(1, 1000, 10, 1700, 5.6)])];
+  const pairs = [
+    summarizePaired('holdfast', 'holdfast+log', [run(1, 1000, 1, 900, 1.1)]),
+    summarizePaired('node:http', 'holdfast+log', [run(1, 1000, 10, 1700, 5.6)]),
+    summarizePaired('node:http', 'nginx+log', [run(1, 1000, 10, 2500, 4)]),
+    summarizePaired('node:http', 'node:net floor', [run(1, 1000, 10, 2400, 4.1)]),
+  ];
   const report: Report = {
     startedAt: '2026-12-05T00:00:00.000Z',
     totalSeconds: 1,
@@ -31,4 +36,7 @@ test('the access-log section lists each pair and judges issue 18 targets by the 
   assert.match(text, /\| hello, logged \| holdfast\+log \| holdfast \| 0\.90× \| 1\.10× \| 0\.90× \/ 1\.10× \|/);
   assert.match(text, /hello-logged, holdfast\+log beside unlogged holdfast, side by side: 0\.90× its req\/s \(≥ 0\.85×: holds\)/);
   assert.match(text, /hello-logged, holdfast\+log beside node:http, side by side: 1\.70× its req\/s \(≥ 2×: MISSED\)/);
+  // The references for scale are listed, not judged against a target.
+  assert.match(text, /hello-logged, for scale, beside node:http side by side: nginx\+log 2\.50×, node:net floor 2\.40× its req\/s/);
+  assert.doesNotMatch(text, /nginx\+log beside node:http/);
 });
