@@ -216,8 +216,11 @@ export class Attempt implements ConnectionUser, LeaseUser, ClientGoneWatcher {
   }
 
   async #pump(socket: Socket, body: Extract<OutgoingBody, { kind: 'stream' }>): Promise<void> {
+    // From the first read on, the body is this attempt's: a chunk arriving after the attempt failed
+    // goes to that read, so a retry would send the body without it (nginx, too, passes an unbuffered
+    // body to the next server only while its sending has not started).
+    body.pulled = true;
     for await (const chunk of body.source) {
-      body.pulled = true;
       if (this.#stopSending || socket.destroyed) return;
       if (chunk.length === 0) continue;
       let more: boolean;

@@ -143,6 +143,56 @@ describe('proxy failures', () => {
     }
   });
 
+  test('the keep-alive race with a streamed body: once the first attempt is reading it, a PUT is not sent again (a retry would miss what that read takes): 502, and the upstream never stores part of it', async () => {
+    // The upstream answers its connection's first request, and drops the second once its head is in.
+    const bodies: string[] = [];
+    let dropped = false;
+    const upstream = await startRawUpstream((socket) =>
+      onRequestHeads(socket, (head, count) => {
+        if (count === 1) {
+          socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+          return;
+        }
+        if (head.startsWith('PUT') && !dropped) {
+          dropped = true;
+          socket.destroy();
+          return;
+        }
+        // A PUT on a fresh connection: keep what its chunked body carries.
+        let text = '';
+        socket.on('data', (data: Buffer) => {
+          text += data.toString('latin1');
+          if (text.endsWith('0\r\n\r\n')) {
+            bodies.push(text);
+            socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+          }
+        });
+      }),
+    );
+    const t = await startProxy({ upstreams: [upstream.url] });
+    const c = await RawConnection.connect(t.port);
+    try {
+      c.write(GET('/warm'));
+      assert.equal((await c.readResponse()).body.toString(), 'ok');
+      c.write('PUT /doc HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n');
+      await until(() => dropped, 'the upstream dropping the pooled connection');
+      c.write('5\r\nFIRST\r\n');
+      await sleep(30);
+      c.write('6\r\nSECOND\r\n0\r\n\r\n');
+      const response = await c.readResponse();
+      assert.equal(response.status, 502);
+      assert.deepEqual(bodies, [], 'no attempt reached the upstream with the body');
+      assert.deepEqual(
+        t.upstreamErrors.map((e) => [e.method, e.target, e.retried, e.status]),
+        [['PUT', '/doc', false, 502]],
+      );
+    } finally {
+      c.destroy();
+      await t.stop();
+      await upstream.stop();
+    }
+  });
+
   test('an idle pooled connection that the upstream closes, or that receives a stray byte, is never used: closed at once with its reason', async () => {
     const upstream = await startRawUpstream((socket, index) =>
       onRequestHeads(socket, () => {
