@@ -168,6 +168,7 @@ const READ_FULL = FIRST_CONNECTION_FLAG << 4; // the last read filled the read b
 const ENCRYPTED = FIRST_CONNECTION_FLAG << 5; // a TLS socket
 const IDLE_GAP_PENDING = FIRST_CONNECTION_FLAG << 6; // (status on) the request ended an idle wait: its gap runs to its head's clock read
 const IDLE_GAP_TAKEN = FIRST_CONNECTION_FLAG << 7; // (status on) the request's head came in pieces: its gap was taken at the first
+const IDLE_AT_DRAIN = FIRST_CONNECTION_FLAG << 8; // waiting, with the last response still queued: the idle wait starts when the peer has taken it
 
 /** TLS decrypts at most one record's plaintext per read (RFC 8446 §5.1: 2^14 bytes). */
 const TLS_RECORD_BYTES = 16_384;
@@ -636,6 +637,10 @@ export class Connection extends Outbound implements Tracked {
   #onDrain(): void {
     try {
       this.writable();
+      if (this.#has(IDLE_AT_DRAIN)) {
+        this.#set(IDLE_AT_DRAIN, false);
+        if (this.#phase.kind === 'waiting') this.#armIdle();
+      }
       if (this.#phase.kind === 'waiting' || this.#phase.kind === 'reading-head') this.#pump();
       this.#updateReading();
     } catch (error) {
@@ -1202,6 +1207,13 @@ export class Connection extends Outbound implements Tracked {
     this.#idleGeneration++;
     const nowMs = readMs === 0 ? performance.now() : readMs;
     this.#idleSinceMs = Math.floor(nowMs);
+    if (this.writeBlocked) {
+      // The response is not out yet (the send deadline runs meanwhile): the keep-alive timeout
+      // counts from its end, as advertised, so a slow reader is not closed on as idle.
+      this.clearDeadline('idle');
+      this.#set(IDLE_AT_DRAIN, true);
+      return;
+    }
     this.setDeadline('idle', this.#ctx.options.keepAliveTimeoutMs + this.#ctx.options.keepAliveTimeoutBufferMs, nowMs);
   }
 

@@ -26,6 +26,40 @@ describe('keep-alive (the core behaviours)', () => {
     }
   });
 
+  test('the idle wait counts from the end of a response, not from queueing it: a client slower to read it than the keep-alive timeout still has its next request answered', async () => {
+    const big = Buffer.alloc(4 * 1024 * 1024, 97);
+    const t = await startServer({ keepAliveTimeoutMs: 300, keepAliveTimeoutBufferMs: 100 }, (req) => ({ status: 200, body: req.path === '/big' ? big : 'small' }));
+    const socket = net.connect(t.port, '127.0.0.1');
+    try {
+      await once(socket, 'connect');
+      socket.pause();
+      socket.write(GET('/big'));
+      await sleep(700); // reading nothing for longer than timeout + buffer
+      let bytes = Buffer.alloc(0);
+      let firstEnd = -1;
+      const second = new Promise<string>((resolve, reject) => {
+        socket.on('data', (data: Buffer) => {
+          bytes = Buffer.concat([bytes, data]);
+          if (firstEnd === -1) {
+            const headEnd = bytes.indexOf('\r\n\r\n');
+            if (headEnd === -1 || bytes.length < headEnd + 4 + big.length) return;
+            firstEnd = headEnd + 4 + big.length;
+            socket.write(GET('/second'));
+          }
+          const rest = bytes.subarray(firstEnd).toString('latin1');
+          if (rest.endsWith('small')) resolve(rest);
+        });
+        socket.on('end', () => reject(new Error('the server closed the connection before the second response')));
+      });
+      socket.resume();
+      assert.match(await second, /^HTTP\/1\.1 200 OK\r\n/);
+      assert.deepEqual(t.closes, []);
+    } finally {
+      socket.destroy();
+      await t.stop();
+    }
+  });
+
   test('HTTP/1.0 closes by default', async () => {
     const t = await startServer({});
     const c = await RawConnection.connect(t.port);
