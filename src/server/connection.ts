@@ -57,7 +57,7 @@ import {
 } from './response-plan.js';
 import { READ_BUFFER_BYTES, forwardSharedReads, readIntoSharedBuffer } from './shared-read.js';
 import { isTlsSocket, rawSocketOf, releaseTlsSocket, tlsFailure, tlsInfoOf } from './tls.js';
-import { discardBody, plainResponse, prepareResponse, type Handoff, type PreparedResponse } from './write-response.js';
+import { discardBody, inPieces, plainResponse, prepareResponse, type Handoff, type PreparedResponse } from './write-response.js';
 
 export interface ConnectionContext {
   readonly options: ResolvedOptions;
@@ -918,7 +918,8 @@ export class Connection extends Outbound implements Tracked {
     }
     const plan = planResponse(this.#responseFacts(ex, prepared), PLAN);
     const framing = plan.framing;
-    const stream = prepared.stream;
+    const payload = prepared.payload;
+    const stream = payload !== null && framing !== 'none' ? inPieces(payload) : prepared.stream;
     let headText: string;
     try {
       // A file is opened before its head goes out: one that cannot be sent is still a clean 500.
@@ -935,7 +936,7 @@ export class Connection extends Outbound implements Tracked {
     if (framing === 'none' || stream === null) {
       discardBody(stream);
       ex.writing = 'done';
-      ex.bytesOut = this.writeWhole(headText, framing === 'none' ? null : prepared.payload, prepared.shape, this.#parser.bufferedBytes > 0);
+      ex.bytesOut = this.writeWhole(headText, framing === 'none' ? null : payload, prepared.shape, this.#parser.bufferedBytes > 0);
       this.noteWriteBuffer();
       this.#responseDone(ex, decision);
       return;

@@ -133,6 +133,24 @@ function prepareHandoff(response: HttpResponse): PreparedResponse {
   };
 }
 
+/**
+ * A whole body larger than this leaves in pieces of this size, each waited for: node tells of no
+ * progress within one write, so a single write would put the whole body under one send deadline,
+ * where nginx's send_timeout runs between two successive writes. Up to this size (the file
+ * cache's 1 MiB hot files included) a body still leaves with its head in one write.
+ */
+export const WHOLE_WRITE_MAX_BYTES = 1_048_576;
+
+/** `payload` as a stream of WHOLE_WRITE_MAX_BYTES pieces when it is larger than that, else null. */
+export function inPieces(payload: Uint8Array | string): StreamBody | null {
+  if (payload.length <= WHOLE_WRITE_MAX_BYTES && (typeof payload !== 'string' || payload.length * 3 <= WHOLE_WRITE_MAX_BYTES)) return null;
+  const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
+  if (bytes.length <= WHOLE_WRITE_MAX_BYTES) return null;
+  return (async function* pieces() {
+    for (let at = 0; at < bytes.length; at += WHOLE_WRITE_MAX_BYTES) yield bytes.subarray(at, Math.min(bytes.length, at + WHOLE_WRITE_MAX_BYTES));
+  })();
+}
+
 /** A short plain-text response for errors (never echoes peer bytes). */
 export function plainResponse(status: number, message?: string, headers?: ResponseHeaders): HttpResponse {
   return {

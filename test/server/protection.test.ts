@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
 import { describe, test } from 'node:test';
 import { RawConnection } from '../helpers/raw-client.js';
 import { GET, sleep, startServer } from '../helpers/server.js';
@@ -34,6 +36,38 @@ describe('protection against slow and greedy peers', () => {
       assert.equal((await c.readResponse()).body.toString(), '30000');
     } finally {
       c.destroy();
+      await t.stop();
+    }
+  });
+
+  test('sendTimeoutMs bounds a stall, not a whole large body: a client reading steadily but slower than the body / the timeout gets it all', async () => {
+    const big = Buffer.alloc(8 * 1024 * 1024, 97);
+    const t = await startServer({ sendTimeoutMs: 400 }, () => ({ status: 200, body: big }));
+    const socket = net.connect(t.port, '127.0.0.1');
+    try {
+      await once(socket, 'connect');
+      socket.write(GET());
+      let received = 0;
+      const startedAt = Date.now();
+      const whole = new Promise<void>((resolve, reject) => {
+        socket.on('data', (data: Buffer) => {
+          received += data.length;
+          if (received >= big.length) {
+            resolve();
+            return;
+          }
+          // A steady reader of at most ~64 KiB per 5 ms: the 8 MiB take longer than the timeout.
+          socket.pause();
+          setTimeout(() => socket.resume(), 5);
+        });
+        socket.on('error', () => undefined);
+        socket.on('close', () => reject(new Error(`closed after ${received} bytes`)));
+      });
+      await whole;
+      assert.ok(Date.now() - startedAt > 400, 'the body took longer than sendTimeoutMs');
+      assert.deepEqual(t.closes, []);
+    } finally {
+      socket.destroy();
       await t.stop();
     }
   });
