@@ -33,7 +33,9 @@
  *   microtask (`await null`).
  * - Safety: the decoded path never leaves the root (`..`, encoded slashes, backslashes, NUL,
  *   symlinks that resolve outside → 403/404); dotfiles are hidden (404). Error pages never show
- *   filesystem paths or stacks.
+ *   filesystem paths or stacks. The root may itself be a symlink swapped to a new release (an
+ *   atomic deploy, `mv -T`): it is resolved again with each file's verdict, so the new release is
+ *   served from the next turn on, as nginx serves it at once, and the old one counts as outside.
  */
 
 import { promises as fs, read, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
@@ -193,9 +195,15 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
     if (known !== undefined && known.ino === stats.ino && known.mtimeMs === stats.mtimeMs) return known.inside;
     let inside = false;
     try {
-      realRoot ??= realpathSync(rootDir);
+      // The root is resolved again with each verdict: it may be a symlink swapped to a new release
+      // (an atomic deploy), whose files must be checked against it, not against the old release.
+      const now = realpathSync(rootDir);
+      if (now !== realRoot) {
+        realRoot = now;
+        insideVerdicts.clear();
+      }
       const real = realpathSync(file);
-      inside = real === realRoot || real.startsWith(withSep(realRoot));
+      inside = real === now || real.startsWith(withSep(now));
     } catch {
       inside = false;
     }
