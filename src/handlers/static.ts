@@ -3,8 +3,9 @@
  * `http-server` expect.
  *
  * - GET and HEAD (other methods → 405 with Allow); `index.html` for directories; a directory
- *   without its trailing slash → 301 to the slash form; with `cleanUrls`, `/about` → `about.html`
- *   when there is no `about`; `404.html` in the root (when present) answers what is not found.
+ *   without its trailing slash → 301 to the slash form, a file with one → 404 (nginx); with
+ *   `cleanUrls`, `/about` → `about.html` when there is no `about`; `404.html` in the root (when
+ *   present) answers what is not found.
  * - Content-Type from the extension (./mime.ts; charset=utf-8 for text); strong ETag and
  *   Last-Modified; conditional requests in RFC 9110 §13.2.2 order (If-Match, If-Unmodified-Since,
  *   If-None-Match, If-Modified-Since) → 412 / 304.
@@ -468,6 +469,10 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
       return { file, stats };
     }
     if (!stats.isFile()) return { status: 404 };
+    // A file named as a directory (`/hello.txt/`) is ENOTDIR, a 404 in nginx: served, it would be a
+    // second URL for the file, whose relative links resolve one level too deep.
+    const last = segments[segments.length - 1];
+    if (last === '' || last === '.') return { status: 404 };
     return { file, stats };
   }
 

@@ -174,6 +174,27 @@ describe('serveStatic: methods, index, redirects', () => {
     });
   });
 
+  test('a file named with a trailing slash → 404 (ENOTDIR, as nginx), even once cached; the file itself and directories unchanged', async () => {
+    await withStatic({}, async (c) => {
+      for (let round = 0; round < 2; round++) {
+        for (const target of ['/alpha.txt/', '/alpha.txt/.', '/alpha.txt/%2e', '/sub/inner.txt/', '/link-in.txt/', '/alpha.txt//', '/alpha.txt/index.html']) {
+          const r = await get(c, target);
+          assert.equal(r.status, 404, `${target} → ${r.status}`);
+          assert.ok(!text(r).includes(ALPHA) && !text(r).includes('INNER'), `${target} served the file`);
+          assertCleanError(r);
+        }
+        assert.equal(text(await get(c, '/alpha.txt')), ALPHA);
+        assert.equal(text(await get(c, '/sub/')), SUB_INDEX);
+        assert.equal((await get(c, '/sub')).status, 301);
+      }
+    });
+    await withStatic({ spa: true }, async (c) => {
+      const r = await get(c, '/alpha.txt/');
+      assert.equal(r.status, 200);
+      assert.equal(text(r), INDEX_HTML); // an unknown path, like any other, gets the app
+    });
+  });
+
   test('the trailing-slash redirect for //sub must not be a protocol-relative (open) redirect', async () => {
     await withStatic({}, async (c) => {
       const r = await get(c, '//sub');
