@@ -21,7 +21,16 @@ export interface ChunkedLimits {
   /** Total size of the trailer section, and its field count. */
   maxTrailerBytes: number;
   maxTrailerCount: number;
+  /**
+   * Chunk-extension bytes in the whole body: each line's extensions are bounded by
+   * maxChunkLineBytes, but a body of one-byte chunks could otherwise carry thousands of times its
+   * size in them, outside every body limit (CVE-2024-22019).
+   */
+  maxExtensionBytes: number;
 }
+
+/** The extension budget of a body, as hyper bounds it (16 KiB); node's llhttp caps it since CVE-2024-22019. */
+export const MAX_CHUNK_EXTENSION_BYTES = 16_384;
 
 type DecoderState =
   | { kind: 'size' }
@@ -54,6 +63,7 @@ const MAX_SIZE_BEFORE_SHIFT = Math.floor((Number.MAX_SAFE_INTEGER - 15) / 16);
 export class ChunkedDecoder {
   #state: DecoderState = SIZE;
   readonly #limits: ChunkedLimits;
+  #extensionBytes = 0;
   /** Position just past what the last step consumed. */
   position = 0;
 
@@ -82,6 +92,10 @@ export class ChunkedDecoder {
           if (lf === pos || buf[lf - 1] !== CR) return this.#error(pos, 'bare-lf');
           const result = parseChunkSize(buf, pos, lf - 1);
           if (typeof result === 'string') return this.#error(pos, result);
+          let digitsEnd = pos;
+          while (hexValue(buf[digitsEnd]) >= 0) digitsEnd++;
+          this.#extensionBytes += lf - 1 - digitsEnd;
+          if (this.#extensionBytes > this.#limits.maxExtensionBytes) return this.#error(pos, 'chunk-extensions-too-large');
           pos = lf + 1;
           this.#state = result === 0 ? { kind: 'trailers', fields: null, bytes: 0 } : { kind: 'data', remaining: result };
           break;

@@ -13,7 +13,7 @@
 
 import { latin1 } from './latin1.js';
 import { appendBytes, copyRange } from './byte-window.js';
-import { ChunkedDecoder } from './chunked.js';
+import { ChunkedDecoder, MAX_CHUNK_EXTENSION_BYTES } from './chunked.js';
 import { ProtocolError, type ProtocolErrorCode } from './errors.js';
 import { parseFieldLine, simpleFieldLines } from './field-line.js';
 import { decideRequestFraming, type BodyFraming, type HttpVersion } from './framing.js';
@@ -571,6 +571,7 @@ export class RequestParser {
             maxChunkLineBytes: MAX_CHUNK_LINE_BYTES,
             maxTrailerBytes: this.#limits.maxHeaderBytes,
             maxTrailerCount: this.#limits.maxHeaderCount,
+            maxExtensionBytes: MAX_CHUNK_EXTENSION_BYTES,
           }),
         };
         break;

@@ -27,7 +27,7 @@
 
 import { appendBytes, copyRange } from './byte-window.js';
 import { indexOfByte } from './bytes.js';
-import { ChunkedDecoder } from './chunked.js';
+import { ChunkedDecoder, MAX_CHUNK_EXTENSION_BYTES } from './chunked.js';
 import type { ProtocolErrorCode } from './errors.js';
 import { parseFieldLine, simpleFieldLines } from './field-line.js';
 import { isBodylessResponse, parseContentLengths, type HttpVersion } from './framing.js';
@@ -96,6 +96,7 @@ export type ResponseErrorCode =
   | 'chunk-size-overflow'
   | 'bad-chunk-extension'
   | 'chunk-line-too-long'
+  | 'chunk-extensions-too-large'
   | 'bad-chunk-terminator'
   | 'incomplete-message';
 
@@ -122,6 +123,7 @@ const DESCRIPTION: Record<ResponseErrorCode, string> = {
   'chunk-size-overflow': 'chunk size too large',
   'bad-chunk-extension': 'malformed chunk extension',
   'chunk-line-too-long': 'chunk size line exceeds the limit',
+  'chunk-extensions-too-large': 'chunk extensions exceed the limit for a body',
   'bad-chunk-terminator': 'chunk data not followed by CRLF',
   'incomplete-message': 'connection ended inside a response',
 };
@@ -501,6 +503,7 @@ export class ResponseParser {
             maxChunkLineBytes: this.#limits.maxChunkLineBytes,
             maxTrailerBytes: this.#limits.maxHeaderBytes,
             maxTrailerCount: this.#limits.maxHeaderCount,
+            maxExtensionBytes: MAX_CHUNK_EXTENSION_BYTES,
           }),
         };
         break;

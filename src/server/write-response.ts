@@ -297,6 +297,7 @@ function writeReadableBody(
       readable.off('data', onData);
       readable.off('end', onEnd);
       readable.off('error', finish);
+      readable.off('close', onClose);
       if (error === null) {
         resolve(written);
         return;
@@ -332,10 +333,13 @@ function writeReadableBody(
       }
       finish(null);
     };
+    // Destroyed without an error (its owner tore it down): 'close' comes with neither 'end' nor 'error'.
+    const onClose = (): void => finish(new Error('the response body closed before its end'));
     // A late error (after we stopped listening) must not become an unhandled 'error' event.
     readable.on('error', ignore);
     readable.on('data', onData);
     readable.on('end', onEnd);
     readable.on('error', finish);
+    readable.on('close', onClose);
   });
 }

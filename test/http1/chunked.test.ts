@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { ChunkedDecoder, LAST_CHUNK, chunkHeader, chunkTrailer, type ChunkedLimits, type ChunkStep } from '../../src/http1/chunked.js';
 import type { HeaderMap } from '../../src/http1/header-map.js';
 
-const LIMITS: ChunkedLimits = { maxChunkLineBytes: 4096, maxTrailerBytes: 1024, maxTrailerCount: 10 };
+const LIMITS: ChunkedLimits = { maxChunkLineBytes: 4096, maxTrailerBytes: 1024, maxTrailerCount: 10, maxExtensionBytes: 16_384 };
 
 interface Decoded {
   body: string;
@@ -199,7 +199,7 @@ describe('ChunkedDecoder', () => {
   });
 
   describe('limits', () => {
-    const small: ChunkedLimits = { maxChunkLineBytes: 8, maxTrailerBytes: 16, maxTrailerCount: 2 };
+    const small: ChunkedLimits = { maxChunkLineBytes: 8, maxTrailerBytes: 16, maxTrailerCount: 2, maxExtensionBytes: 8 };
 
     test('a chunk-size line exactly at maxChunkLineBytes', () => {
       assert.deepEqual(decodeEverySplit('1;a=bcde\r\nx\r\n0\r\n\r\n', small), { body: 'x', trailers: null, error: null, done: true });
@@ -207,6 +207,15 @@ describe('ChunkedDecoder', () => {
 
     test('a chunk-size line one byte over', () => {
       assert.equal(decodeEverySplit('1;a=bcdef\r\nx\r\n0\r\n\r\n', small).error, 'chunk-line-too-long');
+    });
+
+    test('chunk extensions exactly at maxExtensionBytes for the whole body, BWS counted', () => {
+      assert.deepEqual(decodeEverySplit('1;a=b\r\nx\r\n1 ;cd\r\ny\r\n0\r\n\r\n', small), { body: 'xy', trailers: null, error: null, done: true });
+    });
+
+    test('chunk extensions one byte over maxExtensionBytes across chunks: an error, though each line is within its own limit', () => {
+      assert.equal(decodeEverySplit('1;a=b\r\nx\r\n1;c=de\r\ny\r\n0\r\n\r\n', small).error, 'chunk-extensions-too-large');
+      assert.equal(decodeEverySplit('1;a=b\r\nx\r\n1\r\ny\r\n0;cdef\r\n\r\n', small).error, 'chunk-extensions-too-large');
     });
 
     test('an over-long chunk-size line fails before its CRLF arrives', () => {

@@ -260,6 +260,17 @@ describe('RequestParser limits at their real sizes', () => {
     assert.deepEqual(tooLong.slice(1), [{ kind: 'error', code: 'chunk-line-too-long', status: 400, headRequest: false }]);
   });
 
+  test('chunk extensions: 16 KiB in a body is accepted, one byte more is a 400, whatever the body limit', () => {
+    // Four lines of 4096 bytes, each extension 4095 bytes (';' and 4094 more); the last chunk's line then carries the rest.
+    const extension = ';a=' + 'b'.repeat(4092);
+    const body = (lastExtension: string): Buffer =>
+      latin1(`POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n${`1${extension}\r\nx\r\n`.repeat(4)}0${lastExtension}\r\n\r\n`);
+    const ok = eventsEveryWay(body(';' + 'c'.repeat(16_384 - 4 * extension.length - 1)));
+    assert.deepEqual([ok[0].kind, ok.at(-1)?.kind, ok.some((e) => e.kind === 'error')], ['head', 'end', false]);
+    const over = eventsEveryWay(body(';' + 'c'.repeat(16_384 - 4 * extension.length)));
+    assert.deepEqual(over.at(-1), { kind: 'error', code: 'chunk-extensions-too-large', status: 400, headRequest: false });
+  });
+
   test('a chunked body exactly at maxBodyBytes in many chunks, then one byte over', () => {
     const limits = { ...DEFAULT_LIMITS, maxBodyBytes: 40 };
     const body = (total: number): Buffer => {

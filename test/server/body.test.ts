@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import type { HttpRequest, HttpResponse } from '../../src/index.js';
 import { RawConnection } from '../helpers/raw-client.js';
@@ -142,6 +142,28 @@ describe('response bodies', () => {
       assert.equal(res.header('connection'), 'keep-alive');
       c.write(GET());
       assert.equal((await c.readResponse()).framing, 'chunked');
+    } finally {
+      c.destroy();
+      await t.stop();
+    }
+  });
+
+  test('a Readable body destroyed before its end (no error) aborts the response: reset, a handler-error line, no connection left', async () => {
+    const t = await startServer({}, () => {
+      const body = new PassThrough();
+      body.write('partial ');
+      setTimeout(() => body.destroy(), 30);
+      return { status: 200, body };
+    });
+    const c = await RawConnection.connect(t.port);
+    try {
+      c.write(GET());
+      await c.waitForClose(2000);
+      assert.ok(!c.received.toString('latin1').endsWith('0\r\n\r\n'), 'no last chunk: the body is not claimed complete');
+      const errors = t.logs.map((line) => JSON.parse(line) as { event: string; message?: string }).filter((line) => line.event === 'handler-error');
+      assert.equal(errors.length, 1);
+      assert.match(errors[0].message ?? '', /closed before its end/);
+      await t.closed(1);
     } finally {
       c.destroy();
       await t.stop();
