@@ -23,7 +23,6 @@ const GlobalResponse = globalThis.Response;
 const GlobalHeaders = globalThis.Headers;
 
 type BodyInit = ConstructorParameters<typeof GlobalResponse>[0];
-type HeadersInit = NonNullable<ResponseInit['headers']>;
 
 /** Response fields: lower-case names, values joined with ", " (RFC 9110 §5.3), Set-Cookie lines kept apart. */
 export type Fields = Record<string, string | string[]>;
@@ -126,14 +125,15 @@ function fieldsOf(init: unknown): Fields {
   return fields;
 }
 
-function headersOf(fields: Fields): Headers {
-  const headers = new GlobalHeaders();
+/** Fields as the pairs of a HeadersInit: each Set-Cookie a pair of its own (a record would join them). */
+function pairsOf(fields: Fields): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
   for (const name of Object.keys(fields)) {
     const value = fields[name];
-    if (typeof value === 'string') headers.append(name, value);
-    else for (const line of value) headers.append(name, line);
+    if (typeof value === 'string') pairs.push([name, value]);
+    else for (const line of value) pairs.push([name, line]);
   }
-  return headers;
+  return pairs;
 }
 
 /** The bodies the fast path keeps as given (bytes copied, as Fetch copies them). */
@@ -207,7 +207,7 @@ export class LightResponse {
     if (text === undefined) throw new TypeError('Response.json: the value is not JSON serializable');
     const fields = fieldsOf((init as Init | undefined)?.headers);
     if (fields['content-type'] === undefined) fields['content-type'] = JSON_TYPE;
-    return new LightResponse(text, { status: init?.status, statusText: init?.statusText, headers: fields as HeadersInit }) as unknown as Response;
+    return new LightResponse(text, { status: init?.status, statusText: init?.statusText, headers: pairsOf(fields) }) as unknown as Response;
   }
 
   static redirect(url: string | URL, status = 302): Response {
@@ -244,7 +244,7 @@ export class LightResponse {
 
   get headers(): Headers {
     if (this.#fields === null) return (this.#real as Response).headers;
-    return (this.#headers ??= headersOf(this.#fields));
+    return (this.#headers ??= new GlobalHeaders(pairsOf(this.#fields)));
   }
 
   get type(): Response['type'] {

@@ -3,8 +3,9 @@
  * `http-server` expect.
  *
  * - GET and HEAD (other methods → 405 with Allow); `index.html` for directories; a directory
- *   without its trailing slash → 301 to the slash form; with `cleanUrls`, `/about` → `about.html`
- *   when there is no `about`; `404.html` in the root (when present) answers what is not found.
+ *   without its trailing slash → 301 to the slash form, a file with one → 404 (nginx); with
+ *   `cleanUrls`, `/about` → `about.html` when there is no `about`; `404.html` in the root (when
+ *   present) answers what is not found.
  * - Content-Type from the extension (./mime.ts; charset=utf-8 for text); strong ETag and
  *   Last-Modified; conditional requests in RFC 9110 §13.2.2 order (If-Match, If-Unmodified-Since,
  *   If-None-Match, If-Modified-Since) → 412 / 304.
@@ -33,7 +34,9 @@
  *   microtask (`await null`).
  * - Safety: the decoded path never leaves the root (`..`, encoded slashes, backslashes, NUL,
  *   symlinks that resolve outside → 403/404); dotfiles are hidden (404). Error pages never show
- *   filesystem paths or stacks.
+ *   filesystem paths or stacks. The root may itself be a symlink swapped to a new release (an
+ *   atomic deploy, `mv -T`): it is resolved again with each file's verdict, so the new release is
+ *   served from the next turn on, as nginx serves it at once, and the old one counts as outside.
  */
 
 import { promises as fs, read, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
@@ -193,9 +196,15 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
     if (known !== undefined && known.ino === stats.ino && known.mtimeMs === stats.mtimeMs) return known.inside;
     let inside = false;
     try {
-      realRoot ??= realpathSync(rootDir);
+      // The root is resolved again with each verdict: it may be a symlink swapped to a new release
+      // (an atomic deploy), whose files must be checked against it, not against the old release.
+      const now = realpathSync(rootDir);
+      if (now !== realRoot) {
+        realRoot = now;
+        insideVerdicts.clear();
+      }
       const real = realpathSync(file);
-      inside = real === realRoot || real.startsWith(withSep(realRoot));
+      inside = real === now || real.startsWith(withSep(now));
     } catch {
       inside = false;
     }
@@ -460,6 +469,10 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
       return { file, stats };
     }
     if (!stats.isFile()) return { status: 404 };
+    // A file named as a directory (`/hello.txt/`) is ENOTDIR, a 404 in nginx: served, it would be a
+    // second URL for the file, whose relative links resolve one level too deep.
+    const last = segments[segments.length - 1];
+    if (last === '' || last === '.') return { status: 404 };
     return { file, stats };
   }
 

@@ -354,6 +354,37 @@ describe('fetchHandler: the response', () => {
     }
   });
 
+  test('Response.json keeps each Set-Cookie on its own line, as the built-in Response.json does (pairs, a Headers, a status text)', async () => {
+    const twoCookies = (): Headers => {
+      const headers = new Headers();
+      headers.append('set-cookie', 'h=1; Path=/');
+      headers.append('Set-Cookie', 'i=2');
+      return headers;
+    };
+    const inits: Record<string, () => ResponseInit> = {
+      '/pairs': () => ({ headers: [['set-cookie', 'a=1'], ['x-dup', 'x'], ['Set-Cookie', 'b=2; HttpOnly'], ['x-dup', 'y']] }),
+      '/headers': () => ({ headers: twoCookies() }),
+      '/status-text': () => ({ status: 201, statusText: 'Made', headers: [['set-cookie', 'c=3'], ['set-cookie', 'd=4']] }),
+      '/typed': () => ({ headers: [['content-type', 'application/vnd.x+json'], ['set-cookie', 'e=5'], ['set-cookie', 'f=6']] }),
+    };
+    const t = await serve((req) => Response.json({ ok: 1 }, inits[new URL(req.url).pathname]()));
+    const c = await RawConnection.connect(t.port);
+    try {
+      for (const [target, init] of Object.entries(inits)) {
+        c.write(GET(target));
+        const res = await c.readResponse();
+        const builtin = BuiltinResponse.json({ ok: 1 }, init());
+        assert.deepEqual(all(res, 'set-cookie'), builtin.headers.getSetCookie(), target);
+        assert.equal(all(res, 'set-cookie').length, 2, target);
+        assert.deepEqual([res.status, res.header('content-type'), res.body.toString()], [builtin.status, builtin.headers.get('content-type'), '{"ok":1}'], target);
+        if (target === '/pairs') assert.equal(res.header('x-dup'), 'x, y');
+      }
+    } finally {
+      c.destroy();
+      await t.stop();
+    }
+  });
+
   test('Response constructor errors stay the app’s, as with the built-in class', () => {
     fetchHandler(() => new Response());
     assert.throws(() => new Response('body', { status: 204 }), TypeError);

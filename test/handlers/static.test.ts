@@ -174,6 +174,27 @@ describe('serveStatic: methods, index, redirects', () => {
     });
   });
 
+  test('a file named with a trailing slash → 404 (ENOTDIR, as nginx), even once cached; the file itself and directories unchanged', async () => {
+    await withStatic({}, async (c) => {
+      for (let round = 0; round < 2; round++) {
+        for (const target of ['/alpha.txt/', '/alpha.txt/.', '/alpha.txt/%2e', '/sub/inner.txt/', '/link-in.txt/', '/alpha.txt//', '/alpha.txt/index.html']) {
+          const r = await get(c, target);
+          assert.equal(r.status, 404, `${target} → ${r.status}`);
+          assert.ok(!text(r).includes(ALPHA) && !text(r).includes('INNER'), `${target} served the file`);
+          assertCleanError(r);
+        }
+        assert.equal(text(await get(c, '/alpha.txt')), ALPHA);
+        assert.equal(text(await get(c, '/sub/')), SUB_INDEX);
+        assert.equal((await get(c, '/sub')).status, 301);
+      }
+    });
+    await withStatic({ spa: true }, async (c) => {
+      const r = await get(c, '/alpha.txt/');
+      assert.equal(r.status, 200);
+      assert.equal(text(r), INDEX_HTML); // an unknown path, like any other, gets the app
+    });
+  });
+
   test('the trailing-slash redirect for //sub must not be a protocol-relative (open) redirect', async () => {
     await withStatic({}, async (c) => {
       const r = await get(c, '//sub');
@@ -666,6 +687,73 @@ describe('serveStatic: SPA and freshness', () => {
       c.destroy();
       await t.stop();
       fs.rmSync(file, { force: true });
+    }
+  });
+});
+
+describe('serveStatic: a root that is a symlink swapped to a new release', () => {
+  // An atomic deploy: `current -> rel1`, then `ln -sfn rel2 tmp && mv -T tmp current`.
+  // rel1 and rel2 hold the same names; same.txt has the same size and mtime in both (a build that
+  // pins mtimes), page.css is compressible (its gzip form is kept with the cached file).
+  const CSS = (tag: string): string => `/* ${tag} */\n${'.rule { color: red; margin: 0 }\n'.repeat(80)}`;
+  function release(dir: string, tag: string, other: string): void {
+    fs.mkdirSync(dir);
+    fs.symlinkSync(path.join('..', other, 'index.html'), path.join(dir, 'other.txt'));
+    fs.writeFileSync(path.join(dir, 'index.html'), `<p>${tag}</p>`);
+    fs.writeFileSync(path.join(dir, 'same.txt'), `same-${tag}`);
+    fs.utimesSync(path.join(dir, 'same.txt'), FIXED_MTIME, FIXED_MTIME);
+    fs.writeFileSync(path.join(dir, 'page.css'), CSS(tag));
+    fs.symlinkSync(path.join(tmp, 'secret'), path.join(dir, 'out.txt'));
+  }
+  function swap(base: string, to: string): void {
+    const next = path.join(base, 'current.next');
+    fs.symlinkSync(to, next);
+    fs.renameSync(next, path.join(base, 'current'));
+  }
+
+  test('after the swap every file is served from the new release (memory cache and fast answers too); links out (and into the old release) stay refused', async () => {
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-deploy-'));
+    try {
+      release(path.join(base, 'rel1'), 'one', 'rel2');
+      release(path.join(base, 'rel2'), 'two', 'rel1');
+      swap(base, 'rel1');
+      const files = serveStatic(path.join(base, 'current'));
+      const t = await startServer({}, files);
+      const c = await RawConnection.connect(t.port);
+      try {
+        const expectRelease = async (tag: string): Promise<void> => {
+          for (let round = 0; round < 2; round++) {
+            // Asked first after a swap: a link into the other release is outside the root now.
+            const other = await get(c, '/other.txt');
+            assert.equal(other.status, 403, `/other.txt (${tag}) → ${other.status}`);
+            const home = await get(c, '/');
+            assert.equal(home.status, 200, `/ (${tag}) → ${home.status}`);
+            assert.equal(text(home), `<p>${tag}</p>`);
+            const same = await get(c, '/same.txt');
+            assert.equal(same.status, 200);
+            assert.equal(text(same), `same-${tag}`);
+            const css = await get(c, '/page.css', { 'Accept-Encoding': 'gzip' });
+            assert.equal(css.status, 200);
+            assert.equal(css.header('content-encoding'), 'gzip');
+            assert.equal(gunzipSync(css.body).toString('utf8'), CSS(tag));
+            assert.equal(text(await get(c, '/page.css')), CSS(tag));
+            const out = await get(c, '/out.txt');
+            assert.ok(out.status === 403 || out.status === 404, `/out.txt (${tag}) → ${out.status}`);
+            assert.ok(!text(out).includes(SECRET));
+            await files.cache.settled(); // the kept gzip form is made: the next round is answered from memory
+          }
+        };
+        await expectRelease('one');
+        swap(base, 'rel2');
+        await expectRelease('two');
+        swap(base, 'rel1');
+        await expectRelease('one');
+      } finally {
+        c.destroy();
+        await t.stop();
+      }
+    } finally {
+      fs.rmSync(base, { recursive: true, force: true });
     }
   });
 });
