@@ -210,12 +210,16 @@ export function clientResponseHeaders(
   return out;
 }
 
-/** Adds a field line to a headers record: a repeated name becomes a list (RFC 9110 §5.3). */
+/**
+ * Adds a field line to a headers record: a repeated name becomes a list (RFC 9110 §5.3). The record
+ * is a plain object (fast properties for the serializer's for…in): `constructor` and `__proto__`,
+ * the lower-case names Object.prototype also has, are read and defined as own properties only.
+ */
 function appendField(out: Record<string, string | string[]>, name: string, value: string): void {
-  const existing = out[name];
-  if (existing === undefined) out[name] = value;
-  else if (typeof existing === 'string') out[name] = [existing, value];
-  else existing.push(value);
+  const existing = (name === 'constructor' || name === '__proto__') && !Object.hasOwn(out, name) ? undefined : out[name];
+  if (existing !== undefined && typeof existing !== 'string') existing.push(value);
+  else if (name === '__proto__') Object.defineProperty(out, name, { value: existing === undefined ? value : [existing, value], writable: true, enumerable: true, configurable: true });
+  else out[name] = existing === undefined ? value : [existing, value];
 }
 
 /**

@@ -21,6 +21,9 @@
  * aborts: its connection closed, or its FIN after the whole request, as nginx and Go's
  * ReverseProxy take it) ends the attempt at once: its upstream connection closes as `client-gone`
  * (never pooled), nothing is retried, and the answer is nginx's 499 (for the log: the client is gone).
+ * A client whose streamed body fails (it broke framing, or its body source threw) is answered with
+ * that body's own error (a 400 or 413 the server already sent; a 500 for anything else); the
+ * upstream connection closes, and it counts as no upstream's failure: it marks none down.
  *
  * X-Forwarded-Proto is `https` on a TLS connection. Trailers are relayed both ways where the
  * message they end is chunked on both hops (a chunked body to an HTTP/1.1 client; a chunked
@@ -206,10 +209,11 @@ export function proxy(options: ProxyOptions): ProxyHandler {
         }
         if (error.code === 'client-gone') throw CLIENT_GONE;
         if (!attempt.ended) attempt.abort(error.phase, error.code);
+        if (error.code === 'client-body') throw attempt.clientBodyError;
         if (error.code === 'timeout') balancer.failed(upstream, `${error.phase} timeout`);
         else if (!attempt.reused) balancer.failed(upstream, `${error.phase} ${error.code}`);
         const replayable = body.kind !== 'stream' || !body.pulled;
-        if (!resent && retryable && replayable && error.beforeResponse && error.code !== 'timeout' && error.code !== 'client-body') {
+        if (!resent && retryable && replayable && error.beforeResponse && error.code !== 'timeout') {
           resent = true;
           pool.stats.retried++;
           fail(upstream, error.phase, error.code, req, true);

@@ -20,6 +20,8 @@
  *   attempt at once: out of the pool's queue, or its connection closed (`client-gone`).
  * - Trailers: a chunked response's trailer section is kept (`trailers`) for the caller to relay; a
  *   chunked request body ends with the last chunk its `endChunk()` gives (the client's trailers).
+ * - A streamed request body that throws fails the attempt as `client-body`, with what it threw
+ *   kept (`clientBodyError`): the client's failure, not the upstream's.
  * - Memory per exchange is bounded: reading from the upstream pauses past READ_HIGH_WATER_BYTES
  *   unconsumed, and the server asks for the next piece only once the client took the last.
  */
@@ -93,6 +95,8 @@ export class Attempt implements ConnectionUser, LeaseUser, ClientGoneWatcher {
   /** The response head came while the body was still going up: stop sending, do not pool. */
   #stopSending = false;
   #ended = false;
+  /** What the client's body threw, when the attempt failed as `client-body`. */
+  clientBodyError: unknown = null;
 
   constructor(pool: UpstreamPool, method: string, headText: string, body: OutgoingBody, timeouts: AttemptTimeouts) {
     this.pool = pool;
@@ -206,8 +210,9 @@ export class Attempt implements ConnectionUser, LeaseUser, ClientGoneWatcher {
         connection.setBusyTimeout(this.#timeouts.sendTimeoutMs);
         this.#pump(socket, body).then(
           () => connection.setBusyTimeout(this.#timeouts.readTimeoutMs),
-          () => {
+          (error: unknown) => {
             // The client's body failed (it went away, or broke framing): the request cannot be completed.
+            this.clientBodyError = error;
             this.#stopSending = true;
             this.failed('client-body');
           },

@@ -1,11 +1,14 @@
 /**
  * Named failures and what is retried: an upstream down, refusing, hanging, resetting before or in
  * the middle of a body; the keep-alive race on a reused connection (an idempotent request sent
- * again, a POST never); a client going away mid-response.
+ * again, a POST never); a client going away mid-response; a client's body failing, which is never
+ * counted against an upstream.
  */
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { HttpError, type HttpRequest, type RequestBody } from '../../src/index.js';
+import type { UpstreamHealthEvent } from '../../src/proxy/events.js';
 import { RawConnection } from '../helpers/raw-client.js';
 import { GET, sleep } from '../helpers/server.js';
 import { onRequestHeads, startNodeUpstream, startProxy, startRawUpstream, until, type ProxyUnderTest, type Upstream } from './helpers.js';
@@ -333,6 +336,61 @@ describe('proxy failures', () => {
       second.destroy();
       await t.stop();
       await upstream.stop();
+    }
+  });
+
+  test('a client body that fails while it streams up is answered with its own error; the upstream is not blamed, however often', async () => {
+    const upstreams = await Promise.all(
+      ['a', 'b'].map((name) =>
+        startNodeUpstream((req, res) => {
+          req.on('error', () => undefined);
+          req.resume();
+          req.on('end', () => res.end(name));
+        }),
+      ),
+    );
+    /** The request with a body that yields one piece, then throws what its `X-Fail` names. */
+    const failing = (req: HttpRequest): HttpRequest => {
+      const error = req.headers.get('x-fail') === '413' ? new HttpError(413) : new Error('the body source broke');
+      const body: RequestBody = {
+        async *[Symbol.asyncIterator]() {
+          yield Buffer.from('part');
+          throw error;
+        },
+        bytes: () => Promise.reject(error),
+        text: () => Promise.reject(error),
+        json: () => Promise.reject(error),
+        trailers: null,
+      };
+      const { method, target, path, query, scheme, version, headers, connection, signal } = req;
+      return { method, target, path, query, scheme, version, headers, connection, signal, body };
+    };
+    const t = await startProxy({ upstreams: upstreams.map((u) => u.url) }, {}, (p) => (req) => p(req.method === 'POST' ? failing(req) : req));
+    const health: UpstreamHealthEvent[] = [];
+    t.proxy.events.on('upstream-health', (e) => health.push(e));
+    try {
+      for (const fail of ['413', '413', 'error', 'error']) {
+        const c = await RawConnection.connect(t.port);
+        try {
+          c.write(`POST / HTTP/1.1\r\nHost: t\r\nX-Fail: ${fail}\r\nTransfer-Encoding: chunked\r\n\r\n4\r\npart\r\n4\r\nmore\r\n0\r\n\r\n`);
+          assert.equal((await c.readResponse()).status, fail === '413' ? 413 : 500, fail);
+        } finally {
+          c.destroy();
+        }
+      }
+      const answered = new Set<string>();
+      for (let i = 0; i < 2; i++) {
+        const response = await fetch(`http://127.0.0.1:${t.port}/`);
+        assert.equal(response.status, 200);
+        answered.add(await response.text());
+      }
+      assert.deepEqual([...answered].sort(), ['a', 'b'], 'both upstreams still in rotation');
+      assert.deepEqual(health, []);
+      assert.deepEqual(t.upstreamErrors, []);
+      assert.deepEqual(t.proxy.stats().map((s) => s.failed), [0, 0]);
+    } finally {
+      await t.stop();
+      for (const upstream of upstreams) await upstream.stop();
     }
   });
 

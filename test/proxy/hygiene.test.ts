@@ -93,6 +93,18 @@ describe('proxy hygiene', () => {
     assert.deepEqual(clientResponseHeaders(headers, { kind: 'chunked' }, false, null, false), { via: '1.1 holdfast' });
   });
 
+  test('fields named as Object.prototype’s properties (constructor, __proto__) are fields like any other, once or repeated, both ways', () => {
+    const trailers = map(['constructor', 'a'], ['__proto__', 'b'], ['constructor', 'c'], ['__proto__', 'd'], ['x-sum', '1']);
+    const relayed = relayedTrailers(trailers, null);
+    assert.ok(relayed !== null);
+    assert.equal(Object.getPrototypeOf(relayed), Object.prototype, 'the prototype is untouched');
+    assert.deepEqual(Object.entries(relayed), [['constructor', ['a', 'c']], ['__proto__', ['b', 'd']], ['x-sum', '1']]);
+    assert.equal(upstreamLastChunk(map(['constructor', 'x'], ['__proto__', 'y']), map()), '0\r\nconstructor: x\r\n__proto__: y\r\n\r\n');
+    const response = clientResponseHeaders(map(['constructor', 'x'], ['__proto__', 'y'], ['constructor', 'z']), { kind: 'length', length: 0 }, false);
+    assert.equal(Object.getPrototypeOf(response), Object.prototype);
+    assert.deepEqual(Object.entries(response), [['constructor', ['x', 'z']], ['__proto__', 'y'], ['via', '1.1 holdfast']]);
+  });
+
   test('retryable: idempotent methods and Idempotency-Key only', () => {
     for (const method of ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']) assert.equal(isRetryable(method, map()), true, method);
     for (const method of ['POST', 'PATCH', 'CONNECT']) assert.equal(isRetryable(method, map()), false, method);

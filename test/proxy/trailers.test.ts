@@ -2,11 +2,12 @@
  * Trailers through the proxy (RFC 9110 §6.5, §7.6.1; RFC 9112 §7.1.2): a chunked response's
  * trailer section reaches an HTTP/1.1 client after hop-by-hop cleaning, whether the body came with
  * its head or later, and is dropped for an HTTP/1.0 client; a chunked request's trailers reach the
- * upstream, cleaned the same way.
+ * upstream, cleaned the same way. Fields named as Object.prototype's properties cross like any other.
  */
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import type { UpstreamHealthEvent } from '../../src/proxy/events.js';
 import { RawConnection } from '../helpers/raw-client.js';
 import { onRequestHeads, startNodeUpstream, startProxy, startRawUpstream, until } from './helpers.js';
 
@@ -84,6 +85,52 @@ describe('proxy trailers', () => {
       c.destroy();
       await t.stop();
       await upstream.stop();
+    }
+  });
+
+  test('a request trailer or a response field named constructor or __proto__ crosses like any other; no upstream is blamed or marked down', async () => {
+    const upstreams = await Promise.all(
+      ['a', 'b'].map((name) =>
+        startNodeUpstream((req, res) => {
+          req.resume();
+          req.on('end', () => {
+            if (req.url === '/fields') res.setHeader('constructor', 'x');
+            res.end(JSON.stringify({ name, trailers: req.rawTrailers }));
+          });
+        }),
+      ),
+    );
+    const t = await startProxy({ upstreams: upstreams.map((u) => u.url) });
+    const health: UpstreamHealthEvent[] = [];
+    t.proxy.events.on('upstream-health', (e) => health.push(e));
+    const c = await RawConnection.connect(t.port);
+    try {
+      const answered = new Set<string>();
+      for (const trailer of ['constructor: x', '__proto__: y', 'Constructor: x\r\nconstructor: z']) {
+        c.write(`POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n${trailer}\r\n\r\n`);
+        const response = await c.readResponse();
+        assert.equal(response.status, 200, trailer);
+        const body = JSON.parse(response.body.toString()) as { name: string; trailers: string[] };
+        assert.deepEqual(body.trailers, trailer.toLowerCase().split(/\r\n|: /), trailer);
+        answered.add(body.name);
+      }
+      c.write('GET /fields HTTP/1.1\r\nHost: t\r\n\r\n');
+      const response = await c.readResponse();
+      assert.equal(response.status, 200);
+      assert.equal(response.header('constructor'), 'x');
+      for (let i = 0; i < 2; i++) {
+        c.write('GET / HTTP/1.1\r\nHost: t\r\n\r\n');
+        const healthy = await c.readResponse();
+        assert.equal(healthy.status, 200);
+        answered.add((JSON.parse(healthy.body.toString()) as { name: string }).name);
+      }
+      assert.deepEqual([...answered].sort(), ['a', 'b'], 'both upstreams still in rotation');
+      assert.deepEqual(health, []);
+      assert.deepEqual(t.upstreamErrors, []);
+    } finally {
+      c.destroy();
+      await t.stop();
+      for (const upstream of upstreams) await upstream.stop();
     }
   });
 });
