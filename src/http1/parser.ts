@@ -642,6 +642,6 @@ const HOST = /^(?:\[[A-Za-z0-9\-._~!$&'()*+,;=:]+\]|(?:[A-Za-z0-9\-._~!$&'()*+,;
 /** The usual host[:port] (no IP-literal, no pct-encoding), matched without alternation. */
 const PLAIN_HOST = /^[A-Za-z0-9\-._~!$&'()*+,;=]*(?::[0-9]*)?$/;
 
-function isValidHost(value: string): boolean {
+export function isValidHost(value: string): boolean {
   return PLAIN_HOST.test(value) || HOST.test(value);
 }

@@ -8,7 +8,9 @@
  * and only then add the proxy's own, so a client that names `X-Forwarded-For` in `Connection`
  * removes its own copy, never ours. Host is never dropped that way (it identifies the resource).
  *
- * Upstream request: the client's Host kept (or the upstream's authority); `TE: trailers` kept when
+ * Upstream request: always in origin-form — an absolute-form request-target's path and query, its
+ * authority standing for the Host field (RFC 9112 §3.2.2, as nginx sends it) — with the client's
+ * Host kept (or the upstream's authority); `TE: trailers` kept when
  * the client sent it (§10.1.4); `Expect` dropped (100-continue is answered by holdfast itself,
  * hop-local); framing fields set from the body being sent; X-Forwarded-For appended to (trusted
  * peer) or replaced, X-Forwarded-Proto/-Host kept only from a trusted peer, else set;
@@ -26,6 +28,7 @@
  */
 
 import { HeaderMap, splitList } from '../http1/header-map.js';
+import { isValidHost } from '../http1/parser.js';
 import type { ReceivedFraming } from '../http1/response-parser.js';
 import { flatten, lastChunkWithTrailers, serializeRequestHead, type ResponseHeaders } from '../http1/serializer.js';
 
@@ -51,6 +54,31 @@ export function connectionOptions(headers: HeaderMap): Set<string> | null {
   return named;
 }
 
+/** An absolute-form request-target as it goes upstream: its origin-form and the authority it names. */
+export interface AbsoluteTarget {
+  /** Path and query; "/" for an empty path (RFC 9112 §3.2.1). */
+  originForm: string;
+  authority: string;
+}
+
+const ABSOLUTE_FORM = /^https?:\/\//i;
+
+/**
+ * An absolute-form request-target (RFC 9112 §3.2.2) split into the origin-form sent upstream and
+ * its authority, which a server uses instead of the Host field; null for any other form; 'invalid'
+ * when its authority is no host (empty, or not Host's syntax: RFC 9110 §4.2.1, §7.2).
+ */
+export function absoluteTarget(target: string): AbsoluteTarget | null | 'invalid' {
+  const first = target.charCodeAt(0);
+  if (first === 0x2f || first === 0x2a || !ABSOLUTE_FORM.test(target)) return null;
+  const authorityStart = target.indexOf('//') + 2;
+  let end = authorityStart;
+  while (end < target.length && target.charCodeAt(end) !== 0x2f && target.charCodeAt(end) !== 0x3f) end++;
+  const authority = target.slice(authorityStart, end);
+  if (end === authorityStart || authority.charCodeAt(0) === 0x3a || !isValidHost(authority)) return 'invalid';
+  return { originForm: target.charCodeAt(end) === 0x2f ? target.slice(end) : `/${target.slice(end)}`, authority };
+}
+
 export type RequestBodyFraming = { kind: 'none' } | { kind: 'length'; length: number } | { kind: 'chunked' };
 
 export interface UpstreamRequestFacts {
@@ -61,6 +89,8 @@ export interface UpstreamRequestFacts {
   trustedPeer: boolean;
   /** The scheme the client used to reach holdfast. */
   proto: 'http' | 'https';
+  /** The authority of an absolute-form request-target: it stands for the client's Host (RFC 9112 §3.2.2). */
+  targetAuthority: string | null;
   /** Host to send when the client sent none or preserveHost is off. */
   upstreamAuthority: string;
   preserveHost: boolean;
@@ -102,6 +132,7 @@ export function upstreamRequestFields(facts: UpstreamRequestFacts): string[] {
     }
     out.push(name, value);
   }
+  if (facts.targetAuthority !== null) host = facts.targetAuthority;
   out.unshift('host', facts.preserveHost && host !== undefined ? host : facts.upstreamAuthority);
   const body = facts.body;
   if (body.kind === 'length') out.push('content-length', String(body.length));
@@ -139,7 +170,7 @@ function isLastHead(last: BuiltHead, method: string, target: string, facts: Upst
   const body = facts.body;
   if (method !== last.method || target !== last.target || body.kind !== was.body.kind || (body.kind === 'length' && body.length !== last.bodyLength)) return false;
   if (facts.peerAddress !== was.peerAddress || facts.trustedPeer !== was.trustedPeer || facts.proto !== was.proto || facts.tunnel !== was.tunnel) return false;
-  if (facts.upstreamAuthority !== was.upstreamAuthority || facts.preserveHost !== was.preserveHost) return false;
+  if (facts.upstreamAuthority !== was.upstreamAuthority || facts.preserveHost !== was.preserveHost || facts.targetAuthority !== was.targetAuthority) return false;
   const headers = facts.headers;
   const fields = last.fields;
   if (headers.size * 2 !== fields.length) return false;

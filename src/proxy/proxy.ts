@@ -25,6 +25,8 @@
  * that body's own error (a 400 or 413 the server already sent; a 500 for anything else); the
  * upstream connection closes, and it counts as no upstream's failure: it marks none down.
  *
+ * The upstream gets the request-target in origin-form: an absolute-form one's path and query, its
+ * authority standing for Host (RFC 9112 §3.2.2); one naming no valid host is answered 400.
  * X-Forwarded-Proto is `https` on a TLS connection. Trailers are relayed both ways where the
  * message they end is chunked on both hops (a chunked body to an HTTP/1.1 client; a chunked
  * request body), cleaned as headers are (./hygiene.ts); otherwise dropped (RFC 9110 §6.5.1).
@@ -46,7 +48,7 @@ import { HttpError, type Handler, type HttpRequest, type HttpResponse } from '..
 import { watchClientGone } from '../server/request.js';
 import { Balancer, Upstream } from './balancer.js';
 import { attachProxyLogger, type ProxyEvents, type UpstreamPhase } from './events.js';
-import { clientResponseHeaders, isRetryable, relayedTrailers, upstreamLastChunk, upstreamRequestHead, type RequestBodyFraming } from './hygiene.js';
+import { absoluteTarget, clientResponseHeaders, isRetryable, relayedTrailers, upstreamLastChunk, upstreamRequestHead, type AbsoluteTarget, type RequestBodyFraming } from './hygiene.js';
 import { resolveProxyOptions, type ProxyOptions, type ResolvedProxyOptions } from './options.js';
 import { PoolError, UpstreamPool, type PoolStats } from './pool.js';
 import { Attempt, RelayBody, UpstreamFailure, tunnel, type OutgoingBody } from './relay.js';
@@ -105,6 +107,16 @@ const STATUS_TEXT: Record<number, string> = { 502: '502 Bad Gateway', 503: '503 
  */
 const CLIENT_GONE = new HttpError(499, 'client closed request');
 
+/** An absolute-form request-target whose authority is no host (RFC 9110 §4.2.1: rejected as invalid). */
+const NO_HOST = new HttpError(400, 'the request-target names no valid host', Object.freeze({ connection: 'close' }));
+
+/** The request's absolute-form target (null for the other forms); throws NO_HOST. */
+function absoluteTargetOf(req: HttpRequest): AbsoluteTarget | null {
+  const absolute = absoluteTarget(req.target);
+  if (absolute === 'invalid') throw NO_HOST;
+  return absolute;
+}
+
 /**
  * attempt.run(), with the attempt told at once when the client goes away (watchClientGone: no
  * AbortSignal listener per request; `req.signal` for a request this server did not build). The
@@ -150,10 +162,11 @@ export function proxy(options: ProxyOptions): ProxyHandler {
     return status;
   };
 
-  const headFor = (req: HttpRequest, upstream: Upstream, body: RequestBodyFraming, tunnelled: boolean): string => {
+  const headFor = (req: HttpRequest, absolute: AbsoluteTarget | null, upstream: Upstream, body: RequestBodyFraming, tunnelled: boolean): string => {
     const peer = req.connection.remoteAddress;
-    return upstreamRequestHead(req.method, req.target, {
+    return upstreamRequestHead(req.method, absolute === null ? req.target : absolute.originForm, {
       headers: req.headers,
+      targetAuthority: absolute === null ? null : absolute.authority,
       peerAddress: peer,
       trustedPeer: resolved.trustedProxies.has(peer),
       proto: req.connection.tls ? 'https' : 'http',
@@ -166,8 +179,9 @@ export function proxy(options: ProxyOptions): ProxyHandler {
 
   async function relay(req: HttpRequest): Promise<HttpResponse> {
     if (closed) throw new HttpError(503, STATUS_TEXT[503]);
+    const absolute = absoluteTargetOf(req);
     const { framing, upgrade } = requestFacts(req);
-    if (upgrade && framing.kind === 'none') return openTunnel(req);
+    if (upgrade && framing.kind === 'none') return openTunnel(req, absolute);
     let body: OutgoingBody = NO_BODY;
     if (framing.kind === 'length' && framing.length <= resolved.retryBodyBytes) body = { kind: 'buffered', bytes: await req.body.bytes() };
     else if (framing.kind !== 'none') {
@@ -184,7 +198,7 @@ export function proxy(options: ProxyOptions): ProxyHandler {
     for (;;) {
       if (upstream === null) throw new HttpError(502, STATUS_TEXT[502]);
       const pool = upstream.pool;
-      const attempt = new Attempt(pool, req.method, headFor(req, upstream, sentFraming, false), body, timeouts);
+      const attempt = new Attempt(pool, req.method, headFor(req, absolute, upstream, sentFraming, false), body, timeouts);
       let head;
       try {
         head = await runWatched(req, attempt, fresh);
@@ -245,10 +259,10 @@ export function proxy(options: ProxyOptions): ProxyHandler {
     return { status: head.status, headers, body, trailers: () => (attempt.trailers === null ? null : relayedTrailers(attempt.trailers, head.connection)) };
   }
 
-  async function openTunnel(req: HttpRequest): Promise<HttpResponse> {
+  async function openTunnel(req: HttpRequest, absolute: AbsoluteTarget | null): Promise<HttpResponse> {
     const upstream = balancer.pick(null);
     if (upstream === null) throw new HttpError(502, STATUS_TEXT[502]);
-    const attempt = new Attempt(upstream.pool, req.method, headFor(req, upstream, NONE, true), NO_BODY, timeouts);
+    const attempt = new Attempt(upstream.pool, req.method, headFor(req, absolute, upstream, NONE, true), NO_BODY, timeouts);
     let head;
     try {
       head = await runWatched(req, attempt, true);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { HeaderMap } from '../../src/http1/header-map.js';
 import { serializeRequestHead } from '../../src/http1/serializer.js';
-import { clientResponseHeaders, isRetryable, relayedTrailers, upstreamLastChunk, upstreamRequestFields, type UpstreamRequestFacts } from '../../src/proxy/hygiene.js';
+import { absoluteTarget, clientResponseHeaders, isRetryable, relayedTrailers, upstreamLastChunk, upstreamRequestFields, type UpstreamRequestFacts } from '../../src/proxy/hygiene.js';
 import { resolveProxyOptions } from '../../src/proxy/options.js';
 import { parseUpstream } from '../../src/proxy/target.js';
 
@@ -16,6 +16,7 @@ function request(headers: HeaderMap, over: Partial<UpstreamRequestFacts> = {}): 
     peerAddress: '192.0.2.7',
     trustedPeer: false,
     proto: 'http',
+    targetAuthority: null,
     upstreamAuthority: 'app:3000',
     preserveHost: true,
     body: { kind: 'none' },
@@ -60,6 +61,18 @@ describe('proxy hygiene', () => {
     assert.equal(untrusted['x-forwarded-proto'], 'http');
     assert.equal(untrusted.upgrade, undefined);
     assert.equal(untrusted.connection, undefined);
+  });
+
+  test('request: an absolute-form target splits into origin-form and an authority that stands for Host, as X-Forwarded-Host too', () => {
+    assert.deepEqual(absoluteTarget('http://other.example/path?q=1'), { originForm: '/path?q=1', authority: 'other.example' });
+    assert.deepEqual(absoluteTarget('HTTPS://a.test:8443?q'), { originForm: '/?q', authority: 'a.test:8443' });
+    assert.deepEqual(absoluteTarget('http://[::1]'), { originForm: '/', authority: '[::1]' });
+    for (const target of ['/path', '*']) assert.equal(absoluteTarget(target), null, target);
+    for (const target of ['http://?q', 'http://:80/', 'http://a%zz/', 'http://a:b:c/']) assert.equal(absoluteTarget(target), 'invalid', target);
+    const out = Object.fromEntries(request(map(['host', 'ignored.test']), { targetAuthority: 'other.example' }));
+    assert.deepEqual([out.host, out['x-forwarded-host']], ['other.example', 'other.example']);
+    const replaced = Object.fromEntries(request(map(['host', 'ignored.test']), { targetAuthority: 'other.example', preserveHost: false }));
+    assert.deepEqual([replaced.host, replaced['x-forwarded-host']], ['app:3000', 'other.example']);
   });
 
   test('request: TE keeps only trailers (with Connection: te); chunked framing declared when the body streams', () => {

@@ -202,6 +202,47 @@ describe('proxy relay', () => {
     }
   });
 
+  test('an absolute-form request-target goes upstream in origin-form, its authority standing for Host (RFC 9112 §3.2.2); one with no host is 400', async () => {
+    const upstream = await startNodeUpstream(echoRequest);
+    const kept = await startProxy({ upstreams: [upstream.url] });
+    const replaced = await startProxy({ upstreams: [upstream.url], preserveHost: false });
+    try {
+      const cases: Array<[string, string, string]> = [
+        ['http://other.example/path?q=1', '/path?q=1', 'other.example'],
+        ['HTTP://Other.Example:8080?q', '/?q', 'Other.Example:8080'],
+        ['https://[::1]:8443', '/', '[::1]:8443'],
+      ];
+      for (const [target, url, authority] of cases) {
+        for (const t of [kept, replaced]) {
+          const c = await RawConnection.connect(t.port);
+          try {
+            c.write(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-Host: spoofed.test\r\n\r\n`);
+            const echoed = JSON.parse((await c.readResponse()).body.toString()) as Echo;
+            const host = t === kept ? authority : `127.0.0.1:${upstream.port}`;
+            assert.deepEqual([echoed.url, echoed.headers.host, echoed.headers['x-forwarded-host']], [url, host, authority], target);
+          } finally {
+            c.destroy();
+          }
+        }
+      }
+      for (const target of ['http://:80/', 'http://?q', 'http://a%zz/']) {
+        const c = await RawConnection.connect(kept.port);
+        try {
+          c.write(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+          const response = await c.readResponse();
+          assert.deepEqual([response.status, response.header('connection')], [400, 'close'], target);
+        } finally {
+          c.destroy();
+        }
+      }
+      assert.equal(upstream.accepted(), 2, 'only the valid targets reached the upstream (one pooled connection per proxy)');
+    } finally {
+      await kept.stop();
+      await replaced.stop();
+      await upstream.stop();
+    }
+  });
+
   test('an upstream’s Connection: close and an HTTP/1.0 close-delimited body never close the client connection; those upstream connections are not pooled', async () => {
     const upstream = await startRawUpstream((socket, index) =>
       onRequestHeads(socket, () => {
