@@ -619,10 +619,12 @@ export interface KeepAliveParameters {
 /**
  * The `Keep-Alive` field (RFC 2068 §19.7.1.1; RFC 9110 §7.6.1 lists it among connection-specific
  * fields): comma-separated `name=value` parameters, names case-insensitive, values optionally quoted.
+ * A semicolon separates them too (`timeout=5; max=100`, as some servers write it): the field is only
+ * a hint, read leniently (undici finds `timeout=` anywhere in the field).
  */
 export function parseKeepAliveParameters(value: string): KeepAliveParameters {
   const result: KeepAliveParameters = { timeoutSeconds: null, max: null };
-  for (const element of value.split(',')) {
+  for (const element of value.split(/[,;]/)) {
     const equals = element.indexOf('=');
     if (equals === -1) continue;
     const name = element.slice(0, equals).trim().toLowerCase();

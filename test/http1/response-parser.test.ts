@@ -481,6 +481,10 @@ describe('parseKeepAliveParameters', () => {
     ['timeout=5.5, max=-1', { timeoutSeconds: null, max: null }],
     ['', { timeoutSeconds: null, max: null }],
     ['timeout=1, timeout=9', { timeoutSeconds: 1, max: null }],
+    ['timeout=5; max=100', { timeoutSeconds: 5, max: 100 }],
+    ['max=3;timeout=2', { timeoutSeconds: 2, max: 3 }],
+    ['timeout=5; max=100, max=7', { timeoutSeconds: 5, max: 100 }],
+    ['timeout="4"; max=x', { timeoutSeconds: 4, max: null }],
   ];
   for (const [value, expected] of cases) {
     test(JSON.stringify(value), () => assert.deepEqual(parseKeepAliveParameters(value), expected));

@@ -1,7 +1,8 @@
 /**
  * The pool's idle cap and its grace, and what an idle pool does to the process: connections beyond
  * maxIdlePerUpstream close once idle for idleCapGraceMs (at once with 0, as nginx); a process whose
- * only handles left are idle pooled connections exits.
+ * only handles left are idle pooled connections exits; an upstream's Keep-Alive hint, in either
+ * separator its servers write, bounds a connection's requests and idle time.
  */
 
 import assert from 'node:assert/strict';
@@ -10,7 +11,7 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { startNodeUpstream, startProxy, until } from './helpers.js';
+import { onRequestHeads, startNodeUpstream, startProxy, startRawUpstream, until } from './helpers.js';
 
 const INDEX = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/index.js');
 
@@ -49,6 +50,27 @@ describe('proxy pool', () => {
       await until(() => t.upstreamCloses.length === 2, 'the surplus closing', 300);
       assert.deepEqual(t.upstreamCloses.map((e) => e.reason), ['idle-cap', 'idle-cap']);
       assert.equal(t.proxy.stats()[0].idle, 1);
+    } finally {
+      await t.stop();
+      await upstream.stop();
+    }
+  });
+
+  test('Keep-Alive parameters separated by semicolons (as some servers write them) are heeded as the comma form is: max= and timeout=', async () => {
+    const upstream = await startRawUpstream((socket) =>
+      onRequestHeads(socket, (head) => {
+        const hint = head.startsWith('GET /max ') ? 'max=0; timeout=5' : 'timeout=1;max=100';
+        socket.write(`HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: ${hint}\r\n\r\nok`);
+      }),
+    );
+    const t = await startProxy({ upstreams: [upstream.url], idleTimeoutMs: 30_000 });
+    try {
+      assert.equal(await (await fetch(`http://127.0.0.1:${t.port}/max`)).text(), 'ok');
+      await until(() => t.upstreamCloses.length === 1, 'the connection closing after the last request its max allowed', 500);
+      assert.equal(t.upstreamCloses[0].reason, 'max-requests');
+      assert.equal(await (await fetch(`http://127.0.0.1:${t.port}/timeout`)).text(), 'ok');
+      await until(() => t.upstreamCloses.length === 2, 'the idle connection closing after the upstream’s 1 s (less the margin), not idleTimeoutMs', 3_000);
+      assert.equal(t.upstreamCloses[1].reason, 'idle-timeout');
     } finally {
       await t.stop();
       await upstream.stop();
