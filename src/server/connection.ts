@@ -1375,6 +1375,12 @@ export class Connection extends Outbound implements Tracked {
       date: responseDate(),
     });
     this.writeText(headOnly ? head : head + body);
+    if (phase.kind === 'exchange' && !phase.responseStarted) {
+      // The request's answer is this error (its handler abandoned): reported (log line, status, event) as any other.
+      phase.status = status;
+      phase.bytesOut = headOnly ? 0 : body.length;
+      this.#requestDone(phase, false);
+    }
     this.#close(reason);
   }
 

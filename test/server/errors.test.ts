@@ -103,6 +103,8 @@ describe('bad input gets a clear error, Connection: close, a log line', () => {
       await c.waitForClose();
       await t.closed(1);
       assert.equal(t.closes[0].reason, 'request-timeout');
+      // The request is logged with the answer it got, as nginx logs a 408.
+      assert.deepEqual(t.requests.map((r) => [r.method, r.target, r.status, r.bytes, r.keepAlive]), [['POST', '/', 408, res.body.length, false]]);
     } finally {
       c.destroy();
       await t.stop();

@@ -204,8 +204,10 @@ describe('regressions', () => {
       await c.waitForClose();
       await t.closed(1);
       assert.equal(t.closes[0].reason, 'handler-timeout');
+      assert.deepEqual(t.requests.map((r) => [r.method, r.target, r.status]), [['GET', '/slow', 503]]);
       await sleep(250);
       assert.ok(!c.received.toString().includes('late'));
+      assert.equal(t.requests.length, 1, 'the late answer is not reported');
     } finally {
       c.destroy();
       await t.stop();
