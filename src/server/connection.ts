@@ -482,8 +482,9 @@ export class Connection extends Outbound implements Tracked {
     return this.#phase.kind === 'waiting' && this.#parser.bufferedBytes === 0;
   }
 
-  get isClosing(): boolean {
-    return this.#phase.kind === 'closing';
+  /** Closing with nothing left to send (lingering, or already destroyed): can go at once without cutting a response short. */
+  get isLingering(): boolean {
+    return this.#phase.kind === 'closing' && (this.socket.destroyed || this.socket.writableFinished);
   }
 
   /** Closes an idle connection to make room (maxConnections reached): FIN, then gone, no lingering. */
