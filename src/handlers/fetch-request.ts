@@ -10,6 +10,7 @@
  *   as WHATWG `new URL()` does (a target already in normal form is used without parsing). A
  *   request without Host (HTTP/1.0) gets the authority `localhost`, the configured default RFC 9112
  *   §3.3 allows. Asterisk-form (`OPTIONS *`) has no URL: 400, as @hono/node-server answers it.
+ * - method: TRACE and TRACK, which a Fetch Request cannot carry, are answered 501 (checkMethod).
  * - headers: a `Headers` with every field line appended in received order (so duplicates are
  *   joined with ", " by `get()`, and `getSetCookie()` keeps each line).
  * - body: `null` for GET and HEAD; otherwise a `ReadableStream` that pulls from the connection's parser only when read (highWaterMark 0), so
@@ -95,6 +96,18 @@ export function requestUrl(req: HttpRequest): string {
   const url = parsedUrl(target);
   if (!url.startsWith('http://') && !url.startsWith('https://')) throw new HttpError(400, 'the request-target is not an http URL');
   return url;
+}
+
+/**
+ * HttpError 501 for TRACE and TRACK (any case), which Fetch forbids in a Request (Fetch "forbidden
+ * method"): no app could clone or forward one. 501, as the core answers CONNECT (RFC 9110 §15.6.2:
+ * not supported for any resource; a 405 would owe an Allow the adapter cannot know). TRACE is
+ * optional (RFC 9110 §9.3.8); nginx refuses it too (405).
+ */
+export function checkMethod(method: string): void {
+  if (method.length !== 5) return;
+  const upper = method.toUpperCase();
+  if (upper === 'TRACE' || upper === 'TRACK') throw new HttpError(501, `a fetch app cannot answer ${upper}`);
 }
 
 function parsedUrl(text: string): string {

@@ -11,12 +11,13 @@
  * toHttpResponse: status; fields with lower-case names, each `Set-Cookie` on a line of its own;
  * body as null, string or bytes when known, else streamed from the ReadableStream (a Blob's with
  * its size as Content-Length) — one chunk read per write (backpressure), the reader cancelled when
- * the client goes away (the request's signal), an error mid-stream aborts the connection. The core
+ * the connection is gone (not on a client's mere FIN), an error mid-stream aborts the connection. The core
  * owns framing and persistence: a Content-Length the app sets frames a stream, and Connection,
  * Keep-Alive and Transfer-Encoding are dropped (src/http1/serializer.ts).
  */
 
 import { isToken } from '../http1/header-map.js';
+import { watchAbandoned } from '../server/request.js';
 import type { HttpRequest, HttpResponse } from './types.js';
 
 const GlobalResponse = globalThis.Response;
@@ -315,9 +316,9 @@ export class LightResponse {
     if (body === null || typeof body === 'string' || body instanceof Uint8Array) return { status, headers, body };
     if (body instanceof Blob) {
       if (headers['content-length'] === undefined) headers['content-length'] = String(body.size);
-      return { status, headers, body: new StreamBody(body.stream() as ReadableStream<Uint8Array>, req.signal) };
+      return { status, headers, body: new StreamBody(body.stream() as ReadableStream<Uint8Array>, req) };
     }
-    return { status, headers, body: new StreamBody(body, req.signal) };
+    return { status, headers, body: new StreamBody(body, req) };
   }
 }
 Object.setPrototypeOf(LightResponse, GlobalResponse);
@@ -333,7 +334,7 @@ function fromReal(response: Response, req: HttpRequest): HttpResponse {
 
 function streamBody(response: Response, req: HttpRequest): StreamBody {
   if (response.bodyUsed) throw new TypeError('the response body was already read');
-  return new StreamBody(response.body as ReadableStream<Uint8Array>, req.signal);
+  return new StreamBody(response.body as ReadableStream<Uint8Array>, req);
 }
 
 /** The HttpResponse for what a fetch app answered; TypeError when it is not a Response. */
@@ -347,34 +348,49 @@ export function toHttpResponse(response: unknown, req: HttpRequest): HttpRespons
 
 /**
  * A response ReadableStream as the AsyncIterable the core writes: one read per chunk written. When
- * the request's signal aborts (the client went away) the reader is cancelled and the next read
- * fails, so the core never ends the body as if it were complete. `destroy()` cancels a stream
- * that will not be sent (HEAD, 304, an abandoned exchange).
+ * the response can no longer be delivered (the connection closed, was reset or is closing:
+ * watchAbandoned) the reader is cancelled and the next read fails, so the core never ends the body
+ * as if it were complete. A client's FIN after its request is not that: the body is still sent
+ * (as a native handler's is; nginx and Go keep sending too), though `request.signal` aborts. A
+ * request this server did not build falls back to its signal. `destroy()` cancels a stream that
+ * will not be sent (HEAD, 304, an abandoned exchange).
  */
 class StreamBody implements AsyncIterable<Uint8Array> {
   readonly #stream: ReadableStream<Uint8Array>;
-  readonly #signal: AbortSignal;
+  readonly #req: HttpRequest;
   #reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
 
-  constructor(stream: ReadableStream<Uint8Array>, signal: AbortSignal) {
+  constructor(stream: ReadableStream<Uint8Array>, req: HttpRequest) {
     this.#stream = stream;
-    this.#signal = signal;
+    this.#req = req;
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     const reader = (this.#reader = this.#stream.getReader());
-    const signal = this.#signal;
-    const onAbort = (): void => {
-      reader.cancel(signal.reason).catch(ignore);
+    const req = this.#req;
+    let gone = false;
+    const cancel = (): void => {
+      gone = true;
+      reader.cancel(new Error('the response could not be delivered: the connection is gone')).catch(ignore);
     };
-    const release = (): void => signal.removeEventListener('abort', onAbort);
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort);
+    let release = ignore;
+    const watcher = { responseAbandoned: cancel };
+    const watching = watchAbandoned(req, watcher);
+    if (watching === 'gone') cancel();
+    else if (watching === 'watching') release = () => watchAbandoned(req, null);
+    else {
+      const signal = req.signal;
+      if (signal.aborted) cancel();
+      else {
+        signal.addEventListener('abort', cancel);
+        release = () => signal.removeEventListener('abort', cancel);
+      }
+    }
     return {
       next: () =>
         reader.read().then(
           (result) => {
-            if (signal.aborted) {
+            if (gone) {
               release();
               throw new Error('the client went away before the response was sent');
             }

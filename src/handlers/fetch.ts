@@ -3,9 +3,9 @@
  * object with such a `fetch` (a Hono app, `export default { fetch }`) — as a holdfast Handler.
  *
  * The request is a lazy `Request` (fetch-request.ts); its URL is reconstructed per RFC 9112 §3.3
- * before the app runs, so a request without a usable URL is answered 400 by the server. The
- * second argument, FetchInfo, tells about the connection, as Bun's `server.requestIP()` and Deno's
- * `info.remoteAddr` do. The response is turned into an HttpResponse by fetch-response.ts. A throw
+ * before the app runs, so a request without a usable URL is answered 400 by the server (and TRACE
+ * or TRACK, which a Fetch Request cannot carry, 501). The second argument, FetchInfo, tells about
+ * the connection, as Bun's `server.requestIP()` and Deno's `info.remoteAddr` do. The response is turned into an HttpResponse by fetch-response.ts. A throw
  * or a rejection is the core's handler error: 500 and a log line.
  *
  * By default fetchHandler installs its `Request` and `Response` as the globals (idempotent), as
@@ -14,7 +14,7 @@
  * real `Request` objects and its real Responses are read through their streams.
  */
 
-import { LazyRequest, RequestShim, requestUrl } from './fetch-request.js';
+import { checkMethod, LazyRequest, RequestShim, requestUrl } from './fetch-request.js';
 import { LightResponse, toHttpResponse } from './fetch-response.js';
 import type { Handler, HttpRequest, HttpResponse } from './types.js';
 
@@ -108,7 +108,9 @@ export function fetchHandler(app: FetchFunction | FetchApp, options: FetchHandle
   const lazy = options.overrideGlobals !== false;
   if (lazy) installFetchGlobals();
   return (req: HttpRequest): HttpResponse | Promise<HttpResponse> => {
-    const request = new LazyRequest(req, requestUrl(req));
+    const url = requestUrl(req);
+    checkMethod(req.method);
+    const request = new LazyRequest(req, url);
     const result = fetch((lazy ? request : LazyRequest.real(request)) as unknown as Request, new ConnectionInfo(req));
     if (isThenable(result)) return Promise.resolve(result).then((response) => toHttpResponse(response, req));
     return toHttpResponse(result, req);

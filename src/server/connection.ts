@@ -88,6 +88,11 @@ export interface ClientGoneWatcher {
   clientGone(): void;
 }
 
+/** Told once when the response can no longer be delivered: the connection closed, was reset or is closing. */
+export interface AbandonWatcher {
+  responseAbandoned(): void;
+}
+
 /** One request and its response; while it runs it is also the connection's phase. */
 export class Exchange {
   readonly kind = 'exchange';
@@ -117,6 +122,8 @@ export class Exchange {
   signalState: 'open' | 'aborted' | 'responded' = 'open';
   /** Told when the signal would abort, without an AbortSignal (watchClientGone). */
   goneWatcher: ClientGoneWatcher | null = null;
+  /** Told when the exchange is abandoned (watchAbandoned): unlike the signal, not on a FIN alone. */
+  abandonWatcher: AbandonWatcher | null = null;
   /** The request body's trailer section, once the body was read to its end. */
   trailers: HeaderMap | null = null;
   status = 0;
@@ -1328,6 +1335,11 @@ export class Connection extends Outbound implements Tracked {
     ex.writing = 'abandoned';
     this.clearDeadline('handler');
     abortSignal(ex);
+    const watcher = ex.abandonWatcher;
+    if (watcher !== null) {
+      ex.abandonWatcher = null;
+      watcher.responseAbandoned();
+    }
     const pull = ex.pull;
     if (pull === null) return;
     ex.pull = null;

@@ -8,7 +8,7 @@
 import type { HttpVersion } from '../http1/framing.js';
 import type { HeaderMap } from '../http1/header-map.js';
 import { HttpError, type ConnectionRef, type HttpRequest, type RequestBody } from '../handlers/types.js';
-import type { ClientGoneWatcher, Connection, Exchange } from './connection.js';
+import type { AbandonWatcher, ClientGoneWatcher, Connection, Exchange } from './connection.js';
 
 /**
  * `watcher.clientGone()` is called once, at the moment `req.signal` would abort (the client went
@@ -20,6 +20,18 @@ import type { ClientGoneWatcher, Connection, Exchange } from './connection.js';
 export function watchClientGone(req: HttpRequest, watcher: ClientGoneWatcher | null): 'watching' | 'gone' | 'unsupported' {
   if (!(req instanceof ServerRequest)) return 'unsupported';
   return req.watchGone(watcher);
+}
+
+/**
+ * `watcher.responseAbandoned()` is called once, when the response to `req` can no longer be
+ * delivered (the connection closed, was reset, or is being closed by the server), until
+ * `watchAbandoned(req, null)`. Unlike `req.signal` it is not told of a client's FIN after a
+ * complete request: the response to such a client is still sent (as nginx and Go do).
+ * `gone`: that already happened; `unsupported`: a request this server did not build.
+ */
+export function watchAbandoned(req: HttpRequest, watcher: AbandonWatcher | null): 'watching' | 'gone' | 'unsupported' {
+  if (!(req instanceof ServerRequest)) return 'unsupported';
+  return req.watchAbandoned(watcher);
 }
 
 /** The handler's view of `ex`: path and query split from the request-target (RFC 9112 §3.2). */
@@ -96,6 +108,16 @@ class ServerRequest implements HttpRequest {
       return 'gone';
     }
     ex.goneWatcher = watcher;
+    return 'watching';
+  }
+
+  watchAbandoned(watcher: AbandonWatcher | null): 'watching' | 'gone' {
+    const ex = this.#exchange;
+    if (ex.writing === 'abandoned') {
+      ex.abandonWatcher = null;
+      return 'gone';
+    }
+    ex.abandonWatcher = watcher;
     return 'watching';
   }
 

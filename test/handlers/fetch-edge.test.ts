@@ -57,10 +57,79 @@ describe('fetchHandler: the client going away', () => {
       for (let i = 0; i < 100 && cancelled === null; i++) await sleep(10);
       assert.notEqual(cancelled, null, 'the stream was cancelled');
       await t.closed(1);
-      assert.ok(['peer-reset', 'peer-eof'].includes(t.closes[0].reason), t.closes[0].reason);
+      // Its FIN alone does not stop the stream: the reset that answers the next write does.
+      assert.ok(['peer-reset', 'peer-eof', 'write-error'].includes(t.closes[0].reason), t.closes[0].reason);
       assert.equal(handlerErrors(t), 0);
     } finally {
       clearInterval(timer);
+      c.destroy();
+      await t.stop();
+    }
+  });
+
+  test('a client that half-closes after its request still receives a streamed body whole (as a native handler’s)', async () => {
+    let cancelled = false;
+    const t = await serve(
+      () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            async start(controller) {
+              for (let i = 0; i < 5; i++) {
+                await sleep(20);
+                controller.enqueue(new TextEncoder().encode(`tick ${i}\n`));
+              }
+              controller.close();
+            },
+            cancel() {
+              cancelled = true;
+            },
+          }),
+        ),
+    );
+    const c = await RawConnection.connect(t.port);
+    try {
+      c.write(GET('/ticks'));
+      c.socket.end();
+      const response = await c.readResponse();
+      assert.equal(response.status, 200);
+      assert.equal(response.body.toString(), 'tick 0\ntick 1\ntick 2\ntick 3\ntick 4\n');
+      assert.equal(await c.waitForClose(), 'fin');
+      await t.closed(1);
+      assert.equal(cancelled, false);
+      assert.equal(t.requests.length, 1);
+      assert.equal(t.requests[0].status, 200);
+      assert.equal(handlerErrors(t), 0);
+    } finally {
+      c.destroy();
+      await t.stop();
+    }
+  });
+
+  test('a client that resets while the response stream waits for its next chunk gets that stream cancelled', async () => {
+    let cancelled = false;
+    const t = await serve(
+      () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            start(controller) {
+              controller.enqueue(new TextEncoder().encode('first\n'));
+            },
+            cancel() {
+              cancelled = true;
+            },
+          }),
+        ),
+    );
+    const c = await RawConnection.connect(t.port);
+    try {
+      c.write(GET('/stalls'));
+      while (!c.received.includes('first')) await sleep(5);
+      c.socket.resetAndDestroy();
+      for (let i = 0; i < 100 && !cancelled; i++) await sleep(10);
+      assert.equal(cancelled, true);
+      await t.closed(1);
+      assert.equal(handlerErrors(t), 0);
+    } finally {
       c.destroy();
       await t.stop();
     }

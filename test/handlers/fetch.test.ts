@@ -55,6 +55,40 @@ describe('fetchHandler: the request', () => {
     }
   });
 
+  test('TRACE and TRACK, which a Fetch Request cannot carry, are answered 501 before the app runs; the connection goes on', async () => {
+    for (const overrideGlobals of [true, false]) {
+      const seen: string[] = [];
+      const t = await startServer(
+        {},
+        fetchHandler(
+          (req) => {
+            seen.push(req.method);
+            return new Response(`${new Request(req).method} ${req.clone().method}`);
+          },
+          { overrideGlobals },
+        ),
+      );
+      const c = await RawConnection.connect(t.port);
+      try {
+        for (const line of ['TRACE / HTTP/1.1', 'TRACK /new HTTP/1.1', 'trace / HTTP/1.1', 'TRACE / HTTP/1.0']) {
+          c.write(`${line}\r\nHost: t\r\nConnection: keep-alive\r\n\r\n`);
+          const res = await c.readResponse();
+          assert.equal(res.status, 501, line);
+          assert.notEqual(res.header('connection'), 'close', line);
+        }
+        c.write(GET('/after'));
+        const after = await c.readResponse();
+        assert.equal(after.status, 200);
+        assert.equal(after.body.toString(), 'GET GET');
+        assert.deepEqual(seen, ['GET']);
+        assert.deepEqual(handlerErrors(t), []);
+      } finally {
+        c.destroy();
+        await t.stop();
+      }
+    }
+  });
+
   test('method (normalised as Fetch does), headers with duplicates, instanceof Request, the fixed attributes', async () => {
     const t = await serve((req) => {
       const real = new BuiltinRequest('http://x/');
