@@ -18,6 +18,8 @@
  *   an abandoned head close the connection as `client-gone`: it is never pooled. A client that goes
  *   away while the head is awaited (clientGone(), at the moment `req.signal` aborts) ends the
  *   attempt at once: out of the pool's queue, or its connection closed (`client-gone`).
+ * - A response with a transfer coding other than chunked alone fails as `unknown-transfer-encoding`
+ *   (phase headers; hygiene.ts relayableTransferCoding): the coding cannot be relayed.
  * - Trailers: a chunked response's trailer section is kept (`trailers`) for the caller to relay; a
  *   chunked request body ends with the last chunk its `endChunk()` gives (the client's trailers).
  * - A streamed request body that throws fails the attempt as `client-body`, with what it threw
@@ -30,6 +32,7 @@ import type { Socket } from 'node:net';
 import { chunkHeader, chunkTrailer } from '../http1/chunked.js';
 import type { HeaderMap } from '../http1/header-map.js';
 import type { ResponseHead } from '../http1/response-parser.js';
+import { relayableTransferCoding } from './hygiene.js';
 import type { ClientGoneWatcher } from '../server/connection.js';
 import type { UpstreamPhase } from './events.js';
 import type { LeaseUser, PoolError, UpstreamPool } from './pool.js';
@@ -281,6 +284,10 @@ export class Attempt implements ConnectionUser, LeaseUser, ClientGoneWatcher {
             continue;
           }
           if (!this.#requestSent) this.#stopSending = true;
+          if ((head.framing.kind === 'chunked' || head.framing.kind === 'close-delimited') && !relayableTransferCoding(head.headers)) {
+            this.#settle(null, this.#failureOf('headers', 'unknown-transfer-encoding'));
+            return;
+          }
           this.#head = head;
           this.pool.noteResponse(connection, head);
           if (head.framing.kind !== 'switched') this.#takeBuffered(head);
