@@ -475,8 +475,9 @@ export class Connection extends Outbound implements Tracked {
     return this.#phase.kind === 'waiting' && this.#parser.bufferedBytes === 0;
   }
 
-  get isClosing(): boolean {
-    return this.#phase.kind === 'closing';
+  /** Closing with nothing left to send (lingering, or already destroyed): can go at once without cutting a response short. */
+  get isLingering(): boolean {
+    return this.#phase.kind === 'closing' && (this.socket.destroyed || this.socket.writableFinished);
   }
 
   /** Closes an idle connection to make room (maxConnections reached): FIN, then gone, no lingering. */
@@ -704,8 +705,12 @@ export class Connection extends Outbound implements Tracked {
           const ex = phase;
           if (ex.reading === 'draining') this.#close('request-timeout');
           else if (ex.reading !== 'body') return;
-          else if (ex.responseStarted) ex.reading = 'overdue';
-          else if (!this.#parser.bodyFullyReceived) {
+          else if (ex.responseStarted) {
+            // A response that does not wait for the body may finish (then the connection closes);
+            // one waiting for bytes the client has not sent by now cannot: reset (#overdueWait).
+            ex.reading = 'overdue';
+            if (ex.pull !== null) this.#overdueWait(ex);
+          } else if (!this.#parser.bodyFullyReceived) {
             this.#abandon(ex, 'incomplete-message');
             this.#writeErrorAndClose(408, 'request-timeout');
           }
@@ -1288,6 +1293,10 @@ export class Connection extends Outbound implements Tracked {
         return;
       case 'need-data':
         ex.pull = pull;
+        if (ex.reading === 'overdue') {
+          this.#overdueWait(ex);
+          return;
+        }
         this.#updateReading();
         return;
       case 'error':
@@ -1298,6 +1307,17 @@ export class Connection extends Outbound implements Tracked {
       default:
         pull.reject(new Error(`parser produced ${event.kind} inside a body`));
     }
+  }
+
+  /**
+   * Past the request deadline, with the response started, the handler waits for body bytes the
+   * client has not sent: the read fails and the connection is reset (the response cannot end
+   * honestly), as Go's ReadTimeout fails a late read; a body trickled into a response would
+   * otherwise hold the connection for ever.
+   */
+  #overdueWait(ex: Exchange): void {
+    this.#abandon(ex, 'the request body did not arrive within the request timeout');
+    this.#abort('request-timeout');
   }
 
   /**

@@ -198,13 +198,14 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
   };
 
   /**
-   * At the cap: a connection already closing (lingering) goes first, then the oldest idle
-   * keep-alive connection (as nginx reuses connections). False when every connection is busy.
+   * At the cap: a connection already closing with nothing left to send (lingering) goes first,
+   * then the oldest idle keep-alive connection (as nginx reuses connections); one still sending its
+   * last response is not cut short. False when every connection is busy.
    */
   #makeRoom(): boolean {
     let idle: Connection | null = null;
     for (const connection of this.#registry.values()) {
-      if (connection.isClosing) {
+      if (connection.isLingering) {
         connection.destroyNow('connection-limit');
         return true;
       }

@@ -109,6 +109,21 @@ describe('bad input gets a clear error, Connection: close, a log line', () => {
     }
   });
 
+  test('a request deadline that passes while a started response waits for body bytes the client does not send: reset, logged, nothing left open', async () => {
+    // The handler streams the request body into its response (an echo): it cannot finish without the client.
+    const t = await startServer({ requestTimeoutMs: 150 }, (req) => ({ status: 200, body: req.body }));
+    const c = await RawConnection.connect(t.port);
+    try {
+      c.write('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nabc');
+      assert.equal(await c.waitForClose(2000), 'rst');
+      await t.closed(1);
+      assert.equal(t.closes[0].reason, 'request-timeout');
+    } finally {
+      c.destroy();
+      await t.stop();
+    }
+  });
+
   test('a request deadline that passes while the response streams lets it finish, then closes', async () => {
     const t = await startServer({ requestTimeoutMs: 100 }, () => ({
       status: 200,

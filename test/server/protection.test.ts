@@ -96,6 +96,45 @@ describe('protection against slow and greedy peers', () => {
     }
   });
 
+  test('maxConnections: a connection still sending its last response is not taken to make room; the newcomer is refused', async () => {
+    let t: Awaited<ReturnType<typeof startServer>> | null = null;
+    const last = Buffer.alloc(1024 * 1024, 98);
+    const piece = Buffer.alloc(8 * 1024, 97);
+    // The first response fills the kernel's buffers (small pieces, so none waits for a drain); the
+    // second, with Connection: close, then stays queued while the connection closes.
+    const kernelFull = (): boolean => (t?.server.connections()[0]?.writeBacklogBytes ?? 0) > 0;
+    t = await startServer({ maxConnections: 1 }, (req) =>
+      req.path === '/fill'
+        ? { status: 200, body: (async function* () { while (!kernelFull()) yield piece; })() }
+        : { status: 200, body: last },
+    );
+    const server = t;
+    const a = net.connect(t.port, '127.0.0.1');
+    try {
+      await once(a, 'connect');
+      a.pause();
+      a.write(GET('/fill') + GET('/last', 'Connection: close\r\n'));
+      const deadline = Date.now() + 2000;
+      while (!(server.server.connections()[0]?.state === 'closing' && kernelFull())) {
+        assert.ok(Date.now() < deadline, 'the connection closing with its last response queued');
+        await sleep(5);
+      }
+      const b = net.connect(t.port, '127.0.0.1');
+      b.on('error', () => undefined);
+      await once(b, 'close'); // refused: no connection to take
+      let received = Buffer.alloc(0);
+      a.on('data', (data: Buffer) => (received = Buffer.concat([received, data])));
+      a.resume();
+      await once(a, 'end');
+      assert.ok(received.subarray(-last.length).equals(last), 'the last response arrived whole');
+      await t.closed(1);
+      assert.equal(t.closes[0].reason, 'client-close');
+    } finally {
+      a.destroy();
+      await t.stop();
+    }
+  });
+
   test('maxConnections: with no idle connection to close, new connections are refused and logged', async () => {
     const t = await startServer({ maxConnections: 1 });
     const a = await RawConnection.connect(t.port);
