@@ -22,6 +22,12 @@
  * HTTP/1.1 client). Connection and Keep-Alive toward the client are decided by holdfast's
  * keep-alive function alone: an upstream's `Connection: close` never reaches the client.
  *
+ * Transfer codings from the upstream (RFC 9112 §6.1, §7): the proxy decodes chunked and re-frames
+ * the body for the client, but Transfer-Encoding is hop-by-hop, so any other coding would reach the
+ * client as bytes it cannot know are coded. A response whose Transfer-Encoding is anything but
+ * `chunked` alone is not relayed (relayableTransferCoding); nginx answers 502 "upstream sent
+ * unknown Transfer-Encoding" for the same.
+ *
  * Trailer sections, both ways (§6.5, §7.6.1): the same cleaning as the header section — less the
  * hop-by-hop fields and those the message's Connection named (the fields a trailer may never carry
  * are dropped by the serializer's lastChunkWithTrailers).
@@ -52,6 +58,22 @@ export function connectionOptions(headers: HeaderMap): Set<string> | null {
     for (const token of splitList(headers.valueAt(i))) if (token !== '') (named ??= new Set()).add(token);
   }
   return named;
+}
+
+/**
+ * The response's Transfer-Encoding is absent or exactly `chunked` (one coding in all its lines,
+ * RFC 9110 §5.6.1: empty elements ignored): what the proxy can relay faithfully.
+ */
+export function relayableTransferCoding(headers: HeaderMap): boolean {
+  let codings = 0;
+  for (let i = 0; i < headers.size; i++) {
+    if (headers.nameAt(i) !== 'transfer-encoding') continue;
+    for (const coding of splitList(headers.valueAt(i))) {
+      if (coding === '') continue;
+      if (coding !== 'chunked' || ++codings > 1) return false;
+    }
+  }
+  return true;
 }
 
 /** An absolute-form request-target as it goes upstream: its origin-form and the authority it names. */

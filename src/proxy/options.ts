@@ -85,11 +85,11 @@ export const PROXY_OPTIONS = {
     precedent: 'nginx proxy_connect_timeout 60s',
     cli: { flag: '--proxy-connect-timeout', help: 'time allowed to connect to an upstream, 504 after' },
   },
-  /** Longest wait between two reads from the upstream (the head included) → 504, or an aborted body. */
+  /** Longest wait between two reads from the upstream (the head included) → 504, or an aborted body; the longest a tunnel may stay idle both ways. */
   readTimeoutMs: {
     kind: 'duration', min: 1, default: 60_000,
     precedent: 'nginx proxy_read_timeout 60s',
-    cli: { flag: '--proxy-read-timeout', help: 'longest wait for upstream bytes (head or body), 504 after' },
+    cli: { flag: '--proxy-read-timeout', help: 'longest wait for upstream bytes (head or body), 504 after; idle limit of a tunnel' },
   },
   /** Longest a write to the upstream may stall → 504. */
   sendTimeoutMs: {

@@ -33,7 +33,9 @@
  *
  * `Upgrade` requests (WebSocket) are tunnelled on a connection of their own: the upstream's 101 is
  * relayed (the server writes it with the upstream's Upgrade), then bytes flow both ways until either
- * side closes; the client connection closes as `upgraded`, the upstream one as `tunnelled`.
+ * side closes, or no byte moved either way for readTimeoutMs (nginx's proxy_read_timeout on an
+ * upgraded connection: both sides closed, an `upstream-error` with phase `tunnel` and code
+ * `idle-timeout`); the client connection closes as `upgraded`, the upstream one as `tunnelled`.
  *
  * Request bodies count against the server's maxBodyBytes (1 MiB by default, as nginx's
  * client_max_body_size): raise it on the server for uploads. They are streamed, so memory stays
@@ -286,7 +288,10 @@ export function proxy(options: ProxyOptions): ProxyHandler {
     return {
       status: 101,
       headers,
-      upgrade: (client, clientHead) => tunnel(client, clientHead, socket, upstreamHead),
+      upgrade: (client, clientHead) =>
+        tunnel(client, clientHead, socket, upstreamHead, resolved.readTimeoutMs, () =>
+          events.emit('upstream-error', { upstream: upstream.name, phase: 'tunnel', code: 'idle-timeout', method: req.method, target: req.target, status: null, retried: false }),
+        ),
     };
   }
 

@@ -18,6 +18,8 @@
  *   an abandoned head close the connection as `client-gone`: it is never pooled. A client that goes
  *   away while the head is awaited (clientGone(), at the moment `req.signal` aborts) ends the
  *   attempt at once: out of the pool's queue, or its connection closed (`client-gone`).
+ * - A response with a transfer coding other than chunked alone fails as `unknown-transfer-encoding`
+ *   (phase headers; hygiene.ts relayableTransferCoding): the coding cannot be relayed.
  * - Trailers: a chunked response's trailer section is kept (`trailers`) for the caller to relay; a
  *   chunked request body ends with the last chunk its `endChunk()` gives (the client's trailers).
  * - A streamed request body that throws fails the attempt as `client-body`, with what it threw
@@ -27,9 +29,11 @@
  */
 
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { chunkHeader, chunkTrailer } from '../http1/chunked.js';
 import type { HeaderMap } from '../http1/header-map.js';
 import type { ResponseHead } from '../http1/response-parser.js';
+import { relayableTransferCoding } from './hygiene.js';
 import type { ClientGoneWatcher } from '../server/connection.js';
 import type { UpstreamPhase } from './events.js';
 import type { LeaseUser, PoolError, UpstreamPool } from './pool.js';
@@ -281,6 +285,10 @@ export class Attempt implements ConnectionUser, LeaseUser, ClientGoneWatcher {
             continue;
           }
           if (!this.#requestSent) this.#stopSending = true;
+          if ((head.framing.kind === 'chunked' || head.framing.kind === 'close-delimited') && !relayableTransferCoding(head.headers)) {
+            this.#settle(null, this.#failureOf('headers', 'unknown-transfer-encoding'));
+            return;
+          }
           this.#head = head;
           this.pool.noteResponse(connection, head);
           if (head.framing.kind !== 'switched') this.#takeBuffered(head);
@@ -452,17 +460,50 @@ export class RelayBody implements AsyncIterableIterator<Uint8Array> {
 /**
  * Bytes both ways between the client and the upstream after a 101, each direction with
  * backpressure (pipe); an end on one side ends the other once its bytes are out; an error or a
- * close on either side closes both.
+ * close on either side closes both. No byte in either direction for `idleLimitMs` closes both
+ * (`onIdle` is told first), a half-closed tunnel still flushing included: nginx closes an upgraded connection idle for proxy_read_timeout.
+ * Activity costs one clock read per chunk; one timer per tunnel, re-armed only when it fires, for
+ * the time left since the last chunk.
  */
-export function tunnel(client: Socket, clientHead: Buffer, upstream: Socket, upstreamHead: Buffer): void {
+export function tunnel(client: Socket, clientHead: Buffer, upstream: Socket, upstreamHead: Buffer, idleLimitMs: number, onIdle: () => void): void {
+  let lastActivityMs = performance.now();
+  const moved = (): void => {
+    lastActivityMs = performance.now();
+  };
+  const check = (): void => {
+    const leftMs = lastActivityMs + idleLimitMs - performance.now();
+    if (leftMs > 0) {
+      idleTimer = setTimeout(check, leftMs);
+      idleTimer.unref();
+      return;
+    }
+    idleTimer = null;
+    onIdle();
+    closeBoth();
+  };
+  let idleTimer: NodeJS.Timeout | null = setTimeout(check, idleLimitMs);
+  idleTimer.unref();
   const closeBoth = (): void => {
     client.destroy();
     upstream.destroy();
   };
+  const closed = (): void => {
+    if (!client.destroyed || !upstream.destroyed || idleTimer === null) return;
+    clearTimeout(idleTimer);
+    idleTimer = null;
+  };
   client.on('error', closeBoth);
   upstream.on('error', closeBoth);
-  client.on('close', () => upstream.destroySoon());
-  upstream.on('close', () => client.destroySoon());
+  client.on('close', () => {
+    upstream.destroySoon();
+    closed();
+  });
+  upstream.on('close', () => {
+    client.destroySoon();
+    closed();
+  });
+  client.on('data', moved);
+  upstream.on('data', moved);
   if (upstreamHead.length > 0) client.write(upstreamHead);
   if (clientHead.length > 0) upstream.write(clientHead);
   client.pipe(upstream);

@@ -47,6 +47,8 @@ export interface ServerCompanion {
 }
 
 const DEFAULT_GRACE_MS = 10_000;
+/** At most one refused-connections line a second, each with the count since the last (nginx logs each one, "worker_connections are not enough"; one line a second bounds a flood). */
+const REFUSED_LOG_INTERVAL_MS = 1_000;
 /** How long close() waits for buffered log lines to reach a slow or blocked sink (nginx has no bound: it blocks on the write). */
 const LOG_FLUSH_TIMEOUT_MS = 2_000;
 
@@ -62,6 +64,10 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
   #refused = 0;
   readonly #descriptorLimit = descriptorConnectionLimit();
   #refusedLoggedAt = 0;
+  /** Why the last refused connection was refused, for the line that reports the pending count. */
+  #refusedWhy = '';
+  /** Reports the refusals counted since the last line, once a second has passed since it. */
+  #refusedTimer: NodeJS.Timeout | null = null;
   #shuttingDown = false;
   #closing: Promise<CloseReport> | null = null;
   readonly #companions: ServerCompanion[] = [];
@@ -162,18 +168,34 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
     }
   };
 
+  /**
+   * Refusals are logged at most once per REFUSED_LOG_INTERVAL_MS, each line with the count since the
+   * last one: the first at once, those that follow within the interval by a one-shot timer at its end.
+   */
   #refuse(socket: net.Socket, why: string): void {
     this.#refused++;
+    this.#refusedWhy = why;
     this.#context.stats?.connectionRefused();
-    const now = Date.now();
-    if (now - this.#refusedLoggedAt >= 1000) {
-      this.emit('accept-error', { code: 'connection-limit', message: `${why}; ${this.#refused} connection(s) refused` });
-      this.#refusedLoggedAt = now;
-      this.#refused = 0;
+    if (this.#refusedTimer === null) {
+      const waitMs = this.#refusedLoggedAt + REFUSED_LOG_INTERVAL_MS - Date.now();
+      if (waitMs <= 0) this.#logRefused();
+      else {
+        this.#refusedTimer = setTimeout(this.#logRefused, waitMs);
+        this.#refusedTimer.unref();
+      }
     }
     socket.on('error', () => undefined);
     socket.destroy();
   }
+
+  readonly #logRefused = (): void => {
+    if (this.#refusedTimer !== null) clearTimeout(this.#refusedTimer);
+    this.#refusedTimer = null;
+    if (this.#refused === 0) return;
+    this.emit('accept-error', { code: 'connection-limit', message: `${this.#refusedWhy}; ${this.#refused} connection(s) refused` });
+    this.#refusedLoggedAt = Date.now();
+    this.#refused = 0;
+  };
 
   /**
    * At the cap: a connection already closing with nothing left to send (lingering) goes first,
@@ -288,6 +310,7 @@ export class HoldfastServer extends EventEmitter<ServerEvents> {
       await this.#registry.whenEmpty();
       clearTimeout(grace);
       await listenerClosed;
+      this.#logRefused();
       await Promise.all(this.#companions.map((companion) => companion.close()));
       await this.#logger.close(LOG_FLUSH_TIMEOUT_MS);
       return { drained: total - forced, forced, upgraded };

@@ -7,6 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import { HttpError, type HttpRequest, type RequestBody } from '../../src/index.js';
 import type { UpstreamHealthEvent } from '../../src/proxy/events.js';
 import { RawConnection } from '../helpers/raw-client.js';
@@ -79,6 +80,49 @@ describe('proxy failures', () => {
         t.upstreamErrors.map((e) => [e.phase, e.status]),
         [['body', null]],
       );
+    } finally {
+      c.destroy();
+      await t.stop();
+      await upstream.stop();
+    }
+  });
+
+  test('an upstream Transfer-Encoding other than chunked alone (gzip; gzip, chunked) → 502, phase headers, unknown-transfer-encoding; never relayed as plain bytes, the connection not pooled', async () => {
+    const gzipped = gzipSync('hello');
+    const responses = [
+      Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n'), gzipped]),
+      Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n${gzipped.length.toString(16)}\r\n`), gzipped, Buffer.from('\r\n0\r\n\r\n')]),
+    ];
+    const upstream = await startRawUpstream((socket, index) =>
+      onRequestHeads(socket, () => {
+        if (index === 0) socket.end(responses[0]);
+        else socket.write(responses[1]);
+      }),
+    );
+    const t = await startProxy({ upstreams: [upstream.url] });
+    const c = await RawConnection.connect(t.port);
+    try {
+      for (let i = 0; i < responses.length; i++) {
+        c.write(GET(`/${i}`));
+        const response = await c.readResponse();
+        assert.equal(response.status, 502, `response ${i}`);
+        assert.equal(response.header('connection'), 'keep-alive');
+      }
+      assert.deepEqual(
+        t.upstreamErrors.map((e) => [e.phase, e.code, e.status]),
+        [
+          ['headers', 'unknown-transfer-encoding', 502],
+          ['headers', 'unknown-transfer-encoding', 502],
+        ],
+      );
+      const line = t.proxyLogs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.event === 'upstream-error');
+      assert.deepEqual([line?.phase, line?.code], ['headers', 'unknown-transfer-encoding']);
+      await until(() => t.upstreamCloses.length === 2, 'both upstream connections closing');
+      assert.deepEqual(
+        t.upstreamCloses.map((e) => e.reason),
+        ['error', 'error'],
+      );
+      assert.equal(upstream.accepted(), 2);
     } finally {
       c.destroy();
       await t.stop();

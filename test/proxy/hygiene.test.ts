@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { HeaderMap } from '../../src/http1/header-map.js';
 import { serializeRequestHead } from '../../src/http1/serializer.js';
-import { absoluteTarget, clientResponseHeaders, isRetryable, relayedTrailers, upstreamLastChunk, upstreamRequestFields, type UpstreamRequestFacts } from '../../src/proxy/hygiene.js';
+import { absoluteTarget, clientResponseHeaders, isRetryable, relayableTransferCoding, relayedTrailers, upstreamLastChunk, upstreamRequestFields, type UpstreamRequestFacts } from '../../src/proxy/hygiene.js';
 import { resolveProxyOptions } from '../../src/proxy/options.js';
 import { parseUpstream } from '../../src/proxy/target.js';
 
@@ -29,6 +29,16 @@ function request(headers: HeaderMap, over: Partial<UpstreamRequestFacts> = {}): 
 }
 
 describe('proxy hygiene', () => {
+  test('response: only no Transfer-Encoding or chunked alone can be relayed; any other coding, or chunked with another, cannot', () => {
+    assert.equal(relayableTransferCoding(map(['content-type', 'text/plain'])), true);
+    assert.equal(relayableTransferCoding(map(['transfer-encoding', 'chunked'])), true);
+    assert.equal(relayableTransferCoding(map(['transfer-encoding', 'Chunked , '])), true);
+    assert.equal(relayableTransferCoding(map(['transfer-encoding', 'gzip'])), false);
+    assert.equal(relayableTransferCoding(map(['transfer-encoding', 'gzip, chunked'])), false);
+    assert.equal(relayableTransferCoding(map(['transfer-encoding', 'gzip'], ['transfer-encoding', 'chunked'])), false);
+    assert.equal(relayableTransferCoding(map(['transfer-encoding', 'chunked'], ['transfer-encoding', 'chunked'])), false);
+  });
+
   test('request: connection-specific fields dropped before ours are added; Host first and kept', () => {
     const out = request(
       map(['host', 'site'], ['connection', 'x-forwarded-for, x-a, host'], ['x-forwarded-for', '6.6.6.6'], ['x-a', '1'], ['keep-alive', '5'], ['content-length', '99'], ['x-b', '2'], ['expect', '100-continue']),

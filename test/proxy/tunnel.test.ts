@@ -11,6 +11,7 @@ import net from 'node:net';
 import { describe, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import { RawConnection } from '../helpers/raw-client.js';
+import { sleep } from '../helpers/server.js';
 import { echoThenClose } from '../helpers/ws.js';
 import { startProxy, until } from './helpers.js';
 
@@ -52,6 +53,46 @@ describe('proxy tunnels', () => {
       assert.equal(t.upstreamCloses[0].reason, 'tunnelled');
       assert.deepEqual(t.requests.map((r) => r.status), [101]);
       assert.equal(t.proxy.stats()[0].idle, 0);
+    } finally {
+      client.terminate();
+      await t.stop();
+      await upstream.stop();
+    }
+  });
+
+  test('a tunnel idle both ways for readTimeoutMs closes both sides (upstream-error: phase tunnel, idle-timeout); traffic keeps it open', async () => {
+    const upstream = await wsUpstream();
+    const t = await startProxy({ upstreams: [upstream.url], readTimeoutMs: 200 });
+    const client = new WebSocket(`ws://127.0.0.1:${t.port}/chat`);
+    try {
+      const first = once(client, 'message');
+      await once(client, 'open');
+      await first;
+      const closing = once(client, 'close');
+      const openedAt = Date.now();
+      let lastEchoAt = 0;
+      for (let i = 0; i < 6; i++) {
+        await sleep(50);
+        const echoed = once(client, 'message');
+        client.send(`tick ${i}`);
+        assert.equal(String((await echoed)[0]), `tick ${i}`);
+        lastEchoAt = Date.now();
+      }
+      assert.ok(lastEchoAt - openedAt >= 250);
+      assert.equal(client.readyState, WebSocket.OPEN, 'traffic every 50 ms keeps a tunnel with a 200 ms idle limit open');
+      await until(() => client.readyState === WebSocket.CLOSED, 'the idle tunnel closing', 1500);
+      await closing;
+      assert.ok(Date.now() - lastEchoAt >= 150, 'closed once idle, not before');
+      const closes = await t.closed(1);
+      assert.equal(closes[0].reason, 'upgraded');
+      await until(() => t.upstreamCloses.length === 1, 'the upstream connection closing');
+      assert.equal(t.upstreamCloses[0].reason, 'tunnelled');
+      assert.deepEqual(
+        t.upstreamErrors.map((e) => [e.phase, e.code, e.status]),
+        [['tunnel', 'idle-timeout', null]],
+      );
+      const line = t.proxyLogs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.event === 'upstream-error');
+      assert.deepEqual([line?.phase, line?.code], ['tunnel', 'idle-timeout']);
     } finally {
       client.terminate();
       await t.stop();

@@ -153,4 +153,30 @@ describe('protection against slow and greedy peers', () => {
       await t.stop();
     }
   });
+
+  test('maxConnections: a burst of refusals within a second is all counted in the log, the rest by a line at the end of the second', async () => {
+    const t = await startServer({ maxConnections: 1 });
+    const a = await RawConnection.connect(t.port);
+    const refusedLogged = (): number[] =>
+      t.logs.filter((l) => l.includes('"accept-error"') && l.includes('connection-limit')).map((l) => Number(/(\d+) connection\(s\) refused/.exec(l)?.[1]));
+    try {
+      a.write('GET / HTTP/1.1\r\n');
+      await sleep(20);
+      await Promise.all(
+        Array.from({ length: 10 }, async () => {
+          const b = await RawConnection.connect(t.port);
+          await b.waitForClose().catch(() => 'closed');
+          b.destroy();
+        }),
+      );
+      const deadline = Date.now() + 2_000;
+      while (refusedLogged().reduce((sum, n) => sum + n, 0) < 10 && Date.now() < deadline) await sleep(20);
+      const counts = refusedLogged();
+      assert.equal(counts.reduce((sum, n) => sum + n, 0), 10, `logged counts ${JSON.stringify(counts)}`);
+      assert.ok(counts.length <= 2, 'at most a line at once and one at the end of the second');
+    } finally {
+      a.destroy();
+      await t.stop();
+    }
+  });
 });
