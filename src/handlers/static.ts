@@ -4,8 +4,9 @@
  *
  * - GET and HEAD (other methods → 405 with Allow); `index.html` for directories; a directory
  *   without its trailing slash → 301 to the slash form, a file with one → 404 (nginx); with
- *   `cleanUrls`, `/about` → `about.html` when there is no `about`; `404.html` in the root (when
- *   present) answers what is not found.
+ *   `cleanUrls`, `/about` → `about.html` when there is no file `about` nor a directory `about/` with an
+ *   index (nginx's `try_files $uri $uri.html $uri/`); `404.html` in the root (when present) answers
+ *   what is not found.
  * - Content-Type from the extension (./mime.ts; charset=utf-8 for text); strong ETag and
  *   Last-Modified; conditional requests in RFC 9110 §13.2.2 order (If-Match, If-Unmodified-Since,
  *   If-None-Match, If-Modified-Since) → 412 / 304.
@@ -65,7 +66,7 @@ export interface StaticOptions {
   cors?: boolean;
   /** Compress compressible types on the fly (brotli, gzip) for clients that accept it. Default true. */
   compress?: boolean;
-  /** `/about` → `about.html` when `about` does not exist. Default false. */
+  /** `/about` → `about.html` when there is no file `about` nor a directory `about/` with an index. Default false. */
   cleanUrls?: boolean;
   /** A page in the root that answers 404s, when present. Default `404.html`; null = a plain-text 404. */
   notFoundPage?: string | null;
@@ -442,8 +443,15 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
     );
   }
 
-  /** The URL path → a file inside the root, or an HTTP status. */
-  function resolve(urlPath: string): Resolved | { redirect: string } | { status: 403 | 404 | 400 } {
+  /** The index file of the directory `dir`, when it exists inside the root. */
+  function indexIn(dir: string): Resolved | null {
+    const file = path.join(dir, index);
+    const stats = statFile(file);
+    return stats !== null && stats.isFile() && insideRoot(file, stats) ? { file, stats } : null;
+  }
+
+  /** The URL path → a file inside the root, a redirect to a directory's slash form, or an HTTP status. */
+  function resolve(urlPath: string): Resolved | { redirect: string; dir: string } | { status: 403 | 404 | 400 } {
     let segments: string[];
     try {
       segments = urlPath.split('/').map((s) => decodeURIComponent(s));
@@ -462,11 +470,8 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
     if (!insideRoot(file, stats)) return { status: 403 };
     if (stats.isDirectory()) {
       // Never `//host/`: a protocol-relative Location would send the browser to another host.
-      if (!urlPath.endsWith('/')) return { redirect: `/${urlPath.replace(/^[/\\]+/, '')}/` };
-      const indexFile = path.join(file, index);
-      const indexStats = statFile(indexFile);
-      if (indexStats !== null && indexStats.isFile() && insideRoot(indexFile, indexStats)) return { file: indexFile, stats: indexStats };
-      return { file, stats };
+      if (!urlPath.endsWith('/')) return { redirect: `/${urlPath.replace(/^[/\\]+/, '')}/`, dir: file };
+      return indexIn(file) ?? { file, stats };
     }
     if (!stats.isFile()) return { status: 404 };
     // A file named as a directory (`/hello.txt/`) is ENOTDIR, a 404 in nginx: served, it would be a
@@ -533,7 +538,10 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
       }
     }
     let resolved = resolve(req.path);
-    if ('status' in resolved && resolved.status === 404 && options.cleanUrls && !req.path.endsWith('/')) {
+    // As nginx's `try_files $uri $uri.html $uri/`: about.html before a directory about/ without an
+    // index (a static export writes both), while a directory with one keeps its redirect.
+    const missing = 'status' in resolved ? resolved.status === 404 : 'redirect' in resolved && indexIn(resolved.dir) === null;
+    if (missing && options.cleanUrls && !req.path.endsWith('/')) {
       const clean = resolve(`${req.path}.html`);
       if ('file' in clean && clean.stats.isFile()) resolved = clean;
     }

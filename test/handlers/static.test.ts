@@ -808,12 +808,38 @@ describe('serveStatic: conveniences', () => {
         assert.equal(text(about), '<p>ABOUT</p>');
         assert.equal(about.header('content-type'), 'text/html; charset=utf-8');
         assert.equal(text(await get(c, '/docs/intro')), '<p>INTRO</p>');
-        assert.equal((await get(c, '/docs')).status, 301, 'the directory docs/ comes before docs.html');
+        assert.equal(text(await get(c, '/docs')), '<p>DOCS PAGE</p>', 'docs.html comes before the directory docs/, which has no index');
         assert.equal(text(await get(c, '/about.html')), '<p>ABOUT</p>');
         assert.equal((await get(c, '/about/')).status, 404);
         assert.equal((await get(c, '/hello')).status, 404, 'only .html');
       }, dir);
       await withStatic({}, async (c) => assert.equal((await get(c, '/about')).status, 404), dir);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('{ cleanUrls }: blog.html beside a directory blog/ without an index serves /blog (a static export); with an index, 301', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-clean-dir-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'blog.html'), '<p>BLOG</p>');
+      fs.mkdirSync(path.join(dir, 'blog'));
+      fs.writeFileSync(path.join(dir, 'blog', 'post-1.html'), '<p>POST</p>');
+      await withStatic({ cleanUrls: true }, async (c) => {
+        const blog = await get(c, '/blog?page=2');
+        assert.equal(blog.status, 200);
+        assert.equal(text(blog), '<p>BLOG</p>');
+        assert.equal(text(await get(c, '/blog/post-1')), '<p>POST</p>');
+        assert.equal((await get(c, '/blog/')).status, 404, 'the directory itself still has no index');
+      }, dir);
+      fs.writeFileSync(path.join(dir, 'blog', 'index.html'), '<p>BLOG INDEX</p>');
+      await withStatic({ cleanUrls: true }, async (c) => {
+        const moved = await get(c, '/blog');
+        assert.equal(moved.status, 301, 'a directory with an index keeps its redirect');
+        assert.equal(moved.header('location'), '/blog/');
+        assert.equal(text(await get(c, '/blog/')), '<p>BLOG INDEX</p>');
+      }, dir);
+      await withStatic({}, async (c) => assert.equal((await get(c, '/blog')).status, 301, 'without cleanUrls the directory answers'), dir);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
