@@ -29,10 +29,13 @@
  * - Freshness: a cached file is stat'ed at most once per event-loop turn, a turn ending at the check
  *   phase (setImmediate). Requests read in one poll arrived together, so they are answered from the
  *   same version, as if served at the same instant; a request read in a later poll sees a change on
- *   disk. Two edges: a stat taken by code running in the check phase itself (a handler resumed by
- *   `setImmediate`) also serves requests read in the next poll; and a change this process makes to
- *   a file is seen once the turn has ended (`await new Promise(setImmediate)`), not after a
- *   microtask (`await null`).
+ *   disk to the file it would be answered from and, for a fallback answer (the SPA's index, a clean
+ *   URL's `.html` page), to each path the fallback passed over (a file that appears there is served
+ *   instead). Three edges: a pre-compressed sibling (`.br`, `.gz`) that appears beside a file
+ *   already answered from memory is seen within SIBLING_RECHECK_MS (1 s), not the next turn; a
+ *   stat taken by code running in the check phase itself (a handler resumed by `setImmediate`) also
+ *   serves requests read in the next poll; and a change this process makes to a file is seen once
+ *   the turn has ended (`await new Promise(setImmediate)`), not after a microtask (`await null`).
  * - Safety: the decoded path never leaves the root (`..`, encoded slashes, backslashes, NUL,
  *   symlinks that resolve outside → 403/404); dotfiles are hidden (404). Error pages never show
  *   filesystem paths or stacks. The root may itself be a symlink swapped to a new release (an
@@ -135,12 +138,28 @@ export const STATIC_DEFAULTS = Object.freeze({
 });
 const MAX_VERDICTS = 10_000;
 const MAX_FAST_ENTRIES = 10_000;
-/** How long a fast entry trusts that no pre-compressed sibling appeared (its own file is stat'ed every time). */
+/**
+ * How long a fast entry trusts that no pre-compressed sibling appeared (its own file, and what a
+ * fallback passed over, are stat'ed every turn): stat'ing both siblings every turn would triple
+ * the stats of the hot path. Far shorter than nginx's `open_file_cache_valid` (60 s by default).
+ */
 const SIBLING_RECHECK_MS = 1_000;
 const CONDITIONAL_FIELDS = ['range', 'if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since'] as const;
 const VARY = 'Accept-Encoding';
 /** Bytes read per piece of a file streamed through a compressor (fresh buffers: the compressor holds them). */
 const COMPRESS_READ_BYTES = 65_536;
+
+/**
+ * A path a fallback answer (the SPA's index, a clean URL's `.html` page) passed over, as it was then:
+ * while it stays so, so does the answer. `signature`: inode and mtime, null when absent (a
+ * directory's mtime changes when an entry, such as its index, is added).
+ */
+interface Probe {
+  file: string;
+  signature: string | null;
+}
+
+const NO_PROBES: readonly Probe[] = Object.freeze([]);
 
 /**
  * A cached file with no siblings, ready to answer an unconditional GET/HEAD with one stat per turn:
@@ -152,6 +171,8 @@ interface FastEntry {
   checkedAtMs: number;
   /** The event-loop turn (see thisTurn) in which the file was last stat'ed and found unchanged. */
   statTurn: number;
+  /** For a fallback answer, the paths it passed over (stat'ed with the file); empty when the file is what the path names. */
+  probes: readonly Probe[];
   compressible: boolean;
   responses: Partial<Record<Coding | 'identity', HttpResponse>>;
 }
@@ -166,6 +187,8 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
   const compress = options.compress !== false;
   const notFoundPage = options.notFoundPage === undefined ? '404.html' : options.notFoundPage;
   const fast = new Map<string, FastEntry>();
+  /** The paths a fallback answer to a request passed over, for its fast entry (a fallback may be remembered after an await). */
+  const passedOver = new WeakMap<HttpRequest, readonly Probe[]>();
   const cache = new FileCache(
     {
       maxBytes: options.maxCacheBytes ?? DEFAULT_MAX_CACHE_BYTES,
@@ -221,6 +244,8 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
       return null;
     }
   }
+
+  const signatureOf = (stats: Stats | null): string | null => (stats === null ? null : `${stats.ino}-${stats.mtimeMs}`);
 
   /** The pre-compressed siblings of a file that exist inside the root. */
   function siblingsOf(resolved: Resolved): Siblings {
@@ -288,7 +313,7 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
     if (entry === undefined || entry.cached !== cached) {
       if (fast.size >= MAX_FAST_ENTRIES) fast.clear();
       if (!cached.routes.includes(req.path)) cached.routes.push(req.path);
-      entry = { cached, checkedAtMs: performance.now(), statTurn: thisTurn(), compressible, responses: {} };
+      entry = { cached, checkedAtMs: performance.now(), statTurn: thisTurn(), probes: passedOver.get(req) ?? NO_PROBES, compressible, responses: {} };
       fast.set(req.path, entry);
     }
     entry.responses[key] = Object.freeze({ ...response, headers: Object.freeze({ ...response.headers }) });
@@ -451,7 +476,7 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
   }
 
   /** The URL path → a file inside the root, a redirect to a directory's slash form, or an HTTP status. */
-  function resolve(urlPath: string): Resolved | { redirect: string; dir: string } | { status: 403 | 404 | 400 } {
+  function resolve(urlPath: string): Resolved | { redirect: string; dir: string } | { status: 403 | 404 | 400; named?: string } {
     let segments: string[];
     try {
       segments = urlPath.split('/').map((s) => decodeURIComponent(s));
@@ -466,18 +491,18 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
     const file = path.join(rootDir, relative);
     if (file !== rootDir && !file.startsWith(rootPrefix)) return { status: 403 };
     const stats = statFile(file);
-    if (stats === null) return { status: 404 };
+    if (stats === null) return { status: 404, named: file };
     if (!insideRoot(file, stats)) return { status: 403 };
     if (stats.isDirectory()) {
       // Never `//host/`: a protocol-relative Location would send the browser to another host.
       if (!urlPath.endsWith('/')) return { redirect: `/${urlPath.replace(/^[/\\]+/, '')}/`, dir: file };
       return indexIn(file) ?? { file, stats };
     }
-    if (!stats.isFile()) return { status: 404 };
+    if (!stats.isFile()) return { status: 404, named: file };
     // A file named as a directory (`/hello.txt/`) is ENOTDIR, a 404 in nginx: served, it would be a
     // second URL for the file, whose relative links resolve one level too deep.
     const last = segments[segments.length - 1];
-    if (last === '' || last === '.') return { status: 404 };
+    if (last === '' || last === '.') return { status: 404, named: file };
     return { file, stats };
   }
 
@@ -500,7 +525,9 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
     const turn = thisTurn();
     if (entry.statTurn !== turn) {
       const stats = statFile(cached.file);
-      if (stats === null || !stats.isFile() || !cached.matches(stats) || performance.now() - entry.checkedAtMs >= SIBLING_RECHECK_MS) {
+      let passedOverChanged = false;
+      for (const probe of entry.probes) passedOverChanged ||= signatureOf(statFile(probe.file)) !== probe.signature;
+      if (stats === null || !stats.isFile() || !cached.matches(stats) || passedOverChanged || performance.now() - entry.checkedAtMs >= SIBLING_RECHECK_MS) {
         fast.delete(req.path);
         if (stats === null) cache.forget(cached.file);
         return null;
@@ -540,11 +567,18 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
     let resolved = resolve(req.path);
     // As nginx's `try_files $uri $uri.html $uri/`: about.html before a directory about/ without an
     // index (a static export writes both), while a directory with one keeps its redirect.
-    const missing = 'status' in resolved ? resolved.status === 404 : 'redirect' in resolved && indexIn(resolved.dir) === null;
+    const missing = 'status' in resolved ? resolved.status === 404 : 'redirect' in resolved && options.cleanUrls === true && indexIn(resolved.dir) === null;
+    const passed: string[] = [];
+    if (missing && (options.spa || options.cleanUrls)) {
+      const named = 'redirect' in resolved ? resolved.dir : 'status' in resolved ? resolved.named : undefined;
+      if (named !== undefined) passed.push(named);
+    }
     if (missing && options.cleanUrls && !req.path.endsWith('/')) {
       const clean = resolve(`${req.path}.html`);
       if ('file' in clean && clean.stats.isFile()) resolved = clean;
+      else if ('status' in clean && clean.named !== undefined) passed.push(clean.named);
     }
+    if (passed.length > 0) passedOver.set(req, passed.map((file) => ({ file, signature: signatureOf(statFile(file)) })));
     if ('redirect' in resolved) {
       const location = resolved.redirect + (req.query === '' ? '' : `?${req.query}`);
       return { status: 301, headers: { location, 'content-type': 'text/plain; charset=utf-8', ...extraHeaders }, body: `Moved to ${location}\n` };

@@ -691,6 +691,51 @@ describe('serveStatic: SPA and freshness', () => {
   });
 });
 
+describe('serveStatic: a fallback answered from memory gives way to the real file in the next turn', () => {
+  /** Asks twice (the second answer comes from the fast table), changes the disk, asks again in a later turn. */
+  async function fallbackThenReal(opts: StaticOptions, layout: Record<string, string>, target: string, change: (dir: string) => void, check: (r: ParsedResponse) => void, fallback: string): Promise<void> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-fallback-'));
+    try {
+      for (const [rel, body] of Object.entries(layout)) {
+        fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+        fs.writeFileSync(path.join(dir, rel), body);
+      }
+      await withStatic(opts, async (c) => {
+        assert.equal(text(await get(c, target)), fallback);
+        assert.equal(text(await get(c, target)), fallback);
+        change(dir);
+        await new Promise(setImmediate);
+        check(await get(c, target));
+      }, dir);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  test('{ spa }: a file that appears at a path the index answered', async () => {
+    await fallbackThenReal({ spa: true }, { 'index.html': '<p>APP</p>' }, '/data.json', (dir) => fs.writeFileSync(path.join(dir, 'data.json'), '{"real":true}'), (r) => {
+      assert.equal(r.status, 200);
+      assert.equal(text(r), '{"real":true}');
+    }, '<p>APP</p>');
+    await fallbackThenReal({ spa: true }, { 'index.html': '<p>APP</p>' }, '/deep/er.txt', (dir) => {
+      fs.mkdirSync(path.join(dir, 'deep'));
+      fs.writeFileSync(path.join(dir, 'deep', 'er.txt'), 'DEEPER');
+    }, (r) => assert.equal(text(r), 'DEEPER'), '<p>APP</p>');
+  });
+
+  test('{ spa, cleanUrls }: an .html page that appears at a path the index answered', async () => {
+    await fallbackThenReal({ spa: true, cleanUrls: true }, { 'index.html': '<p>APP</p>' }, '/about', (dir) => fs.writeFileSync(path.join(dir, 'about.html'), '<p>ABOUT</p>'), (r) => assert.equal(text(r), '<p>ABOUT</p>'), '<p>APP</p>');
+  });
+
+  test('{ cleanUrls }: a file named as the path, or an index in the directory passed over, takes over from the .html page', async () => {
+    await fallbackThenReal({ cleanUrls: true }, { 'about.html': '<p>ABOUT</p>' }, '/about', (dir) => fs.writeFileSync(path.join(dir, 'about'), 'PLAIN ABOUT'), (r) => assert.equal(text(r), 'PLAIN ABOUT'), '<p>ABOUT</p>');
+    await fallbackThenReal({ cleanUrls: true }, { 'blog.html': '<p>BLOG</p>', 'blog/post-1.html': '<p>POST</p>' }, '/blog', (dir) => fs.writeFileSync(path.join(dir, 'blog', 'index.html'), '<p>BLOG INDEX</p>'), (r) => {
+      assert.equal(r.status, 301);
+      assert.equal(r.header('location'), '/blog/');
+    }, '<p>BLOG</p>');
+  });
+});
+
 describe('serveStatic: a root that is a symlink swapped to a new release', () => {
   // An atomic deploy: `current -> rel1`, then `ln -sfn rel2 tmp && mv -T tmp current`.
   // rel1 and rel2 hold the same names; same.txt has the same size and mtime in both (a build that
