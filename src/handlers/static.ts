@@ -159,8 +159,6 @@ interface Probe {
   signature: string | null;
 }
 
-const NO_PROBES: readonly Probe[] = Object.freeze([]);
-
 /**
  * A cached file with no siblings, ready to answer an unconditional GET/HEAD with one stat per turn:
  * its identity response, and for a compressible one the response for each coding once its form
@@ -171,8 +169,8 @@ interface FastEntry {
   checkedAtMs: number;
   /** The event-loop turn (see thisTurn) in which the file was last stat'ed and found unchanged. */
   statTurn: number;
-  /** For a fallback answer, the paths it passed over (stat'ed with the file); empty when the file is what the path names. */
-  probes: readonly Probe[];
+  /** For a fallback answer, the paths it passed over (stat'ed with the file); null when the file is what the path names. */
+  probes: readonly Probe[] | null;
   compressible: boolean;
   responses: Partial<Record<Coding | 'identity', HttpResponse>>;
 }
@@ -246,6 +244,7 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
   }
 
   const signatureOf = (stats: Stats | null): string | null => (stats === null ? null : `${stats.ino}-${stats.mtimeMs}`);
+  const changed = (probes: readonly Probe[]): boolean => probes.some((probe) => signatureOf(statFile(probe.file)) !== probe.signature);
 
   /** The pre-compressed siblings of a file that exist inside the root. */
   function siblingsOf(resolved: Resolved): Siblings {
@@ -313,7 +312,7 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
     if (entry === undefined || entry.cached !== cached) {
       if (fast.size >= MAX_FAST_ENTRIES) fast.clear();
       if (!cached.routes.includes(req.path)) cached.routes.push(req.path);
-      entry = { cached, checkedAtMs: performance.now(), statTurn: thisTurn(), probes: passedOver.get(req) ?? NO_PROBES, compressible, responses: {} };
+      entry = { cached, checkedAtMs: performance.now(), statTurn: thisTurn(), probes: passedOver.get(req) ?? null, compressible, responses: {} };
       fast.set(req.path, entry);
     }
     entry.responses[key] = Object.freeze({ ...response, headers: Object.freeze({ ...response.headers }) });
@@ -525,9 +524,7 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
     const turn = thisTurn();
     if (entry.statTurn !== turn) {
       const stats = statFile(cached.file);
-      let passedOverChanged = false;
-      for (const probe of entry.probes) passedOverChanged ||= signatureOf(statFile(probe.file)) !== probe.signature;
-      if (stats === null || !stats.isFile() || !cached.matches(stats) || passedOverChanged || performance.now() - entry.checkedAtMs >= SIBLING_RECHECK_MS) {
+      if (stats === null || !stats.isFile() || !cached.matches(stats) || (entry.probes !== null && changed(entry.probes)) || performance.now() - entry.checkedAtMs >= SIBLING_RECHECK_MS) {
         fast.delete(req.path);
         if (stats === null) cache.forget(cached.file);
         return null;
