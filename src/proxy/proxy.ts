@@ -226,8 +226,9 @@ export function proxy(options: ProxyOptions): ProxyHandler {
         if (error.code === 'client-gone') throw CLIENT_GONE;
         if (!attempt.ended) attempt.abort(error.phase, error.code);
         if (error.code === 'client-body') throw attempt.clientBodyError;
+        // A response the proxy cannot relay (an unknown transfer coding) is that URL's, not a sign the upstream is down (nginx counts only errors and timeouts toward max_fails).
         if (error.code === 'timeout') balancer.failed(upstream, `${error.phase} timeout`);
-        else if (!attempt.reused) balancer.failed(upstream, `${error.phase} ${error.code}`);
+        else if (!attempt.reused && error.code !== 'unknown-transfer-encoding') balancer.failed(upstream, `${error.phase} ${error.code}`);
         const replayable = body.kind !== 'stream' || !body.pulled;
         if (!resent && retryable && replayable && error.beforeResponse && error.code !== 'timeout') {
           resent = true;

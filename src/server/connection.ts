@@ -182,6 +182,8 @@ const TLS_RECORD_BYTES = 16_384;
 
 /** minBodyBytesPerSecond is checked over windows of this length. */
 const RATE_WINDOW_MS = 1_000;
+/** How soon a handler past the request deadline, waiting for body bytes that our write backpressure kept unread, is looked at again. */
+const OVERDUE_RECHECK_MS = 1_000;
 
 const DONE: IteratorResult<Uint8Array> = Object.freeze({ done: true, value: undefined });
 const NO_TOKENS: ReadonlySet<string> = new Set<string>();
@@ -711,12 +713,13 @@ export class Connection extends Outbound implements Tracked {
         } else if (phase.kind === 'exchange') {
           const ex = phase;
           if (ex.reading === 'draining') this.#close('request-timeout');
+          else if (ex.reading === 'overdue') this.#overdueWait(ex);
           else if (ex.reading !== 'body') return;
           else if (ex.responseStarted) {
             // A response that does not wait for the body may finish (then the connection closes);
             // one waiting for bytes the client has not sent by now cannot: reset (#overdueWait).
             ex.reading = 'overdue';
-            if (ex.pull !== null) this.#overdueWait(ex);
+            this.#overdueWait(ex);
           } else if (!this.#parser.bodyFullyReceived) {
             this.#abandon(ex, 'incomplete-message');
             this.#writeErrorAndClose(408, 'request-timeout');
@@ -931,7 +934,8 @@ export class Connection extends Outbound implements Tracked {
     const plan = planResponse(this.#responseFacts(ex, prepared), PLAN);
     const framing = plan.framing;
     const payload = prepared.payload;
-    const stream = payload !== null && framing !== 'none' ? inPieces(payload) : prepared.stream;
+    const pieces = payload !== null && framing !== 'none' ? inPieces(payload, prepared.shape) : null;
+    const stream = pieces ?? prepared.stream;
     let headText: string;
     try {
       // A file is opened before its head goes out: one that cannot be sent is still a clean 500.
@@ -956,7 +960,8 @@ export class Connection extends Outbound implements Tracked {
     ex.writing = 'streaming';
     // A streamed body's producer runs later, as an awaiting handler does: keep the peer address.
     if (!(stream instanceof FileBody)) this.#readPeer();
-    this.writeStreamed(headText, stream, framing, prepared.declaredLength, prepared.trailers).then(
+    // A whole body in pieces is as long as its head says (a handler's own Content-Length is not the head's).
+    this.writeStreamed(headText, stream, framing, pieces === null ? prepared.declaredLength : null, prepared.trailers).then(
       (written) =>
         this.#guarded(() => {
           ex.bytesOut = written;
@@ -1300,10 +1305,9 @@ export class Connection extends Outbound implements Tracked {
         return;
       case 'need-data':
         ex.pull = pull;
-        if (ex.reading === 'overdue') {
-          this.#overdueWait(ex);
-          return;
-        }
+        // Past the request deadline: the client gets OVERDUE_RECHECK_MS more for bytes it may have
+        // sent already (reading may just be resuming after a drain), then #overdueWait decides.
+        if (ex.reading === 'overdue' && !this.hasDeadline('request')) this.setDeadline('request', OVERDUE_RECHECK_MS);
         this.#updateReading();
         return;
       case 'error':
@@ -1317,12 +1321,20 @@ export class Connection extends Outbound implements Tracked {
   }
 
   /**
-   * Past the request deadline, with the response started, the handler waits for body bytes the
-   * client has not sent: the read fails and the connection is reset (the response cannot end
-   * honestly), as Go's ReadTimeout fails a late read; a body trickled into a response would
-   * otherwise hold the connection for ever.
+   * At the request deadline (or a recheck after it), the response started: a handler waiting for
+   * body bytes the client has not sent fails its read and the connection is reset (the response
+   * cannot end honestly), as Go's ReadTimeout fails a late read; a body trickled into a response
+   * would otherwise hold the connection for ever. While our own writes hold reading back, the
+   * client's bytes may be waiting unread: it is looked at again OVERDUE_RECHECK_MS later (a client
+   * not reading at all meets the send deadline); a handler not waiting now is looked at when it next
+   * waits (#serveBodyPull).
    */
   #overdueWait(ex: Exchange): void {
+    if (ex.pull === null) return;
+    if (this.writeBlocked) {
+      this.setDeadline('request', OVERDUE_RECHECK_MS);
+      return;
+    }
     this.#abandon(ex, 'the request body did not arrive within the request timeout');
     this.#abort('request-timeout');
   }

@@ -141,11 +141,10 @@ function prepareHandoff(response: HttpResponse): PreparedResponse {
  */
 export const WHOLE_WRITE_MAX_BYTES = 1_048_576;
 
-/** `payload` as a stream of WHOLE_WRITE_MAX_BYTES pieces when it is larger than that, else null. */
-export function inPieces(payload: Uint8Array | string): StreamBody | null {
-  if (payload.length <= WHOLE_WRITE_MAX_BYTES && (typeof payload !== 'string' || payload.length * 3 <= WHOLE_WRITE_MAX_BYTES)) return null;
+/** `payload` (of `shape`: its byte length) as a stream of WHOLE_WRITE_MAX_BYTES pieces when it is larger than that, else null. */
+export function inPieces(payload: Uint8Array | string, shape: ResponseBodyShape): StreamBody | null {
+  if (shape.kind !== 'sized' || shape.length <= WHOLE_WRITE_MAX_BYTES) return null;
   const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
-  if (bytes.length <= WHOLE_WRITE_MAX_BYTES) return null;
   return (async function* pieces() {
     for (let at = 0; at < bytes.length; at += WHOLE_WRITE_MAX_BYTES) yield bytes.subarray(at, Math.min(bytes.length, at + WHOLE_WRITE_MAX_BYTES));
   })();

@@ -100,6 +100,8 @@ describe('proxy failures', () => {
       }),
     );
     const t = await startProxy({ upstreams: [upstream.url] });
+    const health: boolean[] = [];
+    t.proxy.events.on('upstream-health', (e) => health.push(e.healthy));
     const c = await RawConnection.connect(t.port);
     try {
       for (let i = 0; i < responses.length; i++) {
@@ -123,6 +125,7 @@ describe('proxy failures', () => {
         ['error', 'error'],
       );
       assert.equal(upstream.accepted(), 2);
+      assert.deepEqual(health, [], 'a response the proxy cannot relay does not mark its upstream down');
     } finally {
       c.destroy();
       await t.stop();

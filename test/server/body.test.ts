@@ -170,6 +170,24 @@ describe('response bodies', () => {
     }
   });
 
+  test('a whole body over 1 MiB (sent in pieces) goes whole with its own length, whatever Content-Length the handler set', async () => {
+    const big = Buffer.alloc(3 * 1024 * 1024 + 5, 97);
+    const t = await startServer({}, (req) => ({ status: 200, headers: { 'content-length': '5' }, body: req.path === '/text' ? big.toString('latin1') : big }));
+    const c = await RawConnection.connect(t.port);
+    try {
+      for (const path of ['/bytes', '/text']) {
+        c.write(GET(path));
+        const res = await c.readResponse();
+        assert.equal(res.header('content-length'), String(big.length), path);
+        assert.equal(res.body.length, big.length, path);
+      }
+      assert.deepEqual(t.requests.map((r) => r.status), [200, 200]);
+    } finally {
+      c.destroy();
+      await t.stop();
+    }
+  });
+
   test('a stream with a declared Content-Length is sent with that length', async () => {
     const t = await startServer({}, () => ({ status: 200, headers: { 'Content-Length': '6' }, body: Readable.from([Buffer.from('abc'), Buffer.from('def')]) }));
     const c = await RawConnection.connect(t.port);

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
 import { describe, test } from 'node:test';
 import { HttpError, type HttpRequest, type HttpResponse } from '../../src/index.js';
 import { RawConnection } from '../helpers/raw-client.js';
@@ -122,6 +124,34 @@ describe('bad input gets a clear error, Connection: close, a log line', () => {
       assert.equal(t.closes[0].reason, 'request-timeout');
     } finally {
       c.destroy();
+      await t.stop();
+    }
+  });
+
+  test('past the request deadline, a body the client did send but our own write backpressure left unread is still read: the echo completes', async () => {
+    const size = 16 * 1024 * 1024;
+    const t = await startServer({ requestTimeoutMs: 300, maxBodyBytes: size }, (req) => ({ status: 200, body: req.body }));
+    const socket = net.connect(t.port, '127.0.0.1');
+    try {
+      await once(socket, 'connect');
+      socket.on('error', () => undefined);
+      socket.write(`POST / HTTP/1.1\r\nHost: a\r\nContent-Length: ${size}\r\n\r\n`);
+      socket.write(Buffer.alloc(size, 97));
+      socket.pause(); // reading nothing until past the deadline: the server's writes back up and it stops reading
+      await sleep(700);
+      let received = 0;
+      const whole = new Promise<void>((resolve, reject) => {
+        socket.on('data', (data: Buffer) => {
+          received += data.length;
+          if (received >= size) resolve();
+        });
+        socket.on('close', () => reject(new Error(`closed after ${received} bytes`)));
+      });
+      socket.resume();
+      await whole;
+      assert.deepEqual(t.requests.map((r) => r.status), [200]);
+    } finally {
+      socket.destroy();
       await t.stop();
     }
   });
