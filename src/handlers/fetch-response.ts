@@ -374,17 +374,13 @@ class StreamBody implements AsyncIterable<Uint8Array> {
       reader.cancel(new Error('the response could not be delivered: the connection is gone')).catch(ignore);
     };
     let release = ignore;
-    const watcher = { responseAbandoned: cancel };
-    const watching = watchAbandoned(req, watcher);
-    if (watching === 'gone') cancel();
-    else if (watching === 'watching') release = () => watchAbandoned(req, null);
+    const watching = watchAbandoned(req, { responseAbandoned: cancel });
+    if (watching === 'watching') release = () => watchAbandoned(req, null);
+    else if (watching === 'gone' || req.signal.aborted) cancel();
     else {
       const signal = req.signal;
-      if (signal.aborted) cancel();
-      else {
-        signal.addEventListener('abort', cancel);
-        release = () => signal.removeEventListener('abort', cancel);
-      }
+      signal.addEventListener('abort', cancel);
+      release = () => signal.removeEventListener('abort', cancel);
     }
     return {
       next: () =>

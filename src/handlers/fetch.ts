@@ -5,8 +5,9 @@
  * The request is a lazy `Request` (fetch-request.ts); its URL is reconstructed per RFC 9112 §3.3
  * before the app runs, so a request without a usable URL is answered 400 by the server (and TRACE
  * or TRACK, which a Fetch Request cannot carry, 501). The second argument, FetchInfo, tells about
- * the connection, as Bun's `server.requestIP()` and Deno's `info.remoteAddr` do. The response is turned into an HttpResponse by fetch-response.ts. A throw
- * or a rejection is the core's handler error: 500 and a log line.
+ * the connection, as Bun's `server.requestIP()` and Deno's `info.remoteAddr` do. The response is
+ * turned into an HttpResponse by fetch-response.ts. A throw or a rejection is the core's handler
+ * error: 500 and a log line.
  *
  * By default fetchHandler installs its `Request` and `Response` as the globals (idempotent), as
  * @hono/node-server does by default (`overrideGlobalObjects`): without them every `new

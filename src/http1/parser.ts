@@ -625,11 +625,17 @@ function classifyTarget(target: string, method: string): TargetForm | TargetErro
   if (lower.startsWith('http://') || lower.startsWith('https://')) {
     const authorityStart = lower.startsWith('http://') ? 7 : 8;
     if (target.length === authorityStart || target.charCodeAt(authorityStart) === 0x2f) return 'bad-target';
-    let authorityEnd = authorityStart;
-    while (authorityEnd < target.length && target[authorityEnd] !== '/' && target[authorityEnd] !== '?') authorityEnd++;
-    return target.lastIndexOf('@', authorityEnd - 1) >= authorityStart ? 'target-userinfo' : 'absolute';
+    const end = authorityEnd(target, authorityStart);
+    return target.lastIndexOf('@', end - 1) >= authorityStart ? 'target-userinfo' : 'absolute';
   }
   return 'bad-target';
+}
+
+/** Where the authority of an absolute-form target that starts at `authorityStart` ends: at the first `/` or `?`, else the target's end. */
+export function authorityEnd(target: string, authorityStart: number): number {
+  let end = authorityStart;
+  while (end < target.length && target.charCodeAt(end) !== 0x2f && target.charCodeAt(end) !== 0x3f) end++;
+  return end;
 }
 
 /**

@@ -34,7 +34,7 @@
  */
 
 import { HeaderMap, splitList } from '../http1/header-map.js';
-import { isValidHost } from '../http1/parser.js';
+import { authorityEnd, isValidHost } from '../http1/parser.js';
 import type { ReceivedFraming } from '../http1/response-parser.js';
 import { flatten, lastChunkWithTrailers, serializeRequestHead, type ResponseHeaders } from '../http1/serializer.js';
 
@@ -94,8 +94,7 @@ export function absoluteTarget(target: string): AbsoluteTarget | null | 'invalid
   const first = target.charCodeAt(0);
   if (first === 0x2f || first === 0x2a || !ABSOLUTE_FORM.test(target)) return null;
   const authorityStart = target.indexOf('//') + 2;
-  let end = authorityStart;
-  while (end < target.length && target.charCodeAt(end) !== 0x2f && target.charCodeAt(end) !== 0x3f) end++;
+  const end = authorityEnd(target, authorityStart);
   const authority = target.slice(authorityStart, end);
   if (end === authorityStart || authority.charCodeAt(0) === 0x3a || !isValidHost(authority)) return 'invalid';
   return { originForm: target.charCodeAt(end) === 0x2f ? target.slice(end) : `/${target.slice(end)}`, authority };

@@ -7,6 +7,7 @@
 
 import type { HttpVersion } from '../http1/framing.js';
 import type { HeaderMap } from '../http1/header-map.js';
+import { authorityEnd } from '../http1/parser.js';
 import { HttpError, type ConnectionRef, type HttpRequest, type RequestBody } from '../handlers/types.js';
 import type { AbandonWatcher, ClientGoneWatcher, Connection, Exchange } from './connection.js';
 
@@ -39,13 +40,8 @@ export function buildRequest(connection: Connection, ex: Exchange): HttpRequest 
   const head = ex.head;
   const target = head.target;
   let pathStart = 0;
-  if (head.targetForm === 'absolute') {
-    // http://authority[/path][?query]: the path starts at the first '/' or '?' after the authority.
-    const authorityStart = target.indexOf('//') + 2;
-    let end = authorityStart;
-    while (end < target.length && target.charCodeAt(end) !== 0x2f && target.charCodeAt(end) !== 0x3f) end++;
-    pathStart = end;
-  }
+  // http://authority[/path][?query]: the path starts where the authority ends.
+  if (head.targetForm === 'absolute') pathStart = authorityEnd(target, target.indexOf('//') + 2);
   const q = target.indexOf('?', pathStart);
   const path = head.targetForm === 'asterisk' ? '*' : target.slice(pathStart, q === -1 ? target.length : q) || '/';
   return new ServerRequest(connection, ex, path, q === -1 ? '' : target.slice(q + 1));
