@@ -268,7 +268,7 @@ export class Connection extends Outbound implements Tracked {
   #peerPort = 0;
 
   constructor(id: number, socket: Socket, ctx: ConnectionContext) {
-    super(socket);
+    super(socket, !isTlsSocket(socket));
     this.id = id;
     this.#ctx = ctx;
     this.#parser = ctx.parsers.idle;
@@ -464,7 +464,7 @@ export class Connection extends Outbound implements Tracked {
           : null,
       bytesIn: socket.bytesRead,
       bytesOut: socket.bytesWritten,
-      writeBacklogBytes: socket.writableLength,
+      writeBacklogBytes: this.writeBacklogBytes,
     };
     if (isTlsSocket(this.socket)) info.tls = tlsInfoOf(this.socket, this.#phase.kind !== 'handshake');
     return info;
@@ -642,6 +642,10 @@ export class Connection extends Outbound implements Tracked {
     this.clearDeadline('send');
     this.setDeadline('linger', this.#ctx.options.lingerMs);
     this.#ctx.stats?.lingerStarted();
+  }
+
+  protected override drained(): void {
+    this.#onDrain();
   }
 
   #onDrain(): void {
@@ -1425,7 +1429,7 @@ export class Connection extends Outbound implements Tracked {
     // Nothing left to send and no reason to linger: close(2) sends the FIN after the response the
     // kernel already holds, as shutdown(2) would, without node's shutdown round (as nginx does).
     // TLS owes the peer a close_notify first (end() sends it), unless the handshake never finished.
-    if (phase.kind === 'handshake' || (this.socket.writableLength === 0 && !this.#has(ENCRYPTED) && !this.#lingers())) {
+    if (phase.kind === 'handshake' || (this.outboundEmpty && !this.#has(ENCRYPTED) && !this.#lingers())) {
       this.socket.destroy();
       return;
     }

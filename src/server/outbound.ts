@@ -17,12 +17,15 @@ import type { ResponseBodyShape, ResponseFraming } from '../http1/framing.js';
 import { latin1, writeLatin1 } from '../http1/latin1.js';
 import { CONTINUE_HEAD, joinHeadAndBody } from '../http1/serializer.js';
 import { Deadlines } from './deadlines.js';
+import { directWritesAvailable, handleBacklogBytes, writeBufferDirect, writeTextDirect, type DirectWriteOwner, type DirectWriteResult } from './direct-write.js';
 import { writeStreamBody, type StreamBody, type TrailersFn } from './write-response.js';
 
 /** Output flags in `flags`; Connection's own start at FIRST_CONNECTION_FLAG. */
 const WRITE_BLOCKED = 1; // the peer is not taking our bytes
 const BATCHING = 2; // pipelined responses collect in #outText
-export const FIRST_CONNECTION_FLAG = 4;
+const DIRECT = 4; // responses are written straight to the TCP handle where they can be (./direct-write.ts)
+const DIRECT_PENDING = 8; // a direct write is still queued in libuv: the peer is not taking our bytes
+export const FIRST_CONNECTION_FLAG = 16;
 
 /** Bodies up to this size are copied next to their head and written once; larger ones go by writev. */
 const SMALL_BODY_BYTES = 16_384;
@@ -34,19 +37,69 @@ interface DrainWaiter {
   reject(error: Error): void;
 }
 
-export abstract class Outbound extends Deadlines {
+export abstract class Outbound extends Deadlines implements DirectWriteOwner {
   readonly socket: Socket;
   /** Small boolean states packed in one integer (an idle connection should be small): output bits here, Connection's above. */
   protected flags = 0;
   #outText = '';
   #drainWaiters: DrainWaiter[] | null = null;
 
-  constructor(socket: Socket) {
+  /** `plainTcp`: not TLS (a TLS socket's handle encrypts; only a TCP handle is written directly). */
+  constructor(socket: Socket, plainTcp: boolean) {
     super();
     this.socket = socket;
+    if (plainTcp && directWritesAvailable) this.flags = DIRECT;
   }
 
   protected abstract get sendTimeoutMs(): number;
+
+  /** All queued bytes left (after the peer stopped taking them): the connection's 'drain'. */
+  protected abstract drained(): void;
+
+  /** Latin-1 text to the socket now: straight to its handle when it can, else through its Writable. */
+  #send(text: string): void {
+    const result = (this.flags & (DIRECT | DIRECT_PENDING)) === DIRECT ? writeTextDirect(this, text) : null;
+    if (result === null) this.socket.write(text, 'latin1');
+    else if (result === 'async') this.#pendingDirect();
+  }
+
+  /** A Buffer to the socket now, as #send. */
+  #sendBuffer(bytes: Buffer): void {
+    const result: DirectWriteResult = (this.flags & (DIRECT | DIRECT_PENDING)) === DIRECT ? writeBufferDirect(this, bytes) : null;
+    if (result === null) this.socket.write(bytes);
+    else if (result === 'async') this.#pendingDirect();
+  }
+
+  #pendingDirect(): void {
+    this.flags |= DIRECT_PENDING;
+  }
+
+  /**
+   * The async direct write left (or failed: the socket is being destroyed, its 'close' follows).
+   * At most one is pending (#send writes through the Writable meanwhile, queued behind it in
+   * libuv): what is still queued now is the Writable's, and its own 'drain' tells when it left.
+   */
+  directWriteDone(status: number): void {
+    this.flags &= ~DIRECT_PENDING;
+    if (status < 0) return;
+    if ((this.flags & WRITE_BLOCKED) !== 0 && !this.#writableBlocked()) this.drained();
+  }
+
+  /** The Writable holds more than its high-water mark: its 'drain' will come. */
+  #writableBlocked(): boolean {
+    return this.socket.writableNeedDrain && this.socket.writableLength > 0;
+  }
+
+  /** Nothing queued anywhere: neither in the Writable nor in a direct write libuv still holds. */
+  protected get outboundEmpty(): boolean {
+    return this.socket.writableLength === 0 && (this.flags & DIRECT_PENDING) === 0;
+  }
+
+  /** Bytes queued for the peer (the Writable's, or the handle's when a direct write is pending). */
+  protected get writeBacklogBytes(): number {
+    const writable = this.socket.writableLength;
+    return (this.flags & DIRECT_PENDING) === 0 ? writable : Math.max(writable, handleBacklogBytes(this.socket));
+  }
 
   /** The peer is not taking our bytes (as of the last response queued): read no further requests. */
   protected get writeBlocked(): boolean {
@@ -67,7 +120,7 @@ export abstract class Outbound extends Deadlines {
   /** Latin-1 text (a head, an error response) for the socket: batched or written at once. */
   protected writeText(text: string): void {
     if ((this.flags & BATCHING) === 0) {
-      this.socket.write(text, 'latin1');
+      this.#send(text);
       return;
     }
     this.#outText += text;
@@ -78,7 +131,7 @@ export abstract class Outbound extends Deadlines {
     if (this.#outText === '') return;
     const text = this.#outText;
     this.#outText = '';
-    this.socket.write(text, 'latin1');
+    this.#send(text);
   }
 
   /**
@@ -114,7 +167,7 @@ export abstract class Outbound extends Deadlines {
         const out = Buffer.allocUnsafe(headText.length + payload.length);
         writeLatin1(out, headText, 0);
         out.set(payload, headText.length);
-        socket.write(out);
+        this.#sendBuffer(out);
       }
       return payload.length;
     }
@@ -146,7 +199,7 @@ export abstract class Outbound extends Deadlines {
    */
   protected noteWriteBuffer(): void {
     if ((this.flags & BATCHING) !== 0 && this.#outText !== '') return;
-    if (this.socket.writableNeedDrain && this.socket.writableLength > 0) {
+    if ((this.flags & DIRECT_PENDING) !== 0 || this.#writableBlocked()) {
       this.flags |= WRITE_BLOCKED;
       this.setDeadline('send', this.sendTimeoutMs);
     } else {
@@ -154,8 +207,12 @@ export abstract class Outbound extends Deadlines {
     }
   }
 
-  /** The socket drained: the send deadline stops and streamed bodies go on. */
+  /**
+   * The socket's Writable drained: unless a direct write is still queued (its end calls drained()
+   * again), the send deadline stops and streamed bodies go on.
+   */
   protected writable(): void {
+    if ((this.flags & DIRECT_PENDING) !== 0) return; // its end calls drained()
     this.flags &= ~WRITE_BLOCKED;
     this.clearDeadline('send');
     const waiters = this.#drainWaiters;
