@@ -3,7 +3,8 @@
  * <root> (top level, up to 8 MiB) into a Buffer at start and answers `GET /<name>` with a fixed
  * head and that Buffer, `GET /` with a fixed hello, in one write per read (a corked pair for a
  * file). Reads land in the shared buffer holdfast uses (node's `onread`, shared-read.ts), the
- * cheapest read node offers. No parsing past the request line, no validation, no revalidation, no
+ * cheapest read node offers, and a lone write goes straight to the TCP handle as holdfast's do
+ * (direct-write.ts), the cheapest write. No parsing past the request line, no validation, no revalidation, no
  * logging, keep-alive for ever: not a server anyone should run, only what any node program pays
  * (the kernel's copies, libuv's reads and writes) to answer those requests — next to holdfast's
  * file cache and nginx's sendfile, and beside node:http on keep-alive hello.
@@ -12,6 +13,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { writeBufferDirect, type DirectWriteOwner } from '../../src/server/direct-write.js';
 import { readIntoSharedBuffer } from '../../src/server/shared-read.js';
 
 const [portArg, root] = process.argv.slice(2);
@@ -34,6 +36,7 @@ const notFound = Buffer.from('HTTP/1.1 404 Not Found\r\nContent-Type: text/plain
 
 const server = net.createServer((socket) => {
   let pending = '';
+  const owner: DirectWriteOwner = { socket, directWriteDone: () => undefined };
   const answer = (text: string): void => {
     pending += text;
     let first: Buffer | null = null;
@@ -64,7 +67,7 @@ const server = net.createServer((socket) => {
       }
     }
     if (corked) socket.uncork();
-    else if (first !== null) socket.write(first);
+    else if (first !== null && writeBufferDirect(owner, first) === null) socket.write(first);
   };
   if (!readIntoSharedBuffer(socket, (nread, bytes) => answer(bytes.toString('latin1', 0, nread)))) {
     socket.setEncoding('latin1');
