@@ -77,12 +77,15 @@ export abstract class Outbound extends Deadlines implements DirectWriteOwner {
   /**
    * The async direct write left (or failed: the socket is being destroyed, its 'close' follows).
    * At most one is pending (#send writes through the Writable meanwhile, queued behind it in
-   * libuv): what is still queued now is the Writable's, and its own 'drain' tells when it left.
+   * libuv): what is still queued now is the Writable's, which tells of its own drain if it holds
+   * more than its high-water mark; below it, the connection is drained as far as the Writable's
+   * rule goes. After end() nothing is drained (as the Writable emits no 'drain' once ending): the
+   * close's send deadline runs until 'finish'.
    */
   directWriteDone(status: number): void {
     this.flags &= ~DIRECT_PENDING;
-    if (status < 0) return;
-    if ((this.flags & WRITE_BLOCKED) !== 0 && !this.#writableBlocked()) this.drained();
+    if (status < 0 || this.socket.writableEnded || this.#writableBlocked()) return;
+    this.drained();
   }
 
   /** The Writable holds more than its high-water mark: its 'drain' will come. */
@@ -208,13 +211,16 @@ export abstract class Outbound extends Deadlines implements DirectWriteOwner {
   }
 
   /**
-   * The socket's Writable drained: unless a direct write is still queued (its end calls drained()
-   * again), the send deadline stops and streamed bodies go on.
+   * The socket drained (its Writable's 'drain', or the direct write's end): the send deadline
+   * stops and streamed bodies go on. While a direct write is still pending the connection stays
+   * blocked (its end calls drained() again), but a streamed body may go on writing: its bytes queue
+   * behind it.
    */
   protected writable(): void {
-    if ((this.flags & DIRECT_PENDING) !== 0) return; // its end calls drained()
-    this.flags &= ~WRITE_BLOCKED;
-    this.clearDeadline('send');
+    if ((this.flags & DIRECT_PENDING) === 0) {
+      this.flags &= ~WRITE_BLOCKED;
+      this.clearDeadline('send');
+    }
     const waiters = this.#drainWaiters;
     if (waiters !== null) {
       this.#drainWaiters = null;

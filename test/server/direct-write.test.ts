@@ -3,6 +3,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { describe, test } from 'node:test';
 import { directWritesAvailable, writeTextDirect, type DirectWriteOwner } from '../../src/server/direct-write.js';
+import * as kernel from '../helpers/held-writes.js';
 import { RawConnection } from '../helpers/raw-client.js';
 import { GET, sleep, startServer } from '../helpers/server.js';
 
@@ -124,6 +125,26 @@ describe('direct writes (responses straight to the TCP handle)', () => {
       await t.closed(1);
       assert.ok(['peer-reset', 'write-error'].includes(t.closes[0].reason), `closed as ${t.closes[0].reason}`);
     } finally {
+      c.destroy();
+      await t.stop();
+    }
+  });
+
+  test('a close behind a direct write still pending keeps its send deadline: a peer that stops reading is let go', async () => {
+    kernel.install();
+    const t = await startServer({ headersTimeoutMs: 200, sendTimeoutMs: 300 });
+    const c = await RawConnection.connect(t.port);
+    try {
+      kernel.exemptSocket(c.socket as unknown as { _handle: object });
+      kernel.hold(true); // the kernel takes nothing from the server
+      c.write(GET() + 'GET / HTTP/1.1\r\n'); // one request, then a head that never ends
+      await sleep(300); // the answer went direct and waits; the 408 queued behind it (through the socket), then end()
+      assert.deepEqual(kernel.held(), [['writeLatin1String', 'writeLatin1String']]);
+      kernel.release(1); // the kernel takes the first response only; the peer reads no more
+      await t.closed(1, 1500);
+      assert.equal(t.closes[0].reason, 'headers-timeout');
+    } finally {
+      kernel.uninstall();
       c.destroy();
       await t.stop();
     }
