@@ -6,7 +6,9 @@
  * - the payload strategies: head and small body joined in one write, cork + two writes for large
  *   bodies and UTF-8 text, streams and files with one piece in flight beyond the socket's buffer;
  * - the write-blocked state (the peer is not taking our bytes), the send deadline that runs while
- *   it lasts, and the waiters of a streamed body.
+ *   it lasts, and the waiters of a streamed body;
+ * - direct writes: a plain TCP socket's latin1 text and small buffers go straight to its handle
+ *   while its Writable holds nothing (./direct-write.ts), at most one left pending in libuv.
  *
  * It is the base class of Connection (beneath it, Deadlines) rather than an object of its own, so
  * that an idle connection carries no extra object: 10,000 idle connections are the memory figure.
@@ -17,7 +19,7 @@ import type { ResponseBodyShape, ResponseFraming } from '../http1/framing.js';
 import { latin1, writeLatin1 } from '../http1/latin1.js';
 import { CONTINUE_HEAD, joinHeadAndBody } from '../http1/serializer.js';
 import { Deadlines } from './deadlines.js';
-import { directWritesAvailable, handleBacklogBytes, writeBufferDirect, writeTextDirect, type DirectWriteOwner, type DirectWriteResult } from './direct-write.js';
+import { directWritesAvailable, handleBacklogBytes, writeBufferDirect, writeTextDirect, type DirectWriteOwner } from './direct-write.js';
 import { writeStreamBody, type StreamBody, type TrailersFn } from './write-response.js';
 
 /** Output flags in `flags`; Connection's own start at FIRST_CONNECTION_FLAG. */
@@ -60,18 +62,14 @@ export abstract class Outbound extends Deadlines implements DirectWriteOwner {
   #send(text: string): void {
     const result = (this.flags & (DIRECT | DIRECT_PENDING)) === DIRECT ? writeTextDirect(this, text) : null;
     if (result === null) this.socket.write(text, 'latin1');
-    else if (result === 'async') this.#pendingDirect();
+    else if (result === 'async') this.flags |= DIRECT_PENDING;
   }
 
   /** A Buffer to the socket now, as #send. */
   #sendBuffer(bytes: Buffer): void {
-    const result: DirectWriteResult = (this.flags & (DIRECT | DIRECT_PENDING)) === DIRECT ? writeBufferDirect(this, bytes) : null;
+    const result = (this.flags & (DIRECT | DIRECT_PENDING)) === DIRECT ? writeBufferDirect(this, bytes) : null;
     if (result === null) this.socket.write(bytes);
-    else if (result === 'async') this.#pendingDirect();
-  }
-
-  #pendingDirect(): void {
-    this.flags |= DIRECT_PENDING;
+    else if (result === 'async') this.flags |= DIRECT_PENDING;
   }
 
   /**
