@@ -1265,6 +1265,12 @@ export class Connection extends Outbound implements Tracked {
             this.#close('peer-eof');
             return;
           }
+          // Past maxBodyBytes while discarding (a chunked body, whose size shows only as it comes):
+          // too much to drain, as past the drain budget. No 413 was sent: none is reported.
+          if (event.error.code === 'body-too-large') {
+            this.#close('unread-body');
+            return;
+          }
           this.#emit('protocol-error', { connectionId: this.id, code: event.error.code, status: event.error.status });
           this.#close('protocol-error');
           return;

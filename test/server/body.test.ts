@@ -94,6 +94,24 @@ describe('request bodies', () => {
     }
   });
 
+  test('an unread chunked body that passes maxBodyBytes while drained closes as unread-body, with no 413 reported (none was sent)', async () => {
+    const t = await startServer({ maxBodyBytes: 100, maxDrainBytes: 10_000 });
+    const c = await RawConnection.connect(t.port);
+    try {
+      const chunk = 'x'.repeat(50);
+      c.write('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n' + `32\r\n${chunk}\r\n`.repeat(5) + '0\r\n\r\n');
+      const res = await c.readResponse();
+      assert.equal(res.status, 200);
+      await c.waitForClose();
+      await t.closed(1);
+      assert.equal(t.closes[0].reason, 'unread-body');
+      assert.deepEqual(t.logs.filter((line) => line.includes('"protocol-error"')), []);
+    } finally {
+      c.destroy();
+      await t.stop();
+    }
+  });
+
   test('Expect: 100-continue gets 100 Continue when the handler reads the body', async () => {
     const t = await startServer({}, echo);
     const c = await RawConnection.connect(t.port);
