@@ -19,11 +19,23 @@ function forget(): void {
   dateText = '';
 }
 
+/** A bracket wider than this (a preemption or a collection between the reads) is read again. */
+const MAX_BRACKET_MS = 0.5;
+
 function read(): void {
-  const wallMs = Date.now();
+  // The wall clock read between two monotonic readings, so the offset is not skewed by whatever
+  // ran between the reads (a busy machine preempted it by milliseconds); retried a few times.
+  let before = performance.now();
+  let wallMs = Date.now();
+  let after = performance.now();
+  for (let tries = 0; after - before > MAX_BRACKET_MS && tries < 3; tries++) {
+    before = performance.now();
+    wallMs = Date.now();
+    after = performance.now();
+  }
+  coarseMs = before;
+  wallOffsetMs = wallMs - (before + after) / 2;
   dateText = httpDate(wallMs);
-  coarseMs = performance.now();
-  wallOffsetMs = wallMs - coarseMs;
   setTimeout(forget, 1000 - (wallMs % 1000)).unref();
 }
 
