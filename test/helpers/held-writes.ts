@@ -35,9 +35,9 @@ export function install(): void {
     original.set(method, own);
     TCP.prototype[method] = function (this: object, ...args: unknown[]): number {
       const queue = queues.get(this);
-      if (exempt.has(this) || (!holding && (queue === undefined || queue.length === 0)) || (method === 'shutdown' && (queue === undefined || queue.length === 0))) {
-        return own.apply(this, args);
-      }
+      // Nothing queued ahead: a shutdown goes now, and so does a write unless holding.
+      const empty = queue === undefined || queue.length === 0;
+      if (exempt.has(this) || (empty && (!holding || method === 'shutdown'))) return own.apply(this, args);
       if (queue === undefined) queues.set(this, [{ method, args, req: args[0] as Request }]);
       else queue.push({ method, args, req: args[0] as Request });
       state[lastWriteWasAsync] = 1;
