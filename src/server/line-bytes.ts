@@ -176,9 +176,14 @@ let stampSecond = -1;
 
 /** The stamp text for the monotonic reading `monotonicMs` (shared: valid until the next call). */
 export function stampAt(monotonicMs: number): Uint8Array {
-  const nowMs = Math.floor(wallMsAt(monotonicMs));
+  const nowMs = stampMsAt(monotonicMs);
   if (nowMs !== stampMs) setStamp(nowMs);
   return stampBytes;
+}
+
+/** The wall-clock millisecond the stamp of the monotonic reading `monotonicMs` shows: two readings with one value have one stamp. */
+export function stampMsAt(monotonicMs: number): number {
+  return Math.floor(wallMsAt(monotonicMs));
 }
 
 /**
@@ -186,13 +191,14 @@ export function stampAt(monotonicMs: number): Uint8Array {
  * whole, the stamp rewritten in it only when it changes (at most once a millisecond).
  */
 export class StampedPrefix {
+  /** Where the stamp lies in the prefix. */
+  readonly stampOffset: number;
   readonly #bytes: Uint8Array;
-  readonly #at: number;
   #ms = -1;
 
   constructor(before: string, after: string) {
     this.#bytes = literal(before + ' '.repeat(STAMP_BYTES) + after);
-    this.#at = before.length;
+    this.stampOffset = before.length;
   }
 
   /** Writes the prefix for the monotonic reading `monotonicMs` at `buf[p…]`. */
@@ -200,7 +206,7 @@ export class StampedPrefix {
     const stamp = stampAt(monotonicMs);
     if (this.#ms !== stampMs) {
       this.#ms = stampMs;
-      this.#bytes.set(stamp, this.#at);
+      this.#bytes.set(stamp, this.stampOffset);
     }
     return putBytes(buf, p, this.#bytes);
   }

@@ -7,9 +7,10 @@
  *
  * Each line is formatted straight into bytes (LineBytes and the put functions): no Date object and
  * no clock read of its own (a request line's time is its end reading, see clock.ts's wallMsAt), no
- * string per field, no intermediate objects, no toFixed; a request line's middle is copied from
- * the previous line when it recurs, and a line that repeats the previous one but for its request
- * index is copied whole with the index rewritten (PreviousLine). Strings from the peer are escaped — JSON as RFC 8259 §7
+ * string per field, no intermediate objects, no toFixed; a request line like the previous one but
+ * for its connection, index, duration and time is that line copied whole with those written over
+ * it, and one that shares only its method, target, status and size copies that middle
+ * (PreviousLine). Strings from the peer are escaped — JSON as RFC 8259 §7
  * requires, pretty as nginx escapes its access log — so a line is always one line.
  *
  * Sinks: standard output (the default) and a file path go through a shared LogWriter
@@ -21,7 +22,7 @@
 import type { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { ServerEvents } from './events.js';
-import { decimalWidth, LineBytes, literal, MAX_BYTES_PER_CHAR, putBytes, putFixed, putInt, putJsonText, putPretty, StampedPrefix } from './line-bytes.js';
+import { decimalWidth, LineBytes, literal, MAX_BYTES_PER_CHAR, putBytes, putFixed, putInt, putJsonText, putPretty, StampedPrefix, stampAt, stampMsAt } from './line-bytes.js';
 import { openLogWriter, type DroppedNotice, type LineSink } from './log-writer.js';
 import { OptionError, type LogFormat, type LogSink } from './options.js';
 
@@ -180,88 +181,100 @@ function prettyErrorLine(lines: LineSink, connectionId: number, requestIndex: nu
 }
 
 /**
- * The logger's previous request line: where it lies in the sink's buffer and the facts it was
- * formatted from, so the next line copies what recurs instead of formatting it again —
- * - `repeat`: the whole line, when the next one has the same facts but a request index one higher
- *   (as wide), with that index rewritten: a pipelining client asking for one URL again and again on
- *   one connection, its requests reported at one reading (so one time and one duration);
- * - `copyMiddle`: its middle (method to bytes), when the same method, target, status and size recur.
- * Only from a buffer lines are appended to: a region before where the new line starts, in the same
- * buffer, still holds what was written there (a fresh buffer, or a sink that reuses one buffer per
- * line — the function sink — never matches).
+ * The logger's previous request line: where it lies in the sink's buffer, where its fields lie in
+ * it and the facts it was formatted from, so the next line copies what recurs instead of
+ * formatting it again —
+ * - `patch`: the whole line, when the next one has the same method, target, status, size and
+ *   keep-alive and its connection id and request index are as wide, with the connection id, the
+ *   index, the duration and (when its millisecond differs) the time written over the copy: a
+ *   keep-alive client asking for one URL again and again, on any connection;
+ * - `copyMiddle`: its middle (method to bytes), when only the method, target, status and size recur.
+ * Only from a buffer lines are appended to, and only a line lying wholly before where the new one
+ * starts, in the same buffer, still holds what was written there (a fresh buffer, or a sink that
+ * reuses one buffer per line — the function sink — never matches).
  */
 class PreviousLine {
   #buf: Buffer | null = null;
   #start = 0;
-  #middleStart = 0;
-  #middleEnd = 0;
-  #end = 0;
+  // Where its pieces lie, from its start: they stay put in a patched copy.
+  #length = 0;
+  #idAt = 0;
+  #idEnd = 0;
   #indexAt = 0;
-  #indexWidth = 0;
-  #connectionId = -1;
-  #requestIndex = -1;
+  #middleAt = 0;
+  #middleEnd = 0;
+  #durationEnd = 0;
+  /** The wall-clock millisecond its time shows (stampMsAt). */
+  #stampMs = -1;
   #method = '';
   #target = '';
   #status = -1;
   #bytes = -1;
-  #durationMs = -1;
   #keepAlive = false;
-  #endMs = -1;
 
-  /** Writes the repeat at `buf[lineStart…]` and returns where it ends, or -1 when it is not one. */
-  repeat(buf: Buffer, lineStart: number, connectionId: number, requestIndex: number, method: string, target: string, status: number, bytes: number, durationMs: number, keepAlive: boolean, endMs: number): number {
-    if (lineStart !== this.#end || buf !== this.#buf || requestIndex !== this.#requestIndex + 1 || connectionId !== this.#connectionId || endMs !== this.#endMs || durationMs !== this.#durationMs || status !== this.#status || bytes !== this.#bytes || keepAlive !== this.#keepAlive || method !== this.#method || target !== this.#target) return -1;
-    if (decimalWidth(requestIndex) !== this.#indexWidth) return -1;
-    const length = lineStart - this.#start;
-    buf.copyWithin(lineStart, this.#start, lineStart);
-    this.#indexAt += length;
-    putInt(buf, this.#indexAt, requestIndex);
+  /**
+   * Writes the patched copy at `buf[lineStart…]` and returns where it ends, or -1 when the line
+   * differs in more than its connection, index, duration and time (what was written past
+   * `lineStart` is then garbage for the whole line to overwrite).
+   */
+  patch(buf: Buffer, lineStart: number, shape: RequestShape, connectionId: number, requestIndex: number, method: string, target: string, status: number, bytes: number, durationMs: number, keepAlive: boolean, endMs: number): number {
+    const start = this.#start;
+    if (buf !== this.#buf || lineStart < start + this.#length || status !== this.#status || bytes !== this.#bytes || keepAlive !== this.#keepAlive || method !== this.#method || target !== this.#target) return -1;
+    if (decimalWidth(connectionId) !== this.#idEnd - this.#idAt || decimalWidth(requestIndex) !== this.#middleAt - this.#indexAt) return -1;
+    buf.copyWithin(lineStart, start, start + this.#length);
+    putInt(buf, lineStart + this.#idAt, connectionId);
+    putInt(buf, lineStart + this.#indexAt, requestIndex);
+    // The duration as wide as before (nearly always): the copy holds the rest of the line.
+    if (putFixed(buf, lineStart + this.#middleEnd, durationMs, shape.durationScale) !== lineStart + this.#durationEnd) return -1;
+    const stampMs = stampMsAt(endMs);
+    if (stampMs !== this.#stampMs) {
+      this.#stampMs = stampMs;
+      putBytes(buf, lineStart + shape.head.stampOffset, stampAt(endMs));
+    }
     this.#start = lineStart;
-    this.#middleStart += length;
-    this.#middleEnd += length;
-    this.#end = lineStart + length;
-    this.#requestIndex = requestIndex;
-    return this.#end;
+    return lineStart + this.#length;
   }
 
   /** Copies the middle to `buf[p…]` and returns where it ends, or -1 when it differs or is gone. */
   copyMiddle(buf: Buffer, p: number, lineStart: number, method: string, target: string, status: number, bytes: number): number {
-    if (buf !== this.#buf || this.#middleEnd > lineStart || status !== this.#status || bytes !== this.#bytes || method !== this.#method || target !== this.#target) return -1;
-    buf.copyWithin(p, this.#middleStart, this.#middleEnd);
-    return p + this.#middleEnd - this.#middleStart;
+    const start = this.#start;
+    if (buf !== this.#buf || start + this.#middleEnd > lineStart || status !== this.#status || bytes !== this.#bytes || method !== this.#method || target !== this.#target) return -1;
+    buf.copyWithin(p, start + this.#middleAt, start + this.#middleEnd);
+    return p + this.#middleEnd - this.#middleAt;
   }
 
-  remember(buf: Buffer, start: number, middleStart: number, middleEnd: number, end: number, indexWidth: number, connectionId: number, requestIndex: number, method: string, target: string, status: number, bytes: number, durationMs: number, keepAlive: boolean, endMs: number): void {
+  /** A line formatted whole at `buf[start, end)`: its pieces' positions (see RequestShape) and facts. */
+  remember(buf: Buffer, start: number, idAt: number, idEnd: number, middleAt: number, middleEnd: number, durationEnd: number, end: number, indexWidth: number, endMs: number, method: string, target: string, status: number, bytes: number, keepAlive: boolean): void {
     this.#buf = buf;
     this.#start = start;
-    this.#middleStart = middleStart;
-    this.#middleEnd = middleEnd;
-    this.#end = end;
-    this.#indexAt = middleStart - indexWidth;
-    this.#indexWidth = indexWidth;
-    this.#connectionId = connectionId;
-    this.#requestIndex = requestIndex;
+    this.#length = end - start;
+    this.#idAt = idAt - start;
+    this.#idEnd = idEnd - start;
+    this.#indexAt = middleAt - indexWidth - start;
+    this.#middleAt = middleAt - start;
+    this.#middleEnd = middleEnd - start;
+    this.#durationEnd = durationEnd - start;
+    this.#stampMs = stampMsAt(endMs);
     this.#method = method;
     this.#target = target;
     this.#status = status;
     this.#bytes = bytes;
-    this.#durationMs = durationMs;
     this.#keepAlive = keepAlive;
-    this.#endMs = endMs;
   }
 }
 
 /**
  * How a format writes a request line, piece by piece around what requestLog() shares: the head
  * with the time (`head`), then the connection id, `index` (the request index with its label, ending
- * where the middle starts), the middle (method to bytes, see PreviousLine) and `tail` (duration,
- * keep-alive, the line end).
+ * where the middle starts), the middle (method to bytes, see PreviousLine), the duration (to
+ * `durationScale`: 10 for one decimal, 1000 for three) and `end` (keep-alive, the line end).
  */
 interface RequestShape {
   readonly head: StampedPrefix;
+  readonly durationScale: 10 | 1000;
   index(buf: Buffer, p: number, requestIndex: number): number;
   middle(buf: Buffer, p: number, method: string, target: string, status: number, bytes: number): number;
-  tail(buf: Buffer, p: number, durationMs: number, keepAlive: boolean): number;
+  end(buf: Buffer, p: number, keepAlive: boolean): number;
 }
 
 /** A format's request lines, into the sink's buffer with no call per field that could be saved. */
@@ -272,17 +285,20 @@ function requestLog(lines: LineSink, shape: RequestShape): RequestLog {
     if (out === null) return;
     const buf = out.buf;
     const lineStart = out.pos;
-    const repeated = previous.repeat(buf, lineStart, connectionId, requestIndex, method, target, status, bytes, durationMs, keepAlive, endMs);
-    if (repeated !== -1) {
-      out.pos = repeated;
+    const patched = previous.patch(buf, lineStart, shape, connectionId, requestIndex, method, target, status, bytes, durationMs, keepAlive, endMs);
+    if (patched !== -1) {
+      out.pos = patched;
       lines.end();
       return;
     }
-    const middleStart = shape.index(buf, putInt(buf, shape.head.put(buf, lineStart, endMs), connectionId), requestIndex);
-    const copied = previous.copyMiddle(buf, middleStart, lineStart, method, target, status, bytes);
-    const middleEnd = copied !== -1 ? copied : shape.middle(buf, middleStart, method, target, status, bytes);
-    out.pos = shape.tail(buf, middleEnd, durationMs, keepAlive);
-    previous.remember(buf, lineStart, middleStart, middleEnd, out.pos, decimalWidth(requestIndex), connectionId, requestIndex, method, target, status, bytes, durationMs, keepAlive, endMs);
+    const idAt = shape.head.put(buf, lineStart, endMs);
+    const idEnd = putInt(buf, idAt, connectionId);
+    const middleAt = shape.index(buf, idEnd, requestIndex);
+    const copied = previous.copyMiddle(buf, middleAt, lineStart, method, target, status, bytes);
+    const middleEnd = copied !== -1 ? copied : shape.middle(buf, middleAt, method, target, status, bytes);
+    const durationEnd = putFixed(buf, middleEnd, durationMs, shape.durationScale);
+    out.pos = shape.end(buf, durationEnd, keepAlive);
+    previous.remember(buf, lineStart, idAt, idEnd, middleAt, middleEnd, durationEnd, out.pos, decimalWidth(requestIndex), endMs, method, target, status, bytes, keepAlive);
     lines.end();
   };
 }
@@ -290,6 +306,7 @@ function requestLog(lines: LineSink, shape: RequestShape): RequestLog {
 /** `<time> conn#<id> req#<index> <method> <target> <status> <bytes>B <duration>ms[ close]`; the short constant pieces as single stores, cheaper than a copy at that length. */
 const PRETTY_REQUEST: RequestShape = {
   head: new StampedPrefix('', ' conn#'),
+  durationScale: 10,
   index(buf, p, requestIndex) {
     buf[p] = 0x20; // " req#"
     buf[p + 1] = 0x72;
@@ -311,8 +328,7 @@ const PRETTY_REQUEST: RequestShape = {
     buf[p + 1] = 0x20;
     return p + 2;
   },
-  tail(buf, p, durationMs, keepAlive) {
-    p = putFixed(buf, p, durationMs, 10);
+  end(buf, p, keepAlive) {
     if (!keepAlive) return putBytes(buf, p, P.msClose);
     buf[p] = 0x6d; // "ms\n"
     buf[p + 1] = 0x73;
@@ -460,6 +476,7 @@ function jsonErrorLine(lines: LineSink, head: Uint8Array, connectionId: number, 
 /** A request's JSON line: the fields of its RequestEvent, in order. */
 const JSON_REQUEST: RequestShape = {
   head: new StampedPrefix('{"time":"', '","event":"request","connectionId":'),
+  durationScale: 1000,
   index: (buf, p, requestIndex) => putInt(buf, putBytes(buf, p, J.requestIndex), requestIndex),
   middle(buf, p, method, target, status, bytes) {
     p = putJsonText(buf, putBytes(buf, p, J.methodOpen), method);
@@ -468,7 +485,7 @@ const JSON_REQUEST: RequestShape = {
     p = putInt(buf, putBytes(buf, p, J.bytes), bytes);
     return putBytes(buf, p, J.durationMs);
   },
-  tail: (buf, p, durationMs, keepAlive) => putBytes(buf, putFixed(buf, p, durationMs, 1000), keepAlive ? J.keepAliveTrue : J.keepAliveFalse),
+  end: (buf, p, keepAlive) => putBytes(buf, p, keepAlive ? J.keepAliveTrue : J.keepAliveFalse),
 };
 
 function jsonListeners(lines: LineSink): Omit<Listeners, 'request'> {

@@ -251,14 +251,23 @@ describe('access log lines', () => {
     }
   });
 
-  test('a line that repeats the one before but for its index is copied and its index rewritten: the bytes of a line formatted whole', async () => {
-    // A function sink formats every line whole (its buffer is reused per line); a file sink takes the copy.
+  test('a line like the one before but for its connection, index, duration and time is a patched copy: the bytes of a line formatted whole', async () => {
+    // A function sink formats every line whole (its buffer is reused per line); a file sink takes the copies.
     type Facts = [number, number, string, string, number, number, number, boolean, number];
-    const sequence: Facts[] = [];
+    const sequence: Array<Facts | 'open'> = [];
     const at = 1_000.25;
-    for (let i = 1; i <= 12; i++) sequence.push([7, i, 'GET', '/r', 200, 13, 0.002, true, at]); // 9 → 10: one digit wider
+    for (let i = 1; i <= 12; i++) sequence.push([7, i, 'GET', '/r', 200, 13, 0.002, true, at]); // index 9 → 10: one digit wider
     for (let i = 95; i <= 102; i++) sequence.push([7, i, 'GET', '/r', 200, 13, 0.002, true, at]); // 99 → 100
+    // Keep-alive clients taking turns: other connections (8 → 10: wider), other durations, later times.
+    for (let i = 0; i < 12; i++) sequence.push([3 + i, 50 + i, 'GET', '/r', 200, 13, 0.0123 * i, true, at + 0.4 * i]);
     sequence.push(
+      [4, 7, 'GET', '/r', 200, 13, 9.9994, true, at + 5], // 9.999 → 10.000 (JSON), 10.0 (pretty): a wider duration
+      [5, 7, 'GET', '/r', 200, 13, 9.9996, true, at + 5],
+      [5, 8, 'GET', '/r', 200, 13, 0.5, true, at + 999.9], // the next second, then the one after
+      [6, 8, 'GET', '/r', 200, 13, 0.5, true, at + 1_000.5],
+      'open', // a line of another kind between two request lines
+      [6, 9, 'GET', '/r', 200, 13, 0.5, true, at + 1_000.5],
+      [6, 10, 'GET', '/r', 200, 13, 0.5, true, at + 1_000.5],
       [7, 103, 'GET', '/other', 200, 13, 0.002, true, at],
       [7, 104, 'GET', '/other', 404, 13, 0.002, true, at],
       [7, 105, 'GET', '/other', 404, 9, 0.002, true, at],
@@ -269,17 +278,22 @@ describe('access log lines', () => {
       [8, 110, 'HEAD', '/other', 404, 9, 0.051, false, at],
       [8, 111, 'HEAD', '/other', 404, 9, 0.051, false, at + 1], // the next millisecond
       [8, 113, 'HEAD', '/other', 404, 9, 0.051, false, at + 1], // not the index after
+      [9, 113, 'HEAD', '/other', 404, 9, 0.051, false, at + 1],
       [8, 114, 'HEAD', '/a b', 404, 9, 0.051, false, at + 1],
       [8, 115, 'HEAD', '/a b', 404, 9, 0.051, false, at + 1],
     );
     for (const format of ['pretty', 'json'] as const) {
       const whole: string[] = [];
-      const byFunction = attachLogger(new EventEmitter<ServerEvents>(), format, (line) => whole.push(line), true);
+      const events = new EventEmitter<ServerEvents>();
+      const byFunction = attachLogger(events, format, (line) => whole.push(line), true);
       const file = logPath();
-      const byFile = attachLogger(new EventEmitter<ServerEvents>(), format, file, true);
+      const byFile = attachLogger(events, format, file, true);
       for (const facts of sequence) {
-        byFunction.request?.(...facts);
-        byFile.request?.(...facts);
+        if (facts === 'open') events.emit('connection-open', { connectionId: 11, remoteAddress: '127.0.0.1', remotePort: 5000 });
+        else {
+          byFunction.request?.(...facts);
+          byFile.request?.(...facts);
+        }
       }
       await byFile.close(2000);
       await byFunction.close(2000);
@@ -287,6 +301,8 @@ describe('access log lines', () => {
       assert.equal(written, whole.join(''), `${format}: the file holds the lines formatted whole`);
       assert.equal(whole.length, sequence.length);
       assert.match(whole[9], format === 'pretty' ? / conn#7 req#10 GET \/r 200 13B 0\.0ms\n$/ : /"requestIndex":10,/);
+      const times = new Set(whole.map((line) => (format === 'pretty' ? line.slice(0, 24) : (JSON.parse(line) as { time: string }).time)));
+      assert.ok(times.size >= 8, `${format}: the lines carry their own times (${times.size} distinct)`);
     }
   });
 
