@@ -120,6 +120,13 @@ export class LogWriter implements LineSink {
   #waiters: FlushWaiter[] = [];
   #users = 0;
   #failure: string | null = null;
+  /**
+   * Producers that hold lines back (a logger's request lines, kept as facts until it has a batch
+   * of them): each writes what it holds when told, which is before any other line, a flush, a
+   * reopen, the flush interval's write and the exit's, so the log keeps the order things happened in.
+   */
+  #deferred: Array<() => void> = [];
+  #writingDeferred = false;
 
   constructor(filePath: string | null) {
     this.path = filePath;
@@ -141,8 +148,14 @@ export class LogWriter implements LineSink {
   /**
    * Room for one line of at most `maxBytes` at `pos` of the returned LineBytes, or null when
    * MAX_LOG_BACKLOG_BYTES are already waiting (the line is dropped and counted). Never blocks.
+   * Lines held back by producers are written first.
    */
   begin(maxBytes: number): LineBytes | null {
+    if (this.#deferred.length !== 0 && !this.#writingDeferred) this.writeDeferred();
+    return this.#reserve(maxBytes);
+  }
+
+  #reserve(maxBytes: number): LineBytes | null {
     if (this.#queuedBytes + this.#len + maxBytes > this.#capacity) {
       this.#dropped++;
       return null;
@@ -167,7 +180,34 @@ export class LogWriter implements LineSink {
       this.#seal();
       this.#pump();
     } else if (this.#timer === null) {
-      this.#timer = setTimeout(this.#onTimer, LOG_FLUSH_INTERVAL_MS).unref();
+      this.held();
+    }
+  }
+
+  /** From now on `write` is told to write the lines it holds back (see #deferred), until undefer(). */
+  defer(write: () => void): void {
+    this.#deferred.push(write);
+  }
+
+  /** `write` holds nothing back any more: what it held is written now. */
+  undefer(write: () => void): void {
+    this.writeDeferred();
+    this.#deferred = this.#deferred.filter((other) => other !== write);
+  }
+
+  /** A line waits (accepted, or held back by a producer): the flush interval runs. */
+  held(): void {
+    this.#timer ??= setTimeout(this.#onTimer, LOG_FLUSH_INTERVAL_MS).unref();
+  }
+
+  /** Every producer writes the lines it holds back, now (through begin() and end(), as any line). */
+  writeDeferred(): void {
+    if (this.#writingDeferred) return;
+    this.#writingDeferred = true;
+    try {
+      for (const write of this.#deferred) write();
+    } finally {
+      this.#writingDeferred = false;
     }
   }
 
@@ -184,6 +224,7 @@ export class LogWriter implements LineSink {
    * or after `timeoutMs` while the sink is blocked.
    */
   flush(timeoutMs: number): Promise<void> {
+    this.writeDeferred();
     const untilBytes = this.#acceptedBytes;
     if (this.#settledBytes >= untilBytes) return Promise.resolve();
     this.#sealWanted = true;
@@ -204,6 +245,7 @@ export class LogWriter implements LineSink {
   /** Opens the path again (after logrotate moved the file); lines accepted so far go to the old file. */
   reopen(): void {
     if (this.path === null || this.#capacity === 0) return;
+    this.writeDeferred();
     if (this.#len > 0) this.#seal();
     this.#queue.push(REOPEN);
     this.#pump();
@@ -224,6 +266,7 @@ export class LogWriter implements LineSink {
 
   readonly #onTimer = (): void => {
     this.#timer = null;
+    this.writeDeferred();
     this.#sealWanted = true;
     this.#pump();
   };
@@ -325,7 +368,8 @@ export class LogWriter implements LineSink {
     this.#failure = null;
     if (this.#dropped === 0) return;
     const count = this.#dropped;
-    const out = this.begin(NOTICE_MAX_BYTES);
+    // Where the gap is: before lines still held back, which came later.
+    const out = this.#reserve(NOTICE_MAX_BYTES);
     if (out === null) return;
     this.#dropped = 0;
     this.#notice(out, count);
@@ -415,13 +459,14 @@ export class LogWriter implements LineSink {
 
   /** What the exit hooks do: everything not yet handed to a write goes out now, synchronously. */
   flushSync(deadlineMs: number): void {
+    this.writeDeferred();
     if (this.#timer !== null) clearTimeout(this.#timer);
     if (this.#retry !== null) clearTimeout(this.#retry);
     this.#timer = null;
     this.#retry = null;
     if (this.#dropped > 0) {
       const count = this.#dropped;
-      const out = this.begin(NOTICE_MAX_BYTES);
+      const out = this.#reserve(NOTICE_MAX_BYTES);
       if (out !== null) {
         this.#notice(out, count);
         this.end();

@@ -23,7 +23,7 @@ import type { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { ServerEvents } from './events.js';
 import { decimalWidth, LineBytes, literal, MAX_BYTES_PER_CHAR, putBytes, putFixed, putInt, putJsonText, putPretty, StampedPrefix, stampAt, stampMsAt } from './line-bytes.js';
-import { openLogWriter, type DroppedNotice, type LineSink } from './log-writer.js';
+import { LogWriter, openLogWriter, type DroppedNotice, type LineSink } from './log-writer.js';
 import { OptionError, type LogFormat, type LogSink } from './options.js';
 
 /**
@@ -69,12 +69,18 @@ export function attachLogger(emitter: EventEmitter<ServerEvents>, format: LogFor
   if (format === 'off') return NOT_LOGGING;
   const json = format === 'json';
   const { lines, release } = openLineSink(sink, json);
-  const request = requestLog(lines, json ? JSON_REQUEST : PRETTY_REQUEST);
+  const shape = json ? JSON_REQUEST : PRETTY_REQUEST;
+  const deferred = lines instanceof LogWriter ? new DeferredRequestLog(lines, shape) : null;
+  const request = deferred?.log ?? requestLog(lines, shape);
   const listeners: Partial<Listeners> = json ? jsonListeners(lines) : prettyListeners(lines);
   if (!direct) {
     listeners.request = (e) => request(e.connectionId, e.requestIndex, e.method, e.target, e.status, e.bytes, e.durationMs, e.keepAlive, performance.now());
   }
-  return { request: direct ? request : null, close: listen(emitter as EventEmitter, listeners, release) };
+  const close = (timeoutMs: number): Promise<void> => {
+    deferred?.close();
+    return release(timeoutMs);
+  };
+  return { request: direct ? request : null, close: listen(emitter as EventEmitter, listeners, close) };
 }
 
 /**
@@ -301,6 +307,74 @@ function requestLog(lines: LineSink, shape: RequestShape): RequestLog {
     previous.remember(buf, lineStart, idAt, idEnd, middleAt, middleEnd, durationEnd, out.pos, decimalWidth(requestIndex), endMs, method, target, status, bytes, keepAlive);
     lines.end();
   };
+}
+
+/** Request lines held back as facts, at most this many: formatted together when that many wait, or before anything else reaches the writer. */
+const DEFERRED_LINES = 256;
+/** Numbers per held-back request: connection id, request index, status, bytes, duration, end reading. */
+const FACTS = 6;
+
+/**
+ * Request lines for a LogWriter, formatted off the request's path: a request's facts wait in typed
+ * arrays, and its line is formatted with the others when DEFERRED_LINES wait or the writer asks
+ * (before any other line, the flush interval's write, flush(), a reopen, the exit's flush). On a
+ * busy server the formatter's code and state then stay in the CPU's caches from one line to the
+ * next, instead of being fetched again after each request's own work (measured side by side: ~3 %
+ * of the CPU per keep-alive request with the JSON log). Lines keep their order and their times
+ * (each formatted from its own end reading); they leave no later than before (the flush interval
+ * runs from the first held back). Memory: DEFERRED_LINES requests' facts and strings.
+ */
+class DeferredRequestLog {
+  readonly #writer: LogWriter;
+  readonly #format: RequestLog;
+  readonly #numbers = new Float64Array(DEFERRED_LINES * FACTS);
+  readonly #keepAlive = new Uint8Array(DEFERRED_LINES);
+  readonly #methods = new Array<string>(DEFERRED_LINES).fill('');
+  readonly #targets = new Array<string>(DEFERRED_LINES).fill('');
+  #count = 0;
+
+  constructor(writer: LogWriter, shape: RequestShape) {
+    this.#writer = writer;
+    this.#format = requestLog(writer, shape);
+    writer.defer(this.#write);
+  }
+
+  readonly log: RequestLog = (connectionId, requestIndex, method, target, status, bytes, durationMs, keepAlive, endMs) => {
+    const i = this.#count++;
+    const numbers = this.#numbers;
+    const k = i * FACTS;
+    numbers[k] = connectionId;
+    numbers[k + 1] = requestIndex;
+    numbers[k + 2] = status;
+    numbers[k + 3] = bytes;
+    numbers[k + 4] = durationMs;
+    numbers[k + 5] = endMs;
+    this.#methods[i] = method;
+    this.#targets[i] = target;
+    this.#keepAlive[i] = keepAlive ? 1 : 0;
+    if (i === 0) this.#writer.held();
+    if (i === DEFERRED_LINES - 1) this.#writer.writeDeferred();
+  };
+
+  /** The held-back lines, formatted into the writer (which calls this: see LogWriter.writeDeferred). */
+  readonly #write = (): void => {
+    const count = this.#count;
+    this.#count = 0;
+    const numbers = this.#numbers;
+    const methods = this.#methods;
+    const targets = this.#targets;
+    for (let i = 0; i < count; i++) {
+      const k = i * FACTS;
+      this.#format(numbers[k], numbers[k + 1], methods[i], targets[i], numbers[k + 2], numbers[k + 3], numbers[k + 4], this.#keepAlive[i] === 1, numbers[k + 5]);
+      methods[i] = ''; // the strings are not kept past their line
+      targets[i] = '';
+    }
+  };
+
+  /** The logger closes: what is held back is written, and nothing is from now on. */
+  close(): void {
+    this.#writer.undefer(this.#write);
+  }
 }
 
 /** `<time> conn#<id> req#<index> <method> <target> <status> <bytes>B <duration>ms[ close]`; the short constant pieces as single stores, cheaper than a copy at that length. */
