@@ -212,6 +212,8 @@ class PreviousLine {
   #durationEnd = 0;
   /** The wall-clock millisecond its time shows (stampMsAt). */
   #stampMs = -1;
+  #connectionId = -1;
+  #durationMs = -1;
   #method = '';
   #target = '';
   #status = -1;
@@ -228,10 +230,17 @@ class PreviousLine {
     if (buf !== this.#buf || lineStart < start + this.#length || status !== this.#status || bytes !== this.#bytes || keepAlive !== this.#keepAlive || method !== this.#method || target !== this.#target) return -1;
     if (decimalWidth(connectionId) !== this.#idEnd - this.#idAt || decimalWidth(requestIndex) !== this.#middleAt - this.#indexAt) return -1;
     buf.copyWithin(lineStart, start, start + this.#length);
-    putInt(buf, lineStart + this.#idAt, connectionId);
     putInt(buf, lineStart + this.#indexAt, requestIndex);
-    // The duration as wide as before (nearly always): the copy holds the rest of the line.
-    if (putFixed(buf, lineStart + this.#middleEnd, durationMs, shape.durationScale) !== lineStart + this.#durationEnd) return -1;
+    // Pipelined requests answered together share a connection, a duration and a time: written once.
+    if (connectionId !== this.#connectionId) {
+      this.#connectionId = connectionId;
+      putInt(buf, lineStart + this.#idAt, connectionId);
+    }
+    if (durationMs !== this.#durationMs) {
+      // The duration as wide as before (nearly always): the copy holds the rest of the line.
+      if (putFixed(buf, lineStart + this.#middleEnd, durationMs, shape.durationScale) !== lineStart + this.#durationEnd) return -1;
+      this.#durationMs = durationMs;
+    }
     const stampMs = stampMsAt(endMs);
     if (stampMs !== this.#stampMs) {
       this.#stampMs = stampMs;
@@ -250,7 +259,7 @@ class PreviousLine {
   }
 
   /** A line formatted whole at `buf[start, end)`: its pieces' positions (see RequestShape) and facts. */
-  remember(buf: Buffer, start: number, idAt: number, idEnd: number, middleAt: number, middleEnd: number, durationEnd: number, end: number, indexWidth: number, endMs: number, method: string, target: string, status: number, bytes: number, keepAlive: boolean): void {
+  remember(buf: Buffer, start: number, idAt: number, idEnd: number, middleAt: number, middleEnd: number, durationEnd: number, end: number, indexWidth: number, endMs: number, connectionId: number, durationMs: number, method: string, target: string, status: number, bytes: number, keepAlive: boolean): void {
     this.#buf = buf;
     this.#start = start;
     this.#length = end - start;
@@ -261,6 +270,8 @@ class PreviousLine {
     this.#middleEnd = middleEnd - start;
     this.#durationEnd = durationEnd - start;
     this.#stampMs = stampMsAt(endMs);
+    this.#connectionId = connectionId;
+    this.#durationMs = durationMs;
     this.#method = method;
     this.#target = target;
     this.#status = status;
@@ -304,7 +315,7 @@ function requestLog(lines: LineSink, shape: RequestShape): RequestLog {
     const middleEnd = copied !== -1 ? copied : shape.middle(buf, middleAt, method, target, status, bytes);
     const durationEnd = putFixed(buf, middleEnd, durationMs, shape.durationScale);
     out.pos = shape.end(buf, durationEnd, keepAlive);
-    previous.remember(buf, lineStart, idAt, idEnd, middleAt, middleEnd, durationEnd, out.pos, decimalWidth(requestIndex), endMs, method, target, status, bytes, keepAlive);
+    previous.remember(buf, lineStart, idAt, idEnd, middleAt, middleEnd, durationEnd, out.pos, decimalWidth(requestIndex), endMs, connectionId, durationMs, method, target, status, bytes, keepAlive);
     lines.end();
   };
 }
