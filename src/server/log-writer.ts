@@ -126,6 +126,8 @@ export class LogWriter implements LineSink {
    * reopen, the flush interval's write and the exit's, so the log keeps the order things happened in.
    */
   #deferred: Array<() => void> = [];
+  /** A producer holds lines back (told by held(); false again once they are all written). */
+  #anyHeld = false;
   #writingDeferred = false;
 
   constructor(filePath: string | null) {
@@ -151,7 +153,7 @@ export class LogWriter implements LineSink {
    * Lines held back by producers are written first.
    */
   begin(maxBytes: number): LineBytes | null {
-    if (this.#deferred.length !== 0 && !this.#writingDeferred) this.writeDeferred();
+    if (this.#anyHeld && !this.#writingDeferred) this.writeDeferred();
     return this.#reserve(maxBytes);
   }
 
@@ -180,7 +182,7 @@ export class LogWriter implements LineSink {
       this.#seal();
       this.#pump();
     } else if (this.#timer === null) {
-      this.held();
+      this.#armTimer();
     }
   }
 
@@ -195,8 +197,13 @@ export class LogWriter implements LineSink {
     this.#deferred = this.#deferred.filter((other) => other !== write);
   }
 
-  /** A line waits (accepted, or held back by a producer): the flush interval runs. */
+  /** A producer holds a line back: it is told to write it before the next line; the flush interval runs. */
   held(): void {
+    this.#anyHeld = true;
+    this.#armTimer();
+  }
+
+  #armTimer(): void {
     this.#timer ??= setTimeout(this.#onTimer, LOG_FLUSH_INTERVAL_MS).unref();
   }
 
@@ -204,8 +211,10 @@ export class LogWriter implements LineSink {
   writeDeferred(): void {
     if (this.#writingDeferred) return;
     this.#writingDeferred = true;
+    this.#anyHeld = false;
     try {
-      for (const write of this.#deferred) write();
+      const deferred = this.#deferred;
+      for (let i = 0; i < deferred.length; i++) deferred[i]();
     } finally {
       this.#writingDeferred = false;
     }
