@@ -473,7 +473,7 @@ function targetMarkdown(scenarios: LoadScenarioReport[]): string[] {
 function loggedMarkdown(scenarios: LoadScenarioReport[]): string[] {
   const lines = [
     '',
-    'Access logs: holdfast with its built-in logger writing a file (`log: pretty` or `json`, `logSink: <path>`; 64 KiB buffer, 1 s flush), nginx with `access_log <file> combined|json buffer=64k flush=1s`. Log B / req: what reached the file during the run over the requests served.',
+    'Access logs: holdfast with its built-in logger writing a file (`log: pretty` or `json`, `logSink: <path>`; 256 KiB buffer, 1 s flush), nginx with `access_log <file> combined|json buffer=64k flush=1s`. Log B / req: what reached the file during the run over the requests served.',
     '',
     ...scenarioTable(scenarios, ['req/s', 'server CPU / req', 'log B / req', 'vs holdfast unlogged', 'vs node:http', 'vs nginx, same log', 'errors'], (summary) => [
       rpsCell(summary),
