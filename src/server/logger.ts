@@ -367,8 +367,8 @@ class DeferredRequestLog {
   readonly log: RequestLog = (connectionId, requestIndex, method, target, status, bytes, durationMs, keepAlive, endMs) => {
     if (endMs === this.#lastEndMs) {
       // Answered together with the request before (a pump's pipelined requests, reported at one
-      // reading): lines that come together are formatted together anyway, holding them back buys nothing.
-      if (this.#count !== 0) this.#writer.writeDeferred();
+      // reading): lines that come together are formatted together anyway, holding them back buys
+      // nothing. (The writer writes the held-back ones first.)
       this.#format(connectionId, requestIndex, method, target, status, bytes, durationMs, keepAlive, endMs);
     } else {
       this.#lastEndMs = endMs;
@@ -377,6 +377,8 @@ class DeferredRequestLog {
   };
 
   #hold(connectionId: number, requestIndex: number, method: string, target: string, status: number, bytes: number, durationMs: number, keepAlive: boolean, endMs: number): void {
+    // Full only if a request was logged while the writer was writing held-back lines (none is).
+    if (this.#count === DEFERRED_LINES) this.#write();
     const i = this.#count++;
     const integers = this.#integers;
     const k = i * INTEGERS;

@@ -251,8 +251,8 @@ describe('access log lines', () => {
     }
   });
 
-  test('a line like the one before but for its connection, index, duration and time is a patched copy: the bytes of a line formatted whole', async () => {
-    // A function sink formats every line whole (its buffer is reused per line); a file sink takes the copies.
+  test('a line like the one before but for its connection, index, duration and time is a patched copy, lines held back keep their order: the bytes of lines formatted whole and at once', async () => {
+    // A function sink formats every line whole (its buffer is reused per line) and at once; a file sink takes the copies and holds lines back.
     type Facts = [number, number, string, string, number, number, number, boolean, number];
     const sequence: Array<Facts | 'open'> = [];
     const at = 1_000.25;
@@ -282,6 +282,11 @@ describe('access log lines', () => {
       [8, 114, 'HEAD', '/a b', 404, 9, 0.051, false, at + 1],
       [8, 115, 'HEAD', '/a b', 404, 9, 0.051, false, at + 1],
     );
+    // More than two batches of held-back lines (256 each), each request at a reading of its own, a line of another kind amid them.
+    for (let i = 0; i < 600; i++) {
+      sequence.push([20 + (i % 7), 1 + i, 'GET', '/r', 200, 13, 0.01 * (i % 5), true, at + 2_000 + 0.7 * i]);
+      if (i === 300) sequence.push('open');
+    }
     for (const format of ['pretty', 'json'] as const) {
       const whole: string[] = [];
       const events = new EventEmitter<ServerEvents>();
