@@ -25,6 +25,11 @@
  * error other than EAGAIN (EPIPE, ENOSPC…) drops that chunk's lines the same way and is reported
  * once on stderr.
  *
+ * Held back: a producer may keep lines as facts and format them later (a logger's request lines,
+ * logger.ts); it registers with defer(), says held() when it keeps one, and is told to write them
+ * before any other line, flush(), a reopen, the flush interval's write and the exit's flush, so the
+ * log keeps the order things happened in.
+ *
  * Exit: open writers flush synchronously on process 'exit' (process.exit, an uncaught exception)
  * and on SIGINT, SIGTERM and SIGHUP when no other listener handles the signal — the signal is then
  * raised again, so the process still dies of it. A blocked sink gets EXIT_FLUSH_TIMEOUT_MS. Chunks
@@ -55,7 +60,7 @@ export const MAX_FILE_BACKLOG_BYTES = 8 * 1_048_576;
 /** Room past LOG_BUFFER_BYTES in each buffer, so a line that starts just below the mark still fits. */
 const BUFFER_SLACK_BYTES = 16_384;
 const SPARE_BUFFERS = 4;
-const MAX_CHUNKS_PER_WRITE = 64; // well under IOV_MAX (1024); the backlog cap holds about 16
+const MAX_CHUNKS_PER_WRITE = 64; // well under IOV_MAX (1024); the backlog cap holds at most 32
 const PIPE_BUF = 4_096; // Linux's PIPE_BUF: a pipe write up to this size is atomic (POSIX guarantees 512)
 const EAGAIN_RETRY_MS = 50; // node gives JavaScript no writability watch on a bare descriptor: 20 polls a second while blocked
 const EXIT_FLUSH_TIMEOUT_MS = 1_000;
