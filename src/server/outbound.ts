@@ -86,9 +86,9 @@ export abstract class Outbound extends Deadlines implements DirectWriteOwner {
     this.drained();
   }
 
-  /** The Writable holds more than its high-water mark: its 'drain' will come. */
+  /** The Writable holds more than its high-water mark: its 'drain' will come. (Its length first: after a direct write it is 0, and needDrain is the dearer getter.) */
   #writableBlocked(): boolean {
-    return this.socket.writableNeedDrain && this.socket.writableLength > 0;
+    return this.socket.writableLength > 0 && this.socket.writableNeedDrain;
   }
 
   /** Nothing queued anywhere: neither in the Writable nor in a direct write libuv still holds. */
